@@ -1,0 +1,17 @@
+"""Chapter-3 attention analysis: probability tables, ranked words, and the computation step by step.
+
+Layers and heads are numbered from 1 (layer 1 head 1 is ``trace.attentions[0, 0]``).
+Rows are the attending token (query), columns the attended token (key); every row sums to 1.
+
+Example:
+    >>> from shatterbox import load
+    >>> trace = load().capture("Transformers possess surprising emerging features.")
+    >>> t = attention_table(trace, layer=1, head=1)
+    >>> t.rows == t.columns == trace.labels
+    True
+"""
+
+from shatterbox.attention._steps import AttentionSteps, attention_steps
+from shatterbox.attention._table import AttentionTable, Ranking, attends_to, attention_table, merge_words
+
+__all__ = ["AttentionSteps", "AttentionTable", "Ranking", "attends_to", "attention_steps", "attention_table", "merge_words"]

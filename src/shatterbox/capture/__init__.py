@@ -1,0 +1,139 @@
+"""Capture once: one batched forward pass -> one :class:`Trace` per text.
+
+Example:
+    >>> from shatterbox import load, capture
+    >>> t = capture(load(), "A lot of people like animals so they adopt cats",
+    ...             "A lot of people like animals so they adopt dogs")
+    >>> sorted(set(t.sequence.tolist()))
+    [-1, 0, 1]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import torch
+
+from shatterbox.capture._align import align
+from shatterbox.capture._encode import Encoded, TruncationWarning, encode
+from shatterbox.capture._recorder import Recording, recording
+from shatterbox.capture.trace import Trace
+from shatterbox.errors import AttentionUnavailable
+
+if TYPE_CHECKING:
+    from shatterbox.models import LoadedModel
+
+__all__ = ["Trace", "TruncationWarning", "capture", "capture_batch"]
+
+
+def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:
+    """Record one forward pass over ``text`` (or the pair ``text``, ``text_pair``) into a :class:`Trace`.
+
+    Example:
+        >>> from shatterbox import load
+        >>> t = capture(load(), "Transformers possess surprising emerging features.")
+        >>> t.attentions.shape
+        (6, 12, 9, 9)
+    """
+    return capture_batch(model, [text], None if text_pair is None else [text_pair], truncate=truncate)[0]
+
+
+def capture_batch(
+    model: "LoadedModel",
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    batch_size: int = 32,
+    truncate: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[Trace]:
+    """Record ``texts`` in batches of ``batch_size`` (one forward pass each); one Trace per text.
+
+    ``on_batch(n)`` is called after each batch with the number of texts done (for progress bars).
+
+    Example:
+        >>> from shatterbox import load
+        >>> [t.n_tokens for t in capture_batch(load(), ["hello world", "hi"])]
+        [4, 3]
+    """
+    texts = list(texts)
+    pair_list = list(pairs) if pairs is not None else None
+    traces: list[Trace] = []
+    for start in range(0, len(texts), max(1, batch_size)):
+        chunk_pairs = None if pair_list is None else pair_list[start : start + batch_size]
+        encoded = encode(model, texts[start : start + batch_size], chunk_pairs, truncate=truncate)
+        traces.extend(_run(model, encoded))
+        if on_batch is not None:
+            on_batch(len(traces))
+    return traces
+
+
+def _run(model: "LoadedModel", encoded: Encoded) -> list[Trace]:
+    with torch.inference_mode(), recording(model.model) as rec:
+        out = model.model(
+            **encoded.model_inputs(model.forward_keys),
+            output_attentions=True,
+            output_hidden_states=True,
+            return_dict=True,
+        )
+    attentions = getattr(out, "attentions", None)
+    _check_recorded(model, rec, attentions)
+    stacked = {
+        "attentions": torch.stack(attentions).float().numpy(),
+        "scores": torch.stack(rec.scores).float().numpy(),
+        "queries": torch.stack(rec.queries).float().numpy(),
+        "keys": torch.stack(rec.keys).float().numpy(),
+        "hidden_states": torch.stack(out.hidden_states).float().numpy(),
+    }
+    mlp = torch.stack(rec.mlp).float().numpy() if len(rec.mlp) == len(attentions) else None
+    logits = getattr(out, "logits", None)
+    logits = None if logits is None else logits.float().numpy()
+    scaling = np.asarray(rec.scaling, dtype=np.float32)
+    return [
+        _item_trace(model, encoded, i, stacked, mlp, logits, scaling) for i in range(len(encoded.texts))
+    ]
+
+
+def _check_recorded(model: "LoadedModel", rec: Recording, attentions) -> None:
+    if not attentions or any(a is None for a in attentions) or len(rec.queries) != len(attentions):
+        raise AttentionUnavailable(
+            f"model {model.name!r} ({type(model.model).__name__}) did not return attention probabilities "
+            "through transformers' attention interface; shatterbox supports transformer models with eager attention"
+        )
+
+
+def _item_trace(model, encoded, i, stacked, mlp, logits, scaling) -> Trace:
+    n = int(encoded.lengths[i])
+    text, pair = encoded.texts[i], encoded.pairs[i]
+    al = align(model.tokenizer, encoded.batch, i, n, (text, pair))
+    attentions = stacked["attentions"][:, i, :, :n, :n]
+    scores = stacked["scores"][:, i, :, :n, :n]
+    item_logits = None
+    if logits is not None:
+        item_logits = logits[i, :n] if logits.ndim == 3 else logits[i]
+    causal = bool(n > 1 and np.isneginf(scores[0, 0][np.triu_indices(n, 1)]).all())
+    return Trace(
+        model=model.name,
+        text=text,
+        text_pair=pair,
+        tokens=al.tokens,
+        labels=al.labels,
+        words=al.words,
+        token_ids=encoded.batch["input_ids"][i, :n].numpy(),
+        special=al.special,
+        sequence=al.sequence,
+        offsets=al.offsets,
+        word_index=al.word_index,
+        word_special=al.word_special,
+        attentions=attentions,
+        scores=scores,
+        queries=stacked["queries"][:, i, :, :n],
+        keys=stacked["keys"][:, i, :, :n],
+        hidden_states=stacked["hidden_states"][:, i, :n],
+        scaling=scaling,
+        is_causal=causal,
+        mlp=None if mlp is None else mlp[:, i, :n],
+        logits=item_logits,
+        truncated=encoded.dropped[i],
+    )

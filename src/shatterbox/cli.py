@@ -1,0 +1,187 @@
+"""The ``shatterbox`` command.
+
+Layers and heads are numbered from 1, as in the book: on the 6-layer x 12-head default model,
+``--layer`` is 1-6 and ``--head`` is 1-12.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from contextlib import contextmanager
+from enum import Enum
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from shatterbox.errors import InputError, ShatterboxError
+
+CHAPTER_SENTENCE = "Transformers possess surprising emerging features."
+CHAPTER_HEADS = ((1, 1), (1, 6), (6, 1), (6, 6))
+NUMBERING_HELP = "Layers and heads are numbered from 1 (the default model has layers 1-6 and heads 1-12)."
+
+app = typer.Typer(
+    help=f"Open the black box of transformer models, offline. {NUMBERING_HELP}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Level(str, Enum):
+    token = "token"
+    word = "word"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _console() -> Console:
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def _say(message: str) -> None:
+    Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(message)
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """One clear line on stderr and a non-zero exit instead of a traceback."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except ShatterboxError as exc:
+            _say(f"error: {exc}")
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # last resort: still no traceback unless asked for
+            if os.environ.get("SHATTERBOX_DEBUG"):
+                raise
+            _say(f"error: unexpected {type(exc).__name__}: {exc} (set SHATTERBOX_DEBUG=1 to see the traceback)")
+            raise typer.Exit(1) from None
+        finally:
+            from shatterbox.capture import TruncationWarning
+
+            for w in caught:
+                if issubclass(w.category, TruncationWarning):
+                    _say(f"warning: {w.message}")
+
+
+ModelOpt = typer.Option("default", "--model", "-m", help="'default' (offline all-MiniLM-L6-v2), a Hugging Face name, or a local folder.")
+LayerOpt = typer.Option(1, "--layer", "-l", help="Layer number, from 1 to the model's layer count.")
+HeadOpt = typer.Option(1, "--head", help="Head number, from 1 to the model's head count.")
+PairOpt = typer.Option(None, "--pair", help="A second text (sentence B): the two are encoded as a pair.")
+
+
+def _trace(text: Optional[str], pair: Optional[str], model: str, trace_file: Optional[str]):
+    from shatterbox.capture import Trace, capture
+    from shatterbox.models import load
+
+    if trace_file:
+        return Trace.load(trace_file)
+    if text is None:
+        raise InputError("give a TEXT to analyse (or --trace FILE for a saved trace)")
+    return capture(load(model), text, pair)
+
+
+def _emit(objs: list, fmt: Format) -> None:
+    if fmt is Format.json:
+        payload = [o.to_dict() for o in objs]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False))
+    elif fmt is Format.csv:
+        for o in objs:
+            if not hasattr(o, "to_csv"):
+                raise InputError("--format csv is for attention tables; use --format json with --word or --steps")
+            typer.echo(o.to_csv(), nl=False)
+    else:
+        console = _console()
+        for o in objs:
+            console.print(o)
+
+
+@app.command()
+def attention(
+    text: Optional[str] = typer.Argument(None, help="The sentence to analyse."),
+    layer: int = LayerOpt,
+    head: int = HeadOpt,
+    word: Optional[str] = typer.Option(None, "--word", "-w", help="Rank what this word attends to (a word of TEXT, or its index)."),
+    level: Level = typer.Option(Level.token, "--level", help="token: word pieces as the model sees them; word: pieces merged."),
+    steps: bool = typer.Option(False, "--steps", help="Show softmax(q.k / sqrt(d_k)) step by step for one query token (--word, else the first word)."),
+    specials: bool = typer.Option(True, "--specials/--no-specials", help="Show special tokens ([CLS], [SEP]); hiding them renormalises each row."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (shaded), csv or json."),
+    model: str = ModelOpt,
+    pair: Optional[str] = PairOpt,
+    trace_file: Optional[str] = typer.Option(None, "--trace", help="Read a Trace saved by `shatterbox capture` instead of running the model."),
+) -> None:
+    """Attention probabilities of one layer and head: rows attend to columns, each row sums to 1.
+
+    Layers and heads are numbered from 1 (the default model has layers 1-6 and heads 1-12).
+    """
+    from shatterbox.attention import attends_to, attention_steps, attention_table
+
+    with _friendly_errors():
+        trace = _trace(text, pair, model, trace_file)
+        trace.head_index(layer, head)
+        if steps:
+            first_word = next(i for i, s in enumerate(trace.word_special) if not s)
+            result = attention_steps(trace, layer, head, word if word is not None else trace.words[first_word])
+        elif word is not None:
+            result = attends_to(trace, layer, head, word, level=level.value, specials=specials)
+        else:
+            result = attention_table(trace, layer, head, level=level.value, specials=specials)
+        _emit([result], fmt)
+
+
+@app.command()
+def demo(
+    model: str = ModelOpt,
+    level: Level = typer.Option(Level.word, "--level", help="token or word level."),
+    specials: bool = typer.Option(False, "--specials/--no-specials", help="Show [CLS]/[SEP] (hidden by default, as in the book, with rows renormalised)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+) -> None:
+    """The chapter-3 walk-through: layer/head 1/1, 1/6, 6/1 and 6/6 for the chapter's sentence.
+
+    Layers and heads are numbered from 1, as in the book.
+    """
+    from shatterbox.attention import attends_to, attention_table
+    from shatterbox.capture import capture
+    from shatterbox.models import load
+
+    with _friendly_errors():
+        trace = capture(load(model), CHAPTER_SENTENCE)
+        results: list = [attention_table(trace, l, h, level=level.value, specials=specials) for l, h in CHAPTER_HEADS]
+        if fmt is not Format.csv:
+            last_layer = min(6, trace.n_layers)
+            results.append(attends_to(trace, last_layer, min(6, trace.n_heads), "transformers", level=level.value, specials=specials))
+        _emit(results, fmt)
+
+
+@app.command("capture")
+def capture_cmd(
+    text: str = typer.Argument(..., help="The sentence to record."),
+    out: str = typer.Option(..., "--out", "-o", help="File to write (safetensors with JSON metadata)."),
+    model: str = ModelOpt,
+    pair: Optional[str] = PairOpt,
+) -> None:
+    """Record one forward pass into a Trace file that every other command can read with --trace."""
+    with _friendly_errors():
+        trace = _trace(text, pair, model, None)
+        path = trace.save(out)
+        typer.echo(f"saved {trace!r} to {path}")
+
+
+def main() -> None:
+    """Entry point of the ``shatterbox`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

