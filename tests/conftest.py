@@ -1,0 +1,127 @@
+"""Shared fixtures: the real default model, and tiny randomly initialised models of each family.
+
+Tiny models are saved to folders and loaded back through ``shatterbox.load(path)``, so the
+normal ``from_pretrained`` path is what the tests exercise.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import transformers as tf
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+import shatterbox as sb
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+CHAPTER = "Transformers possess surprising emerging features."
+PAIR = ("A lot of people like animals so they adopt cats", "A lot of people like animals so they adopt dogs")
+CORPUS = [
+    CHAPTER,
+    *PAIR,
+    "The output shows the attention values",
+    "Tokenization of unbelievably long words, punctuation; and numbers 12345!",
+    "hello world, this is a tiny corpus for a tiny byte-level tokenizer",
+]
+
+
+def _bpe(special: list[str], processor=None) -> Tokenizer:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    if processor is not None:
+        tok.post_processor = processor(tok)
+    return tok
+
+
+def gpt2_tokenizer() -> tf.PreTrainedTokenizerFast:
+    tok = _bpe(["<|endoftext|>"])
+    return tf.GPT2TokenizerFast(
+        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+        model_max_length=64,
+    )
+
+
+def roberta_tokenizer() -> tf.PreTrainedTokenizerFast:
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tok = _bpe(
+        specials,
+        lambda t: processors.RobertaProcessing(("</s>", t.token_to_id("</s>")), ("<s>", t.token_to_id("<s>"))),
+    )
+    return tf.RobertaTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=64,
+    )
+
+
+SMALL = dict(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=48)
+
+
+def tiny_specs():
+    """name -> (model builder, tokenizer builder)."""
+    bert_tok = lambda: sb.load().tokenizer  # noqa: E731 - the default's WordPiece vocabulary
+    return {
+        "bert": (lambda: tf.BertModel(tf.BertConfig(**SMALL, max_position_embeddings=128)), bert_tok),
+        "distilbert": (
+            lambda: tf.DistilBertModel(tf.DistilBertConfig(n_layers=2, n_heads=4, dim=32, hidden_dim=48)),
+            bert_tok,
+        ),
+        "roberta": (
+            lambda: tf.RobertaModel(
+                tf.RobertaConfig(**SMALL, vocab_size=400, max_position_embeddings=66, pad_token_id=1)
+            ),
+            roberta_tokenizer,
+        ),
+        "gpt2": (
+            lambda: tf.GPT2LMHeadModel(tf.GPT2Config(n_layer=2, n_head=4, n_embd=32, n_inner=48, vocab_size=400, n_positions=64)),
+            gpt2_tokenizer,
+        ),
+        "llama-gqa": (
+            lambda: tf.LlamaForCausalLM(
+                tf.LlamaConfig(
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                    intermediate_size=48, vocab_size=400, max_position_embeddings=64,
+                )
+            ),
+            gpt2_tokenizer,
+        ),
+    }
+
+
+TINY = list(tiny_specs())
+
+
+@pytest.fixture(scope="session")
+def default_model() -> sb.LoadedModel:
+    return sb.load()
+
+
+@pytest.fixture(scope="session")
+def chapter_trace(default_model) -> sb.Trace:
+    return default_model.capture(CHAPTER)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A folder per tiny model family, written with save_pretrained."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tiny")
+    paths = {}
+    for name, (build_model, build_tokenizer) in tiny_specs().items():
+        path = root / name
+        build_model().save_pretrained(path)
+        build_tokenizer().save_pretrained(path)
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_dir) -> dict[str, sb.LoadedModel]:
+    return {name: sb.load(path) for name, path in tiny_dir.items()}
