@@ -79,11 +79,12 @@ def _run(model: "LoadedModel", encoded: Encoded) -> list[Trace]:
         )
     attentions = getattr(out, "attentions", None)
     _check_recorded(model, rec, attentions)
+    queries, keys = torch.stack(rec.queries).float(), torch.stack(rec.keys).float()
     stacked = {
         "attentions": torch.stack(attentions).float().numpy(),
-        "scores": torch.stack(rec.scores).float().numpy(),
-        "queries": torch.stack(rec.queries).float().numpy(),
-        "keys": torch.stack(rec.keys).float().numpy(),
+        "scores": rec.scores(queries, keys).numpy(),
+        "queries": queries.numpy(),
+        "keys": keys.numpy(),
         "hidden_states": torch.stack(out.hidden_states).float().numpy(),
     }
     mlp = torch.stack(rec.mlp).float().numpy() if len(rec.mlp) == len(attentions) else None

@@ -39,25 +39,35 @@ class Recording:
 
     queries: list[torch.Tensor] = field(default_factory=list)
     keys: list[torch.Tensor] = field(default_factory=list)
-    scores: list[torch.Tensor] = field(default_factory=list)
+    masks: list[torch.Tensor | None] = field(default_factory=list)
     scaling: list[float] = field(default_factory=list)
     mlp: list[torch.Tensor] = field(default_factory=list)
 
     def add_attention(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None, scaling: float) -> None:
-        """Keep ``query``/``key`` [batch, head, token, d] and the scaled scores with the mask applied."""
+        """Keep ``query``/``key`` [batch, head, token, d] as the model used them, and its mask."""
         if key.shape[1] != query.shape[1]:  # grouped-query attention: one key head serves several query heads
             key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
-        scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
-        if mask is not None:
-            mask = mask[..., : scores.shape[-2], : scores.shape[-1]]
-            if mask.dtype == torch.bool:  # True = may attend
-                scores = scores.masked_fill(~mask, float("-inf"))
-            else:
-                scores = torch.where(mask < _BLOCKED, float("-inf"), scores + mask)
         self.queries.append(query.detach())
         self.keys.append(key.detach())
-        self.scores.append(scores.detach())
+        self.masks.append(None if mask is None else mask.detach()[..., : query.shape[-2], : key.shape[-2]])
         self.scaling.append(float(scaling))
+
+    def scores(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """QK^T * scaling with each layer's mask applied (-inf where blocked), [layer, batch, head, query, key].
+
+        ``queries``/``keys`` are the stacked [layer, batch, head, token, d] tensors; one batched
+        matmul writes every layer's scores, then masks are applied in place.
+        """
+        scores = torch.matmul(queries, keys.transpose(-1, -2))
+        scores.mul_(torch.tensor(self.scaling, dtype=scores.dtype).view(-1, 1, 1, 1, 1))
+        for layer, mask in enumerate(self.masks):
+            if mask is None:
+                continue
+            if mask.dtype == torch.bool:  # True = may attend
+                scores[layer].masked_fill_(~mask, float("-inf"))
+            else:
+                scores[layer].add_(mask).masked_fill_(mask < _BLOCKED, float("-inf"))
+        return scores
 
 
 _active: contextvars.ContextVar[Recording | None] = contextvars.ContextVar("shatterbox_recording", default=None)

@@ -1,0 +1,124 @@
+"""The command line: output formats, the demo, and one clear line on stderr for every bad input."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from shatterbox.cli import app
+from tests.conftest import CHAPTER, PAIR
+
+runner = CliRunner()
+
+
+def run(*args: str, env: dict | None = None):
+    return runner.invoke(app, list(args), env=env)
+
+
+def test_attention_json_has_the_contract_keys():
+    r = run("attention", CHAPTER, "--layer", "6", "--head", "6", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert {"model", "layer", "head", "tokens", "attention"} <= set(d)
+    assert (d["layer"], d["head"]) == (6, 6)
+    assert d["tokens"][:3] == ["[CLS]", "transformers", "possess"]
+    assert all(abs(sum(row) - 1) < 1e-5 for row in d["attention"])
+
+
+def test_attention_table_shows_every_token():
+    r = run("attention", CHAPTER, "--layer", "1", "--head", "6")
+    assert r.exit_code == 0
+    for token in ("[CLS]", "transformers", "possess", "surprising", "emerging", "features", "[SEP]"):
+        assert token in r.stdout
+    assert "layer 1, head 6 (numbered from 1)" in r.stdout
+
+
+def test_attention_csv_word_level_without_specials():
+    r = run("attention", CHAPTER, "--level", "word", "--no-specials", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    assert rows[0][1:] == ["Transformers", "possess", "surprising", "emerging", "features", "."]
+    assert all(abs(sum(float(x) for x in row[1:]) - 1) < 1e-5 for row in rows[1:])
+
+
+def test_word_ranking_and_steps():
+    r = run("attention", CHAPTER, "-l", "6", "--head", "6", "--word", "transformers", "--format", "json")
+    d = json.loads(r.stdout)
+    assert d["word"] == "Transformers" and len(d["ranking"]) == 8
+    r = run("attention", CHAPTER, "-l", "2", "--head", "3", "--word", "possess", "--steps", "--format", "json")
+    d = json.loads(r.stdout)
+    assert d["query_token"] == "possess" and d["max_abs_diff"] <= 1e-5 and d["d_k"] == 32
+    r = run("attention", CHAPTER, "--steps")
+    assert r.exit_code == 0 and "matches the model's attention" in r.stdout
+
+
+def test_pair_and_saved_trace(tmp_path):
+    path = str(tmp_path / "pair.safetensors")
+    assert run("capture", PAIR[0], "--pair", PAIR[1], "--out", path).exit_code == 0
+    d = json.loads(run("attention", "--trace", path, "--format", "json").stdout)
+    assert "cats" in d["tokens"] and "dogs" in d["tokens"] and d["tokens"].count("[SEP]") == 2
+
+
+def test_demo_shows_the_four_chapter_heads():
+    r = run("demo", "--format", "json")
+    assert r.exit_code == 0
+    tables = json.loads(r.stdout)
+    assert [(t["layer"], t["head"]) for t in tables[:4]] == [(1, 1), (1, 6), (6, 1), (6, 6)]
+    assert tables[0]["tokens"] == ["Transformers", "possess", "surprising", "emerging", "features", "."]
+    assert tables[4]["word"] == "Transformers"
+
+
+def test_help_states_the_numbering():
+    r = run("attention", "--help")
+    assert "numbered from 1" in " ".join(r.stdout.split())
+
+
+BAD = [
+    (["attention", ""], "empty"),
+    (["attention", "   "], "empty"),
+    (["attention", "\x01\x02"], "empty"),
+    (["attention", CHAPTER, "--layer", "7"], "layer 7 is out of range: this model has layers 1-6"),
+    (["attention", CHAPTER, "--layer", "0"], "layers 1-6"),
+    (["attention", CHAPTER, "--head", "13"], "head 13 is out of range: this model has heads 1-12"),
+    (["attention", CHAPTER, "--word", "cats"], "'cats' is not in the text; its words are: 'Transformers'"),
+    (["attention", CHAPTER, "--model", "no-such-org/no-such-model"], "not available locally"),
+    (["attention", CHAPTER, "--model", "/nonexistent/folder"], "not available locally"),
+    (["attention", "--trace", "/nonexistent.safetensors"], "not a readable shatterbox trace"),
+    (["attention"], "give a TEXT"),
+    (["attention", CHAPTER, "--word", "possess", "--format", "csv"], "--format csv is for attention tables"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_gives_one_clear_line(args, message):
+    r = run(*args, env={"HF_HUB_OFFLINE": "1"})
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("text", ["I ❤️ 🤗 transformers", "مرحبا بالعالم", "naïve\u200bcafé"])
+def test_odd_unicode_works(text):
+    r = run("attention", text, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["tokens"][0] == "[CLS]"
+
+
+def test_long_text_warns_and_truncates():
+    r = run("attention", " ".join(["word"] * 600), "--format", "json")
+    assert r.exit_code == 0
+    assert r.stderr.strip().startswith("warning: text is longer than 'default' accepts (512 tokens)")
+    assert len(json.loads(r.stdout)["tokens"]) == 512
+
+
+def test_console_script_has_no_traceback():
+    exe = os.path.join(os.path.dirname(sys.executable), "shatterbox")
+    cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "shatterbox.cli"]
+    p = subprocess.run([*cmd, "attention", CHAPTER, "--layer", "9"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip() == "error: layer 9 is out of range: this model has layers 1-6 (numbered from 1)"
