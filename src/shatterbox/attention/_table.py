@@ -26,8 +26,8 @@ def merge_words(matrix: np.ndarray, word_index: np.ndarray, n_words: int) -> np.
     Example:
         >>> a = np.array([[0.5, 0.25, 0.25], [0.2, 0.4, 0.4], [0.0, 0.5, 0.5]])
         >>> merge_words(a, np.array([0, 1, 1]), 2)
-        array([[0.5 , 0.5 ],
-               [0.1 , 0.9 ]])
+        array([[0.5, 0.5],
+               [0.1, 0.9]])
     """
     pool = np.zeros((n_words, len(word_index)), dtype=np.float64)
     pool[word_index, np.arange(len(word_index))] = 1.0

@@ -34,7 +34,7 @@ def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, tr
         >>> from shatterbox import load
         >>> t = capture(load(), "Transformers possess surprising emerging features.")
         >>> t.attentions.shape
-        (6, 12, 9, 9)
+        (6, 12, 8, 8)
     """
     return capture_batch(model, [text], None if text_pair is None else [text_pair], truncate=truncate)[0]
 
