@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shatterbox.capture.trace import Trace
+from shatterbox.attention._table import result_header
 from shatterbox.errors import InputError
 
 
@@ -62,9 +63,7 @@ class AttentionSteps:
     def to_dict(self) -> dict:
         """JSON-ready dict of every step."""
         return {
-            "model": self.model,
-            "layer": self.layer,
-            "head": self.head,
+            **result_header(self),
             "query_token": self.query_label,
             "query_index": self.query_index,
             "d_k": self.d_k,

@@ -35,6 +35,14 @@ def merge_words(matrix: np.ndarray, word_index: np.ndarray, n_words: int) -> np.
     return mean_rows @ matrix @ pool.T
 
 
+def result_header(result) -> dict:
+    """The fields every attention result starts its JSON with: model, layer, head and their numbering."""
+    header = {"model": result.model, "layer": result.layer, "head": result.head, "numbering": NUMBERING}
+    if hasattr(result, "level"):
+        header["level"] = result.level
+    return header
+
+
 def _check_level(level: str) -> Level:
     if level not in ("token", "word"):
         raise InputError(f"level must be 'token' or 'word', not {level!r}")
@@ -84,11 +92,7 @@ class AttentionTable:
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (``tokens`` labels both rows and columns; ``attention`` is the rows)."""
         return {
-            "model": self.model,
-            "layer": self.layer,
-            "head": self.head,
-            "numbering": NUMBERING,
-            "level": self.level,
+            **result_header(self),
             "specials": self.specials,
             "tokens": self.rows,
             "attention": [[float(x) for x in row] for row in self.values],
@@ -151,11 +155,7 @@ class Ranking:
     def to_dict(self) -> dict:
         """JSON-ready dict with ``word`` and ``ranking`` (a list of ``[label, weight]``)."""
         return {
-            "model": self.model,
-            "layer": self.layer,
-            "head": self.head,
-            "numbering": NUMBERING,
-            "level": self.level,
+            **result_header(self),
             "word": self.word,
             "ranking": [[label, weight] for label, weight in self.items],
         }
