@@ -1,0 +1,171 @@
+"""Head finder: per-layer, per-head statistics over one text or a corpus, and the heads worth a look.
+
+Every statistic is an average over attending tokens (rows) and over texts, in [0, 1]:
+
+==============  ===============================================================================
+``entropy``     row entropy / log(number of keys it may see): 0 = one key, 1 = uniform (broad)
+``special``     attention mass on special tokens ([CLS], [SEP], <s>, ...): no-op heads
+``punct``       attention mass on punctuation tokens
+``prev``        mass on the previous token (positional head)
+``self``        mass on the token itself
+``next``        mass on the next token (positional head)
+``agreement``   share of rows whose strongest key has the head's usual relation
+                (special / punctuation / previous / self / next / other), across all texts
+==============  ===============================================================================
+
+Example:
+    >>> from shatterbox import load, capture_batch
+    >>> stats = head_stats(capture_batch(load(), ["The cat sat.", "Dogs bark loudly!"]))
+    >>> stats.values["entropy"].shape
+    (6, 12)
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from shatterbox.capture.trace import Trace
+from shatterbox.errors import InputError
+
+STATS = ("entropy", "special", "punct", "prev", "self", "next", "agreement")
+RELATIONS = ("special", "punct", "prev", "self", "next", "other")
+EXPLAIN = {
+    "entropy": "0 = focused on one token, 1 = spread evenly (softmax blurs the picture)",
+    "special": "mass on special tokens: a head parking its attention there is close to a no-op",
+    "punct": "mass on punctuation",
+    "prev": "mass on the previous token: a positional head",
+    "self": "mass on the token itself",
+    "next": "mass on the next token: a positional head",
+    "agreement": "how often the strongest key has the head's usual relation, across texts",
+}
+
+
+def _is_punct(label: str) -> bool:
+    text = label.replace("##", "").strip()
+    return bool(text) and all(unicodedata.category(ch).startswith("P") for ch in text)
+
+
+def _trace_stats(trace: Trace) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Row-averaged statistics [L, H] of one trace, and each row's relation code [L, H, T]."""
+    a = trace.attentions.astype(np.float64)
+    n = trace.n_tokens
+    allowed = np.isfinite(trace.scores)
+    visible = allowed.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(a > 0, a * np.log(a), 0.0)
+        entropy = np.where(visible > 1, -plogp.sum(-1) / np.log(np.maximum(visible, 2)), 0.0)
+    punct = np.array([_is_punct(lab) and not s for lab, s in zip(trace.labels, trace.special)])
+    idx = np.arange(n)
+    rows = {
+        "entropy": entropy,
+        "special": a[..., trace.special].sum(-1),
+        "punct": a[..., punct].sum(-1),
+        "self": a[..., idx, idx],
+    }
+    means = {k: v.mean(-1) for k, v in rows.items()}
+    # the first token has no previous one and the last no next one: average over the rows that do
+    means["prev"] = a[..., idx[1:], idx[:-1]].mean(-1) if n > 1 else np.zeros(a.shape[:2])
+    means["next"] = a[..., idx[:-1], idx[1:]].mean(-1) if n > 1 else np.zeros(a.shape[:2])
+    top = a.argmax(-1)
+    relation = np.full(top.shape, RELATIONS.index("other"))
+    relation[punct[top]] = RELATIONS.index("punct")
+    relation[trace.special[top]] = RELATIONS.index("special")
+    # a positional relation wins over the kind of token it lands on
+    relation[top == idx + 1] = RELATIONS.index("next")
+    relation[top == idx] = RELATIONS.index("self")
+    relation[top == idx - 1] = RELATIONS.index("prev")
+    return means, relation
+
+
+@dataclass
+class HeadRow:
+    """One head in the ranking: its numbers (layer/head from 1), kind, score and a one-line reason."""
+
+    layer: int
+    head: int
+    kind: str
+    score: float
+    reason: str
+
+
+@dataclass
+class HeadStats:
+    """Statistics of every head over ``n_texts`` texts; ``values[name]`` is [layer, head] (0-based arrays)."""
+
+    model: str
+    n_texts: int
+    values: dict[str, np.ndarray]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(layers, heads)."""
+        return self.values["entropy"].shape  # type: ignore[return-value]
+
+    def kind(self, layer: int, head: int) -> str:
+        """What a head mostly does: delimiter, previous-token, next-token, self, broad, or content (layer/head from 1)."""
+        v = {k: float(arr[layer - 1, head - 1]) for k, arr in self.values.items()}
+        if v["special"] + v["punct"] >= 0.6:
+            return "delimiter (no-op)"
+        for name, label in (("prev", "previous-token"), ("next", "next-token"), ("self", "self")):
+            if v[name] >= 0.5:
+                return label
+        if v["entropy"] >= 0.9:
+            return "broad (near-uniform)"
+        return "content"
+
+    def ranking(self, top: int | None = None) -> list[HeadRow]:
+        """Heads most worth inspecting first: focused, consistent, and not parked on delimiters.
+
+        score = (1 - entropy) x (1 - special - punct) x agreement.
+        """
+        v = self.values
+        score = (1 - v["entropy"]) * np.clip(1 - v["special"] - v["punct"], 0, 1) * v["agreement"]
+        order = np.argsort(-score, axis=None, kind="stable")
+        rows = []
+        for flat in order[:top]:
+            li, hi = np.unravel_index(flat, score.shape)
+            kind = self.kind(li + 1, hi + 1)
+            reason = (
+                f"entropy {v['entropy'][li, hi]:.2f}, delimiters {v['special'][li, hi] + v['punct'][li, hi]:.2f}, "
+                f"prev/self/next {v['prev'][li, hi]:.2f}/{v['self'][li, hi]:.2f}/{v['next'][li, hi]:.2f}, "
+                f"agreement {v['agreement'][li, hi]:.2f}"
+            )
+            rows.append(HeadRow(int(li) + 1, int(hi) + 1, kind, float(score[li, hi]), reason))
+        return rows
+
+    def summary(self) -> dict[str, int]:
+        """How many heads are of each kind."""
+        counts: dict[str, int] = {}
+        layers, heads = self.shape
+        for li in range(1, layers + 1):
+            for hi in range(1, heads + 1):
+                k = self.kind(li, hi)
+                counts[k] = counts.get(k, 0) + 1
+        return counts
+
+
+def head_stats(traces: Sequence[Trace]) -> HeadStats:
+    """Average the head statistics of ``traces`` (all from one model).
+
+    Example:
+        >>> from shatterbox import load
+        >>> s = head_stats([load().capture("Transformers possess surprising emerging features.")])
+        >>> sorted(s.values) == sorted(STATS)
+        True
+    """
+    traces = list(traces)
+    if not traces:
+        raise InputError("no texts to analyse: give at least one sentence")
+    shapes = {t.attentions.shape[:2] for t in traces}
+    if len(shapes) != 1:
+        raise InputError("the traces come from models of different sizes: analyse one model at a time")
+    per_text, relations = zip(*(_trace_stats(t) for t in traces))
+    values = {k: np.mean([p[k] for p in per_text], axis=0) for k in per_text[0]}
+    rel = np.concatenate(relations, axis=-1)  # [L, H, all rows]
+    counts = np.stack([(rel == r).sum(-1) for r in range(len(RELATIONS))], axis=-1)
+    values["agreement"] = counts.max(-1) / rel.shape[-1]
+    return HeadStats(model=traces[0].model, n_texts=len(traces), values=values)
