@@ -122,3 +122,24 @@ def test_console_script_has_no_traceback():
     p = subprocess.run([*cmd, "attention", CHAPTER, "--layer", "9"], capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip() == "error: layer 9 is out of range: this model has layers 1-6 (numbered from 1)"
+
+
+def test_heads_over_a_corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join([CHAPTER, *PAIR, "", "The cat sat on the mat."] * 10), encoding="utf-8")
+    r = run("heads", "--corpus", str(corpus), "--top", "5", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["texts"] == 40 and len(d["ranking"]) == 5 and sum(d["summary"].values()) == 72
+    assert {"layer", "head", "kind", "score", "reason"} <= set(d["ranking"][0])
+    r = run("heads", CHAPTER)
+    assert r.exit_code == 0 and "heads worth inspecting" in r.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["heads"], "give a TEXT or --corpus FILE"),
+    (["heads", "--corpus", "/nonexistent.txt"], "cannot read the corpus"),
+])
+def test_heads_bad_input(args, message):
+    r = run(*args)
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output

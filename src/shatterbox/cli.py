@@ -164,6 +164,70 @@ def demo(
         _emit(results, fmt)
 
 
+def _read_corpus(path: str) -> list[str]:
+    from pathlib import Path
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the corpus {path!r}: {exc}; give a UTF-8 text file, one sentence per line") from exc
+    sentences = [line.strip() for line in lines if line.strip()]
+    if not sentences:
+        raise InputError(f"the corpus {path!r} has no sentences: give one sentence per line")
+    return sentences
+
+
+@app.command()
+def heads(
+    text: Optional[str] = typer.Argument(None, help="One sentence (or use --corpus)."),
+    corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="A UTF-8 text file, one sentence per line."),
+    top: int = typer.Option(15, "--top", help="How many ranked heads to list."),
+    model: str = ModelOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Sentences per forward pass."),
+) -> None:
+    """Rank the heads worth inspecting: focused, consistent, not parked on [CLS]/[SEP] or punctuation.
+
+    Layers and heads are numbered from 1.
+    """
+    from rich.progress import Progress
+
+    from shatterbox.capture import capture_batch
+    from shatterbox.heads import EXPLAIN, head_stats
+    from shatterbox.models import load
+
+    with _friendly_errors():
+        sentences = _read_corpus(corpus) if corpus else [text] if text is not None else []
+        if not sentences:
+            raise InputError("give a TEXT or --corpus FILE")
+        m = load(model)
+        with Progress(console=Console(stderr=True), transient=True, disable=len(sentences) <= batch_size) as bar:
+            task = bar.add_task("capturing", total=len(sentences))
+            traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=lambda done: bar.update(task, completed=done))
+        stats = head_stats(traces)
+        ranked, summary = stats.ranking(top), stats.summary()
+        if fmt is Format.json:
+            typer.echo(json.dumps({
+                "model": stats.model, "texts": stats.n_texts, "numbering": "layers and heads are numbered from 1",
+                "summary": summary, "explain": EXPLAIN,
+                "ranking": [r.__dict__ for r in ranked],
+                "stats": {k: v.round(6).tolist() for k, v in stats.values.items()},
+            }, ensure_ascii=False))
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table(title=Text(f"heads worth inspecting - model {stats.model}, {stats.n_texts} text(s)"))
+        for col in ("#", "layer", "head", "kind", "score", "why"):
+            grid.add_column(col)
+        for i, r in enumerate(ranked, 1):
+            grid.add_row(str(i), str(r.layer), str(r.head), r.kind, f"{r.score:.3f}", Text(r.reason))
+        console = _console()
+        console.print(grid)
+        total = sum(summary.values())
+        console.print(Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items()))))
+
+
 @app.command("capture")
 def capture_cmd(
     text: str = typer.Argument(..., help="The sentence to record."),
