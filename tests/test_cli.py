@@ -143,3 +143,12 @@ def test_heads_over_a_corpus(tmp_path):
 def test_heads_bad_input(args, message):
     r = run(*args)
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
+
+
+def test_png_outputs(tmp_path):
+    table, heat = tmp_path / "t.png", tmp_path / "h.png"
+    assert run("attention", CHAPTER, "--layer", "6", "--head", "6", "--png", str(table)).exit_code == 0
+    assert run("heads", CHAPTER, "--png", str(heat), "--stat", "prev").exit_code == 0
+    assert table.read_bytes()[:4] == heat.read_bytes()[:4] == b"\x89PNG"
+    r = run("heads", CHAPTER, "--png", str(heat), "--stat", "nope")
+    assert r.exit_code == 2 and "unknown statistic" in r.stderr

@@ -120,6 +120,7 @@ def attention(
     model: str = ModelOpt,
     pair: Optional[str] = PairOpt,
     trace_file: Optional[str] = typer.Option(None, "--trace", help="Read a Trace saved by `shatterbox capture` instead of running the model."),
+    png: Optional[str] = typer.Option(None, "--png", help="Also write the table as a PNG heat map to this file."),
 ) -> None:
     """Attention probabilities of one layer and head: rows attend to columns, each row sums to 1.
 
@@ -137,6 +138,10 @@ def attention(
             result = attends_to(trace, layer, head, word, level=level.value, specials=specials)
         else:
             result = attention_table(trace, layer, head, level=level.value, specials=specials)
+            if png:
+                from shatterbox.render.png import table_png
+
+                _say(f"wrote {table_png(result, png)}")
         _emit([result], fmt)
 
 
@@ -185,6 +190,8 @@ def heads(
     model: str = ModelOpt,
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sentences per forward pass."),
+    png: Optional[str] = typer.Option(None, "--png", help="Also write a heat map of --stat over layer x head to this PNG file."),
+    stat: str = typer.Option("entropy", "--stat", help="Statistic for --png: entropy, special, punct, prev, self, next, agreement."),
 ) -> None:
     """Rank the heads worth inspecting: focused, consistent, not parked on [CLS]/[SEP] or punctuation.
 
@@ -205,6 +212,10 @@ def heads(
             task = bar.add_task("capturing", total=len(sentences))
             traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=lambda done: bar.update(task, completed=done))
         stats = head_stats(traces)
+        if png:
+            from shatterbox.render.png import stat_png
+
+            _say(f"wrote {stat_png(stats, stat, png)}")
         ranked, summary = stats.ranking(top), stats.summary()
         if fmt is Format.json:
             typer.echo(json.dumps({
