@@ -239,6 +239,29 @@ def heads(
         console.print(Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items()))))
 
 
+@app.command()
+def view(
+    text: Optional[str] = typer.Argument(None, help="The sentence to view."),
+    out: str = typer.Option("shatterbox.html", "--out", "-o", help="HTML file to write (self-contained, opens from disk)."),
+    model: str = ModelOpt,
+    pair: Optional[str] = PairOpt,
+    trace_file: Optional[str] = typer.Option(None, "--trace", help="Read a saved Trace instead of running the model."),
+) -> None:
+    """Write the head view, model view and probability table as one self-contained HTML file.
+
+    Layers and heads are numbered from 1.
+    """
+    from pathlib import Path
+
+    with _friendly_errors():
+        trace = _trace(text, pair, model, trace_file)
+        try:
+            Path(out).write_text(trace.to_html(), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
+        typer.echo(f"wrote {out} ({Path(out).stat().st_size:,} bytes): open it in a browser")
+
+
 @app.command("capture")
 def capture_cmd(
     text: str = typer.Argument(..., help="The sentence to record."),

@@ -179,6 +179,23 @@ class Trace:
             arrays[name] = arrays[name].astype(bool)
         return cls(**meta, **{name: arrays.get(name) for name in _ARRAYS})
 
+    def to_html(self) -> str:
+        """A self-contained HTML page with the head view, model view and probability table (no network).
+
+        Example:
+            >>> from shatterbox import load
+            >>> load().capture("hello").to_html().startswith("<!DOCTYPE html>")
+            True
+        """
+        from shatterbox.render.html import trace_html
+
+        return trace_html(self)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f'<iframe style="width:100%;height:720px;border:0" srcdoc="{html.escape(self.to_html(), quote=True)}"></iframe>'
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
             return NotImplemented

@@ -1,0 +1,149 @@
+(function () {
+  "use strict";
+  var D = JSON.parse(document.getElementById("sb-data").textContent);
+  var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
+  var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
+  var cache = {};
+  var state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all" };
+
+  function el(tag, attrs, text) {
+    var e = tag.indexOf("svg:") === 0 ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function layerData(l) { // Float32Array [head][query][key], decoded once per layer
+    if (!cache[l]) {
+      var bin = atob(D.layers[l]), u = new Uint16Array(bin.length / 2), out = new Float32Array(u.length);
+      for (var i = 0; i < u.length; i++) { u[i] = bin.charCodeAt(2 * i) | (bin.charCodeAt(2 * i + 1) << 8); out[i] = u[i] / D.scale; }
+      cache[l] = out;
+    }
+    return cache[l];
+  }
+  function units() { return state.level === "word" ? D.words : D.tokens; }
+  function matrix(l, h) { // [n][n] at the current level: attended pieces summed, attending pieces averaged
+    var a = layerData(l), off = h * T * T, n = units().length, m = [], cnt = [], i, j;
+    for (i = 0; i < n; i++) { m.push(new Float64Array(n)); cnt.push(0); }
+    for (i = 0; i < T; i++) {
+      var wi = state.level === "word" ? D.wordIndex[i] : i; cnt[wi]++;
+      for (j = 0; j < T; j++) m[wi][state.level === "word" ? D.wordIndex[j] : j] += a[off + i * T + j];
+    }
+    for (i = 0; i < n; i++) for (j = 0; j < n; j++) m[i][j] /= cnt[i];
+    return m;
+  }
+  function seqOf(k) { // sentence of a unit (token or word): 0 = A, 1 = B, -1 = special
+    if (state.level === "token") return D.sequence[k];
+    return D.sequence[D.wordIndex.indexOf(k)];
+  }
+  function allowed(i, j) {
+    var f = state.filter; if (f === "all") return true;
+    var si = seqOf(i), sj = seqOf(j);
+    return si === (f[0] === "A" ? 0 : 1) && sj === (f[2] === "A" ? 0 : 1);
+  }
+
+  var root = document.getElementById("sb-root");
+  root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
+  var bar = el("div", { "class": "sb-bar" }); root.appendChild(bar);
+  var layerSel = el("select", { id: "sb-layer" });
+  for (var l = 0; l < L; l++) layerSel.appendChild(el("option", { value: l }, "layer " + (l + 1)));
+  bar.appendChild(layerSel);
+  var levelSel = el("select", { id: "sb-level" });
+  levelSel.appendChild(el("option", { value: "token" }, "tokens")); levelSel.appendChild(el("option", { value: "word" }, "words"));
+  bar.appendChild(levelSel);
+  var hasPair = D.sequence.indexOf(1) >= 0, filterSel = el("select", { id: "sb-filter" });
+  ["all", "A->A", "A->B", "B->A", "B->B"].forEach(function (f) { filterSel.appendChild(el("option", { value: f }, f === "all" ? "all pairs" : f)); });
+  if (hasPair) bar.appendChild(filterSel);
+  var headBox = el("span", { "class": "sb-heads", id: "sb-heads" }); bar.appendChild(headBox);
+  for (var h = 0; h < H; h++) {
+    var lab = el("label", { style: "background:" + COLORS[h % COLORS.length] });
+    var cb = el("input", { type: "checkbox", "data-head": h }); if (h === 0) cb.checked = true;
+    lab.appendChild(cb); lab.appendChild(document.createTextNode(String(h + 1))); headBox.appendChild(lab);
+  }
+  var panes = el("div", { "class": "sb-panes" }); root.appendChild(panes);
+  var headPane = el("div", { "class": "sb-head", id: "sb-headview" }), modelPane = el("div", { id: "sb-modelview" }), tablePane = el("div", { id: "sb-tableview" });
+  panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
+
+  function drawHead() {
+    headPane.textContent = "";
+    headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
+    var names = units(), n = names.length, rowH = 18, w = 360, svg = el("svg:svg", { width: w, height: n * rowH + 10, id: "sb-svg" });
+    var mats = state.heads.map(function (hh) { return matrix(state.layer, hh); });
+    state.heads.forEach(function (hh, k) {
+      var m = mats[k];
+      for (var i = 0; i < n; i++) {
+        for (var j = 0; j < n; j++) {
+          if (m[i][j] < 0.01 || !allowed(i, j)) continue;
+          svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i }));
+        }
+      }
+    });
+    names.forEach(function (name, i) {
+      var left = el("svg:text", { x: 115, y: i * rowH + 18, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name);
+      left.addEventListener("mouseenter", function () { focus(svg, i); });
+      left.addEventListener("mouseleave", function () { focus(svg, -1); });
+      svg.appendChild(left);
+      svg.appendChild(el("svg:text", { x: w - 115, y: i * rowH + 18 }, name));
+    });
+    headPane.appendChild(svg);
+  }
+  function focus(svg, i) { // show only the lines of token i (all lines for i = -1), without redrawing
+    state.hover = i;
+    svg.querySelectorAll("line").forEach(function (ln) { ln.classList.toggle("sb-dim", i >= 0 && ln.getAttribute("data-from") !== String(i)); });
+    svg.querySelectorAll("text.sb-left").forEach(function (t) { t.classList.toggle("sb-hot", t.getAttribute("data-i") === String(i)); });
+  }
+  function drawModel() {
+    modelPane.textContent = "";
+    modelPane.appendChild(el("h3", {}, "model view - click a head"));
+    var grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
+    grid.appendChild(el("span", {}, ""));
+    for (var h = 0; h < H; h++) grid.appendChild(el("span", {}, "h" + (h + 1)));
+    var px = Math.min(T, 48);
+    for (var l = 0; l < L; l++) {
+      grid.appendChild(el("span", {}, "L" + (l + 1)));
+      for (var h2 = 0; h2 < H; h2++) {
+        var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, style: "width:40px;height:40px" });
+        if (l === state.layer && state.heads.length === 1 && state.heads[0] === h2) c.className = "sb-on";
+        c.addEventListener("click", (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2));
+        grid.appendChild(c);
+        thumb(c, l, h2, px);
+      }
+    }
+    modelPane.appendChild(grid);
+  }
+  function thumb(c, l, h, px) { // nearest-sample downscale of the token matrix
+    var a = layerData(l), off = h * T * T, ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
+    for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
+      var v = a[off + Math.floor(y * T / px) * T + Math.floor(x * T / px)], p = (y * px + x) * 4, s = Math.sqrt(v);
+      img.data[p] = 255 - 247 * s; img.data[p + 1] = 255 - 186 * s; img.data[p + 2] = 255 - 107 * s; img.data[p + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+  function drawTable() {
+    tablePane.textContent = "";
+    var h = state.heads[0]; if (h === undefined) return;
+    tablePane.appendChild(el("h3", {}, "probability table - layer " + (state.layer + 1) + ", head " + (h + 1) + " (rows attend to columns; each row sums to 1)"));
+    var names = units(), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
+    tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
+    names.forEach(function (nm, i) {
+      var row = el("tr"); row.appendChild(el("th", {}, nm));
+      for (var j = 0; j < names.length; j++) {
+        var v = m[i][j], s = Math.sqrt(v);
+        row.appendChild(el("td", { style: "background:rgb(" + Math.round(255 - 247 * s) + "," + Math.round(255 - 186 * s) + "," + Math.round(255 - 107 * s) + ");color:" + (s > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
+      }
+      t.appendChild(row);
+    });
+    tablePane.appendChild(t);
+  }
+  function syncHeads() {
+    headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
+  }
+  function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); }
+  layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); });
+  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; drawHead(); drawTable(); });
+  filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
+  headBox.addEventListener("change", function () {
+    state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
+    drawHead(); drawModel(); drawTable();
+  });
+  select(0, [0]);
+})();

@@ -1,0 +1,105 @@
+"""The HTML views: payload numbers, escaping, and (where Chromium is installed) a real browser."""
+
+import base64
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import shatterbox as sb
+from shatterbox.render.html import SCALE, payload, trace_html
+from tests.conftest import CHAPTER, PAIR
+
+
+def _data(page: str) -> dict:
+    raw = re.search(r'<script type="application/json" id="sb-data">(.*?)</script>', page, re.S).group(1)
+    return json.loads(raw)
+
+
+def test_payload_decodes_to_the_trace_attention(chapter_trace):
+    d = _data(trace_html(chapter_trace))
+    assert d["tokens"] == chapter_trace.labels and (d["nLayers"], d["nHeads"]) == (6, 12)
+    for layer in range(6):
+        decoded = np.frombuffer(base64.b64decode(d["layers"][layer]), dtype="<u2").astype(np.float64) / SCALE
+        expected = chapter_trace.attentions[layer]
+        np.testing.assert_allclose(decoded.reshape(expected.shape), expected, atol=0.5 / SCALE + 1e-7)
+
+
+def test_hostile_tokens_cannot_close_the_script(default_model):
+    text = 'a <script>alert(1)</script> b "quote" <img src=x onerror=alert(1)> & </script>'
+    page = trace_html(default_model.capture(text))
+    body = page.split('id="sb-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in body and ">" not in body
+    assert _data(page)["words"][1:4] == ["a", "<", "script"]
+    assert page.count("<script") == 2  # our payload and our code, nothing from the text
+
+
+def test_page_is_small_and_offline(chapter_trace):
+    page = chapter_trace.to_html()
+    assert len(page.encode()) < 80_000
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    assert "<iframe" in chapter_trace._repr_html_()
+
+
+def test_view_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+
+    out = tmp_path / "v.html"
+    r = CliRunner().invoke(app, ["view", CHAPTER, "--out", str(out)])
+    assert r.exit_code == 0 and out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    r = CliRunner().invoke(app, ["view", CHAPTER, "--out", str(tmp_path / "missing" / "v.html")])
+    assert r.exit_code == 2 and "cannot write" in r.stderr
+
+
+CHROMIUM = shutil.which("chromium")
+playwright = pytest.importorskip("playwright.sync_api") if CHROMIUM else None
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_views_in_real_chromium(tmp_path, default_model):
+    trace = default_model.capture(*PAIR)
+    trace_b = default_model.capture(CHAPTER + ' <img src=x onerror=alert(1)> "')
+    page_file, hostile_file = tmp_path / "pair.html", tmp_path / "hostile.html"
+    page_file.write_text(trace.to_html(), encoding="utf-8")
+    hostile_file.write_text(trace_b.to_html(), encoding="utf-8")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors, dialogs = [], []
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        pg.goto(page_file.as_uri())
+        lines = pg.locator("line.sb-line")
+        first = lines.count()
+        assert first > 0 and pg.locator("#sb-headview h3").text_content() == "head view - layer 1"
+        pg.select_option("#sb-layer", "5")
+        assert pg.locator("#sb-headview h3").text_content() == "head view - layer 6"
+        one_head = lines.count()
+        pg.locator("#sb-heads input").nth(5).check()
+        assert lines.count() > one_head  # a second head adds its lines
+        pg.locator("text.sb-left").nth(3).hover()
+        visible = pg.locator("line.sb-line:not(.sb-dim)").count()
+        assert 0 < visible < lines.count()
+        assert set(pg.locator("line.sb-line:not(.sb-dim)").evaluate_all("ls => ls.map(l => l.getAttribute('data-from'))")) == {"3"}
+        pg.locator("canvas[data-layer='2'][data-head='4']").click()
+        assert "layer 3, head 5" in pg.locator("#sb-tableview h3").text_content()
+        cells = pg.locator("#sb-table tr").nth(1).locator("td").all_text_contents()
+        np.testing.assert_allclose([float(c) for c in cells], trace.attentions[2, 4, 0], atol=6e-4)
+        pg.select_option("#sb-filter", "A->B")
+        pg.select_option("#sb-level", "word")
+        assert pg.locator("#sb-table tr").count() == len(trace.words) + 1
+        pg.screenshot(path=str(tmp_path / "views.png"), full_page=True)
+        pg.goto(hostile_file.as_uri())
+        assert "<img src=x onerror=alert(1)>" not in pg.content().split('id="sb-data"')[0]
+        assert pg.locator("#sb-root img").count() == 0
+        browser.close()
+    assert errors == [] and dialogs == []
