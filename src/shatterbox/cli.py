@@ -246,8 +246,9 @@ def view(
     model: str = ModelOpt,
     pair: Optional[str] = PairOpt,
     trace_file: Optional[str] = typer.Option(None, "--trace", help="Read a saved Trace instead of running the model."),
+    neuron: bool = typer.Option(True, "--neuron/--no-neuron", help="Include the neuron view (exact float32 queries and keys; the larger part of the file)."),
 ) -> None:
-    """Write the head view, model view and probability table as one self-contained HTML file.
+    """Write the head view, model view, probability table and neuron view as one self-contained HTML file.
 
     Layers and heads are numbered from 1.
     """
@@ -256,7 +257,9 @@ def view(
     with _friendly_errors():
         trace = _trace(text, pair, model, trace_file)
         try:
-            Path(out).write_text(trace.to_html(), encoding="utf-8")
+            from shatterbox.render.html import trace_html
+
+            Path(out).write_text(trace_html(trace, neuron=neuron), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
         typer.echo(f"wrote {out} ({Path(out).stat().st_size:,} bytes): open it in a browser")

@@ -37,8 +37,9 @@ def test_hostile_tokens_cannot_close_the_script(default_model):
 
 
 def test_page_is_small_and_offline(chapter_trace):
-    page = chapter_trace.to_html()
-    assert len(page.encode()) < 80_000
+    page = trace_html(chapter_trace, neuron=False)
+    assert len(page.encode()) < 80_000 and '"queries"' not in page
+    assert '"queries"' in chapter_trace.to_html()
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
     assert "<iframe" in chapter_trace._repr_html_()
 
@@ -94,6 +95,10 @@ def test_views_in_real_chromium(tmp_path, default_model):
         assert "layer 3, head 5" in pg.locator("#sb-tableview h3").text_content()
         cells = pg.locator("#sb-table tr").nth(1).locator("td").all_text_contents()
         np.testing.assert_allclose([float(c) for c in cells], trace.attentions[2, 4, 0], atol=6e-4)
+        pg.select_option("#sb-query", "4")
+        probs = [float(x) for x in pg.locator("#sb-neuron td.sb-p").evaluate_all("cs => cs.map(c => c.getAttribute('data-p'))")]
+        np.testing.assert_allclose(probs, trace.attentions[2, 4, 4], atol=1e-5)
+        assert "layer 3, head 5, query token" in pg.locator("#sb-neuronview h3").text_content()
         pg.select_option("#sb-filter", "A->B")
         pg.select_option("#sb-level", "word")
         assert pg.locator("#sb-table tr").count() == len(trace.words) + 1

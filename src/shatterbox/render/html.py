@@ -35,9 +35,14 @@ def quantise(attention: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(attention, 0.0, 1.0) * SCALE).astype("<u2")
 
 
-def payload(trace: Trace) -> dict:
-    """The JSON the page reads: labels, alignment, and each layer's attention [head, query, key] in base64."""
-    return {
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def payload(trace: Trace, *, neuron: bool = True) -> dict:
+    """The JSON the page reads: labels, alignment, each layer's attention [head, query, key] in base64,
+    and (for the neuron view) each layer's queries and keys [head, token, d] as little-endian float32."""
+    data = {
         "model": trace.model,
         "tokens": trace.labels,
         "words": trace.words,
@@ -47,8 +52,15 @@ def payload(trace: Trace) -> dict:
         "nLayers": trace.n_layers,
         "nHeads": trace.n_heads,
         "scale": SCALE,
-        "layers": [base64.b64encode(quantise(layer).tobytes()).decode("ascii") for layer in trace.attentions],
+        "layers": [_b64(quantise(layer)) for layer in trace.attentions],
+        "causal": trace.is_causal,
     }
+    if neuron:
+        data["headDim"] = trace.head_dim
+        data["scaling"] = [float(x) for x in trace.scaling]
+        data["queries"] = [_b64(layer.astype("<f4")) for layer in trace.queries]
+        data["keys"] = [_b64(layer.astype("<f4")) for layer in trace.keys]
+    return data
 
 
 def _script_json(data: dict) -> str:
@@ -60,12 +72,13 @@ def _asset(name: str) -> str:
     return resources.files("shatterbox.render.assets").joinpath(name).read_text(encoding="utf-8")
 
 
-def trace_html(trace: Trace, *, title: str | None = None) -> str:
-    """One self-contained HTML page with the head view, the model view and the probability table.
+def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -> str:
+    """One self-contained HTML page with the head view, the model view, the probability table and
+    (``neuron=True``) the neuron view, which carries exact float32 queries and keys.
 
     Example:
         >>> from shatterbox import load
-        >>> len(trace_html(load().capture("Transformers possess surprising emerging features."))) < 80_000
+        >>> len(trace_html(load().capture("Transformers possess surprising emerging features."), neuron=False)) < 80_000
         True
     """
     heading = title or f"shatterbox - {trace.model}"
@@ -74,6 +87,6 @@ def trace_html(trace: Trace, *, title: str | None = None) -> str:
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + safe_heading + "</title>"
         "<style>" + _asset("views.css") + "</style></head><body>"
         "<div id=\"sb-root\"></div>"
-        "<script type=\"application/json\" id=\"sb-data\">" + _script_json(payload(trace)) + "</script>"
+        "<script type=\"application/json\" id=\"sb-data\">" + _script_json(payload(trace, neuron=neuron)) + "</script>"
         "<script>" + _asset("views.js") + "</script></body></html>"
     )

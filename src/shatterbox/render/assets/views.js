@@ -20,6 +20,16 @@
     }
     return cache[l];
   }
+  var qk = {};
+  function vectors(kind, l) { // Float32Array [head][token][d], decoded once per layer
+    var key = kind + l;
+    if (!qk[key]) {
+      var bin = atob(D[kind][l]), buf = new ArrayBuffer(bin.length), bytes = new Uint8Array(buf);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      qk[key] = new Float32Array(buf);
+    }
+    return qk[key];
+  }
   function units() { return state.level === "word" ? D.words : D.tokens; }
   function matrix(l, h) { // [n][n] at the current level: attended pieces summed, attending pieces averaged
     var a = layerData(l), off = h * T * T, n = units().length, m = [], cnt = [], i, j;
@@ -62,6 +72,54 @@
   var panes = el("div", { "class": "sb-panes" }); root.appendChild(panes);
   var headPane = el("div", { "class": "sb-head", id: "sb-headview" }), modelPane = el("div", { id: "sb-modelview" }), tablePane = el("div", { id: "sb-tableview" });
   panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
+  var neuronPane = el("div", { id: "sb-neuronview" }), querySel = el("select", { id: "sb-query" });
+  D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i) + ": " + t)); });
+  if (D.queries) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
+
+  function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
+    var c = el("canvas", { width: values.length, height: 1, style: "width:" + (values.length * 4) + "px;height:12px" });
+    var ctx = c.getContext("2d"), img = ctx.createImageData(values.length, 1);
+    for (var i = 0; i < values.length; i++) {
+      var v = Math.max(-1, Math.min(1, values[i] / scale)), p = i * 4;
+      img.data[p] = v < 0 ? 255 : 255 - 200 * v; img.data[p + 1] = 255 - 200 * Math.abs(v); img.data[p + 2] = v > 0 ? 255 : 255 + 200 * v; img.data[p + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return c;
+  }
+  function drawNeuron() { // the chapter's computation for one query token: q, k, q*k, q.k, x scaling, softmax
+    if (!D.queries) return;
+    neuronPane.textContent = "";
+    var h = state.heads[0]; if (h === undefined) return;
+    var l = state.layer, d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), qi = +querySel.value || 0;
+    var head = el("h3", {}, "neuron view - layer " + (l + 1) + ", head " + (h + 1) + ", query token ");
+    head.appendChild(querySel); neuronPane.appendChild(head);
+    var q = qs.subarray((h * T + qi) * d, (h * T + qi + 1) * d), big = 1e-9, j, i;
+    for (i = 0; i < d; i++) big = Math.max(big, Math.abs(q[i]));
+    var scores = [], dots = [], prods = [], max = -Infinity;
+    for (j = 0; j < T; j++) {
+      var k = ks.subarray((h * T + j) * d, (h * T + j + 1) * d), prod = new Float64Array(d), dot = 0;
+      for (i = 0; i < d; i++) { prod[i] = q[i] * k[i]; dot += prod[i]; }
+      var s = D.causal && j > qi ? -Infinity : dot * D.scaling[l];
+      prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
+    }
+    var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
+    var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), a = layerData(l);
+    ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax", "model"].forEach(function (c) { tr.appendChild(el("th", {}, c)); });
+    t.appendChild(tr);
+    var qrow = el("tr"); qrow.appendChild(el("th", {}, "q: " + D.tokens[qi])); var qc = el("td"); qc.appendChild(strip(q, big)); qrow.appendChild(qc); t.appendChild(qrow);
+    for (j = 0; j < T; j++) {
+      var row = el("tr"), p = e[j] / z, kc = el("td"), pc = el("td");
+      row.appendChild(el("th", {}, D.tokens[j]));
+      kc.appendChild(strip(ks.subarray((h * T + j) * d, (h * T + j + 1) * d), big)); row.appendChild(kc);
+      pc.appendChild(strip(prods[j], big * big)); row.appendChild(pc);
+      row.appendChild(el("td", {}, dots[j].toFixed(3)));
+      row.appendChild(el("td", {}, scores[j] === -Infinity ? "masked" : scores[j].toFixed(3)));
+      row.appendChild(el("td", { "class": "sb-p", "data-p": String(p) }, p.toFixed(4)));
+      row.appendChild(el("td", {}, a[h * T * T + qi * T + j].toFixed(4)));
+      t.appendChild(row);
+    }
+    neuronPane.appendChild(t);
+  }
 
   function drawHead() {
     headPane.textContent = "";
@@ -137,13 +195,13 @@
   function syncHeads() {
     headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
   }
-  function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); }
-  layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); });
+  function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
+  layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
   levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; drawHead(); drawTable(); });
   filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
   headBox.addEventListener("change", function () {
     state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
-    drawHead(); drawModel(); drawTable();
+    drawHead(); drawModel(); drawTable(); drawNeuron();
   });
   select(0, [0]);
 })();
