@@ -108,3 +108,33 @@ def test_views_in_real_chromium(tmp_path, default_model):
         assert pg.locator("#sb-root img").count() == 0
         browser.close()
     assert errors == [] and dialogs == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_512_token_views_stay_responsive(tmp_path, default_model):
+    words = "the model reads every word and attends to the others in each head".split()
+    trace = default_model.capture(" ".join(words[i % len(words)] for i in range(510)))
+    assert trace.n_tokens == 512
+    page_file = tmp_path / "long.html"
+    page_file.write_text(trace.to_html(), encoding="utf-8")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        pg.goto(page_file.as_uri())
+        timings = []
+        for layer in ("3", "5", "1"):
+            timings.append(pg.evaluate(
+                """(v) => { const s = document.getElementById('sb-layer'); const t0 = performance.now();
+                   s.value = v; s.dispatchEvent(new Event('change')); return performance.now() - t0; }""",
+                layer,
+            ))
+        assert pg.locator("#sb-table tr").count() == 65 and "of 512" in pg.locator("#sb-table-note").text_content()
+        assert pg.locator("#sb-neuron tr").count() == 2 + 64
+        pg.screenshot(path=str(tmp_path / "long.png"))
+        browser.close()
+    print(f"\n512-token page: {page_file.stat().st_size:,} bytes; layer switch redraw (head+model+table+neuron) ms: "
+          + ", ".join(f"{t:.0f}" for t in timings))
+    assert errors == []

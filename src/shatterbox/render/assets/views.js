@@ -3,7 +3,7 @@
   var D = JSON.parse(document.getElementById("sb-data").textContent);
   var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
-  var cache = {};
+  var cache = {}, MAX_ROWS = 64; // DOM tables beyond this are unreadable and slow: the CLI's CSV has them all
   var state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all" };
 
   function el(tag, attrs, text) {
@@ -107,7 +107,13 @@
     ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax", "model"].forEach(function (c) { tr.appendChild(el("th", {}, c)); });
     t.appendChild(tr);
     var qrow = el("tr"); qrow.appendChild(el("th", {}, "q: " + D.tokens[qi])); var qc = el("td"); qc.appendChild(strip(q, big)); qrow.appendChild(qc); t.appendChild(qrow);
-    for (j = 0; j < T; j++) {
+    var shown = [];
+    for (j = 0; j < T; j++) shown.push(j);
+    if (T > MAX_ROWS) {
+      shown.sort(function (x, y) { return e[y] - e[x]; }); shown = shown.slice(0, MAX_ROWS);
+      neuronPane.appendChild(el("p", {}, "showing the " + MAX_ROWS + " keys with the highest softmax of " + T));
+    }
+    shown.forEach(function (j) {
       var row = el("tr"), p = e[j] / z, kc = el("td"), pc = el("td");
       row.appendChild(el("th", {}, D.tokens[j]));
       kc.appendChild(strip(ks.subarray((h * T + j) * d, (h * T + j + 1) * d), big)); row.appendChild(kc);
@@ -117,7 +123,7 @@
       row.appendChild(el("td", { "class": "sb-p", "data-p": String(p) }, p.toFixed(4)));
       row.appendChild(el("td", {}, a[h * T * T + qi * T + j].toFixed(4)));
       t.appendChild(row);
-    }
+    });
     neuronPane.appendChild(t);
   }
 
@@ -180,7 +186,8 @@
     tablePane.textContent = "";
     var h = state.heads[0]; if (h === undefined) return;
     tablePane.appendChild(el("h3", {}, "probability table - layer " + (state.layer + 1) + ", head " + (h + 1) + " (rows attend to columns; each row sums to 1)"));
-    var names = units(), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
+    var all = units(), names = all.slice(0, MAX_ROWS), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
+    if (all.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + all.length + " rows and columns; `shatterbox attention ... --format csv` has them all"));
     tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
     names.forEach(function (nm, i) {
       var row = el("tr"); row.appendChild(el("th", {}, nm));
