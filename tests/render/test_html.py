@@ -102,6 +102,7 @@ def test_views_in_real_chromium(tmp_path, default_model):
         pg.select_option("#sb-filter", "A->B")
         pg.select_option("#sb-level", "word")
         assert pg.locator("#sb-table tr").count() == len(trace.words) + 1
+        assert pg.locator("#sb-modelview canvas").first.get_attribute("width") == str(min(len(trace.words), 48))
         pg.screenshot(path=str(tmp_path / "views.png"), full_page=True)
         pg.goto(hostile_file.as_uri())
         assert "<img src=x onerror=alert(1)>" not in pg.content().split('id="sb-data"')[0]

@@ -91,7 +91,7 @@
     neuronPane.textContent = "";
     var h = state.heads[0]; if (h === undefined) return;
     var l = state.layer, d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), qi = +querySel.value || 0;
-    var head = el("h3", {}, "neuron view - layer " + (l + 1) + ", head " + (h + 1) + ", query token ");
+    var head = el("h3", {}, "neuron view (per token: the softmax runs over tokens) - layer " + (l + 1) + ", head " + (h + 1) + ", query token ");
     head.appendChild(querySel); neuronPane.appendChild(head);
     var q = qs.subarray((h * T + qi) * d, (h * T + qi + 1) * d), big = 1e-9, j, i;
     for (i = 0; i < d; i++) big = Math.max(big, Math.abs(q[i]));
@@ -161,7 +161,7 @@
     var grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
     grid.appendChild(el("span", {}, ""));
     for (var h = 0; h < H; h++) grid.appendChild(el("span", {}, "h" + (h + 1)));
-    var px = Math.min(T, 48);
+    var px = Math.min(units().length, 48);
     for (var l = 0; l < L; l++) {
       grid.appendChild(el("span", {}, "L" + (l + 1)));
       for (var h2 = 0; h2 < H; h2++) {
@@ -174,10 +174,11 @@
     }
     modelPane.appendChild(grid);
   }
-  function thumb(c, l, h, px) { // nearest-sample downscale of the token matrix
-    var a = layerData(l), off = h * T * T, ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
+  function thumb(c, l, h, px) { // nearest-sample downscale of the matrix at the current level
+    var n = units().length, a = layerData(l), off = h * T * T, m = state.level === "word" ? matrix(l, h) : null;
+    var ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
     for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
-      var v = a[off + Math.floor(y * T / px) * T + Math.floor(x * T / px)], p = (y * px + x) * 4, s = Math.sqrt(v);
+      var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), v = m ? m[yi][xi] : a[off + yi * T + xi], p = (y * px + x) * 4, s = Math.sqrt(v);
       img.data[p] = 255 - 247 * s; img.data[p + 1] = 255 - 186 * s; img.data[p + 2] = 255 - 107 * s; img.data[p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
@@ -204,7 +205,7 @@
   }
   function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
   layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
-  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; drawHead(); drawTable(); });
+  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; drawHead(); drawModel(); drawTable(); });
   filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
   headBox.addEventListener("change", function () {
     state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
