@@ -6,6 +6,10 @@
   var cache = {}, MAX_ROWS = 64; // DOM tables beyond this are unreadable and slow: the CLI's CSV has them all
   var state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all" };
 
+  function ramp(v) { // white -> dark blue on a square-root scale (the terminal table uses the same ramp)
+    var s = Math.sqrt(Math.max(0, Math.min(1, v)));
+    return [Math.round(255 - 247 * s), Math.round(255 - 186 * s), Math.round(255 - 107 * s), s];
+  }
   function el(tag, attrs, text) {
     var e = tag.indexOf("svg:") === 0 ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
     for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
@@ -178,8 +182,8 @@
     var n = units().length, a = layerData(l), off = h * T * T, m = state.level === "word" ? matrix(l, h) : null;
     var ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
     for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
-      var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), v = m ? m[yi][xi] : a[off + yi * T + xi], p = (y * px + x) * 4, s = Math.sqrt(v);
-      img.data[p] = 255 - 247 * s; img.data[p + 1] = 255 - 186 * s; img.data[p + 2] = 255 - 107 * s; img.data[p + 3] = 255;
+      var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), c = ramp(m ? m[yi][xi] : a[off + yi * T + xi]), p = (y * px + x) * 4;
+      img.data[p] = c[0]; img.data[p + 1] = c[1]; img.data[p + 2] = c[2]; img.data[p + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
   }
@@ -193,8 +197,8 @@
     names.forEach(function (nm, i) {
       var row = el("tr"); row.appendChild(el("th", {}, nm));
       for (var j = 0; j < names.length; j++) {
-        var v = m[i][j], s = Math.sqrt(v);
-        row.appendChild(el("td", { style: "background:rgb(" + Math.round(255 - 247 * s) + "," + Math.round(255 - 186 * s) + "," + Math.round(255 - 107 * s) + ");color:" + (s > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
+        var v = m[i][j], c = ramp(v);
+        row.appendChild(el("td", { style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
       }
       t.appendChild(row);
     });
