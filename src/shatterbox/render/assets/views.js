@@ -16,10 +16,15 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  function bytes(b64) { // base64 -> ArrayBuffer (little-endian, as written by render/html.py)
+    var bin = atob(b64), buf = new ArrayBuffer(bin.length), view = new Uint8Array(buf);
+    for (var i = 0; i < bin.length; i++) view[i] = bin.charCodeAt(i);
+    return buf;
+  }
   function layerData(l) { // Float32Array [head][query][key], decoded once per layer
     if (!cache[l]) {
-      var bin = atob(D.layers[l]), u = new Uint16Array(bin.length / 2), out = new Float32Array(u.length);
-      for (var i = 0; i < u.length; i++) { u[i] = bin.charCodeAt(2 * i) | (bin.charCodeAt(2 * i + 1) << 8); out[i] = u[i] / D.scale; }
+      var u = new Uint16Array(bytes(D.layers[l])), out = new Float32Array(u.length);
+      for (var i = 0; i < u.length; i++) out[i] = u[i] / D.scale;
       cache[l] = out;
     }
     return cache[l];
@@ -27,11 +32,7 @@
   var qk = {};
   function vectors(kind, l) { // Float32Array [head][token][d], decoded once per layer
     var key = kind + l;
-    if (!qk[key]) {
-      var bin = atob(D[kind][l]), buf = new ArrayBuffer(bin.length), bytes = new Uint8Array(buf);
-      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-      qk[key] = new Float32Array(buf);
-    }
+    if (!qk[key]) qk[key] = new Float32Array(bytes(D[kind][l]));
     return qk[key];
   }
   function units() { return state.level === "word" ? D.words : D.tokens; }
@@ -45,10 +46,9 @@
     for (i = 0; i < n; i++) for (j = 0; j < n; j++) m[i][j] /= cnt[i];
     return m;
   }
-  function seqOf(k) { // sentence of a unit (token or word): 0 = A, 1 = B, -1 = special
-    if (state.level === "token") return D.sequence[k];
-    return D.sequence[D.wordIndex.indexOf(k)];
-  }
+  var wordSeq = D.words.map(function () { return -1; }); // sentence of each word: 0 = A, 1 = B, -1 = special
+  D.wordIndex.forEach(function (w, i) { if (wordSeq[w] === -1) wordSeq[w] = D.sequence[i]; });
+  function seqOf(k) { return state.level === "token" ? D.sequence[k] : wordSeq[k]; }
   function allowed(i, j) {
     var f = state.filter; if (f === "all") return true;
     var si = seqOf(i), sj = seqOf(j);
