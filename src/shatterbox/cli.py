@@ -200,7 +200,7 @@ def heads(
     from rich.progress import Progress
 
     from shatterbox.capture import capture_batch
-    from shatterbox.heads import EXPLAIN, head_stats
+    from shatterbox.heads import head_stats
     from shatterbox.models import load
 
     with _friendly_errors():
@@ -216,27 +216,12 @@ def heads(
             from shatterbox.render.png import stat_png
 
             _say(f"wrote {stat_png(stats, stat, png)}")
-        ranked, summary = stats.ranking(top), stats.summary()
         if fmt is Format.json:
-            typer.echo(json.dumps({
-                "model": stats.model, "texts": stats.n_texts, "numbering": "layers and heads are numbered from 1",
-                "summary": summary, "explain": EXPLAIN,
-                "ranking": [r.__dict__ for r in ranked],
-                "stats": {k: v.round(6).tolist() for k, v in stats.values.items()},
-            }, ensure_ascii=False))
-            return
-        from rich.table import Table
-        from rich.text import Text
+            typer.echo(json.dumps(stats.to_dict(top), ensure_ascii=False))
+        else:
+            from shatterbox.render.terminal import heads_renderable
 
-        grid = Table(title=Text(f"heads worth inspecting - model {stats.model}, {stats.n_texts} text(s)"))
-        for col in ("#", "layer", "head", "kind", "score", "why"):
-            grid.add_column(col)
-        for i, r in enumerate(ranked, 1):
-            grid.add_row(str(i), str(r.layer), str(r.head), r.kind, f"{r.score:.3f}", Text(r.reason))
-        console = _console()
-        console.print(grid)
-        total = sum(summary.values())
-        console.print(Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items()))))
+            _console().print(heads_renderable(stats, top))
 
 
 @app.command()
@@ -257,9 +242,7 @@ def view(
     with _friendly_errors():
         trace = _trace(text, pair, model, trace_file)
         try:
-            from shatterbox.render.html import trace_html
-
-            Path(out).write_text(trace_html(trace, neuron=neuron), encoding="utf-8")
+            Path(out).write_text(trace.to_html(neuron=neuron), encoding="utf-8")
         except OSError as exc:
             raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
         typer.echo(f"wrote {out} ({Path(out).stat().st_size:,} bytes): open it in a browser")

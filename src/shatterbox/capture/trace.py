@@ -179,8 +179,10 @@ class Trace:
             arrays[name] = arrays[name].astype(bool)
         return cls(**meta, **{name: arrays.get(name) for name in _ARRAYS})
 
-    def to_html(self) -> str:
-        """A self-contained HTML page with the head view, model view and probability table (no network).
+    def to_html(self, *, neuron: bool = True) -> str:
+        """A self-contained HTML page with the head, model and neuron views and the table (no network).
+
+        ``neuron=False`` leaves out the neuron view's float32 queries and keys (a much smaller file).
 
         Example:
             >>> from shatterbox import load
@@ -189,7 +191,7 @@ class Trace:
         """
         from shatterbox.render.html import trace_html
 
-        return trace_html(self)
+        return trace_html(self, neuron=neuron)
 
     def _repr_html_(self) -> str:
         import html

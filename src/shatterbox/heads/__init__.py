@@ -28,6 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
+from shatterbox.attention._table import NUMBERING
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import InputError
 
@@ -136,6 +137,18 @@ class HeadStats:
             )
             rows.append(HeadRow(int(li) + 1, int(hi) + 1, kind, float(score[li, hi]), reason))
         return rows
+
+    def to_dict(self, top: int | None = None) -> dict:
+        """JSON-ready dict: the ``top`` ranked heads, the kind counts, and every statistic [layer][head]."""
+        return {
+            "model": self.model,
+            "texts": self.n_texts,
+            "numbering": NUMBERING,
+            "summary": self.summary(),
+            "explain": EXPLAIN,
+            "ranking": [r.__dict__ for r in self.ranking(top)],
+            "stats": {k: v.round(6).tolist() for k, v in self.values.items()},
+        }
 
     def summary(self) -> dict[str, int]:
         """How many heads are of each kind."""

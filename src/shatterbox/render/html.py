@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import html
 import json
 from importlib import resources
 
@@ -81,10 +82,9 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
         >>> len(trace_html(load().capture("Transformers possess surprising emerging features."), neuron=False)) < 80_000
         True
     """
-    heading = title or f"shatterbox - {trace.model}"
-    safe_heading = heading.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    heading = html.escape(title or f"shatterbox - {trace.model}")
     return (
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + safe_heading + "</title>"
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + heading + "</title>"
         "<style>" + _asset("views.css") + "</style></head><body>"
         "<div id=\"sb-root\"></div>"
         "<script type=\"application/json\" id=\"sb-data\">" + _script_json(payload(trace, neuron=neuron)) + "</script>"

@@ -11,6 +11,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from shatterbox.attention import AttentionSteps, AttentionTable, Ranking
+    from shatterbox.heads import HeadStats
 
 _LOW = (255, 255, 255)
 _HIGH = (8, 69, 148)
@@ -72,3 +73,16 @@ def steps_renderable(steps: "AttentionSteps") -> Group:
     verdict = "matches" if steps.max_abs_diff <= 1e-5 else "DOES NOT match"
     footer = Text(f"max |softmax - model| = {steps.max_abs_diff:.2e}: our computation {verdict} the model's attention")
     return Group(header, grid, footer)
+
+
+def heads_renderable(stats: "HeadStats", top: int | None = None) -> Group:
+    """The ranked heads worth inspecting, then how many heads are of each kind."""
+    grid = Table(title=Text(f"heads worth inspecting - model {stats.model}, {stats.n_texts} text(s)"))
+    for col in ("#", "layer", "head", "kind", "score", "why"):
+        grid.add_column(col)
+    for i, r in enumerate(stats.ranking(top), 1):
+        grid.add_row(str(i), str(r.layer), str(r.head), r.kind, f"{r.score:.3f}", Text(r.reason))
+    summary = stats.summary()
+    total = sum(summary.values())
+    counts = Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items())))
+    return Group(grid, counts)
