@@ -71,3 +71,19 @@ class UnknownWord(InputError):
 
 class InvalidTrace(ShatterboxError):
     """A file that is not a saved shatterbox Trace."""
+
+
+class NotAClassifier(InputError):
+    """A model without a classification head was given where class probabilities are needed."""
+
+
+class UnknownLabel(InputError):
+    """A class label that the classifier does not have."""
+
+    def __init__(self, label: object, labels: list[str]) -> None:
+        listed = ", ".join(repr(x) for x in labels)
+        super().__init__(f"the label {label!r} is not one of this classifier's labels: {listed}")
+
+
+class BudgetTooSmall(InputError):
+    """An explanation needs more model evaluations than the budget allows."""

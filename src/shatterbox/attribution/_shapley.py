@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import factorial
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
-from shatterbox.errors import InputError
+from shatterbox._batching import chunks
+from shatterbox.errors import BudgetTooSmall, InputError
 
 MAX_EXACT_PLAYERS = 20
 
@@ -41,7 +42,7 @@ class ShapleyValues:
 
 def _evaluate(value_fn: Callable[[np.ndarray], np.ndarray], masks: np.ndarray, batch_size: int) -> np.ndarray:
     """``value_fn`` over ``masks`` in batches of ``batch_size``; always [len(masks), outputs]."""
-    parts = [np.asarray(value_fn(masks[i : i + batch_size]), dtype=np.float64) for i in range(0, len(masks), batch_size)]
+    parts = [np.asarray(value_fn(masks[rows]), dtype=np.float64) for rows in chunks(len(masks), batch_size)]
     out = np.concatenate(parts, axis=0)
     return out[:, None] if out.ndim == 1 else out
 
@@ -73,3 +74,176 @@ def shapley_exact(
         without = index[~masks[:, i]]
         values[i] = (weight[size[without]][:, None] * (v[without | (1 << i)] - v[without])).sum(axis=0)
     return ShapleyValues(values=values, base=v[0], full=v[-1], evaluations=len(masks))
+
+
+@dataclass
+class SampledShapley(ShapleyValues):
+    """Sampled Shapley values with a 95% error bar per value (``error``, same shape as ``values``)."""
+
+    error: np.ndarray = None  # type: ignore[assignment]
+    pairs: int = 0
+    converged: bool = False
+    precision: float = 0.0
+
+
+def _prefix_masks(ranks: np.ndarray) -> np.ndarray:
+    """Coalitions of the first 1..n-1 players of each permutation, [perms, n-1, n] (``ranks[p, i]`` = position of i)."""
+    n = ranks.shape[1]
+    return ranks[:, None, :] < np.arange(1, n)[None, :, None]
+
+
+def _marginals(ranks: np.ndarray, v: np.ndarray, base: np.ndarray, full: np.ndarray) -> np.ndarray:
+    """Each player's marginal contribution in each permutation, [perms, n, outputs]."""
+    perms, n = ranks.shape
+    chain = np.concatenate(
+        [np.broadcast_to(base, (perms, 1, v.shape[-1])), v.reshape(perms, n - 1, -1), np.broadcast_to(full, (perms, 1, v.shape[-1]))],
+        axis=1,
+    )  # chain[p, j] = value of the first j players of permutation p
+    return np.take_along_axis(chain, ranks[..., None] + 1, axis=1) - np.take_along_axis(chain, ranks[..., None], axis=1)
+
+
+def pair_cost(n_players: int) -> int:
+    """Model evaluations of one antithetic pair of permutations (a permutation and its reverse).
+
+    Example:
+        >>> pair_cost(8)
+        14
+    """
+    return 2 * (n_players - 1)
+
+
+def shapley_sampled(
+    value_fn: Callable[[np.ndarray], np.ndarray],
+    n_players: int,
+    *,
+    precision: float = 0.01,
+    budget: int = 4000,
+    seed: int = 0,
+    outputs: Sequence[int] | None = None,
+    min_pairs: int = 8,
+) -> SampledShapley:
+    """Shapley values by antithetic permutation sampling, stopping at ``precision`` or ``budget``.
+
+    Each sample is a random permutation and its reverse; a player's sample is the mean of its two
+    marginal contributions. ``error`` is the 95% half-width (Student t over the pairs); sampling
+    stops once the largest error bar over ``outputs`` (default: all) is at most ``precision``,
+    or when the next round would exceed ``budget`` evaluations of ``value_fn``. Every permutation's
+    marginals sum to v(all) - v(empty), so efficiency holds exactly at any sample size.
+
+    Example:
+        >>> weights = np.array([1.0, 2.0, 3.0])
+        >>> r = shapley_sampled(lambda m: m @ weights, 3)
+        >>> r.values[:, 0].round(6).tolist(), r.converged
+        ([1.0, 2.0, 3.0], True)
+    """
+    from scipy.stats import t as student_t
+
+    if n_players < 2:
+        raise InputError("sampled Shapley values need at least two players (words)")
+    cost = pair_cost(n_players)
+    need = 2 + min(min_pairs, 2) * cost
+    if budget < need:
+        raise BudgetTooSmall(
+            f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least {need} "
+            f"(two antithetic pairs of permutations); raise the budget (--budget {need}) or use fewer words"
+        )
+    rng = np.random.default_rng(seed)
+    ends = np.asarray(value_fn(np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)])), dtype=np.float64)
+    ends = ends[:, None] if ends.ndim == 1 else ends
+    base, full = ends[0], ends[1]
+    cols = list(range(ends.shape[1])) if outputs is None else list(outputs)
+    samples: list[np.ndarray] = []
+    spent, round_pairs = 2, min_pairs
+    while True:
+        round_pairs = max(1, min(round_pairs, (budget - spent) // cost))
+        ranks = np.argsort(rng.random((round_pairs, n_players)), axis=1).argsort(axis=1)
+        both = np.concatenate([ranks, n_players - 1 - ranks])
+        v = np.asarray(value_fn(_prefix_masks(both).reshape(-1, n_players)), dtype=np.float64)
+        v = v[:, None] if v.ndim == 1 else v
+        spent += len(v)
+        marg = _marginals(both, v, base, full)
+        samples.append(0.5 * (marg[:round_pairs] + marg[round_pairs:]))
+        stacked = np.concatenate(samples)
+        m = len(stacked)
+        error = student_t.ppf(0.975, m - 1) * stacked.std(axis=0, ddof=1) / np.sqrt(m)
+        worst = float(error[:, cols].max())
+        if worst <= precision or spent + cost > budget:
+            break
+        wanted = int(np.ceil(m * (worst / precision) ** 2)) - m  # pairs still needed at this spread
+        round_pairs = int(min(max(wanted, 1), m))  # at most double per round
+    return SampledShapley(
+        values=stacked.mean(axis=0), base=base, full=full, evaluations=spent, error=error, pairs=m,
+        converged=worst <= precision, precision=worst,
+    )
+
+
+def balanced_tree(n_players: int) -> list[list[tuple[int, int]]]:
+    """For each player, the spans [a, b) of its siblings on the path up a balanced binary tree of contiguous players.
+
+    Example:
+        >>> balanced_tree(4)[0]
+        [(1, 2), (2, 4)]
+    """
+    paths: list[list[tuple[int, int]]] = [[] for _ in range(n_players)]
+
+    def split(a: int, b: int) -> None:
+        if b - a < 2:
+            return
+        mid = (a + b + 1) // 2
+        for i in range(a, mid):
+            paths[i].insert(0, (mid, b))
+        for i in range(mid, b):
+            paths[i].insert(0, (a, mid))
+        split(a, mid)
+        split(mid, b)
+
+    split(0, n_players)
+    return paths
+
+
+def owen_plan(n_players: int) -> int:
+    """Upper bound of the evaluations :func:`owen_values` makes (distinct coalitions are evaluated once).
+
+    Example:
+        >>> owen_plan(4)
+        32
+    """
+    return sum(2 ** (len(path) + 1) for path in balanced_tree(n_players))
+
+
+def owen_values(
+    value_fn: Callable[[np.ndarray], np.ndarray], n_players: int, *, batch_size: int = 4096
+) -> ShapleyValues:
+    """Owen values for a balanced binary hierarchy of contiguous players (phrases inside the sentence).
+
+    At every level a group plays a two-player game against its sibling group, so a player's value is its
+    marginal contribution averaged over the 2^depth ways its ancestors' siblings are present or absent.
+    Efficiency holds; for an additive game they equal Shapley values.
+
+    Example:
+        >>> weights = np.array([1.0, 2.0, 3.0])
+        >>> owen_values(lambda m: m @ weights, 3).values[:, 0].tolist()
+        [1.0, 2.0, 3.0]
+    """
+    if n_players < 1:
+        raise InputError("Owen values need at least one player (word)")
+    rows, owners = [], []
+    for i, path in enumerate(balanced_tree(n_players)):
+        choice = coalitions(len(path))  # [2^d, d]: which siblings are present
+        spans = np.zeros((len(path), n_players), dtype=bool)
+        for j, (a, b) in enumerate(path):
+            spans[j, a:b] = True
+        without = (choice.astype(np.int64) @ spans.astype(np.int64)) > 0
+        with_i = without.copy()
+        with_i[:, i] = True
+        rows.extend([without, with_i])
+        owners.append(len(without))
+    masks = np.concatenate(rows)
+    unique, inverse = np.unique(masks, axis=0, return_inverse=True)
+    ends = _evaluate(value_fn, np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)]), batch_size)
+    v = _evaluate(value_fn, unique, batch_size)[inverse.reshape(-1)]
+    values, cursor = np.empty((n_players, v.shape[1])), 0
+    for i, count in enumerate(owners):
+        values[i] = (v[cursor + count : cursor + 2 * count] - v[cursor : cursor + count]).mean(axis=0)
+        cursor += 2 * count
+    return ShapleyValues(values=values, base=ends[0], full=ends[1], evaluations=len(unique) + 2)

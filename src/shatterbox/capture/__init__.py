@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import torch
 
+from shatterbox._batching import chunks
 from shatterbox.capture._align import align
 from shatterbox.capture._encode import Encoded, TruncationWarning, encode
 from shatterbox.capture._recorder import Recording, recording
@@ -60,9 +61,9 @@ def capture_batch(
     texts = list(texts)
     pair_list = list(pairs) if pairs is not None else None
     traces: list[Trace] = []
-    for start in range(0, len(texts), max(1, batch_size)):
-        chunk_pairs = None if pair_list is None else pair_list[start : start + batch_size]
-        encoded = encode(model, texts[start : start + batch_size], chunk_pairs, truncate=truncate)
+    for rows in chunks(len(texts), batch_size):
+        chunk_pairs = None if pair_list is None else pair_list[rows]
+        encoded = encode(model, texts[rows], chunk_pairs, truncate=truncate)
         traces.extend(_run(model, encoded))
         if on_batch is not None:
             on_batch(len(traces))

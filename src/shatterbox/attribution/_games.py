@@ -1,0 +1,233 @@
+"""Games over words: what a coalition of present words is worth to each label.
+
+A game maps bool coalitions [k, n_words] to values [k, n_labels]. Every attribution method
+is written against this one interface, so all methods share the same masking, the same batching
+and the same count of model evaluations (each distinct coalition is evaluated once per game).
+
+- :class:`TokenGame`: a :class:`~shatterbox.classifiers.Classifier` on token ids. The text is tokenised
+  once; an absent word's tokens are replaced by the mask token (``masking="mask"``) or removed
+  (``masking="delete"``). Words come from the tokenizer's own word alignment.
+- :class:`TextGame`: any callable ``f(list[str]) -> probabilities``; absent words' characters are
+  removed (or replaced by ``mask_text``) in the original string, words again from a tokenizer's alignment.
+- :class:`ValueGame`: a value function over coalitions given directly (teaching games).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from shatterbox._batching import chunks
+from shatterbox.capture._align import align
+from shatterbox.capture._encode import encode
+from shatterbox.errors import InputError
+
+MASKINGS = ("auto", "mask", "delete")
+
+
+class Game:
+    """Base class: cached, batched, counted evaluation of coalitions.
+
+    Subclasses set ``words``, ``labels``, ``masking`` and implement ``_values(masks)``.
+    """
+
+    words: list[str]
+    labels: list[str]
+    masking: str = "given"
+    batch_size: int = 64
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    @property
+    def n(self) -> int:
+        """Number of players (words)."""
+        return len(self.words)
+
+    def _values(self, masks: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        """Values [k, labels] of bool coalitions [k, n]; coalitions seen before are not evaluated again."""
+        masks = np.asarray(masks, dtype=bool).reshape(-1, self.n)
+        keys = [row.tobytes() for row in np.packbits(masks, axis=1)]
+        todo = {key: i for i, key in enumerate(keys) if key not in self._cache}
+        if todo:
+            rows = np.fromiter(todo.values(), dtype=np.int64)
+            fresh = np.concatenate(
+                [np.asarray(self._values(masks[rows[s]]), dtype=np.float64).reshape(len(rows[s]), -1)
+                 for s in chunks(len(rows), self.batch_size)]
+            )
+            self.evaluations += len(rows)
+            if len(self._cache) + len(rows) > 1 << 18:  # keep memory bounded on very long runs
+                self._cache.clear()
+            self._cache.update(zip(todo, fresh))
+        return np.stack([self._cache[key] for key in keys])
+
+    def full(self) -> np.ndarray:
+        """Value of the whole text, [labels]."""
+        return self(np.ones((1, self.n), dtype=bool))[0]
+
+    def empty(self) -> np.ndarray:
+        """Value with every word masked, [labels]."""
+        return self(np.zeros((1, self.n), dtype=bool))[0]
+
+
+class ValueGame(Game):
+    """A game given as a value function of coalition indicator rows.
+
+    Example:
+        >>> g = ValueGame(["a", "b"], lambda m: m.sum(axis=1))
+        >>> g(np.array([[True, True]])).tolist()
+        [[2.0]]
+    """
+
+    def __init__(self, words: Sequence[str], fn: Callable[[np.ndarray], np.ndarray], labels: Sequence[str] | None = None, *, batch_size: int = 4096) -> None:
+        super().__init__()
+        self.words, self.fn, self.batch_size = [str(w) for w in words], fn, batch_size
+        if not self.words:
+            raise InputError("a game needs at least one player (word)")
+        self.labels = list(labels) if labels is not None else ["value"]
+
+    def _values(self, masks: np.ndarray) -> np.ndarray:
+        return self.fn(masks)
+
+
+class TokenGame(Game):
+    """A classifier's label probabilities when some words of ``text`` are masked on token ids.
+
+    Example:
+        >>> from shatterbox.classifiers.sentiment import sentiment
+        >>> g = TokenGame(sentiment(), "I love chess.")
+        >>> g.words, g.masking
+        (['I', 'love', 'chess', '.'], 'mask')
+    """
+
+    def __init__(self, classifier, text: str, *, masking: str = "auto", batch_size: int = 64) -> None:
+        super().__init__()
+        self.classifier, self.text, self.batch_size = classifier, text, batch_size
+        model = classifier.model
+        encoded = encode(model, [text], truncate=False)
+        length = int(encoded.lengths[0])
+        al = align(model.tokenizer, encoded.batch, 0, length, (text, None))
+        self.inputs = {k: v[:, :length] for k, v in encoded.model_inputs(model.forward_keys).items()}
+        self.input_ids = self.inputs["input_ids"][0]
+        words_of_tokens = np.where(al.special, -1, al.word_index)
+        keep = ~al.word_special
+        renumber = np.cumsum(keep) - 1  # word index among non-special words
+        self.token_word = np.where(words_of_tokens >= 0, renumber[np.maximum(words_of_tokens, 0)], -1)
+        self.words = [w for w, k in zip(al.words, keep) if k]
+        self.tokens = al.labels
+        self.labels = list(classifier.labels)
+        self.masking = _choose_masking(masking, model.tokenizer)
+        self.mask_id = model.tokenizer.mask_token_id
+        self.pad_id = model.tokenizer.pad_token_id or 0
+
+    def token_presence(self, masks: np.ndarray) -> np.ndarray:
+        """Which tokens are present [k, tokens] for word coalitions [k, n] (special tokens always are)."""
+        present = np.ones((len(masks), len(self.token_word)), dtype=bool)
+        cols = np.flatnonzero(self.token_word >= 0)
+        present[:, cols] = masks[:, self.token_word[cols]]
+        return present
+
+    def masked_inputs(self, masks: np.ndarray) -> dict[str, torch.Tensor]:
+        """Model inputs for coalitions [k, n]: absent words' tokens masked or deleted, one padded batch.
+
+        Example:
+            >>> from shatterbox.classifiers.sentiment import sentiment
+            >>> g = TokenGame(sentiment(), "I love chess", masking="delete")
+            >>> g.masked_inputs(np.array([[True, False, True]]))["input_ids"].shape
+            torch.Size([1, 4])
+        """
+        present = torch.from_numpy(self.token_presence(masks))
+        k = len(masks)
+        batch = {key: value.expand(k, -1) for key, value in self.inputs.items()}
+        if self.masking == "mask":
+            ids = torch.where(present, batch["input_ids"], torch.tensor(self.mask_id))
+            return {**batch, "input_ids": ids}
+        order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)  # kept tokens first, in order
+        kept = torch.gather(present, 1, order)
+        width = int(kept.sum(dim=1).max())
+        out = {key: torch.gather(value, 1, order)[:, :width] for key, value in batch.items()}
+        out["attention_mask"] = kept[:, :width].to(batch["attention_mask"].dtype)
+        out["input_ids"] = out["input_ids"].masked_fill(~kept[:, :width], self.pad_id)
+        return out
+
+    def _values(self, masks: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.classifier.probabilities(self.masked_inputs(masks)).double().numpy()
+
+
+class TextGame(Game):
+    """Any ``f(list[str]) -> probabilities [k, labels]``; absent words are cut out of the string.
+
+    Words come from ``tokenizer``'s word alignment (the default model's if not given), so text without
+    spaces and punctuation are handled as the tokenizer sees them. ``masking="mask"`` replaces each
+    absent word by ``mask_text`` instead of removing it.
+
+    Example:
+        >>> g = TextGame(lambda texts: [[len(t)] for t in texts], "I love chess")
+        >>> g(np.array([[True, False, True]])).tolist()
+        [[8.0]]
+    """
+
+    def __init__(self, fn: Callable[[list[str]], Sequence], text: str, *, tokenizer=None, labels: Sequence[str] | None = None, masking: str = "delete", mask_text: str = "[MASK]", batch_size: int = 64) -> None:
+        super().__init__()
+        from shatterbox.models import load
+
+        loaded = load() if tokenizer is None else _TokenizerOnly(tokenizer)
+        encoded = encode(loaded, [text], truncate=False)
+        al = align(loaded.tokenizer, encoded.batch, 0, int(encoded.lengths[0]), (text, None))
+        spans = []
+        for w in np.unique(al.word_index[~al.special]):
+            offs = al.offsets[(al.word_index == w) & ~al.special]
+            spans.append((int(offs[:, 0].min()), int(offs[:, 1].max())))
+        self.fn, self.text, self.spans, self.batch_size = fn, text, spans, batch_size
+        self.words = [text[a:b] for a, b in spans]
+        if masking not in ("mask", "delete"):
+            masking = "delete"
+        self.masking, self.mask_text = masking, mask_text
+        probe = np.asarray(fn([text]), dtype=np.float64).reshape(1, -1)
+        self.labels = list(labels) if labels is not None else [f"LABEL_{i}" for i in range(probe.shape[1])]
+        self._cache[np.packbits(np.ones((1, self.n), dtype=bool), axis=1)[0].tobytes()] = probe[0]
+        self.evaluations = 1
+
+    def masked_texts(self, masks: np.ndarray) -> list[str]:
+        """The strings for coalitions [k, n]: absent words removed (or replaced), separators kept."""
+        replacement = self.mask_text if self.masking == "mask" else ""
+        texts = []
+        for row in masks:
+            pieces, cursor = [], 0
+            for (a, b), present in zip(self.spans, row):
+                pieces.append(self.text[cursor:a])
+                pieces.append(self.text[a:b] if present else replacement)
+                cursor = b
+            pieces.append(self.text[cursor:])
+            texts.append("".join(pieces))
+        return texts
+
+    def _values(self, masks: np.ndarray) -> np.ndarray:
+        return np.asarray(self.fn(self.masked_texts(masks)), dtype=np.float64)
+
+
+class _TokenizerOnly:
+    """Just enough of a LoadedModel for :func:`encode` when only a tokenizer is given."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.name = tokenizer, getattr(tokenizer, "name_or_path", "tokenizer")
+        limit = getattr(tokenizer, "model_max_length", 512)
+        self.max_length = limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 512
+
+
+def _choose_masking(masking: str, tokenizer) -> str:
+    if masking not in MASKINGS:
+        raise InputError(f"masking {masking!r} is not one of: {', '.join(MASKINGS)}")
+    has_mask = tokenizer.mask_token_id is not None
+    if masking == "mask" and not has_mask:
+        raise InputError("this tokenizer has no mask token: use masking='delete' (--masking delete)")
+    if masking == "auto":
+        return "mask" if has_mask else "delete"
+    return masking

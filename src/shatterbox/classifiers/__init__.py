@@ -1,0 +1,222 @@
+"""Text classifiers shatterbox can explain: Hugging Face classifiers, pooled heads, zero-shot prototypes.
+
+A :class:`Classifier` is a loaded model plus how its output becomes class scores. Every
+attribution method calls it on token ids (or input embeddings) it built itself, so a masked
+text is never re-tokenised.
+
+Example:
+    >>> from shatterbox.classifiers import zero_shot
+    >>> clf = zero_shot(["sports", "cooking"])
+    >>> clf.labels
+    ['sports', 'cooking']
+    >>> clf.predict(["He scored a goal in the final minute."]).argmax(axis=1).tolist()
+    [0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from shatterbox._batching import chunks
+from shatterbox.capture._encode import encode
+from shatterbox.errors import NotAClassifier, UnknownLabel
+from shatterbox.models import LoadedModel, load
+
+__all__ = ["Classifier", "PooledHead", "embed", "from_model", "mean_pool", "zero_shot"]
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` [batch, token, dim] over the tokens the mask keeps (sentence-transformers pooling).
+
+    Example:
+        >>> mean_pool(torch.ones(1, 3, 2), torch.tensor([[1, 1, 0]])).tolist()
+        [[1.0, 1.0]]
+    """
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
+
+
+class PooledHead(nn.Module):
+    """A linear classifier over the L2-normalised mean-pooled last hidden state.
+
+    Example:
+        >>> head = PooledHead(torch.eye(2), torch.zeros(2))
+        >>> head(torch.tensor([[3.0, 4.0]])).tolist()
+        [[0.6000000238418579, 0.800000011920929]]
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+            self.linear.bias.copy_(bias)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Class logits [batch, labels] of pooled sentence vectors [batch, dim]."""
+        return self.linear(nn.functional.normalize(pooled, dim=-1))
+
+
+@dataclass
+class Classifier:
+    """A model whose output is a probability per label.
+
+    ``head`` is ``None`` for a Hugging Face ``...ForSequenceClassification`` model (its own head
+    gives the logits); otherwise the model is an encoder and ``head`` maps its mean-pooled,
+    normalised last hidden state to logits.
+    """
+
+    model: LoadedModel
+    labels: list[str]
+    head: PooledHead | None = None
+    name: str = ""
+    multi_label: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.model.name
+
+    @property
+    def tokenizer(self):
+        """The tokenizer of the underlying model."""
+        return self.model.tokenizer
+
+    def logits(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Logits [batch, labels] for model inputs (``input_ids`` or ``inputs_embeds``, ``attention_mask``, ...)."""
+        out = self.model.model(**inputs, return_dict=True)
+        if self.head is None:
+            return out.logits
+        return self.head(mean_pool(out.last_hidden_state, inputs["attention_mask"]))
+
+    def probabilities(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Probabilities [batch, labels]: softmax of the logits (sigmoid for a multi-label model)."""
+        logits = self.logits(inputs).float()
+        return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+
+    @property
+    def pooling(self) -> str:
+        """Which positions the prediction reads: ``"mean"`` (pooled head), ``"first"`` or ``"last"`` token."""
+        if self.head is not None:
+            return "mean"
+        return "last" if getattr(self.model.model.config, "is_decoder", False) or _is_causal_lm(self.model) else "first"
+
+    def label_index(self, label: str | int | None, probabilities: np.ndarray) -> int:
+        """Index of ``label`` (a name, or a number from 0); ``None`` means the predicted label.
+
+        Example:
+            >>> clf = zero_shot(["yes", "no"])
+            >>> clf.label_index("no", np.array([0.9, 0.1]))
+            1
+        """
+        if label is None:
+            return int(np.argmax(probabilities))
+        if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.strip().isdigit()):
+            index = int(label)
+            if 0 <= index < len(self.labels):
+                return index
+        else:
+            folded = [x.lower() for x in self.labels]
+            if label.strip().lower() in folded:
+                return folded.index(label.strip().lower())
+        raise UnknownLabel(label, self.labels)
+
+    def predict(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Probabilities [len(texts), labels], ``batch_size`` texts per forward pass.
+
+        Example:
+            >>> from shatterbox.classifiers.sentiment import sentiment
+            >>> sentiment().predict(["A wonderful film."]).round(1).tolist()
+            [[0.0, 1.0]]
+        """
+        texts = list(texts)
+        parts = []
+        with torch.inference_mode():
+            for rows in chunks(len(texts), batch_size):
+                encoded = encode(self.model, texts[rows])
+                parts.append(self.probabilities(encoded.model_inputs(self.model.forward_keys)).numpy())
+        return np.concatenate(parts).astype(np.float64)
+
+    __call__ = predict
+
+
+def _is_causal_lm(model: LoadedModel) -> bool:
+    return model.model.config.model_type in {"gpt2", "gpt_neo", "gptj", "llama", "mistral", "qwen2", "opt", "bloom", "gpt_neox", "phi", "gemma"}
+
+
+def from_model(model: LoadedModel | str) -> Classifier:
+    """The classifier of a Hugging Face ``...ForSequenceClassification`` model (name, folder or loaded).
+
+    Example:
+        >>> from_model("default")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.NotAClassifier: model 'default' (BertModel) has no classification head: ...
+    """
+    loaded = load(model) if isinstance(model, str) else model
+    kind = type(loaded.model).__name__
+    if not kind.endswith("ForSequenceClassification"):
+        raise NotAClassifier(
+            f"model {loaded.name!r} ({kind}) has no classification head: give a sequence-classification model "
+            "(--model DIR of a ...ForSequenceClassification checkpoint), omit --model to use the shipped "
+            "sentiment classifier, or classify by similarity with --zero-shot LABEL,LABEL"
+        )
+    config = loaded.model.config
+    labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
+    return Classifier(model=loaded, labels=labels, multi_label=config.problem_type == "multi_label_classification")
+
+
+def embed(model: LoadedModel, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
+    """L2-normalised mean-pooled sentence vectors [len(texts), dim] (how all-MiniLM-L6-v2 embeds sentences).
+
+    Example:
+        >>> v = embed(load(), ["a cat", "a dog"])
+        >>> v.shape, round(float(v[0].norm()), 4)
+        (torch.Size([2, 384]), 1.0)
+    """
+    texts = list(texts)
+    parts = []
+    with torch.inference_mode():
+        for rows in chunks(len(texts), batch_size):
+            inputs = encode(model, texts[rows]).model_inputs(model.forward_keys)
+            hidden = model.model(**inputs, return_dict=True).last_hidden_state
+            parts.append(nn.functional.normalize(mean_pool(hidden, inputs["attention_mask"]), dim=-1))
+    return torch.cat(parts)
+
+
+def zero_shot(
+    labels: Sequence[str] | Mapping[str, Sequence[str]],
+    model: LoadedModel | str = "default",
+    *,
+    scale: float = 20.0,
+) -> Classifier:
+    """A classifier by similarity: the text's sentence vector against one prototype vector per label.
+
+    ``labels`` is a list of label words (each is its own prototype) or a mapping from label to
+    prototype sentences (their mean vector is the prototype). Logits are ``scale`` x cosine similarity.
+
+    Example:
+        >>> clf = zero_shot({"positive": ["I loved it."], "negative": ["I hated it."]})
+        >>> clf.predict(["What a great day"]).argmax(axis=1).tolist()
+        [0]
+    """
+    loaded = load(model) if isinstance(model, str) else model
+    prototypes = dict(labels) if isinstance(labels, Mapping) else {str(x): [str(x)] for x in labels}
+    names = [str(x).strip() for x in prototypes]
+    if len(names) < 2 or any(not x for x in names) or len(set(names)) != len(names):
+        from shatterbox.errors import InputError
+
+        raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. --zero-shot sports,politics")
+    vectors = torch.stack([embed(loaded, list(prototypes[x]) or [x]).mean(dim=0) for x in prototypes])
+    weight = scale * nn.functional.normalize(vectors, dim=-1)
+    return Classifier(
+        model=loaded,
+        labels=names,
+        head=PooledHead(weight, torch.zeros(len(names))),
+        name=f"zero-shot({', '.join(names)}) on {loaded.name}",
+        notes=[f"zero-shot: {scale:g} x cosine similarity to each label's prototype vector"],
+    )
