@@ -262,6 +262,68 @@ def capture_cmd(
         typer.echo(f"saved {trace!r} to {path}")
 
 
+class ExplainFormat(str, Enum):
+    text = "text"
+    json = "json"
+    html = "html"
+
+
+@app.command()
+def explain(
+    text: str = typer.Argument(..., help="The text whose prediction to explain."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A sequence-classification model (Hugging Face name or folder). Default: the shipped sentiment classifier on the offline default encoder."),
+    zero_shot: Optional[str] = typer.Option(None, "--zero-shot", help="Classify by similarity to these comma-separated labels instead (e.g. 'sports,politics,science')."),
+    label: Optional[str] = typer.Option(None, "--label", help="The label to explain (name or number from 0). Default: the predicted label."),
+    method: str = typer.Option("shapley", "--method", help="shapley (exact up to 10 words, sampled above), exact, sampled, owen, lime, ig, gradxinput, rollout, or all (one comparison table)."),
+    masking: str = typer.Option("auto", "--masking", help="How a word is removed: mask (replace its tokens by the mask token), delete, or auto (mask when the tokenizer has one)."),
+    precision: float = typer.Option(0.01, "--precision", help="Sampled Shapley stops when every 95% error bar of the label is at most this."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Most model evaluations allowed (default 4,000 for sampled, 20,000 otherwise)."),
+    samples: int = typer.Option(500, "--samples", help="LIME: perturbed texts."),
+    steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
+    fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="text (coloured words), json, or html."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html to this file instead of standard output."),
+) -> None:
+    """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores."""
+    from shatterbox.attribution import make_game, planned_evaluations, resolve_method, run_method
+    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies
+
+    with _friendly_errors():
+        target = model
+        if zero_shot is not None:
+            from shatterbox.classifiers import zero_shot as make_zero_shot
+
+            target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
+        game = make_game(target, text, masking=masking)
+        methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
+        plans = [
+            f"{resolve_method(m, game.n)} {planned_evaluations(m, game.n, budget=budget, samples=samples, steps=steps):,}"
+            for m in methods
+        ]
+        _say(f"{game.n} words; model evaluations planned (at most): {', '.join(plans)}; faithfulness adds {2 * game.n + 2} per method")
+        options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed)
+        results = [run_method(game, m, **options) for m in methods]
+        for a in results:
+            for note in a.notes:
+                if "not reached" in note or "above 1%" in note:
+                    _say(f"warning: {note}")
+        result = Comparison(results) if len(results) > 1 else results[0]
+        if fmt is ExplainFormat.text:
+            result.show(_console())
+            return
+        body = result.to_json(ensure_ascii=False) if fmt is ExplainFormat.json else result.to_html()
+        if out is None:
+            typer.echo(body)
+            return
+        from pathlib import Path
+
+        try:
+            Path(out).write_text(body, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
+        _say(f"wrote {out}")
+
+
 def main() -> None:
     """Entry point of the ``shatterbox`` console script."""
     app()

@@ -1,5 +1,64 @@
-"""Attribution: which words drove a prediction (Shapley values first; LIME and gradients to come)."""
+"""Attribution: which words drove a prediction, by Shapley values, Owen values, LIME, gradients or rollout.
 
-from shatterbox.attribution._shapley import ShapleyValues, coalitions, shapley_exact
+Example:
+    >>> from shatterbox.attribution import explain
+    >>> a = explain(text="The staff were rude and the room was filthy.")
+    >>> a.label_name, a.top(1)[0][0]
+    ('negative', 'rude')
+"""
 
-__all__ = ["ShapleyValues", "coalitions", "shapley_exact"]
+from shatterbox.attribution._explain import (
+    ALL_METHODS,
+    METHODS,
+    Attribution,
+    Comparison,
+    explain,
+    make_game,
+    planned_evaluations,
+    resolve_method,
+    run_method,
+)
+from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
+from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
+from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
+from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
+from shatterbox.attribution._rollout import attention_rollout, rollout_relevance
+from shatterbox.attribution._shapley import (
+    SampledShapley,
+    ShapleyValues,
+    coalitions,
+    owen_values,
+    shapley_exact,
+    shapley_sampled,
+)
+
+__all__ = [
+    "ALL_METHODS",
+    "METHODS",
+    "Attribution",
+    "Comparison",
+    "Faithfulness",
+    "Game",
+    "SampledShapley",
+    "ShapleyValues",
+    "TextGame",
+    "TokenGame",
+    "ValueGame",
+    "attention_rollout",
+    "coalitions",
+    "explain",
+    "faithfulness",
+    "grad_times_input",
+    "integrated_gradients",
+    "lime_fit",
+    "lime_masks",
+    "lime_weights",
+    "make_game",
+    "owen_values",
+    "planned_evaluations",
+    "resolve_method",
+    "rollout_relevance",
+    "run_method",
+    "shapley_exact",
+    "shapley_sampled",
+]

@@ -24,10 +24,10 @@ from torch import nn
 
 from shatterbox._batching import chunks
 from shatterbox.capture._encode import encode
-from shatterbox.errors import NotAClassifier, UnknownLabel
+from shatterbox.errors import InputError, NotAClassifier, UnknownLabel
 from shatterbox.models import LoadedModel, load
 
-__all__ = ["Classifier", "PooledHead", "embed", "from_model", "mean_pool", "zero_shot"]
+__all__ = ["Classifier", "PooledHead", "embed", "from_model", "mean_pool", "resolve_label", "zero_shot"]
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -105,26 +105,6 @@ class Classifier:
             return "mean"
         return "last" if getattr(self.model.model.config, "is_decoder", False) or _is_causal_lm(self.model) else "first"
 
-    def label_index(self, label: str | int | None, probabilities: np.ndarray) -> int:
-        """Index of ``label`` (a name, or a number from 0); ``None`` means the predicted label.
-
-        Example:
-            >>> clf = zero_shot(["yes", "no"])
-            >>> clf.label_index("no", np.array([0.9, 0.1]))
-            1
-        """
-        if label is None:
-            return int(np.argmax(probabilities))
-        if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.strip().isdigit()):
-            index = int(label)
-            if 0 <= index < len(self.labels):
-                return index
-        else:
-            folded = [x.lower() for x in self.labels]
-            if label.strip().lower() in folded:
-                return folded.index(label.strip().lower())
-        raise UnknownLabel(label, self.labels)
-
     def predict(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Probabilities [len(texts), labels], ``batch_size`` texts per forward pass.
 
@@ -142,6 +122,27 @@ class Classifier:
         return np.concatenate(parts).astype(np.float64)
 
     __call__ = predict
+
+
+def resolve_label(label: str | int | None, labels: Sequence[str], probabilities: np.ndarray) -> int:
+    """Index of ``label`` among ``labels`` (a name, case-insensitive, or a number from 0); ``None``: the top one.
+
+    Example:
+        >>> resolve_label("Positive", ["negative", "positive"], np.array([0.9, 0.1]))
+        1
+        >>> resolve_label(None, ["negative", "positive"], np.array([0.9, 0.1]))
+        0
+    """
+    if label is None:
+        return int(np.argmax(probabilities))
+    if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.strip().isdigit()):
+        if 0 <= int(label) < len(labels):
+            return int(label)
+    else:
+        folded = [str(x).lower() for x in labels]
+        if label.strip().lower() in folded:
+            return folded.index(label.strip().lower())
+    raise UnknownLabel(label, list(labels))
 
 
 def _is_causal_lm(model: LoadedModel) -> bool:
@@ -208,8 +209,6 @@ def zero_shot(
     prototypes = dict(labels) if isinstance(labels, Mapping) else {str(x): [str(x)] for x in labels}
     names = [str(x).strip() for x in prototypes]
     if len(names) < 2 or any(not x for x in names) or len(set(names)) != len(names):
-        from shatterbox.errors import InputError
-
         raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. --zero-shot sports,politics")
     vectors = torch.stack([embed(loaded, list(prototypes[x]) or [x]).mean(dim=0) for x in prototypes])
     weight = scale * nn.functional.normalize(vectors, dim=-1)

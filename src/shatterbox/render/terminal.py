@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from rich import box
 from rich.console import Group
 from rich.table import Table
@@ -11,6 +12,7 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     from shatterbox.attention import AttentionSteps, AttentionTable, Ranking
+    from shatterbox.attribution import Attribution, Comparison
     from shatterbox.heads import HeadStats
 
 _LOW = (255, 255, 255)
@@ -86,3 +88,66 @@ def heads_renderable(stats: "HeadStats", top: int | None = None) -> Group:
     total = sum(summary.values())
     counts = Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items())))
     return Group(grid, counts)
+
+
+def _word_style(value: float, scale: float) -> str:
+    from shatterbox.render.attribution import diverging
+
+    r, g, b, alpha = diverging(value / scale)
+    mix = [round(255 + (c - 255) * alpha) for c in (r, g, b)]
+    return f"{'white' if alpha > 0.6 else 'black'} on rgb({mix[0]},{mix[1]},{mix[2]})"
+
+
+def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
+    """Coloured words (red up, blue down for the explained label), the largest values, faithfulness."""
+    column = a.values[:, a.label]
+    scale = float(np.max(np.abs(a.values))) or 1.0
+    words = Text()
+    for i, word in enumerate(a.words):
+        words.append(word, style=_word_style(column[i], scale))
+        words.append(" ")
+    head = Text(
+        f"{a.title} - {a.model}: {a.label_name} {a.prediction[a.label]:.3f} "
+        f"(every word masked: {a.base[a.label]:.3f}); {a.evaluations:,} model evaluations, {a.seconds:.3f} s, "
+        f"masking: {a.masking}",
+        style="bold",
+    )
+    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption=f"values for {a.label_name!r} in {a.units}")
+    grid.add_column("word", no_wrap=True)
+    grid.add_column("value", justify="right")
+    if a.error is not None:
+        grid.add_column("± 95%", justify="right")
+    order = np.argsort(-np.abs(column), kind="stable")[:max_rows]
+    for i in order:
+        cells = [Text(a.words[i], style=_word_style(column[i], scale)), f"{column[i]:+.4f}"]
+        if a.error is not None:
+            cells.append(f"{a.error[i, a.label]:.4f}")
+        grid.add_row(*cells)
+    parts: list = [head, words, grid]
+    f = a.faithfulness
+    if f is not None:
+        parts.append(Text(
+            f"faithfulness: comprehensiveness {f.comprehensiveness:.3f} (higher is better), sufficiency "
+            f"{f.sufficiency:.3f} (lower is better), AOPC deletion {f.aopc_deletion:.3f}, insertion {f.aopc_insertion:.3f}"
+        ))
+    parts.extend(Text(note, style="dim") for note in a.notes)
+    return Group(*parts)
+
+
+def comparison_renderable(comparison: "Comparison") -> Table:
+    """One row per method: top words, faithfulness scores, model evaluations, seconds."""
+    first = comparison.attributions[0]
+    grid = Table(
+        title=f"{first.model}: {first.label_name} {first.prediction[first.label]:.3f} - every method on the same text",
+        box=box.SIMPLE_HEAD,
+        caption="comprehensiveness and AOPC: higher is better; sufficiency: lower is better",
+    )
+    for name in ("method", "top words", "compr.", "suff.", "AOPC del", "AOPC ins", "model evals", "seconds"):
+        grid.add_column(name, justify="left" if name in ("method", "top words") else "right")
+    for row in comparison.rows():
+        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+        grid.add_row(
+            row["method"], ", ".join(row["top"]), fmt(row["comprehensiveness"]), fmt(row["sufficiency"]),
+            fmt(row["aopc_deletion"]), fmt(row["aopc_insertion"]), f"{row['evaluations']:,}", f"{row['seconds']:.3f}",
+        )
+    return grid

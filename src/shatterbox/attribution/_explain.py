@@ -1,0 +1,447 @@
+"""One verb, :func:`explain`: which words drove a prediction, by any method, scored for faithfulness."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
+from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
+from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
+from shatterbox.attribution._lime import lime_fit, lime_masks
+from shatterbox.attribution._rollout import rollout_relevance
+from shatterbox.attribution._shapley import owen_plan, owen_values, shapley_exact, shapley_sampled
+from shatterbox.classifiers import Classifier, from_model, resolve_label
+from shatterbox.errors import BudgetTooSmall, InputError
+
+METHODS = ("shapley", "exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout")
+ALL_METHODS = ("shapley", "owen", "lime", "ig", "gradxinput", "rollout")
+TITLES = {
+    "exact": "exact Shapley",
+    "sampled": "sampled Shapley",
+    "owen": "Owen (phrase tree)",
+    "lime": "LIME",
+    "ig": "integrated gradients",
+    "gradxinput": "gradient x input",
+    "rollout": "attention rollout",
+}
+EXACT_AUTO_MAX = 10  # "shapley" is exact up to this many words, sampled above
+DEFAULT_BUDGET = 20_000
+SAMPLED_BUDGET = 4_000
+
+
+@dataclass
+class Attribution:
+    """Per-word, per-label values of one explanation, with what it cost and how faithful it is.
+
+    ``values[i, c]`` is word ``i``'s contribution to label ``c``; ``base`` is the output with every word
+    masked and ``prediction`` the output for the whole text. ``error`` (sampled methods) is a 95% half-width.
+    """
+
+    words: list[str]
+    labels: list[str]
+    values: np.ndarray
+    base: np.ndarray
+    prediction: np.ndarray
+    label: int
+    method: str
+    evaluations: int
+    seconds: float
+    masking: str
+    model: str
+    text: str | None = None
+    error: np.ndarray | None = None
+    faithfulness: Faithfulness | None = None
+    units: str = "probability"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label_name(self) -> str:
+        """Name of the explained label."""
+        return self.labels[self.label]
+
+    @property
+    def title(self) -> str:
+        """Readable method name."""
+        return TITLES.get(self.method, self.method)
+
+    def top(self, k: int = 3, label: int | None = None) -> list[tuple[str, float]]:
+        """The ``k`` words that push ``label`` (default: the explained one) up the most.
+
+        Example:
+            >>> a = explain(ValueGame(["a", "b", "c"], lambda m: m @ np.array([1.0, 3.0, 2.0])))
+            >>> a.top(2)
+            [('b', 3.0), ('c', 2.0)]
+        """
+        column = self.values[:, self.label if label is None else label]
+        order = np.argsort(-column, kind="stable")[:k]
+        return [(self.words[i], float(column[i])) for i in order]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON types."""
+        return {
+            "text": self.text,
+            "model": self.model,
+            "method": self.method,
+            "words": self.words,
+            "labels": self.labels,
+            "label": self.label_name,
+            "values": self.values.tolist(),
+            "error": None if self.error is None else self.error.tolist(),
+            "base": self.base.tolist(),
+            "prediction": self.prediction.tolist(),
+            "units": self.units,
+            "masking": self.masking,
+            "evaluations": self.evaluations,
+            "seconds": self.seconds,
+            "faithfulness": None if self.faithfulness is None else self.faithfulness.to_dict(),
+            "notes": self.notes,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def to_html(self) -> str:
+        """A self-contained page: the text with each word coloured by its value (a text plot)."""
+        from shatterbox.render.attribution import attribution_page
+
+        return attribution_page([self])
+
+    def _repr_html_(self) -> str:
+        from shatterbox.render.attribution import attribution_fragment
+
+        return attribution_fragment([self])
+
+    def show(self, console=None) -> None:
+        """Print the coloured words, the values and the faithfulness scores in the terminal."""
+        from rich.console import Console
+
+        from shatterbox.render.terminal import attribution_renderable
+
+        (console or Console()).print(attribution_renderable(self))
+
+
+@dataclass
+class Comparison:
+    """Several methods on the same text and model, comparable row by row."""
+
+    attributions: list[Attribution]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One summary row per method: top words, faithfulness, model evaluations, seconds."""
+        rows = []
+        for a in self.attributions:
+            f = a.faithfulness
+            rows.append({
+                "method": a.method,
+                "top": [w for w, _ in a.top(3)],
+                "comprehensiveness": None if f is None else f.comprehensiveness,
+                "sufficiency": None if f is None else f.sufficiency,
+                "aopc_deletion": None if f is None else f.aopc_deletion,
+                "aopc_insertion": None if f is None else f.aopc_insertion,
+                "evaluations": a.evaluations,
+                "seconds": a.seconds,
+            })
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary rows and every attribution, as plain JSON types."""
+        return {"rows": self.rows(), "attributions": [a.to_dict() for a in self.attributions]}
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def to_html(self) -> str:
+        """One page: the comparison table, then each method's text plot."""
+        from shatterbox.render.attribution import attribution_page
+
+        return attribution_page(self.attributions, table=self.rows())
+
+    def show(self, console=None) -> None:
+        """Print the comparison table in the terminal."""
+        from rich.console import Console
+
+        from shatterbox.render.terminal import comparison_renderable
+
+        (console or Console()).print(comparison_renderable(self))
+
+
+def make_game(
+    target: Any = None,
+    text: str | None = None,
+    *,
+    masking: str = "auto",
+    batch_size: int = 64,
+    labels: Sequence[str] | None = None,
+) -> Game:
+    """The game behind an explanation of ``text`` for ``target``.
+
+    ``target`` may be ``None`` or ``"sentiment"`` (the shipped classifier), a model name or folder, a
+    :class:`~shatterbox.models.LoadedModel`, a :class:`~shatterbox.classifiers.Classifier`, a
+    ``transformers`` text-classification pipeline, any callable ``f(list[str]) -> probabilities``,
+    or a ready :class:`Game` (``text`` is then ignored).
+
+    Example:
+        >>> make_game(None, "I love chess").words
+        ['I', 'love', 'chess']
+    """
+    if isinstance(target, Game):
+        return target
+    if not isinstance(text, str) or not text.strip():
+        from shatterbox.errors import EmptyText
+
+        raise EmptyText()
+    classifier = _classifier(target)
+    if classifier is not None:
+        return _two_words(TokenGame(classifier, text, masking=masking, batch_size=batch_size))
+    if callable(target):
+        return _two_words(TextGame(target, text, labels=labels, masking="delete" if masking == "auto" else masking, batch_size=batch_size))
+    raise InputError(
+        f"cannot explain a {type(target).__name__}: give a model name or folder, a classifier, a text-classification "
+        "pipeline, a function f(list[str]) -> probabilities, or a ValueGame"
+    )
+
+
+def _two_words(game: Game) -> Game:
+    if game.n < 2:
+        raise InputError(
+            f"the text has a single word ({game.words[0]!r}): there is nothing to compare it with; "
+            "give a text of at least two words"
+        )
+    return game
+
+
+def _classifier(target: Any) -> Classifier | None:
+    from shatterbox.models import LoadedModel, wrap
+
+    if target is None or (isinstance(target, str) and target.strip().lower() == "sentiment"):
+        from shatterbox.classifiers.sentiment import sentiment
+
+        return sentiment()
+    if isinstance(target, Classifier):
+        return target
+    if isinstance(target, (str, LoadedModel)):
+        return from_model(target)
+    try:
+        from transformers import Pipeline
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(target, Pipeline):
+        return from_model(wrap(target.model, target.tokenizer, name=getattr(target.model, "name_or_path", "pipeline") or "pipeline"))
+    return None
+
+
+def resolve_method(method: str, n_words: int) -> str:
+    """The concrete method: ``"shapley"`` is exact up to 10 words and sampled above.
+
+    Example:
+        >>> resolve_method("shapley", 8), resolve_method("shapley", 30)
+        ('exact', 'sampled')
+    """
+    method = (method or "shapley").strip().lower().replace("-", "").replace("_", "")
+    aliases = {"gradientxinput": "gradxinput", "gxi": "gradxinput", "integratedgradients": "ig", "partition": "owen"}
+    method = aliases.get(method, method)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: choose one of {', '.join(METHODS)} or all")
+    if method == "shapley":
+        return "exact" if n_words <= EXACT_AUTO_MAX else "sampled"
+    return method
+
+
+def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = 500, steps: int = 32) -> int:
+    """Model evaluations ``method`` will make on ``n_words`` words (an upper bound for sampled Shapley).
+
+    Example:
+        >>> planned_evaluations("exact", 8), planned_evaluations("lime", 8)
+        (256, 500)
+    """
+    method = resolve_method(method, n_words)
+    return {
+        "exact": lambda: 2**n_words,
+        "sampled": lambda: budget or SAMPLED_BUDGET,
+        "owen": lambda: owen_plan(n_words) + 2,
+        "lime": lambda: samples + 1,
+        "ig": lambda: steps + 2,
+        "gradxinput": lambda: 2,
+        "rollout": lambda: 1,
+    }[method]()
+
+
+def explain(
+    target: Any = None,
+    text: str | None = None,
+    *,
+    method: str = "shapley",
+    label: str | int | None = None,
+    masking: str = "auto",
+    precision: float = 0.01,
+    budget: int | None = None,
+    samples: int = 500,
+    steps: int = 32,
+    seed: int = 0,
+    batch_size: int = 64,
+    score: bool = True,
+    labels: Sequence[str] | None = None,
+) -> Attribution | Comparison:
+    """Explain ``target``'s prediction on ``text`` word by word; ``method="all"`` compares every method.
+
+    Methods: ``shapley`` (exact up to 10 words, sampled above), ``exact``, ``sampled`` (stops at
+    ``precision`` or ``budget``), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
+    ``rollout``. ``label`` is a label name or number (default: the predicted one). Results are
+    deterministic for a given ``seed``. ``score`` adds faithfulness scores.
+
+    Example:
+        >>> a = explain(text="I love playing chess with my friends.")
+        >>> a.label_name, a.method, [w for w, _ in a.top(2)]
+        ('positive', 'exact', ['love', 'friends'])
+        >>> bool(abs(a.values[:, a.label].sum() - (a.prediction - a.base)[a.label]) < 1e-5)
+        True
+    """
+    game = make_game(target, text, masking=masking, batch_size=batch_size, labels=labels)
+    options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, score=score)
+    if (method or "").strip().lower() == "all":
+        return Comparison([run_method(game, m, **options) for m in ALL_METHODS if _applies(m, game)])
+    return run_method(game, method, **options)
+
+
+def _applies(method: str, game: Game) -> bool:
+    return isinstance(game, TokenGame) or method not in ("ig", "gradxinput", "rollout")
+
+
+def run_method(
+    game: Game,
+    method: str,
+    *,
+    label: str | int | None = None,
+    precision: float = 0.01,
+    budget: int | None = None,
+    samples: int = 500,
+    steps: int = 32,
+    seed: int = 0,
+    score: bool = True,
+) -> Attribution:
+    """Run one method on a ready game; model evaluations are counted from an empty cache.
+
+    Example:
+        >>> g = ValueGame(["x", "y"], lambda m: m.sum(axis=1) * 1.0)
+        >>> run_method(g, "exact").values[:, 0].tolist()
+        [1.0, 1.0]
+    """
+    if not isinstance(game, ValueGame):
+        _two_words(game)
+    concrete = resolve_method(method, game.n)
+    plan = planned_evaluations(concrete, game.n, budget=budget, samples=samples, steps=steps)
+    limit = budget or (SAMPLED_BUDGET if concrete == "sampled" else DEFAULT_BUDGET)
+    if plan > limit:
+        raise BudgetTooSmall(
+            f"{TITLES[concrete]} on {game.n} words needs {plan:,} model evaluations, more than the budget of "
+            f"{limit:,}: raise --budget to {plan} or use --method sampled"
+        )
+    if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
+        raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
+    game._cache.clear()
+    game.evaluations = 0
+    start = time.perf_counter()
+    full, base = game.full(), game.empty()
+    target = resolve_label(label, game.labels, full)
+    result = _METHOD_RUNNERS[concrete](game, target=target, precision=precision, budget=limit, samples=samples, steps=steps, seed=seed)
+    seconds = time.perf_counter() - start
+    values = result["values"]
+    attribution = Attribution(
+        words=list(game.words),
+        labels=list(game.labels),
+        values=values,
+        base=result.get("base", base),
+        prediction=result.get("full", full),
+        label=target,
+        method=concrete,
+        evaluations=game.evaluations + result.get("extra_evaluations", 0),
+        seconds=seconds,
+        masking=game.masking,
+        model=getattr(getattr(game, "classifier", None), "name", "") or type(game).__name__,
+        text=getattr(game, "text", None),
+        error=result.get("error"),
+        units=result.get("units", "probability" if not isinstance(game, ValueGame) else "value"),
+        notes=result.get("notes", []),
+    )
+    if score:
+        attribution.faithfulness = faithfulness(game, values[:, target], target)
+    return attribution
+
+
+def _exact(game: Game, **_: Any) -> dict:
+    r = shapley_exact(game, game.n, batch_size=4096)
+    return {"values": r.values}
+
+
+def _sampled(game: Game, *, target: int, precision: float, budget: int, seed: int, **_: Any) -> dict:
+    r = shapley_sampled(game, game.n, precision=precision, budget=budget, seed=seed, outputs=[target])
+    notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.precision:.4f}"]
+    if not r.converged:
+        notes.append(
+            f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
+            f"(reached {r.precision:.4f}); raise --budget to about {int(budget * (r.precision / precision) ** 2):,}"
+        )
+    return {"values": r.values, "error": r.error, "notes": notes}
+
+
+def _owen(game: Game, **_: Any) -> dict:
+    return {"values": owen_values(game, game.n).values, "notes": ["hierarchy: balanced binary tree of contiguous words"]}
+
+
+def _lime(game: Game, *, samples: int, seed: int, **_: Any) -> dict:
+    masks = lime_masks(game.n, samples + 1, seed)
+    fit = lime_fit(masks, game(masks))
+    return {
+        "values": fit.coef,
+        "units": "surrogate coefficient",
+        "notes": [f"{samples} perturbed texts, weighted ridge (alpha 1, kernel width 25); R^2 of the surrogate {float(fit.score.mean()):.3f}"],
+    }
+
+
+def _ig(game: TokenGame, *, steps: int, **_: Any) -> dict:
+    r = integrated_gradients(game, steps=steps)
+    gap = float(np.max(np.abs(r.delta)) / max(float(np.max(np.abs(r.full - r.base))), 1e-12))
+    notes = [f"{steps} Gauss-Legendre steps from the all-masked text; completeness gap {gap:.2%}"]
+    if gap > 0.01:
+        notes.append(f"completeness gap above 1%: raise --steps (now {steps})")
+    return {"values": r.values, "base": r.base, "full": r.full, "extra_evaluations": r.evaluations, "notes": notes}
+
+
+def _gradxinput(game: TokenGame, **_: Any) -> dict:
+    r = grad_times_input(game)
+    return {"values": r.values, "extra_evaluations": r.evaluations, "units": "gradient x input", "notes": ["gradient at the text times the word embedding, summed over dimensions"]}
+
+
+def _rollout(game: TokenGame, **_: Any) -> dict:
+    from shatterbox.capture import capture
+
+    trace = capture(game.classifier.model, game.text, truncate=False)
+    relevance = rollout_relevance(trace.attentions, game.classifier.pooling)
+    words = np.zeros(game.n)
+    cols = np.flatnonzero(game.token_word >= 0)
+    np.add.at(words, game.token_word[cols], relevance[cols])
+    share = words / max(words.sum(), 1e-12)
+    return {
+        "values": np.repeat(share[:, None], len(game.labels), axis=1),
+        "extra_evaluations": 1,
+        "units": "share of attention flow",
+        "notes": [f"class-agnostic: attention flow into the {game.classifier.pooling} position, shares of the words"],
+    }
+
+
+_METHOD_RUNNERS: dict[str, Callable[..., dict]] = {
+    "exact": _exact,
+    "sampled": _sampled,
+    "owen": _owen,
+    "lime": _lime,
+    "ig": _ig,
+    "gradxinput": _gradxinput,
+    "rollout": _rollout,
+}
