@@ -22,6 +22,7 @@ from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
 from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
+from shatterbox.attribution._teaching import chapter_game, word_game
 from shatterbox.attribution._rollout import attention_rollout, rollout_relevance
 from shatterbox.attribution._shapley import (
     SampledShapley,
@@ -45,6 +46,7 @@ __all__ = [
     "TokenGame",
     "ValueGame",
     "attention_rollout",
+    "chapter_game",
     "coalitions",
     "explain",
     "faithfulness",
@@ -61,4 +63,5 @@ __all__ = [
     "run_method",
     "shapley_exact",
     "shapley_sampled",
+    "word_game",
 ]

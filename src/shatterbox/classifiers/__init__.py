@@ -111,7 +111,7 @@ class Classifier:
         Example:
             >>> from shatterbox.classifiers.sentiment import sentiment
             >>> sentiment().predict(["A wonderful film."]).round(1).tolist()
-            [[0.0, 1.0]]
+            [[0.1, 0.9]]
         """
         texts = list(texts)
         parts = []
