@@ -150,10 +150,12 @@ class TokenGame(Game):
             return {**batch, "input_ids": ids}
         order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)  # kept tokens first, in order
         kept = torch.gather(present, 1, order)
-        width = int(kept.sum(dim=1).max())
+        nothing = ~kept.any(dim=1)
+        width = max(1, int(kept.sum(dim=1).max()))
         out = {key: torch.gather(value, 1, order)[:, :width] for key, value in batch.items()}
-        out["attention_mask"] = kept[:, :width].to(batch["attention_mask"].dtype)
         out["input_ids"] = out["input_ids"].masked_fill(~kept[:, :width], self.pad_id)
+        kept[nothing, 0] = True  # a text with no token left is one pad token (GPT-2: its end-of-text token)
+        out["attention_mask"] = kept[:, :width].to(batch["attention_mask"].dtype)
         return out
 
     def _values(self, masks: np.ndarray) -> np.ndarray:

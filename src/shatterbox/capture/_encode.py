@@ -49,12 +49,14 @@ def encode(
     pairs: Sequence[str | None] | None = None,
     *,
     truncate: bool = True,
+    allow_empty: bool = False,
 ) -> Encoded:
     """Tokenize ``texts`` (and optional second texts ``pairs``) into one right-padded batch.
 
     A text longer than ``model.max_length`` tokens is cut at the end with a
     :class:`TruncationWarning` naming how many tokens were dropped (``truncate=True``, the default),
-    or refused with :class:`~shatterbox.errors.TextTooLong` (``truncate=False``).
+    or refused with :class:`~shatterbox.errors.TextTooLong` (``truncate=False``). Empty texts are refused
+    with :class:`~shatterbox.errors.EmptyText` unless ``allow_empty`` (a classifier scoring masked texts).
 
     Example:
         >>> from shatterbox.models import load
@@ -62,7 +64,7 @@ def encode(
         >>> enc.lengths.tolist()
         [4, 3]
     """
-    texts = [_check_text(t, "text") for t in texts]
+    texts = [t if allow_empty and isinstance(t, str) else _check_text(t, "text") for t in texts]
     if not texts:
         raise EmptyText("list of texts")
     pair_list: list[str | None] = list(pairs) if pairs is not None else [None] * len(texts)
@@ -85,7 +87,7 @@ def encode(
     lengths = batch["attention_mask"].sum(dim=1).numpy()
     dropped = _dropped_tokens(model, texts, pair_list, lengths)
     _report_truncation(model, dropped, truncate)
-    for i in range(len(texts)):
+    for i in range(0 if allow_empty else len(texts)):
         if all(w is None for w in batch.word_ids(i)):
             raise EmptyText()
     return Encoded(batch=batch, lengths=lengths, dropped=dropped, texts=texts, pairs=pair_list)

@@ -106,7 +106,7 @@ class Classifier:
         return "last" if getattr(self.model.model.config, "is_decoder", False) or _is_causal_lm(self.model) else "first"
 
     def predict(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Probabilities [len(texts), labels], ``batch_size`` texts per forward pass.
+        """Probabilities [len(texts), labels], ``batch_size`` texts per forward pass (empty texts allowed).
 
         Example:
             >>> from shatterbox.classifiers.sentiment import sentiment
@@ -117,7 +117,7 @@ class Classifier:
         parts = []
         with torch.inference_mode():
             for rows in chunks(len(texts), batch_size):
-                encoded = encode(self.model, texts[rows])
+                encoded = encode(self.model, texts[rows], allow_empty=True)
                 parts.append(self.probabilities(encoded.model_inputs(self.model.forward_keys)).numpy())
         return np.concatenate(parts).astype(np.float64)
 
