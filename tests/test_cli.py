@@ -152,3 +152,62 @@ def test_png_outputs(tmp_path):
     assert table.read_bytes()[:4] == heat.read_bytes()[:4] == b"\x89PNG"
     r = run("heads", CHAPTER, "--png", str(heat), "--stat", "nope")
     assert r.exit_code == 2 and "unknown statistic" in r.stderr
+
+
+# --- explain ----------------------------------------------------------------------------------------------
+
+WARM_UP = "I love playing chess with my friends."
+
+
+def test_explain_prints_coloured_words_and_plan():
+    r = run("explain", WARM_UP)
+    assert r.exit_code == 0, r.stderr
+    assert "exact Shapley" in r.stdout and "positive 0.945" in r.stdout and "love" in r.stdout
+    assert "comprehensiveness" in r.stdout
+    assert r.stderr.startswith("8 words; model evaluations planned (at most): exact 256")
+
+
+def test_explain_all_is_one_table():
+    r = run("explain", WARM_UP, "--method", "all", "--samples", "200")
+    assert r.exit_code == 0, r.stderr
+    for method in ("exact", "owen", "lime", "ig", "gradxinput", "rollout"):
+        assert f"  {method} " in r.stdout
+
+
+def test_explain_json_and_html(tmp_path):
+    r = run("explain", WARM_UP, "--format", "json", "--method", "sampled", "--label", "negative")
+    data = json.loads(r.stdout)
+    assert data["label"] == "negative" and data["method"] == "sampled" and len(data["error"]) == 8
+    out = tmp_path / "a.html"
+    r = run("explain", "I <script>x</script> love it", "--format", "html", "--out", str(out))
+    assert r.exit_code == 0 and "<script>x" not in out.read_text() and "&lt;script&gt;" in out.read_text()
+
+
+def test_explain_zero_shot():
+    r = run("explain", "The striker scored twice", "--zero-shot", "sports,politics", "--format", "json")
+    assert json.loads(r.stdout)["label"] == "sports"
+
+
+EXPLAIN_BAD = [
+    (["explain", "chess"], "single word"),
+    (["explain", ""], "empty"),
+    (["explain", WARM_UP, "--model", "default"], "has no classification head"),
+    (["explain", WARM_UP, "--label", "neutral"], "'neutral' is not one of this classifier's labels: 'negative', 'positive'"),
+    (["explain", WARM_UP, "--method", "magic"], "unknown method"),
+    (["explain", " ".join(["good"] * 16), "--method", "exact"], "needs 65,536 model evaluations"),
+    (["explain", WARM_UP, "--method", "sampled", "--budget", "5"], "--budget 30"),
+    (["explain", "good " * 600], "shorten the text"),
+    (["explain", WARM_UP, "--zero-shot", "sports"], "at least two distinct"),
+    (["explain", WARM_UP, "--masking", "blur"], "masking 'blur'"),
+    (["explain", WARM_UP, "--model", "no-such-org/no-such-model"], "not available locally"),
+]
+
+
+@pytest.mark.parametrize("args,message", EXPLAIN_BAD)
+def test_explain_bad_input_gives_one_clear_line(args, message):
+    test_bad_input_gives_one_clear_line(args, message)
+
+
+def test_explain_warns_when_precision_is_not_reached():
+    r = run("explain", "The whole experience was a pleasure from booking to check out", "--method", "sampled", "--precision", "0.0001", "--budget", "300")
+    assert r.exit_code == 0 and "warning: precision 0.0001 not reached" in r.stderr

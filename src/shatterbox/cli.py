@@ -285,8 +285,9 @@ def explain(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html to this file instead of standard output."),
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores."""
-    from shatterbox.attribution import make_game, planned_evaluations, resolve_method, run_method
-    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies
+    from shatterbox.attribution import make_game, run_method
+    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies, check_method
+    from shatterbox.classifiers import resolve_label
 
     with _friendly_errors():
         target = model
@@ -296,10 +297,8 @@ def explain(
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         game = make_game(target, text, masking=masking)
         methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
-        plans = [
-            f"{resolve_method(m, game.n)} {planned_evaluations(m, game.n, budget=budget, samples=samples, steps=steps):,}"
-            for m in methods
-        ]
+        resolve_label(label, game.labels, game.full())
+        plans = ["{} {:,}".format(*check_method(game, m, budget=budget, samples=samples, steps=steps)) for m in methods]
         _say(f"{game.n} words; model evaluations planned (at most): {', '.join(plans)}; faithfulness adds {2 * game.n + 2} per method")
         options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed)
         results = [run_method(game, m, **options) for m in methods]

@@ -9,7 +9,7 @@ TEXT = "Our friendly guide spoke five languages and was wonderfully helpful"
 
 
 def _lime_package_samples(predict, text: str, samples: int):
-    lime_text = pytest.importorskip("lime.lime_text")
+    from lime import lime_text
     explainer = lime_text.LimeTextExplainer(random_state=0)
     indexed = lime_text.IndexedString(text, bow=True, split_expression=explainer.split_expression)
     data, probs, distances = explainer._LimeTextExplainer__data_labels_distances(indexed, predict, samples)

@@ -75,7 +75,7 @@ CHAPTER_VALUES = {"I": 0.35, "love": 0.875, "playing": 0.85, "chess": 0.625, "wi
 
 def _shap_exact(game, n: int, output: int = 0) -> np.ndarray:
     """shap's Exact explainer on the indicator-vector game, masked to a zero background."""
-    shap = pytest.importorskip("shap")
+    import shap
     f = lambda x: game(x.astype(bool))[:, output]  # noqa: E731
     explainer = shap.explainers.Exact(f, shap.maskers.Independent(np.zeros((1, n))))
     return explainer(np.ones((1, n))).values[0]

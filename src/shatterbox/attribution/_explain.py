@@ -314,6 +314,41 @@ def _applies(method: str, game: Game) -> bool:
     return isinstance(game, TokenGame) or method not in ("ig", "gradxinput", "rollout")
 
 
+def _limit(method: str, budget: int | None) -> int:
+    return budget or (SAMPLED_BUDGET if method == "sampled" else DEFAULT_BUDGET)
+
+
+def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = 500, steps: int = 32) -> tuple[str, int]:
+    """The concrete method and its planned model evaluations; refuses what cannot run (before any model call).
+
+    Example:
+        >>> check_method(ValueGame(list("abc"), lambda m: m.sum(axis=1)), "shapley")
+        ('exact', 8)
+    """
+    if not isinstance(game, ValueGame):
+        _two_words(game)
+    concrete = resolve_method(method, game.n)
+    plan = planned_evaluations(concrete, game.n, budget=budget, samples=samples, steps=steps)
+    limit = _limit(concrete, budget)
+    if plan > limit:
+        raise BudgetTooSmall(
+            f"{TITLES[concrete]} on {game.n} words needs {plan:,} model evaluations, more than the budget of "
+            f"{limit:,}: raise --budget to {plan} or use --method sampled"
+        )
+    if concrete == "sampled":
+        from shatterbox.attribution._shapley import pair_cost
+
+        need = 2 + 2 * pair_cost(game.n)
+        if limit < need:
+            raise BudgetTooSmall(
+                f"a budget of {limit} model evaluations is too small: sampling {game.n} words needs at least {need} "
+                f"(two antithetic pairs of permutations); raise the budget (--budget {need}) or use fewer words"
+            )
+    if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
+        raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
+    return concrete, plan
+
+
 def run_method(
     game: Game,
     method: str,
@@ -333,18 +368,8 @@ def run_method(
         >>> run_method(g, "exact").values[:, 0].tolist()
         [1.0, 1.0]
     """
-    if not isinstance(game, ValueGame):
-        _two_words(game)
-    concrete = resolve_method(method, game.n)
-    plan = planned_evaluations(concrete, game.n, budget=budget, samples=samples, steps=steps)
-    limit = budget or (SAMPLED_BUDGET if concrete == "sampled" else DEFAULT_BUDGET)
-    if plan > limit:
-        raise BudgetTooSmall(
-            f"{TITLES[concrete]} on {game.n} words needs {plan:,} model evaluations, more than the budget of "
-            f"{limit:,}: raise --budget to {plan} or use --method sampled"
-        )
-    if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
-        raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
+    concrete, _ = check_method(game, method, budget=budget, samples=samples, steps=steps)
+    limit = _limit(concrete, budget)
     game._cache.clear()
     game.evaluations = 0
     start = time.perf_counter()
