@@ -281,6 +281,7 @@ def explain(
     samples: int = typer.Option(500, "--samples", help="LIME: perturbed texts."),
     steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
+    bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (about 3x faster on CPUs with AMX/AVX512-BF16; probabilities move by ~0.004)."),
     fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="text (coloured words), json, or html."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html to this file instead of standard output."),
 ) -> None:
@@ -295,7 +296,7 @@ def explain(
             from shatterbox.classifiers import zero_shot as make_zero_shot
 
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
-        game = make_game(target, text, masking=masking)
+        game = make_game(target, text, masking=masking, dtype="bfloat16" if bf16 else "float32")
         methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
         resolve_label(label, game.labels, game.full())
         plans = ["{} {:,}".format(*check_method(game, m, budget=budget, samples=samples, steps=steps)) for m in methods]

@@ -179,6 +179,7 @@ def make_game(
     masking: str = "auto",
     batch_size: int = 64,
     labels: Sequence[str] | None = None,
+    dtype: str = "float32",
 ) -> Game:
     """The game behind an explanation of ``text`` for ``target``.
 
@@ -199,7 +200,7 @@ def make_game(
         raise EmptyText()
     classifier = _classifier(target)
     if classifier is not None:
-        return _two_words(TokenGame(classifier, text, masking=masking, batch_size=batch_size))
+        return _two_words(TokenGame(classifier, text, masking=masking, batch_size=batch_size, dtype=dtype))
     if callable(target):
         return _two_words(TextGame(target, text, labels=labels, masking="delete" if masking == "auto" else masking, batch_size=batch_size))
     raise InputError(
@@ -288,13 +289,15 @@ def explain(
     batch_size: int = 64,
     score: bool = True,
     labels: Sequence[str] | None = None,
+    dtype: str = "float32",
 ) -> Attribution | Comparison:
     """Explain ``target``'s prediction on ``text`` word by word; ``method="all"`` compares every method.
 
     Methods: ``shapley`` (exact up to 10 words, sampled above), ``exact``, ``sampled`` (stops at
     ``precision`` or ``budget``), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
     ``rollout``. ``label`` is a label name or number (default: the predicted one). Results are
-    deterministic for a given ``seed``. ``score`` adds faithfulness scores.
+    deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
+    masked texts with CPU autocast (about 3x faster with AMX / AVX512-BF16; probabilities move by ~0.004).
 
     Example:
         >>> a = explain(text="I love playing chess with my friends.")
@@ -303,7 +306,7 @@ def explain(
         >>> bool(abs(a.values[:, a.label].sum() - (a.prediction - a.base)[a.label]) < 1e-5)
         True
     """
-    game = make_game(target, text, masking=masking, batch_size=batch_size, labels=labels)
+    game = make_game(target, text, masking=masking, batch_size=batch_size, labels=labels, dtype=dtype)
     options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, score=score)
     if (method or "").strip().lower() == "all":
         return Comparison([run_method(game, m, **options) for m in ALL_METHODS if _applies(m, game)])

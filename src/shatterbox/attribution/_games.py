@@ -25,6 +25,9 @@ from shatterbox.capture._encode import encode
 from shatterbox.errors import InputError
 
 MASKINGS = ("auto", "mask", "delete")
+# bfloat16 runs the masked texts with CPU autocast: about 3x faster where the CPU has AMX / AVX512-BF16,
+# probabilities move by up to about 0.004; float32 (the default) gives the model's own numbers.
+DTYPES = ("float32", "bfloat16")
 
 
 class Game:
@@ -106,9 +109,11 @@ class TokenGame(Game):
         (['I', 'love', 'chess', '.'], 'mask')
     """
 
-    def __init__(self, classifier, text: str, *, masking: str = "auto", batch_size: int = 64) -> None:
+    def __init__(self, classifier, text: str, *, masking: str = "auto", batch_size: int = 64, dtype: str = "float32") -> None:
         super().__init__()
-        self.classifier, self.text, self.batch_size = classifier, text, batch_size
+        if dtype not in DTYPES:
+            raise InputError(f"dtype {dtype!r} is not one of: {', '.join(DTYPES)}")
+        self.classifier, self.text, self.batch_size, self.dtype = classifier, text, batch_size, dtype
         model = classifier.model
         encoded = encode(model, [text], truncate=False)
         length = int(encoded.lengths[0])
@@ -159,7 +164,8 @@ class TokenGame(Game):
         return out
 
     def _values(self, masks: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
+        fast = self.dtype == "bfloat16"
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             return self.classifier.probabilities(self.masked_inputs(masks)).double().numpy()
 
 
