@@ -7,6 +7,7 @@ normal ``from_pretrained`` path is what the tests exercise.
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -125,3 +126,30 @@ def tiny_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_models(tiny_dir) -> dict[str, sb.LoadedModel]:
     return {name: sb.load(path) for name, path in tiny_dir.items()}
+
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright (no browser download); skipped where it is missing."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def watch(page) -> tuple[list[str], list[str]]:
+    """Collect console errors, page errors and dialogs of ``page`` (dialogs are dismissed)."""
+    errors, dialogs = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    return errors, dialogs

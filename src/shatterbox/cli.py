@@ -324,6 +324,26 @@ def explain(
         _say(f"wrote {out}")
 
 
+@app.command()
+def serve(
+    model: str = ModelOpt,
+    port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; the default 127.0.0.1 is reachable from this machine only."),
+) -> None:
+    """Serve the web app (Attention, Heads, Explain tabs and a JSON API with docs at /docs), offline."""
+    from shatterbox.web import serve as run_server
+
+    with _friendly_errors():
+        if not 0 < port < 65536:
+            raise InputError(f"port {port} is out of range: use 1-65535 (e.g. --port 8000)")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            _say(f"warning: listening on {host}: other machines on the network can use this server")
+        try:
+            run_server(model, host=host, port=port, on_ready=lambda url: _say(f"shatterbox serving {model!r} at {url} (Ctrl+C to stop)"))
+        except OSError as exc:
+            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from exc
+
+
 def main() -> None:
     """Entry point of the ``shatterbox`` console script."""
     app()

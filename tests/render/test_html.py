@@ -3,14 +3,13 @@
 import base64
 import json
 import re
-import shutil
 
 import numpy as np
 import pytest
 
 import shatterbox as sb
 from shatterbox.render.html import SCALE, payload, trace_html
-from tests.conftest import CHAPTER, PAIR
+from tests.conftest import CHAPTER, PAIR, watch
 
 
 def _data(page: str) -> dict:
@@ -56,86 +55,67 @@ def test_view_command(tmp_path):
     assert r.exit_code == 2 and "cannot write" in r.stderr
 
 
-CHROMIUM = shutil.which("chromium")
-playwright = pytest.importorskip("playwright.sync_api") if CHROMIUM else None
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_views_in_real_chromium(tmp_path, default_model):
+def test_views_in_real_chromium(tmp_path, default_model, browser):
     trace = default_model.capture(*PAIR)
     trace_b = default_model.capture(CHAPTER + ' <img src=x onerror=alert(1)> "')
     page_file, hostile_file = tmp_path / "pair.html", tmp_path / "hostile.html"
     page_file.write_text(trace.to_html(), encoding="utf-8")
     hostile_file.write_text(trace_b.to_html(), encoding="utf-8")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
-        )
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors, dialogs = [], []
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        pg.goto(page_file.as_uri())
-        lines = pg.locator("line.sb-line")
-        first = lines.count()
-        assert first > 0 and pg.locator("#sb-headview h3").text_content() == "head view - layer 1"
-        pg.select_option("#sb-layer", "5")
-        assert pg.locator("#sb-headview h3").text_content() == "head view - layer 6"
-        one_head = lines.count()
-        pg.locator("#sb-heads input").nth(5).check()
-        assert lines.count() > one_head  # a second head adds its lines
-        pg.locator("text.sb-left").nth(3).hover()
-        visible = pg.locator("line.sb-line:not(.sb-dim)").count()
-        assert 0 < visible < lines.count()
-        assert set(pg.locator("line.sb-line:not(.sb-dim)").evaluate_all("ls => ls.map(l => l.getAttribute('data-from'))")) == {"3"}
-        pg.locator("canvas[data-layer='2'][data-head='4']").click()
-        assert "layer 3, head 5" in pg.locator("#sb-tableview h3").text_content()
-        cells = pg.locator("#sb-table tr").nth(1).locator("td").all_text_contents()
-        np.testing.assert_allclose([float(c) for c in cells], trace.attentions[2, 4, 0], atol=6e-4)
-        pg.select_option("#sb-query", "4")
-        probs = [float(x) for x in pg.locator("#sb-neuron td.sb-p").evaluate_all("cs => cs.map(c => c.getAttribute('data-p'))")]
-        np.testing.assert_allclose(probs, trace.attentions[2, 4, 4], atol=1e-5)
-        assert "layer 3, head 5, query token" in pg.locator("#sb-neuronview h3").text_content()
-        pg.select_option("#sb-filter", "A->B")
-        pg.select_option("#sb-level", "word")
-        assert pg.locator("#sb-table tr").count() == len(trace.words) + 1
-        assert pg.locator("#sb-modelview canvas").first.get_attribute("width") == str(min(len(trace.words), 48))
-        pg.screenshot(path=str(tmp_path / "views.png"), full_page=True)
-        pg.goto(hostile_file.as_uri())
-        assert "<img src=x onerror=alert(1)>" not in pg.content().split('id="sb-data"')[0]
-        assert pg.locator("#sb-root img").count() == 0
-        browser.close()
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, dialogs = watch(pg)
+    pg.goto(page_file.as_uri())
+    lines = pg.locator("line.sb-line")
+    first = lines.count()
+    assert first > 0 and pg.locator("#sb-headview h3").text_content() == "head view - layer 1"
+    pg.select_option("#sb-layer", "5")
+    assert pg.locator("#sb-headview h3").text_content() == "head view - layer 6"
+    one_head = lines.count()
+    pg.locator("#sb-heads input").nth(5).check()
+    assert lines.count() > one_head  # a second head adds its lines
+    pg.locator("text.sb-left").nth(3).hover()
+    visible = pg.locator("line.sb-line:not(.sb-dim)").count()
+    assert 0 < visible < lines.count()
+    assert set(pg.locator("line.sb-line:not(.sb-dim)").evaluate_all("ls => ls.map(l => l.getAttribute('data-from'))")) == {"3"}
+    pg.locator("canvas[data-layer='2'][data-head='4']").click()
+    assert "layer 3, head 5" in pg.locator("#sb-tableview h3").text_content()
+    cells = pg.locator("#sb-table tr").nth(1).locator("td").all_text_contents()
+    np.testing.assert_allclose([float(c) for c in cells], trace.attentions[2, 4, 0], atol=6e-4)
+    pg.select_option("#sb-query", "4")
+    probs = [float(x) for x in pg.locator("#sb-neuron td.sb-p").evaluate_all("cs => cs.map(c => c.getAttribute('data-p'))")]
+    np.testing.assert_allclose(probs, trace.attentions[2, 4, 4], atol=1e-5)
+    assert "layer 3, head 5, query token" in pg.locator("#sb-neuronview h3").text_content()
+    pg.select_option("#sb-filter", "A->B")
+    pg.select_option("#sb-level", "word")
+    assert pg.locator("#sb-table tr").count() == len(trace.words) + 1
+    assert pg.locator("#sb-modelview canvas").first.get_attribute("width") == str(min(len(trace.words), 48))
+    pg.screenshot(path=str(tmp_path / "views.png"), full_page=True)
+    pg.goto(hostile_file.as_uri())
+    assert "<img src=x onerror=alert(1)>" not in pg.content().split('id="sb-data"')[0]
+    assert pg.locator("#sb-root img").count() == 0
+    pg.close()
     assert errors == [] and dialogs == []
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_512_token_views_stay_responsive(tmp_path, default_model):
+def test_512_token_views_stay_responsive(tmp_path, default_model, browser):
     words = "the model reads every word and attends to the others in each head".split()
     trace = default_model.capture(" ".join(words[i % len(words)] for i in range(510)))
     assert trace.n_tokens == 512
     page_file = tmp_path / "long.html"
     page_file.write_text(trace.to_html(), encoding="utf-8")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        pg.goto(page_file.as_uri())
-        timings = []
-        for layer in ("3", "5", "1"):
-            timings.append(pg.evaluate(
-                """(v) => { const s = document.getElementById('sb-layer'); const t0 = performance.now();
-                   s.value = v; s.dispatchEvent(new Event('change')); return performance.now() - t0; }""",
-                layer,
-            ))
-        assert pg.locator("#sb-table tr").count() == 65 and "of 512" in pg.locator("#sb-table-note").text_content()
-        assert pg.locator("#sb-neuron tr").count() == 2 + 64
-        pg.screenshot(path=str(tmp_path / "long.png"))
-        browser.close()
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, _ = watch(pg)
+    pg.goto(page_file.as_uri())
+    timings = []
+    for layer in ("3", "5", "1"):
+        timings.append(pg.evaluate(
+            """(v) => { const s = document.getElementById('sb-layer'); const t0 = performance.now();
+               s.value = v; s.dispatchEvent(new Event('change')); return performance.now() - t0; }""",
+            layer,
+        ))
+    assert pg.locator("#sb-table tr").count() == 65 and "of 512" in pg.locator("#sb-table-note").text_content()
+    assert pg.locator("#sb-neuron tr").count() == 2 + 64
+    pg.screenshot(path=str(tmp_path / "long.png"))
+    pg.close()
     print(f"\n512-token page: {page_file.stat().st_size:,} bytes; layer switch redraw (head+model+table+neuron) ms: "
           + ", ".join(f"{t:.0f}" for t in timings))
     assert errors == []

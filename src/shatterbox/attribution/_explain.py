@@ -177,7 +177,7 @@ def make_game(
     text: str | None = None,
     *,
     masking: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     labels: Sequence[str] | None = None,
     dtype: str = "float32",
 ) -> Game:
@@ -202,7 +202,7 @@ def make_game(
     if classifier is not None:
         return _two_words(TokenGame(classifier, text, masking=masking, batch_size=batch_size, dtype=dtype))
     if callable(target):
-        return _two_words(TextGame(target, text, labels=labels, masking="delete" if masking == "auto" else masking, batch_size=batch_size))
+        return _two_words(TextGame(target, text, labels=labels, masking="delete" if masking == "auto" else masking, batch_size=batch_size or 64))
     raise InputError(
         f"cannot explain a {type(target).__name__}: give a model name or folder, a classifier, a text-classification "
         "pipeline, a function f(list[str]) -> probabilities, or a ValueGame"
@@ -286,7 +286,7 @@ def explain(
     samples: int = 500,
     steps: int = 32,
     seed: int = 0,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     score: bool = True,
     labels: Sequence[str] | None = None,
     dtype: str = "float32",
@@ -376,7 +376,7 @@ def run_method(
     game._cache.clear()
     game.evaluations = 0
     start = time.perf_counter()
-    full, base = game.full(), game.empty()
+    full, base = game(np.stack([np.ones(game.n, dtype=bool), np.zeros(game.n, dtype=bool)]))  # one model call
     target = resolve_label(label, game.labels, full)
     result = _METHOD_RUNNERS[concrete](game, target=target, precision=precision, budget=limit, samples=samples, steps=steps, seed=seed)
     seconds = time.perf_counter() - start

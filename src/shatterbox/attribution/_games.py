@@ -28,6 +28,7 @@ MASKINGS = ("auto", "mask", "delete")
 # bfloat16 runs the masked texts with CPU autocast: about 3x faster where the CPU has AMX / AVX512-BF16,
 # probabilities move by up to about 0.004; float32 (the default) gives the model's own numbers.
 DTYPES = ("float32", "bfloat16")
+BATCH_TOKENS = 8192  # tokens per forward pass when no batch size is given
 
 
 class Game:
@@ -109,11 +110,11 @@ class TokenGame(Game):
         (['I', 'love', 'chess', '.'], 'mask')
     """
 
-    def __init__(self, classifier, text: str, *, masking: str = "auto", batch_size: int = 64, dtype: str = "float32") -> None:
+    def __init__(self, classifier, text: str, *, masking: str = "auto", batch_size: int | None = None, dtype: str = "float32") -> None:
         super().__init__()
         if dtype not in DTYPES:
             raise InputError(f"dtype {dtype!r} is not one of: {', '.join(DTYPES)}")
-        self.classifier, self.text, self.batch_size, self.dtype = classifier, text, batch_size, dtype
+        self.classifier, self.text, self.dtype = classifier, text, dtype
         model = classifier.model
         encoded = encode(model, [text], truncate=False)
         length = int(encoded.lengths[0])
@@ -130,6 +131,8 @@ class TokenGame(Game):
         self.masking = _choose_masking(masking, model.tokenizer)
         self.mask_id = model.tokenizer.mask_token_id
         self.pad_id = model.tokenizer.pad_token_id or 0
+        # rows per forward pass: a fixed number of tokens, so memory stays bounded for any text length
+        self.batch_size = batch_size or max(1, BATCH_TOKENS // length)
 
     def token_presence(self, masks: np.ndarray) -> np.ndarray:
         """Which tokens are present [k, tokens] for word coalitions [k, n] (special tokens always are)."""

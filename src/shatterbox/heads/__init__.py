@@ -118,13 +118,18 @@ class HeadStats:
             return "broad (near-uniform)"
         return "content"
 
+    @property
+    def score(self) -> np.ndarray:
+        """The ranking score [layer, head]: (1 - entropy) x (1 - special - punct) x agreement."""
+        v = self.values
+        return (1 - v["entropy"]) * np.clip(1 - v["special"] - v["punct"], 0, 1) * v["agreement"]
+
     def ranking(self, top: int | None = None) -> list[HeadRow]:
         """Heads most worth inspecting first: focused, consistent, and not parked on delimiters.
 
         score = (1 - entropy) x (1 - special - punct) x agreement.
         """
-        v = self.values
-        score = (1 - v["entropy"]) * np.clip(1 - v["special"] - v["punct"], 0, 1) * v["agreement"]
+        v, score = self.values, self.score
         order = np.argsort(-score, axis=None, kind="stable")
         rows = []
         for flat in order[:top]:
@@ -147,6 +152,7 @@ class HeadStats:
             "summary": self.summary(),
             "explain": EXPLAIN,
             "ranking": [r.__dict__ for r in self.ranking(top)],
+            "score": self.score.round(6).tolist(),
             "stats": {k: v.round(6).tolist() for k, v in self.values.items()},
         }
 

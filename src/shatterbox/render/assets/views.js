@@ -1,10 +1,7 @@
 (function () {
   "use strict";
-  var D = JSON.parse(document.getElementById("sb-data").textContent);
-  var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
-  var cache = {}, MAX_ROWS = 64; // DOM tables beyond this are unreadable and slow: the CLI's CSV has them all
-  var state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all" };
+  var MAX_ROWS = 64; // DOM tables beyond this are unreadable and slow: the CLI's CSV has them all
 
   function ramp(v) { // white -> dark blue on a square-root scale (the terminal table uses the same ramp)
     var s = Math.sqrt(Math.max(0, Math.min(1, v)));
@@ -21,6 +18,10 @@
     for (var i = 0; i < bin.length; i++) view[i] = bin.charCodeAt(i);
     return buf;
   }
+  function mount(root, D) { // draws every view of one payload D into root; returns {select(layer, heads)}
+  var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
+  var cache = {}, state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all", word: -1 };
+  root.textContent = "";
   function layerData(l) { // Float32Array [head][query][key], decoded once per layer
     if (!cache[l]) {
       var u = new Uint16Array(bytes(D.layers[l])), out = new Float32Array(u.length);
@@ -55,7 +56,6 @@
     return si === (f[0] === "A" ? 0 : 1) && sj === (f[2] === "A" ? 0 : 1);
   }
 
-  var root = document.getElementById("sb-root");
   root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
   var bar = el("div", { "class": "sb-bar" }); root.appendChild(bar);
   var layerSel = el("select", { id: "sb-layer" });
@@ -195,7 +195,9 @@
     if (all.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + all.length + " rows and columns; `shatterbox attention ... --format csv` has them all"));
     tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
     names.forEach(function (nm, i) {
-      var row = el("tr"); row.appendChild(el("th", {}, nm));
+      var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, nm);
+      th.addEventListener("click", function () { state.word = i; drawRanking(); });
+      row.appendChild(th);
       for (var j = 0; j < names.length; j++) {
         var v = m[i][j], c = ramp(v);
         row.appendChild(el("td", { style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
@@ -203,17 +205,34 @@
       t.appendChild(row);
     });
     tablePane.appendChild(t);
+    drawRanking();
+  }
+  function drawRanking() { // what the clicked row attends to, heaviest first (the CLI's --word list)
+    var old = root.querySelector("#sb-ranking"); if (old) old.remove();
+    var h = state.heads[0], i = state.word, all = units();
+    if (h === undefined || i < 0 || i >= all.length) return;
+    var row = matrix(state.layer, h)[i], order = all.map(function (_, j) { return j; });
+    order.sort(function (a, b) { return row[b] - row[a]; });
+    var box = el("div", { id: "sb-ranking" }), list = el("ol");
+    box.appendChild(el("h3", {}, "\u201c" + all[i] + "\u201d attends to - layer " + (state.layer + 1) + ", head " + (h + 1)));
+    order.slice(0, MAX_ROWS).forEach(function (j) { list.appendChild(el("li", {}, all[j] + "  " + row[j].toFixed(3))); });
+    box.appendChild(list); tablePane.appendChild(box);
   }
   function syncHeads() {
     headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
   }
   function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
   layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
-  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; drawHead(); drawModel(); drawTable(); });
+  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
   filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
   headBox.addEventListener("change", function () {
     state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
     drawHead(); drawModel(); drawTable(); drawNeuron();
   });
   select(0, [0]);
+  return { select: select };
+  }
+  window.shatterboxViews = { mount: mount };
+  var data = document.getElementById("sb-data");
+  if (data) mount(document.getElementById("sb-root"), JSON.parse(data.textContent));
 })();

@@ -1,0 +1,353 @@
+"""``shatterbox serve``: the analyses in the browser, from one local FastAPI app.
+
+The model is loaded once; traces and explanations are kept in bounded LRU caches, so switching
+layer, head or view never re-runs the model. At most ``max_concurrent`` model calls run at once;
+further requests wait in a bounded queue (503 when it is full). Every error is a JSON 4xx
+``{"error": message}`` that the page shows next to the input. Requests never name files.
+
+Example:
+    >>> from fastapi.testclient import TestClient
+    >>> client = TestClient(create_app())
+    >>> client.post("/api/attention", json={"text": "Transformers possess surprising emerging features.",
+    ...                                     "layer": 6, "head": 6}).json()["layer"]
+    6
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import OrderedDict
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, Callable, Iterator, Literal
+
+from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from shatterbox.capture import TruncationWarning
+from shatterbox.errors import ShatterboxError
+
+__all__ = ["Limits", "create_app", "running", "serve"]
+
+
+class Limits(BaseModel):
+    """What one request may ask for."""
+
+    max_chars: int = 5_000
+    max_body: int = 256 * 1024
+    max_texts: int = 200
+    max_concurrent: int = 1
+    max_queue: int = 256
+    trace_cache: int = 64
+    explain_cache: int = 64
+
+
+class TraceRequest(BaseModel):
+    text: str = Field(..., description="The sentence to analyse.", examples=["Transformers possess surprising emerging features."])
+    pair: str | None = Field(None, description="An optional second sentence (a sentence pair).")
+
+
+class AttentionRequest(TraceRequest):
+    layer: int = Field(1, description="Layer, numbered from 1.")
+    head: int = Field(1, description="Head, numbered from 1.")
+    level: Literal["token", "word"] = "token"
+    specials: bool = Field(True, description="Keep [CLS]/[SEP]-like tokens (false: drop them and renormalise rows).")
+    word: str | None = Field(None, description="Rank what this word attends to instead of returning the table.")
+
+
+class HeadsRequest(BaseModel):
+    texts: list[str] = Field(..., min_length=1, description="Sentences to measure the heads over.")
+    top: int = Field(15, ge=1, le=1000)
+
+
+class ExplainRequest(BaseModel):
+    text: str
+    method: str = Field("shapley", description="shapley, exact, sampled, owen, lime, ig, gradxinput, rollout, or all.")
+    label: str | None = Field(None, description="Label to explain (default: the predicted one).")
+    masking: Literal["auto", "mask", "delete"] = "auto"
+    precision: float = Field(0.01, ge=0.001, le=1.0)
+    budget: int | None = Field(None, ge=1, le=20_000)
+    samples: int = Field(500, ge=10, le=5_000)
+    steps: int = Field(32, ge=2, le=256)
+    seed: int = 0
+    zero_shot: list[str] | None = Field(None, description="Classify by similarity to these labels instead.")
+
+
+class _LRU:
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = make()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+class _Busy(Exception):
+    pass
+
+
+class _Gate:
+    """At most ``limit`` model calls at once and at most ``queue`` more callers waiting; beyond that, busy."""
+
+    def __init__(self, limit: int, queue: int) -> None:
+        self.limit, self.queue, self.pending = limit, queue, 0
+        self.slots, self.lock = threading.Semaphore(limit), threading.Lock()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if self.pending >= self.limit + self.queue:
+                raise _Busy()
+            self.pending += 1
+        self.slots.acquire()
+        try:
+            yield
+        finally:
+            self.slots.release()
+            with self.lock:
+                self.pending -= 1
+
+
+_STATIC = {  # the only files the app serves: name -> (package, file, media type)
+    "app.js": ("shatterbox.web.static", "app.js", "text/javascript"),
+    "app.css": ("shatterbox.web.static", "app.css", "text/css"),
+    "views.js": ("shatterbox.render.assets", "views.js", "text/javascript"),
+    "views.css": ("shatterbox.render.assets", "views.css", "text/css"),
+}
+
+
+def _read(package: str, name: str) -> str:
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
+def create_app(model: str = "default", *, limits: Limits | None = None) -> FastAPI:
+    """The web app for ``model`` (loaded now, once).
+
+    Example:
+        >>> app = create_app()
+        >>> sorted(r.path for r in app.routes if r.path.startswith("/api"))[:3]
+        ['/api/attention', '/api/explain', '/api/heads']
+    """
+    from shatterbox.models import load
+
+    limits = limits or Limits()
+    loaded = load(model)
+    traces, explanations, zero_shots = _LRU(limits.trace_cache), _LRU(limits.explain_cache), _LRU(8)
+    gate = _Gate(limits.max_concurrent, limits.max_queue)
+    app = FastAPIOffline(  # FastAPI with the /docs page's Swagger UI served locally, not from a CDN
+        title="shatterbox",
+        version=_version(),
+        description=f"Attention, heads and attributions of {model!r}. Layers and heads are numbered from 1.",
+    )
+
+    app.state.traces, app.state.explanations, app.state.gate, app.state.model = traces, explanations, gate, loaded
+
+    def check_text(text: str | None, what: str = "text") -> None:
+        if text is not None and len(text) > limits.max_chars:
+            raise ShatterboxError(f"the {what} has {len(text):,} characters; this server accepts at most {limits.max_chars:,}: shorten it")
+
+    def trace_for(text: str, pair: str | None):
+        check_text(text)
+        check_text(pair, "second text")
+
+        def make():
+            with gate(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", TruncationWarning)  # reported in the response instead
+                return loaded.capture(text, pair)
+
+        return traces.get((text, pair), make)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > limits.max_body:
+            return JSONResponse({"error": f"request body too large ({int(size):,} bytes; at most {limits.max_body:,})"}, 413)
+        if request.method == "POST" and size is None:
+            body = await request.body()
+            if len(body) > limits.max_body:
+                return JSONResponse({"error": f"request body too large (at most {limits.max_body:,} bytes)"}, 413)
+        return await call_next(request)
+
+    @app.exception_handler(ShatterboxError)
+    async def shatterbox_error(_request: Request, exc: ShatterboxError):
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, 400)
+
+    @app.exception_handler(_Busy)
+    async def busy(_request: Request, _exc: _Busy):
+        return JSONResponse({"error": "the server is busy (too many requests waiting): try again in a moment"}, 503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError):
+        parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+        return JSONResponse({"error": "; ".join(parts) or "invalid request"}, 422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(_read("shatterbox.web.static", "index.html"), headers=_SECURITY_HEADERS)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in _STATIC:
+            raise HTTPException(404, f"no such file: {name!r}")
+        package, file, media = _STATIC[name]
+        return Response(_read(package, file), media_type=media, headers=_SECURITY_HEADERS)
+
+    @app.get("/api/model", summary="The served model: name, layers, heads, labels, limits")
+    def model_info() -> dict:
+        clf = _classifier(loaded)
+        return {
+            "model": loaded.name,
+            "layers": loaded.n_layers,
+            "heads": loaded.n_heads,
+            "numbering": "layers and heads are numbered from 1",
+            "classifier": None if clf is None else {"name": clf.name, "labels": clf.labels},
+            "methods": ["shapley", "exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout", "all"],
+            "limits": limits.model_dump(),
+        }
+
+    @app.post("/api/trace", summary="Capture a sentence: tokens, words and every layer's attention (the views' data)")
+    def trace(req: TraceRequest) -> dict:
+        from shatterbox.render.html import payload
+
+        t = trace_for(req.text, req.pair)
+        warning = None
+        if t.truncated:
+            warning = f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off"
+        return {**payload(t), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
+
+    @app.post("/api/attention", summary="One head's probability table, or the ranking of what one word attends to")
+    def attention(req: AttentionRequest) -> dict:
+        from shatterbox.attention import attends_to, attention_table
+
+        t = trace_for(req.text, req.pair)
+        if req.word is not None:
+            return attends_to(t, req.layer, req.head, req.word, level=req.level, specials=req.specials).to_dict()
+        return attention_table(t, req.layer, req.head, level=req.level, specials=req.specials).to_dict()
+
+    @app.post("/api/heads", summary="The head finder over a few sentences: statistics, kinds and ranking")
+    def heads(req: HeadsRequest) -> dict:
+        from shatterbox.heads import head_stats
+
+        texts = [t for t in req.texts if t.strip()]
+        if not texts:
+            from shatterbox.errors import EmptyText
+
+            raise EmptyText("list of sentences")
+        if len(texts) > limits.max_texts:
+            raise ShatterboxError(f"{len(texts)} sentences; this server measures at most {limits.max_texts} at once")
+        return head_stats([trace_for(t, None) for t in texts]).to_dict(req.top)
+
+    @app.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
+    def explain(req: ExplainRequest) -> dict:
+        from shatterbox.attribution import explain as run_explain
+
+        check_text(req.text)
+        if req.zero_shot:
+            from shatterbox.classifiers import zero_shot
+
+            clf = zero_shots.get(tuple(req.zero_shot), lambda: zero_shot(req.zero_shot, loaded))
+        else:
+            clf = _classifier(loaded)
+            if clf is None:
+                from shatterbox.errors import NotAClassifier
+
+                raise NotAClassifier(
+                    f"the served model {loaded.name!r} has no classification head: give zero_shot labels, or start "
+                    "`shatterbox serve` with a sequence-classification --model (or the default, which explains the shipped sentiment classifier)"
+                )
+        options = req.model_dump(exclude={"text", "zero_shot"})
+
+        def make():
+            with gate():
+                return run_explain(clf, req.text, **options).to_dict()
+
+        return explanations.get((clf.name, req.text, tuple(sorted(options.items()))), make)
+
+    return app
+
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _classifier(loaded):
+    """The classifier explain uses: the served model's own head, or the shipped sentiment head on the default."""
+    from shatterbox.classifiers import from_model
+    from shatterbox.errors import NotAClassifier
+    from shatterbox.models import DEFAULT_MODEL
+
+    try:
+        return from_model(loaded)
+    except NotAClassifier:
+        if loaded.name == DEFAULT_MODEL:
+            from shatterbox.classifiers.sentiment import sentiment
+
+            return sentiment()
+        return None
+
+
+def _version() -> str:
+    from shatterbox import __version__
+
+    return __version__
+
+
+def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+    """Load ``model`` and serve the app on ``host:port`` until interrupted (127.0.0.1: this machine only)."""
+    import uvicorn
+
+    app = create_app(model, limits=limits)
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
+    if on_ready is not None:
+        on_ready(url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextmanager
+def running(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a background thread for the duration of the block; yields its URL (port 0: a free one).
+
+    Example:
+        >>> import urllib.request, json
+        >>> with running(create_app()) as url:
+        ...     json.load(urllib.request.urlopen(url + "api/model"))["heads"]
+        12
+    """
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise OSError(f"the server could not start on {host}:{port}")
+        time.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

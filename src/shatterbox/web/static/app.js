@@ -1,0 +1,182 @@
+(function () {
+  "use strict";
+  // Every string from the server or the user goes into the page with textContent only.
+  function $(id) { return document.getElementById(id); }
+  function el(tag, attrs, text) {
+    var e = document.createElement(tag);
+    for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function api(path, body) {
+    return fetch(path, body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+      .then(function (r) {
+        return r.json().catch(function () { return { error: r.status + " " + r.statusText }; }).then(function (data) {
+          if (!r.ok) throw new Error(data.error || (r.status + " " + r.statusText));
+          return data;
+        });
+      });
+  }
+  function showError(id, err) { var e = $(id); e.textContent = err ? (err.message || String(err)) : ""; e.hidden = !err; }
+  function busy(form, on) { form.classList.toggle("busy", on); form.querySelectorAll("button").forEach(function (b) { b.disabled = on; }); }
+  function run(form, errorId, work) { // one request at a time per form; errors shown next to the input
+    showError(errorId, null); busy(form, true);
+    return work().catch(function (err) { showError(errorId, err); }).then(function () { busy(form, false); });
+  }
+
+  // ---- tabs ----
+  document.querySelectorAll("nav button[data-tab]").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      document.querySelectorAll("nav button[data-tab]").forEach(function (b) { b.setAttribute("aria-selected", String(b === btn)); });
+      document.querySelectorAll(".tab").forEach(function (s) { s.hidden = s.id !== "tab-" + btn.getAttribute("data-tab"); });
+    });
+  });
+
+  // ---- model ----
+  var info = null;
+  api("/api/model").then(function (m) {
+    info = m;
+    $("model-name").textContent = m.model + " · " + m.layers + " layers × " + m.heads + " heads";
+    for (var l = 1; l <= m.layers; l++) $("att-layer").appendChild(el("option", { value: l }, String(l)));
+    for (var h = 1; h <= m.heads; h++) $("att-head").appendChild(el("option", { value: h }, String(h)));
+    if (m.classifier) $("ex-label").setAttribute("placeholder", m.classifier.labels.join(" / "));
+  }).catch(function (err) { showError("att-error", err); });
+
+  // ---- attention ----
+  var views = null;
+  function selectHead() { if (views) views.select(+$("att-layer").value - 1, [+$("att-head").value - 1]); }
+  $("att-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var pair = $("att-pair").value.trim();
+    run($("att-form"), "att-error", function () {
+      return api("/api/trace", { text: $("att-text").value, pair: pair || null }).then(function (data) {
+        views = window.shatterboxViews.mount($("att-views"), data);
+        selectHead();
+        if (data.warning) showError("att-error", new Error("warning: " + data.warning));
+      });
+    });
+  });
+  $("att-layer").addEventListener("change", selectHead);
+  $("att-head").addEventListener("change", selectHead);
+
+  // ---- heads ----
+  function scoreColour(v, top) { var a = top > 0 ? Math.max(0, v) / top : 0; return "rgba(8,69,148," + a.toFixed(3) + ")"; }
+  $("heads-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var texts = $("heads-texts").value.split("\n").filter(function (t) { return t.trim(); });
+    run($("heads-form"), "heads-error", function () {
+      return api("/api/heads", { texts: texts.length ? texts : [""], top: 15 }).then(drawHeads);
+    });
+  });
+  function drawHeads(d) {
+    var box = $("heads-result"); box.textContent = "";
+    box.appendChild(el("h3", {}, "Ranking score per head over " + d.texts + " sentence(s) — rows are layers, columns heads (from 1)"));
+    var top = Math.max.apply(null, d.score.map(function (r) { return Math.max.apply(null, r); }));
+    var grid = el("table", { "class": "heads-grid", id: "heads-grid" }), tr = el("tr");
+    tr.appendChild(el("th", {}, "")); d.score[0].forEach(function (_, h) { tr.appendChild(el("th", {}, String(h + 1))); }); grid.appendChild(tr);
+    d.score.forEach(function (row, l) {
+      var r = el("tr"); r.appendChild(el("th", {}, String(l + 1)));
+      row.forEach(function (v, h) {
+        var td = el("td", { title: "layer " + (l + 1) + ", head " + (h + 1) + ": " + v.toFixed(3) }, v.toFixed(2));
+        td.style.background = scoreColour(v, top); if (top > 0 && v / top > 0.55) td.style.color = "#fff";
+        r.appendChild(td);
+      });
+      grid.appendChild(r);
+    });
+    box.appendChild(grid);
+    var kinds = Object.keys(d.summary).map(function (k) { return d.summary[k] + " " + k; }).join(" · ");
+    box.appendChild(el("p", { "class": "ex-meta" }, "kinds: " + kinds));
+    var t = el("table", { "class": "heads-table", id: "heads-ranking" }), h = el("tr");
+    ["#", "layer", "head", "kind", "score", "why"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+    d.ranking.forEach(function (row, i) {
+      var r = el("tr");
+      [String(i + 1), String(row.layer), String(row.head), row.kind, row.score.toFixed(3), row.reason].forEach(function (c) { r.appendChild(el("td", {}, c)); });
+      t.appendChild(r);
+    });
+    box.appendChild(t);
+  }
+
+  // ---- explain ----
+  function colour(v, scale) { // red pushes the label up, blue down (as shap's text plot)
+    var a = scale > 0 ? Math.min(1, Math.abs(v) / scale) : 0;
+    return (v >= 0 ? "rgba(255,0,81," : "rgba(0,139,251,") + a.toFixed(3) + ")";
+  }
+  function attributionBlock(a) {
+    var box = el("div", { "class": "ex-attr", "data-method": a.method }), li = a.labels.indexOf(a.label);
+    box.appendChild(el("h3", {}, a.method + " — " + a.model));
+    box.appendChild(el("p", { "class": "ex-meta ex-prediction" }, a.label + ": " + a.prediction[li].toFixed(3) + " for the text, " + a.base[li].toFixed(3) + " with every word masked · " + a.evaluations + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking));
+    var scale = 0; a.values.forEach(function (row) { row.forEach(function (v) { scale = Math.max(scale, Math.abs(v)); }); });
+    var words = el("p", { "class": "ex-words" });
+    a.words.forEach(function (w, i) {
+      var v = a.values[i][li], err = a.error ? " ± " + a.error[i][li].toFixed(4) : "";
+      var s = el("span", { "class": "ex-word", title: w + ": " + (v >= 0 ? "+" : "") + v.toFixed(4) + err }, w);
+      s.style.background = colour(v, scale);
+      words.appendChild(s); words.appendChild(document.createTextNode(" "));
+    });
+    box.appendChild(words);
+    var f = a.faithfulness;
+    if (f) {
+      var t = el("table", { "class": "ex-table ex-faith" }), h = el("tr"), r = el("tr");
+      ["comprehensiveness ↑", "sufficiency ↓", "AOPC deletion ↑", "AOPC insertion ↑"].forEach(function (c) { h.appendChild(el("th", {}, c)); });
+      [f.comprehensiveness, f.sufficiency, f.aopc_deletion, f.aopc_insertion].forEach(function (v) { r.appendChild(el("td", {}, v.toFixed(3))); });
+      t.appendChild(h); t.appendChild(r); box.appendChild(t);
+    }
+    a.notes.forEach(function (n) { box.appendChild(el("p", { "class": "ex-note" }, n)); });
+    return box;
+  }
+  function comparisonTable(rows) {
+    var t = el("table", { "class": "ex-table", id: "ex-compare" }), h = el("tr");
+    ["method", "top words", "comprehensiveness ↑", "sufficiency ↓", "AOPC del ↑", "AOPC ins ↑", "model evaluations", "seconds"].forEach(function (c) { h.appendChild(el("th", {}, c)); });
+    t.appendChild(h);
+    rows.forEach(function (r) {
+      var tr = el("tr");
+      [r.method, r.top.join(", "), r.comprehensiveness.toFixed(3), r.sufficiency.toFixed(3), r.aopc_deletion.toFixed(3), r.aopc_insertion.toFixed(3), String(r.evaluations), r.seconds.toFixed(3)]
+        .forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+      t.appendChild(tr);
+    });
+    return t;
+  }
+  function explainRequest(text) {
+    var zero = $("ex-zero").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+    return { text: text, method: $("ex-method").value, label: $("ex-label").value.trim() || null, zero_shot: zero.length ? zero : null };
+  }
+  function drawExplain(box, d) {
+    box.textContent = "";
+    if (d.rows) { box.appendChild(comparisonTable(d.rows)); d.attributions.forEach(function (a) { box.appendChild(attributionBlock(a)); }); }
+    else box.appendChild(attributionBlock(d));
+  }
+  var explained = null;
+  $("ex-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var req = explainRequest($("ex-text").value);
+    run($("ex-form"), "ex-error", function () {
+      return api("/api/explain", req).then(function (d) {
+        explained = req; drawExplain($("ex-result"), d);
+        $("cf").hidden = false; $("cf-text").value = req.text; $("cf-result").textContent = "";
+      });
+    });
+  });
+  function first(d) { return d.rows ? d.attributions[0] : d; }
+  $("cf-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (!explained) return;
+    run($("cf-form"), "cf-error", function () {
+      return api("/api/explain", explained).then(function (before) { // cached by the server: no model call
+        var old = first(before), edited = Object.assign({}, explained, { text: $("cf-text").value, label: old.label });
+        return api("/api/explain", edited).then(function (after) {
+          var now = first(after), box = $("cf-result"), li = old.labels.indexOf(old.label);
+          var delta = now.prediction[li] - old.prediction[li];
+          box.textContent = "";
+          [["original", old], ["edited", now]].forEach(function (side) {
+            var col = el("div", { "class": "cf-col", "data-side": side[0] });
+            col.appendChild(el("h3", {}, side[0] + ": P(" + old.label + ") = " + side[1].prediction[li].toFixed(3)));
+            col.appendChild(attributionBlock(side[1]));
+            box.appendChild(col);
+          });
+          box.appendChild(el("p", { "class": "ex-meta " + (delta >= 0 ? "delta-up" : "delta-down"), id: "cf-delta" },
+            "P(" + old.label + ") changed by " + (delta >= 0 ? "+" : "") + delta.toFixed(3) + " after the edit"));
+        });
+      });
+    });
+  });
+})();

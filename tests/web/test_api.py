@@ -1,0 +1,178 @@
+"""The JSON API with FastAPI's TestClient: same objects as the library, every bad input a JSON 4xx."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import shatterbox as sb
+from shatterbox.attribution import explain
+from shatterbox.web import Limits, _Busy, _Gate, create_app
+from tests.conftest import CHAPTER, PAIR
+
+
+@pytest.fixture(scope="module")
+def app():
+    return create_app(limits=Limits(max_chars=2000, max_body=20_000))
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return TestClient(app)
+
+
+def test_model_info(client):
+    info = client.get("/api/model").json()
+    assert (info["model"], info["layers"], info["heads"]) == ("default", 6, 12)
+    assert info["classifier"]["labels"] == ["negative", "positive"] and "all" in info["methods"]
+
+
+def test_trace_is_the_views_payload_and_is_cached(client, app, default_model):
+    first = client.post("/api/trace", json={"text": CHAPTER}).json()
+    trace = default_model.capture(CHAPTER)
+    assert first["tokens"] == trace.labels and first["nLayers"] == 6 and len(first["layers"]) == 6
+    assert first["truncated"] == 0
+    cached = len(app.state.traces.items)
+    assert client.post("/api/trace", json={"text": CHAPTER}).json() == first
+    assert len(app.state.traces.items) == cached  # served from the cache, no new forward pass
+
+
+def test_attention_table_and_ranking_equal_the_library(client, default_model):
+    trace = default_model.capture(CHAPTER)
+    table = client.post("/api/attention", json={"text": CHAPTER, "layer": 6, "head": 6, "level": "word"}).json()
+    assert table == sb.attention_table(trace, 6, 6, level="word").to_dict()
+    ranking = client.post("/api/attention", json={"text": CHAPTER, "layer": 6, "head": 6, "word": "transformers"}).json()
+    assert ranking == sb.attends_to(trace, 6, 6, "transformers", level="token").to_dict()
+
+
+def test_pairs(client, default_model):
+    data = client.post("/api/trace", json={"text": PAIR[0], "pair": PAIR[1]}).json()
+    assert sorted(set(data["sequence"])) == [-1, 0, 1]
+
+
+def test_heads(client):
+    data = client.post("/api/heads", json={"texts": [CHAPTER, PAIR[0]], "top": 5}).json()
+    assert data["texts"] == 2 and len(data["ranking"]) == 5 and np.array(data["score"]).shape == (6, 12)
+
+
+def test_explain_equals_the_library(client):
+    data = client.post("/api/explain", json={"text": "I love playing chess with my friends."}).json()
+    lib = explain(text="I love playing chess with my friends.")
+    assert data["label"] == "positive" and data["method"] == "exact"
+    np.testing.assert_allclose(data["values"], lib.values, atol=1e-9)
+    compare = client.post("/api/explain", json={"text": "I love chess", "method": "all", "samples": 100}).json()
+    assert [r["method"] for r in compare["rows"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
+    zero = client.post("/api/explain", json={"text": "The striker scored twice", "zero_shot": ["sports", "politics"]}).json()
+    assert zero["label"] == "sports"
+
+
+def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):
+    text = " ".join(["a"] * 600)
+    data = client.post("/api/trace", json={"text": text}).json()
+    assert data["truncated"] == 90 and len(data["tokens"]) == 512 and "90 tokens" in data["warning"]
+    r = client.post("/api/explain", json={"text": text})
+    assert r.status_code == 400 and "shorten the text" in r.json()["error"]
+
+
+BAD = [
+    ("/api/trace", {"text": ""}, 400, "empty"),
+    ("/api/trace", {"text": "   "}, 400, "empty"),
+    ("/api/trace", {"text": "\x01\x02"}, 400, "empty"),
+    ("/api/trace", {}, 422, "text: Field required"),
+    ("/api/trace", {"text": 5}, 422, "text"),
+    ("/api/trace", {"text": "x" * 2001}, 400, "at most 2,000"),
+    ("/api/attention", {"text": CHAPTER, "layer": 7}, 400, "layer 7 is out of range: this model has layers 1-6"),
+    ("/api/attention", {"text": CHAPTER, "layer": 0}, 400, "layers 1-6"),
+    ("/api/attention", {"text": CHAPTER, "head": 13}, 400, "heads 1-12"),
+    ("/api/attention", {"text": CHAPTER, "word": "cats"}, 400, "'cats' is not in the text"),
+    ("/api/attention", {"text": CHAPTER, "level": "phrase"}, 422, "level"),
+    ("/api/heads", {"texts": []}, 422, "texts"),
+    ("/api/heads", {"texts": ["  "]}, 400, "empty"),
+    ("/api/explain", {"text": "chess"}, 400, "single word"),
+    ("/api/explain", {"text": "I love chess", "label": "neutral"}, 400, "'neutral' is not one of"),
+    ("/api/explain", {"text": "I love chess", "method": "magic"}, 400, "unknown method"),
+    ("/api/explain", {"text": " ".join(["good"] * 16), "method": "exact"}, 400, "65,536 model evaluations"),
+    ("/api/explain", {"text": "I love chess", "method": "sampled", "budget": 5}, 400, "too small"),
+    ("/api/explain", {"text": "I love chess", "zero_shot": ["sports"]}, 400, "at least two distinct"),
+    ("/api/explain", {"text": "I love chess", "masking": "blur"}, 422, "masking"),
+    ("/api/explain", {"text": "I love chess", "samples": 10**9}, 422, "samples"),
+]
+
+
+@pytest.mark.parametrize("path,body,status,message", BAD)
+def test_bad_input_is_a_json_error_with_a_message(client, path, body, status, message):
+    r = client.post(path, json=body)
+    assert r.status_code == status and message in r.json()["error"], r.text
+
+
+def test_body_limit_and_malformed_json(client):
+    r = client.post("/api/trace", content=b'{"text": "' + b"a" * 30_000 + b'"}', headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+    r = client.post("/api/trace", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "error" in r.json()
+
+
+def test_no_file_is_reachable_from_a_request(client):
+    assert client.get("/static/app.js").status_code == 200
+    for path in ("/static/..%2F__init__.py", "/static/../../etc/passwd", "/static/%2e%2e/%2e%2e/pyproject.toml", "/static/index.html/..", "/etc/passwd"):
+        r = client.get(path)
+        assert r.status_code == 404 and "error" in r.json(), path
+    assert "path" not in str(client.get("/openapi.json").json()["components"]).lower().replace("jsonpath", "")
+
+
+def test_page_and_docs_work_offline(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.replace('href="/docs"', "")
+    docs = client.get("/docs").text
+    assert "cdn" not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    assert set(client.get("/openapi.json").json()["paths"]) >= {"/api/trace", "/api/attention", "/api/heads", "/api/explain", "/api/model"}
+
+
+def test_a_model_without_classifier_explains_only_zero_shot(tiny_dir):
+    client = TestClient(create_app(tiny_dir["bert"]))
+    r = client.post("/api/explain", json={"text": "the cat sat"})
+    assert r.status_code == 400 and "has no classification head" in r.json()["error"]
+    assert client.post("/api/explain", json={"text": "the cat sat", "zero_shot": ["a", "b"]}).status_code == 200
+    assert client.post("/api/attention", json={"text": "the cat sat", "head": 5}).json()["error"].endswith("heads 1-4 (numbered from 1)")
+
+
+def test_unknown_model_fails_at_start():
+    with pytest.raises(sb.ShatterboxError, match="not available locally"):
+        create_app("no-such-org/no-such-model")
+
+
+def test_gate_bounds_concurrency_and_queue():
+    gate, inside, peak, lock = _Gate(1, 2), [0], [0], threading.Lock()
+
+    def work():
+        with gate():
+            with lock:
+                inside[0] += 1
+                peak[0] = max(peak[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.01)
+    with pytest.raises(_Busy):  # one running, two waiting: the queue is full
+        with gate():
+            pass
+    for t in threads:
+        t.join()
+    assert peak[0] == 1
+
+
+def test_busy_is_a_503():
+    app = create_app(limits=Limits(max_concurrent=1, max_queue=0))
+    client = TestClient(app)
+    with app.state.gate():  # the one model slot is taken and no one may wait
+        r = client.post("/api/trace", json={"text": "a fresh sentence"})
+    assert r.status_code == 503 and "busy" in r.json()["error"]
+    assert client.post("/api/trace", json={"text": "a fresh sentence"}).status_code == 200

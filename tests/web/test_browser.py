@@ -1,0 +1,108 @@
+"""The web app in real headless Chromium, against the server on a free loopback port."""
+
+import numpy as np
+import pytest
+
+import shatterbox as sb
+from shatterbox.web import create_app, running
+from tests.conftest import CHAPTER, watch
+
+
+@pytest.fixture(scope="module")
+def url():
+    with running(create_app()) as address:
+        assert address.startswith("http://127.0.0.1:")
+        yield address
+
+
+@pytest.fixture
+def expect_400():
+    """Set ``expect_400["ok"] = True`` in a test that sends bad input on purpose: Chromium logs the 400 response."""
+    return {"ok": False}
+
+
+@pytest.fixture
+def page(browser, url, expect_400):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, dialogs = watch(pg)
+    pg.goto(url)
+    pg.wait_for_selector("#att-layer option", state="attached")
+    yield pg
+    pg.close()
+    if expect_400["ok"]:
+        errors = [e for e in errors if "the server responded with a status of 400" not in e]
+    assert errors == [] and dialogs == []
+
+
+def test_attention_tab_layer_6_head_6_and_word_ranking(page, default_model, tmp_path):
+    trace = default_model.capture(CHAPTER)
+    page.fill("#att-text", CHAPTER)
+    page.select_option("#att-layer", "6")
+    page.select_option("#att-head", "6")
+    page.click("#att-run")
+    page.wait_for_selector("#sb-table")
+    assert "layer 6, head 6" in page.locator("#sb-tableview h3").text_content()
+    header = page.locator("#sb-table tr").first.locator("th").all_text_contents()[1:]
+    assert header == trace.labels
+    cells = page.locator("#sb-table tr").nth(2).locator("td").all_text_contents()
+    np.testing.assert_allclose([float(c) for c in cells], trace.attentions[5, 5, 1], atol=6e-4)
+    page.locator("th.sb-rowhead[data-i='1']").click()  # "transformers"
+    items = page.locator("#sb-ranking li").all_text_contents()
+    expected = sb.attends_to(trace, 6, 6, 1, level="token")
+    assert len(items) == trace.n_tokens and items[0].split()[0] == expected.items[0][0]
+    assert "layer 6, head 6" in page.locator("#sb-ranking h3").text_content()
+    page.screenshot(path=str(tmp_path / "attention-tab.png"), full_page=True)
+
+
+def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
+    page.click("nav button[data-tab='explain']")
+    page.fill("#ex-text", "I love playing chess with my friends.")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-word")
+    words = page.locator("#ex-result .ex-word")
+    assert words.all_text_contents() == ["I", "love", "playing", "chess", "with", "my", "friends", "."]
+    colours = words.evaluate_all("ws => ws.map(w => getComputedStyle(w).backgroundColor)")
+    assert len(set(colours)) > 3 and any(c.startswith("rgba(255, 0, 81") for c in colours)
+    assert "positive: 0.945" in page.locator("#ex-result .ex-prediction").text_content()
+    assert page.locator("#ex-result .ex-faith td").count() == 4
+    page.fill("#cf-text", "I hate playing chess with my friends.")
+    page.click("#cf-run")
+    page.wait_for_selector("#cf-delta")
+    assert page.locator("#cf-result .cf-col").count() == 2
+    assert "changed by -" in page.locator("#cf-delta").text_content()
+    page.screenshot(path=str(tmp_path / "explain-tab.png"), full_page=True)
+
+
+def test_heads_tab(page, tmp_path):
+    page.click("nav button[data-tab='heads']")
+    page.click("#heads-run")
+    page.wait_for_selector("#heads-ranking")
+    assert page.locator("#heads-grid tr").count() == 7 and page.locator("#heads-ranking tr").count() == 16
+    page.screenshot(path=str(tmp_path / "heads-tab.png"), full_page=True)
+
+
+def test_empty_sentence_shows_the_error_next_to_the_input(page, expect_400):
+    expect_400["ok"] = True
+    page.fill("#att-text", "")
+    page.click("#att-run")
+    page.wait_for_selector("#att-error:not([hidden])")
+    assert "empty" in page.locator("#att-error").text_content()
+    page.click("nav button[data-tab='explain']")
+    page.fill("#ex-text", "   ")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-error:not([hidden])")
+    assert "empty" in page.locator("#ex-error").text_content()
+
+
+def test_markup_typed_into_the_box_is_text(page):
+    hostile = "<img src=x onerror=alert(1)> loves <b>chess</b>"
+    page.fill("#att-text", hostile)
+    page.click("#att-run")
+    page.wait_for_selector("#sb-table")
+    assert page.locator("img").count() == 0 and page.locator("#sb-table b").count() == 0
+    assert "<" in page.locator("#sb-table tr").first.text_content()
+    page.click("nav button[data-tab='explain']")
+    page.fill("#ex-text", hostile)
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-word")
+    assert page.locator("img").count() == 0 and "<" in page.locator("#ex-result .ex-words").text_content()
