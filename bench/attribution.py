@@ -65,9 +65,9 @@ def top3(words: list[str], values: np.ndarray) -> list[str]:
     return [words[i].lower() for i in np.argsort(-values, kind="stable")[:3]]
 
 
-def two_pairs(game: TokenGame) -> int:
-    """The budget of two antithetic permutation pairs (plus the full and empty text)."""
-    return 2 + 2 * pair_cost(game.n)
+def pairs(game: TokenGame, count: int) -> int:
+    """The budget of ``count`` antithetic permutation pairs (plus the full and the empty text)."""
+    return 2 + count * pair_cost(game.n)
 
 
 class Counted:
@@ -132,8 +132,9 @@ def main() -> None:
         "shap Partition": lambda t, g: run_shap(classifier, t, g),
         "lime": lambda t, g: run_lime(classifier, t, g),
         "shatterbox (default)": lambda t, g: run_ours(classifier, t, g, "shapley"),
-        "shatterbox 2 pairs": lambda t, g: run_ours(classifier, t, g, "sampled", budget=two_pairs(g)),
-        "shatterbox 2 pairs bf16": lambda t, g: run_ours(classifier, t, g, "sampled", budget=two_pairs(g), dtype="bfloat16"),
+        "shatterbox 1 pair": lambda t, g: run_ours(classifier, t, g, "sampled", budget=pairs(g, 1)),
+        "shatterbox 2 pairs": lambda t, g: run_ours(classifier, t, g, "sampled", budget=pairs(g, 2)),
+        "shatterbox 2 pairs bf16": lambda t, g: run_ours(classifier, t, g, "sampled", budget=pairs(g, 2), dtype="bfloat16"),
         "shatterbox LIME 500": lambda t, g: run_ours(classifier, t, g, "lime"),
     }
     for tool in tools.values():  # warm-up: imports, first calls
@@ -147,7 +148,7 @@ def main() -> None:
             values, seconds, evaluated, how = tool(text, game)
             rows[name]["peak"] = max(rows[name]["peak"], tracemalloc.get_traced_memory()[1])
             tracemalloc.stop()
-            rows[name].update(how=how)
+            rows[name].setdefault("how", set()).add(how)
             rows[name]["seconds"].append(seconds)
             rows[name]["texts"].append(evaluated)
             if exact is not None:
@@ -159,7 +160,7 @@ def main() -> None:
     for name, r in rows.items():
         print(
             f"{name:26s} {statistics.mean(r['seconds']):8.3f} {statistics.mean(r['texts']):10.0f} "
-            f"{statistics.mean(r['mae']):12.4f} {statistics.mean(r['top3']):6.2f} {r['peak'] / 2**20:8.1f}  {r['how']}"
+            f"{statistics.mean(r['mae']):12.4f} {statistics.mean(r['top3']):6.2f} {r['peak'] / 2**20:8.1f}  {' / '.join(sorted(r['how']))}"
         )
     shap_s, lime_s = statistics.mean(rows["shap Partition"]["seconds"]), statistics.mean(rows["lime"]["seconds"])
     print()

@@ -109,18 +109,22 @@ def chapter_trace(default_model) -> sb.Trace:
     return default_model.capture(CHAPTER)
 
 
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory):
-    """A folder per tiny model family, written with save_pretrained."""
+def save_models(specs: dict, root) -> dict[str, str]:
+    """Build (seeded) and save_pretrained each (model, tokenizer) of ``specs`` into ``root``/name."""
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("tiny")
     paths = {}
-    for name, (build_model, build_tokenizer) in tiny_specs().items():
+    for name, (build_model, build_tokenizer) in specs.items():
         path = root / name
         build_model().save_pretrained(path)
         build_tokenizer().save_pretrained(path)
         paths[name] = str(path)
     return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    """A folder per tiny model family, written with save_pretrained."""
+    return save_models(tiny_specs(), tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="session")

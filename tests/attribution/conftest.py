@@ -1,11 +1,10 @@
 """Tiny randomly initialised sequence classifiers of several families, saved to disk like real checkpoints."""
 
 import pytest
-import torch
 import transformers as tf
 
 import shatterbox as sb
-from tests.conftest import SMALL, gpt2_tokenizer
+from tests.conftest import SMALL, gpt2_tokenizer, save_models
 
 LABELS = {0: "sad", 1: "neutral", 2: "happy"}
 
@@ -21,15 +20,7 @@ def classifier_specs():
 
 @pytest.fixture(scope="session")
 def classifier_dirs(tmp_path_factory):
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("classifiers")
-    paths = {}
-    for name, (build_model, build_tokenizer) in classifier_specs().items():
-        path = root / name
-        build_model().save_pretrained(path)
-        build_tokenizer().save_pretrained(path)
-        paths[name] = str(path)
-    return paths
+    return save_models(classifier_specs(), tmp_path_factory.mktemp("classifiers"))
 
 
 @pytest.fixture(scope="session")

@@ -41,9 +41,7 @@ def test_equals_captum(games):
     for label in range(2):
         ig = captum_attr.IntegratedGradients(lambda e: _probabilities(game, e))
         tokens = ig.attribute(x[None], baselines=x0[None], target=label, n_steps=32, method="gausslegendre")[0].sum(-1)
-        words = np.zeros(game.n)
-        cols = np.flatnonzero(game.token_word >= 0)
-        np.add.at(words, game.token_word[cols], tokens.detach().double().numpy()[cols])
+        words = game.to_words(tokens.detach().double().numpy())
         assert np.allclose(ours[:, label], words, atol=1e-5)
 
 

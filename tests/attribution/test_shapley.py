@@ -176,3 +176,10 @@ def test_owen_values_match_the_definition(n):
 def test_owen_equals_shapley_for_an_additive_game():
     weights = np.arange(1.0, 8.0)
     assert np.allclose(owen_values(lambda m: m @ weights, 7).values[:, 0], weights)
+
+
+def test_one_pair_budget_gives_values_without_error_bars():
+    game = _random_game(6, 1, 9)
+    r = shapley_sampled(game, 6, budget=2 + 10)
+    assert r.pairs == 1 and r.error is None and not r.converged and r.evaluations == 12
+    assert np.isclose(r.values.sum(), (r.full - r.base)[0])

@@ -341,11 +341,12 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
     if concrete == "sampled":
         from shatterbox.attribution._shapley import pair_cost
 
-        need = 2 + 2 * pair_cost(game.n)
+        need = 2 + pair_cost(game.n)
         if limit < need:
             raise BudgetTooSmall(
                 f"a budget of {limit} model evaluations is too small: sampling {game.n} words needs at least {need} "
-                f"(two antithetic pairs of permutations); raise the budget (--budget {need}) or use fewer words"
+                f"(one antithetic pair of permutations; {need + pair_cost(game.n)} for error bars); "
+                f"raise the budget (--budget {need + pair_cost(game.n)})"
             )
     if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
         raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
@@ -376,9 +377,13 @@ def run_method(
     game._cache.clear()
     game.evaluations = 0
     start = time.perf_counter()
-    full, base = game(np.stack([np.ones(game.n, dtype=bool), np.zeros(game.n, dtype=bool)]))  # one model call
-    target = resolve_label(label, game.labels, full)
-    result = _METHOD_RUNNERS[concrete](game, target=target, precision=precision, budget=limit, samples=samples, steps=steps, seed=seed)
+    if concrete == "sampled":  # the sampler scores the whole and the empty text in its first model call
+        result = _sampled(game, label=label, precision=precision, budget=limit, seed=seed)
+        full, base, target = result["full"], result["base"], result["target"]
+    else:
+        full, base = game(np.stack([np.ones(game.n, dtype=bool), np.zeros(game.n, dtype=bool)]))  # one model call
+        target = resolve_label(label, game.labels, full)
+        result = _METHOD_RUNNERS[concrete](game, target=target, samples=samples, steps=steps, seed=seed)
     seconds = time.perf_counter() - start
     values = result["values"]
     attribution = Attribution(
@@ -408,15 +413,21 @@ def _exact(game: Game, **_: Any) -> dict:
     return {"values": r.values}
 
 
-def _sampled(game: Game, *, target: int, precision: float, budget: int, seed: int, **_: Any) -> dict:
-    r = shapley_sampled(game, game.n, precision=precision, budget=budget, seed=seed, outputs=[target])
+def _sampled(game: Game, *, label: str | int | None, precision: float, budget: int, seed: int) -> dict:
+    r = shapley_sampled(
+        game, game.n, precision=precision, budget=budget, seed=seed, outputs=lambda full: [resolve_label(label, game.labels, full)]
+    )
+    target = resolve_label(label, game.labels, r.full)
+    if r.error is None:
+        notes = ["1 antithetic permutation pair: no error bars (a budget of two pairs gives them)"]
+        return {"values": r.values, "error": None, "notes": notes, "full": r.full, "base": r.base, "target": target}
     notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.precision:.4f}"]
     if not r.converged:
         notes.append(
             f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
             f"(reached {r.precision:.4f}); raise --budget to about {int(budget * (r.precision / precision) ** 2):,}"
         )
-    return {"values": r.values, "error": r.error, "notes": notes}
+    return {"values": r.values, "error": r.error, "notes": notes, "full": r.full, "base": r.base, "target": target}
 
 
 def _owen(game: Game, **_: Any) -> dict:
@@ -452,9 +463,7 @@ def _rollout(game: TokenGame, **_: Any) -> dict:
 
     trace = capture(game.classifier.model, game.text, truncate=False)
     relevance = rollout_relevance(trace.attentions, game.classifier.pooling)
-    words = np.zeros(game.n)
-    cols = np.flatnonzero(game.token_word >= 0)
-    np.add.at(words, game.token_word[cols], relevance[cols])
+    words = game.to_words(relevance)
     share = words / max(words.sum(), 1e-12)
     return {
         "values": np.repeat(share[:, None], len(game.labels), axis=1),
@@ -466,7 +475,6 @@ def _rollout(game: TokenGame, **_: Any) -> dict:
 
 _METHOD_RUNNERS: dict[str, Callable[..., dict]] = {
     "exact": _exact,
-    "sampled": _sampled,
     "owen": _owen,
     "lime": _lime,
     "ig": _ig,

@@ -134,6 +134,21 @@ class TokenGame(Game):
         # rows per forward pass: a fixed number of tokens, so memory stays bounded for any text length
         self.batch_size = batch_size or max(1, BATCH_TOKENS // length)
 
+    def to_words(self, token_values: np.ndarray) -> np.ndarray:
+        """Sum per-token values [tokens] or [tokens, k] into per-word values [n] or [n, k] (specials dropped).
+
+        Example:
+            >>> from shatterbox.classifiers.sentiment import sentiment
+            >>> g = TokenGame(sentiment(), "unbelievably good")
+            >>> g.to_words(np.ones(len(g.token_word))).tolist()  # [CLS] un ##bel ##ie ##va ##bly good [SEP]
+            [5.0, 1.0]
+        """
+        token_values = np.asarray(token_values, dtype=np.float64)
+        out = np.zeros((self.n, *token_values.shape[1:]))
+        cols = np.flatnonzero(self.token_word >= 0)
+        np.add.at(out, self.token_word[cols], token_values[cols])
+        return out
+
     def token_presence(self, masks: np.ndarray) -> np.ndarray:
         """Which tokens are present [k, tokens] for word coalitions [k, n] (special tokens always are)."""
         present = np.ones((len(masks), len(self.token_word)), dtype=bool)

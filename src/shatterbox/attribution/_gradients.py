@@ -55,14 +55,6 @@ def _probabilities(game, embeds: torch.Tensor) -> torch.Tensor:
     return game.classifier.probabilities({**inputs, "inputs_embeds": embeds})
 
 
-def _to_words(game, token_values: np.ndarray) -> np.ndarray:
-    """Sum token values [tokens, labels] into word values [n, labels] (special tokens dropped)."""
-    words = np.zeros((game.n, token_values.shape[1]))
-    cols = np.flatnonzero(game.token_word >= 0)
-    np.add.at(words, game.token_word[cols], token_values[cols])
-    return words
-
-
 def _gradients(game, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities [s, labels] and their gradients [s, labels, tokens, dim] at ``embeds`` [s, tokens, dim]."""
     embeds = embeds.detach().requires_grad_(True)
@@ -95,7 +87,7 @@ def integrated_gradients(game, *, steps: int = 32, batch_size: int = 16) -> Grad
     token_values = (total * (x - x0).double()).sum(dim=-1).T.numpy()  # [tokens, labels]
     with torch.no_grad():
         ends = _probabilities(game, torch.stack([x0, x])).double().numpy()
-    values = _to_words(game, token_values)
+    values = game.to_words(token_values)
     return GradientResult(
         values=values, base=ends[0], full=ends[1], evaluations=steps + 2, delta=values.sum(axis=0) - (ends[1] - ends[0])
     )
@@ -116,5 +108,5 @@ def grad_times_input(game) -> GradientResult:
     with torch.no_grad():
         base = _probabilities(game, x0[None]).double().numpy()[0]
     full = probs.double().numpy()[0]
-    values = _to_words(game, token_values)
+    values = game.to_words(token_values)
     return GradientResult(values=values, base=base, full=full, evaluations=2, delta=values.sum(axis=0) - (full - base))

@@ -119,16 +119,18 @@ def shapley_sampled(
     precision: float = 0.01,
     budget: int = 4000,
     seed: int = 0,
-    outputs: Sequence[int] | None = None,
+    outputs: Sequence[int] | Callable[[np.ndarray], Sequence[int]] | None = None,
     min_pairs: int = 8,
 ) -> SampledShapley:
     """Shapley values by antithetic permutation sampling, stopping at ``precision`` or ``budget``.
 
     Each sample is a random permutation and its reverse; a player's sample is the mean of its two
-    marginal contributions. ``error`` is the 95% half-width (Student t over the pairs); sampling
-    stops once the largest error bar over ``outputs`` (default: all) is at most ``precision``,
-    or when the next round would exceed ``budget`` evaluations of ``value_fn``. Every permutation's
-    marginals sum to v(all) - v(empty), so efficiency holds exactly at any sample size.
+    marginal contributions. ``error`` is the 95% half-width (Student t over the pairs; ``None`` when
+    the budget allows a single pair); sampling stops once the largest error bar over ``outputs``
+    (default: all; or a function of v(all) that picks them) is at most ``precision``, or when the
+    next round would exceed ``budget`` evaluations of ``value_fn``. The empty and full coalitions go
+    in the first round's call. Every permutation's marginals sum to v(all) - v(empty), so efficiency
+    holds exactly at any sample size.
 
     Example:
         >>> weights = np.array([1.0, 2.0, 3.0])
@@ -141,35 +143,39 @@ def shapley_sampled(
     if n_players < 2:
         raise InputError("sampled Shapley values need at least two players (words)")
     cost = pair_cost(n_players)
-    need = 2 + min(min_pairs, 2) * cost
-    if budget < need:
+    if budget < 2 + cost:
         raise BudgetTooSmall(
-            f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least {need} "
-            f"(two antithetic pairs of permutations); raise the budget (--budget {need}) or use fewer words"
+            f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least "
+            f"{2 + cost} (one antithetic pair of permutations; {2 + 2 * cost} for error bars); "
+            f"raise the budget (--budget {2 + 2 * cost})"
         )
     rng = np.random.default_rng(seed)
-    ends = np.asarray(value_fn(np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)])), dtype=np.float64)
-    ends = ends[:, None] if ends.ndim == 1 else ends
-    base, full = ends[0], ends[1]
-    cols = list(range(ends.shape[1])) if outputs is None else list(outputs)
+    ends = np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)])
     samples: list[np.ndarray] = []
-    spent, round_pairs = 2, min_pairs
+    spent, round_pairs, error, worst, cols = 0, min_pairs, None, float("inf"), None
     while True:
-        round_pairs = max(1, min(round_pairs, (budget - spent) // cost))
+        round_pairs = max(1, min(round_pairs, (budget - spent - (2 if not spent else 0)) // cost))
         ranks = np.argsort(rng.random((round_pairs, n_players)), axis=1).argsort(axis=1)
         both = np.concatenate([ranks, n_players - 1 - ranks])
-        v = np.asarray(value_fn(_prefix_masks(both).reshape(-1, n_players)), dtype=np.float64)
+        masks = _prefix_masks(both).reshape(-1, n_players)
+        v = np.asarray(value_fn(masks if spent else np.concatenate([ends, masks])), dtype=np.float64)
         v = v[:, None] if v.ndim == 1 else v
+        if not spent:
+            (base, full), v = v[:2], v[2:]
+            chosen = outputs(full) if callable(outputs) else outputs
+            cols = list(range(v.shape[1])) if chosen is None else list(chosen)
+            spent = 2
         spent += len(v)
         marg = _marginals(both, v, base, full)
         samples.append(0.5 * (marg[:round_pairs] + marg[round_pairs:]))
         stacked = np.concatenate(samples)
         m = len(stacked)
-        error = student_t.ppf(0.975, m - 1) * stacked.std(axis=0, ddof=1) / np.sqrt(m)
-        worst = float(error[:, cols].max())
+        if m > 1:
+            error = student_t.ppf(0.975, m - 1) * stacked.std(axis=0, ddof=1) / np.sqrt(m)
+            worst = float(error[:, cols].max())
         if worst <= precision or spent + cost > budget:
             break
-        wanted = int(np.ceil(m * (worst / precision) ** 2)) - m  # pairs still needed at this spread
+        wanted = int(np.ceil(m * (worst / precision) ** 2)) - m if m > 1 else 1  # pairs still needed at this spread
         round_pairs = int(min(max(wanted, 1), m))  # at most double per round
     return SampledShapley(
         values=stacked.mean(axis=0), base=base, full=full, evaluations=spent, error=error, pairs=m,
