@@ -1,4 +1,4 @@
-"""Regenerate the README's screenshots of each view in headless Chromium (Debian's chromium).
+"""Regenerate the README's screenshots of each view and each web-app tab in headless Chromium (Debian's chromium).
 
     python docs/screenshots.py
 """
@@ -33,7 +33,35 @@ def main() -> None:
         pg.select_option("#sb-query", "5")
         pg.locator("#sb-neuronview").screenshot(path=os.path.join(OUT, "neuron-view.png"))
         pg.locator("#sb-tableview").screenshot(path=os.path.join(OUT, "table-view.png"))
+        web_tabs(browser)
         browser.close()
+
+
+def web_tabs(browser) -> None:
+    """One screenshot per tab of `shatterbox serve`, served on a free loopback port."""
+    from shatterbox.web import create_app, running
+
+    with running(create_app()) as url:
+        pg = browser.new_page(viewport={"width": 1300, "height": 1000})
+        pg.goto(url)
+        pg.wait_for_selector("#att-layer option", state="attached")
+        pg.select_option("#att-layer", "6")
+        pg.select_option("#att-head", "6")
+        pg.click("#att-run")
+        pg.wait_for_selector("#sb-table")
+        pg.locator("th.sb-rowhead[data-i='1']").click()
+        pg.locator("#tab-attention").screenshot(path=os.path.join(OUT, "web-attention.png"))
+        pg.click("nav button[data-tab='heads']")
+        pg.click("#heads-run")
+        pg.wait_for_selector("#heads-ranking")
+        pg.locator("#tab-heads").screenshot(path=os.path.join(OUT, "web-heads.png"))
+        pg.click("nav button[data-tab='explain']")
+        pg.click("#ex-run")
+        pg.wait_for_selector("#ex-result .ex-word")
+        pg.fill("#cf-text", "I hate playing chess with my friends.")
+        pg.click("#cf-run")
+        pg.wait_for_selector("#cf-delta")
+        pg.locator("#tab-explain").screenshot(path=os.path.join(OUT, "web-explain.png"))
 
 
 if __name__ == "__main__":

@@ -176,3 +176,31 @@ def test_busy_is_a_503():
         r = client.post("/api/trace", json={"text": "a fresh sentence"})
     assert r.status_code == 503 and "busy" in r.json()["error"]
     assert client.post("/api/trace", json={"text": "a fresh sentence"}).status_code == 200
+
+
+def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shatterbox.web import _Batcher
+
+    batcher = _Batcher(default_model, _Gate(1, 64))
+    texts = [f"sentence number {i} about cats" for i in range(12)] + ["   "]
+    with ThreadPoolExecutor(len(texts)) as pool:
+        futures = [pool.submit(batcher.capture, t, None) for t in texts]
+    for text, future in zip(texts[:-1], futures):
+        single = default_model.capture(text)
+        assert future.result().labels == single.labels
+        np.testing.assert_allclose(future.result().attentions, single.attentions, atol=1e-5)
+    with pytest.raises(sb.errors.EmptyText):
+        futures[-1].result()
+
+
+def test_concurrent_requests_all_answer(app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = TestClient(app)
+    texts = [f"The {i}th request arrives at once." for i in range(24)]
+    with ThreadPoolExecutor(24) as pool:
+        results = list(pool.map(lambda t: client.post("/api/trace", json={"text": t}), texts))
+    assert all(r.status_code == 200 for r in results)
+    assert [r.json()["text"] for r in results] == texts

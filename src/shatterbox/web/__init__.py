@@ -15,8 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import queue
+import sys
 import threading
 import warnings
+from concurrent.futures import Future
 from collections import OrderedDict
 from contextlib import contextmanager
 from importlib import resources
@@ -123,6 +126,60 @@ class _Gate:
                 self.pending -= 1
 
 
+class _Batcher:
+    """Captures waiting trace requests together: one batched forward pass for everything queued.
+
+    While one batch runs, new requests queue up and form the next batch (at most ``max_batch``),
+    so under load the model sees large batches and alone a request runs at once. A text that
+    fails is retried on its own so that it gets its own error and the others their traces.
+    """
+
+    def __init__(self, loaded, gate: _Gate, *, max_batch: int = 32, max_queue: int = 256) -> None:
+        self.loaded, self.gate, self.max_batch, self.max_queue = loaded, gate, max_batch, max_queue
+        self.queue: "queue.Queue[tuple[str, str | None, Future]]" = queue.Queue()
+        self.worker = threading.Thread(target=self._run, daemon=True, name="shatterbox-batcher")
+        self.worker.start()
+
+    def capture(self, text: str, pair: str | None):
+        """The Trace of ``text`` (and ``pair``), captured in the next batch."""
+        if self.queue.qsize() + self.gate.pending >= self.gate.limit + self.max_queue:
+            raise _Busy()
+        done: Future = Future()
+        self.queue.put((text, pair, done))
+        return done.result()
+
+    def _run(self) -> None:
+        while True:
+            items = [self.queue.get()]
+            while len(items) < self.max_batch:
+                try:
+                    items.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            for has_pair in (False, True):
+                group = [item for item in items if (item[1] is not None) == has_pair]
+                if group:
+                    self._capture_group(group)
+
+    def _capture_group(self, group: list) -> None:
+        from shatterbox.capture import capture_batch
+
+        texts, pairs = [g[0] for g in group], [g[1] for g in group] if group[0][1] is not None else None
+        try:
+            with self.gate(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", TruncationWarning)  # reported in the response instead
+                traces = capture_batch(self.loaded, texts, pairs, batch_size=self.max_batch)
+        except Exception:  # noqa: BLE001 - one bad text must not fail the others: retry one by one
+            if len(group) > 1:
+                for item in group:
+                    self._capture_group([item])
+                return
+            group[0][2].set_exception(sys.exc_info()[1])
+            return
+        for (_, _, done), trace in zip(group, traces):
+            done.set_result(trace)
+
+
 _STATIC = {  # the only files the app serves: name -> (package, file, media type)
     "app.js": ("shatterbox.web.static", "app.js", "text/javascript"),
     "app.css": ("shatterbox.web.static", "app.css", "text/css"),
@@ -149,6 +206,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
     loaded = load(model)
     traces, explanations, zero_shots = _LRU(limits.trace_cache), _LRU(limits.explain_cache), _LRU(8)
     gate = _Gate(limits.max_concurrent, limits.max_queue)
+    batcher = _Batcher(loaded, gate, max_queue=limits.max_queue)
     app = FastAPIOffline(  # FastAPI with the /docs page's Swagger UI served locally, not from a CDN
         title="shatterbox",
         version=_version(),
@@ -165,12 +223,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
         check_text(text)
         check_text(pair, "second text")
 
-        def make():
-            with gate(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", TruncationWarning)  # reported in the response instead
-                return loaded.capture(text, pair)
-
-        return traces.get((text, pair), make)
+        return traces.get((text, pair), lambda: batcher.capture(text, pair))
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
