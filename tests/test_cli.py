@@ -211,3 +211,11 @@ def test_explain_bad_input_gives_one_clear_line(args, message):
 def test_explain_warns_when_precision_is_not_reached():
     r = run("explain", "The whole experience was a pleasure from booking to check out", "--method", "sampled", "--precision", "0.0001", "--budget", "300")
     assert r.exit_code == 0 and "warning: precision 0.0001 not reached" in r.stderr
+
+
+def test_serve_defaults_to_loopback_and_refuses_bad_setup():
+    r = run("serve", "--help")
+    assert "127.0.0.1" in r.stdout
+    for args, message in ((["serve", "--model", "/nonexistent/folder"], "not available locally"), (["serve", "--port", "70000"], "port 70000 is out of range")):
+        r = run(*args, env={"HF_HUB_OFFLINE": "1"})
+        assert r.exit_code == 2 and r.stderr.strip().startswith("error: ") and message in r.stderr

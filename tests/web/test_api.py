@@ -80,6 +80,8 @@ BAD = [
     ("/api/trace", {"text": ""}, 400, "empty"),
     ("/api/trace", {"text": "   "}, 400, "empty"),
     ("/api/trace", {"text": "\x01\x02"}, 400, "empty"),
+    ("/api/trace", {"text": "\u200b"}, 400, "empty"),
+    ("/api/trace", {"text": CHAPTER, "pair": "  "}, 400, "second text is empty"),
     ("/api/trace", {}, 422, "text: Field required"),
     ("/api/trace", {"text": 5}, 422, "text"),
     ("/api/trace", {"text": "x" * 2001}, 400, "at most 2,000"),
