@@ -108,7 +108,14 @@ def _head_path() -> Path:
 
 
 def save_head(classifier: Classifier, path: Path | None = None) -> Path:
-    """Write ``classifier``'s head weights (safetensors) to ``path`` (default: the shipped file)."""
+    """Write ``classifier``'s head weights (safetensors) to ``path`` (default: the shipped file).
+
+    Example:
+        >>> import tempfile, os
+        >>> path = save_head(sentiment(), Path(tempfile.mkdtemp()) / "head.safetensors")
+        >>> sorted(load_file(str(path)))
+        ['bias', 'weight']
+    """
     path = path or _head_path()
     linear = classifier.head.linear
     save_file({"weight": linear.weight.detach().contiguous(), "bias": linear.bias.detach().contiguous()}, str(path))

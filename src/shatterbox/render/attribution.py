@@ -150,7 +150,13 @@ def attribution_fragment(attributions: Sequence["Attribution"], *, table: Sequen
 
 
 def attribution_page(attributions: Sequence["Attribution"], *, table: Sequence[dict] | None = None) -> str:
-    """A self-contained HTML page around :func:`attribution_fragment`."""
+    """A self-contained HTML page around :func:`attribution_fragment`.
+
+    Example:
+        >>> from shatterbox.attribution import chapter_game, explain
+        >>> attribution_page([explain(chapter_game())]).startswith("<!doctype html>")
+        True
+    """
     text = next((a.text for a in attributions if a.text), "attribution")
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shatterbox · {html.escape(text[:80])}</title>'

@@ -99,7 +99,17 @@ def _word_style(value: float, scale: float) -> str:
 
 
 def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
-    """Coloured words (red up, blue down for the explained label), the largest values, faithfulness."""
+    """Coloured words (red up, blue down for the explained label), the largest values, faithfulness.
+
+    Example:
+        >>> from rich.console import Console
+        >>> from shatterbox.attribution import chapter_game, explain
+        >>> import io
+        >>> console = Console(width=100, record=True, file=io.StringIO())
+        >>> console.print(attribution_renderable(explain(chapter_game())))
+        >>> "love      +0.8750" in console.export_text()
+        True
+    """
     column = a.values[:, a.label]
     scale = float(np.max(np.abs(a.values))) or 1.0
     words = Text()
@@ -135,7 +145,17 @@ def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
 
 
 def comparison_renderable(comparison: "Comparison") -> Table:
-    """One row per method: top words, faithfulness scores, model evaluations, seconds."""
+    """One row per method: top words, faithfulness scores, model evaluations, seconds.
+
+    Example:
+        >>> from rich.console import Console
+        >>> from shatterbox.attribution import chapter_game, explain
+        >>> import io
+        >>> console = Console(width=120, record=True, file=io.StringIO())
+        >>> console.print(comparison_renderable(explain(chapter_game(), method="all")))
+        >>> "owen" in console.export_text()
+        True
+    """
     first = comparison.attributions[0]
     grid = Table(
         title=f"{first.model}: {first.label_name} {first.prediction[first.label]:.3f} - every method on the same text",
