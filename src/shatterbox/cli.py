@@ -341,7 +341,7 @@ def serve(
         try:
             run_server(model, host=host, port=port, on_ready=lambda url: _say(f"shatterbox serving {model!r} at {url} (Ctrl+C to stop)"))
         except OSError as exc:
-            raise InputError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from exc
+            raise InputError(f"{exc.strerror or exc}; choose another --port") from exc
 
 
 def main() -> None:

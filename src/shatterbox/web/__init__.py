@@ -367,14 +367,20 @@ def _version() -> str:
 
 
 def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, on_ready: Callable[[str], None] | None = None) -> None:
-    """Load ``model`` and serve the app on ``host:port`` until interrupted (127.0.0.1: this machine only)."""
-    import uvicorn
+    """Load ``model`` and serve the app on ``host:port`` until Ctrl+C (127.0.0.1: this machine only).
 
-    app = create_app(model, limits=limits)
-    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/"
-    if on_ready is not None:
-        on_ready(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    ``on_ready(url)`` is called once the server is listening.
+    """
+    import time
+
+    with running(create_app(model, limits=limits), host=host, port=port) as url:
+        if on_ready is not None:
+            on_ready(url)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return
 
 
 @contextmanager
@@ -396,7 +402,7 @@ def running(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> Iterator
     thread.start()
     while not server.started:
         if not thread.is_alive():
-            raise OSError(f"the server could not start on {host}:{port}")
+            raise OSError(f"the server could not listen on {host}:{port} (is the port in use?)")
         time.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
     try:
