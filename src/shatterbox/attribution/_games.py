@@ -14,6 +14,7 @@ and the same count of model evaluations (each distinct coalition is evaluated on
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -202,9 +203,7 @@ class TextGame(Game):
 
     def __init__(self, fn: Callable[[list[str]], Sequence], text: str, *, tokenizer=None, labels: Sequence[str] | None = None, masking: str = "delete", mask_text: str = "[MASK]", batch_size: int = 64) -> None:
         super().__init__()
-        from shatterbox.models import load
-
-        loaded = load() if tokenizer is None else _TokenizerOnly(tokenizer)
+        loaded = _TokenizerOnly(tokenizer if tokenizer is not None else _default_tokenizer())
         encoded = encode(loaded, [text], truncate=False)
         al = align(loaded.tokenizer, encoded.batch, 0, int(encoded.lengths[0]), (text, None))
         spans = []
@@ -237,6 +236,16 @@ class TextGame(Game):
 
     def _values(self, masks: np.ndarray) -> np.ndarray:
         return np.asarray(self.fn(self.masked_texts(masks)), dtype=np.float64)
+
+
+@lru_cache(maxsize=1)
+def _default_tokenizer():
+    """The default model's tokenizer alone (no weights loaded)."""
+    from transformers import AutoTokenizer
+
+    from shatterbox.models import default_model_path
+
+    return AutoTokenizer.from_pretrained(default_model_path())
 
 
 class _TokenizerOnly:
