@@ -29,7 +29,7 @@ TITLES = {
     "gradxinput": "gradient x input",
     "rollout": "attention rollout",
 }
-EXACT_AUTO_MAX = 10  # "shapley" is exact up to this many words, sampled above
+EXACT_AUTO_MAX = 8  # "shapley" is exact up to this many words, sampled above
 DEFAULT_BUDGET = 20_000
 SAMPLED_BUDGET = 4_000
 
@@ -239,7 +239,7 @@ def _classifier(target: Any) -> Classifier | None:
 
 
 def resolve_method(method: str, n_words: int) -> str:
-    """The concrete method: ``"shapley"`` is exact up to 10 words and sampled above.
+    """The concrete method: ``"shapley"`` is exact up to 8 words and sampled above.
 
     Example:
         >>> resolve_method("shapley", 8), resolve_method("shapley", 30)
@@ -281,7 +281,7 @@ def explain(
     method: str = "shapley",
     label: str | int | None = None,
     masking: str = "auto",
-    precision: float = 0.01,
+    precision: float = 0.02,
     budget: int | None = None,
     samples: int = 500,
     steps: int = 32,
@@ -293,7 +293,7 @@ def explain(
 ) -> Attribution | Comparison:
     """Explain ``target``'s prediction on ``text`` word by word; ``method="all"`` compares every method.
 
-    Methods: ``shapley`` (exact up to 10 words, sampled above), ``exact``, ``sampled`` (stops at
+    Methods: ``shapley`` (exact up to 8 words, sampled above), ``exact``, ``sampled`` (stops at
     ``precision`` or ``budget``), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
     ``rollout``. ``label`` is a label name or number (default: the predicted one). Results are
     deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
@@ -358,7 +358,7 @@ def run_method(
     method: str,
     *,
     label: str | int | None = None,
-    precision: float = 0.01,
+    precision: float = 0.02,
     budget: int | None = None,
     samples: int = 500,
     steps: int = 32,

@@ -116,7 +116,7 @@ def shapley_sampled(
     value_fn: Callable[[np.ndarray], np.ndarray],
     n_players: int,
     *,
-    precision: float = 0.01,
+    precision: float = 0.02,
     budget: int = 4000,
     seed: int = 0,
     outputs: Sequence[int] | Callable[[np.ndarray], Sequence[int]] | None = None,

@@ -73,7 +73,7 @@ class ExplainRequest(BaseModel):
     method: str = Field("shapley", description="shapley, exact, sampled, owen, lime, ig, gradxinput, rollout, or all.")
     label: str | None = Field(None, description="Label to explain (default: the predicted one).")
     masking: Literal["auto", "mask", "delete"] = "auto"
-    precision: float = Field(0.01, ge=0.001, le=1.0)
+    precision: float = Field(0.02, ge=0.001, le=1.0)
     budget: int | None = Field(None, ge=1, le=20_000)
     samples: int = Field(500, ge=10, le=5_000)
     steps: int = Field(32, ge=2, le=256)
