@@ -219,3 +219,10 @@ def test_serve_defaults_to_loopback_and_refuses_bad_setup():
     for args, message in ((["serve", "--model", "/nonexistent/folder"], "not available locally"), (["serve", "--port", "70000"], "port 70000 is out of range")):
         r = run(*args, env={"HF_HUB_OFFLINE": "1"})
         assert r.exit_code == 2 and r.stderr.strip().startswith("error: ") and message in r.stderr
+
+
+def test_explain_quick_mode():
+    r = run("explain", "The whole experience was a pleasure.", "--pairs", "2", "--format", "json")
+    data = json.loads(r.stdout)
+    assert r.exit_code == 0 and data["method"] == "sampled" and data["evaluations"] == 2 + 2 * 2 * 6
+    assert "sampled 26" in r.stderr

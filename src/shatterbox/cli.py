@@ -278,6 +278,7 @@ def explain(
     masking: str = typer.Option("auto", "--masking", help="How a word is removed: mask (replace its tokens by the mask token), delete, or auto (mask when the tokenizer has one)."),
     precision: float = typer.Option(0.02, "--precision", help="Sampled Shapley stops when every 95% error bar of the label is at most this."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Most model evaluations allowed (default 4,000 for sampled, 20,000 otherwise)."),
+    pairs: Optional[int] = typer.Option(None, "--pairs", help="Quick mode: sampled Shapley with exactly this many antithetic permutation pairs (2 + 2 x pairs x (words - 1) evaluations; error bars from 2)."),
     samples: int = typer.Option(500, "--samples", help="LIME: perturbed texts."),
     steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
@@ -287,7 +288,7 @@ def explain(
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores."""
     from shatterbox.attribution import make_game, run_method
-    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies, check_method
+    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies, check_method, with_pairs
     from shatterbox.classifiers import resolve_label
 
     with _friendly_errors():
@@ -299,9 +300,12 @@ def explain(
         game = make_game(target, text, masking=masking, dtype="bfloat16" if bf16 else "float32")
         methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
         resolve_label(label, game.labels, game.full())
-        plans = ["{} {:,}".format(*check_method(game, m, budget=budget, samples=samples, steps=steps)) for m in methods]
+        plans = []
+        for m in methods:
+            m, b, _, _ = with_pairs(game, m, budget, precision, pairs)
+            plans.append("{} {:,}".format(*check_method(game, m, budget=b, samples=samples, steps=steps)))
         _say(f"{game.n} words; model evaluations planned (at most): {', '.join(plans)}; faithfulness adds {2 * game.n + 2} per method")
-        options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed)
+        options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, pairs=pairs)
         results = [run_method(game, m, **options) for m in methods]
         for a in results:
             for note in a.notes:

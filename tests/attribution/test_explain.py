@@ -132,3 +132,16 @@ def test_bad_inputs_have_one_clear_message(default_model):
 def test_precision_not_reached_is_reported():
     a = explain(text="The whole experience was a pleasure from booking to check out", method="sampled", precision=1e-4, budget=300)
     assert any("not reached" in n for n in a.notes) and a.evaluations <= 300
+
+
+def test_pairs_is_the_quick_mode():
+    text = "The whole experience was a pleasure from booking to check out"
+    two = explain(text=text, pairs=2)
+    assert two.method == "sampled" and two.evaluations == 2 + 2 * 2 * (len(two.words) - 1)
+    assert two.error is not None and _efficient(two) and not any("not reached" in n for n in two.notes)
+    one = explain(text=text, pairs=1)
+    assert one.error is None and one.evaluations == 2 + 2 * (len(one.words) - 1)
+    with pytest.raises(InputError, match="at least 1"):
+        explain(text=text, pairs=0)
+    with pytest.raises(InputError, match="does not apply to 'lime'"):
+        explain(text=text, method="lime", pairs=2)

@@ -65,6 +65,10 @@ def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     assert len(set(colours)) > 3 and any(c.startswith("rgba(255, 0, 81") for c in colours)
     assert "positive: 0.945" in page.locator("#ex-result .ex-prediction").text_content()
     assert page.locator("#ex-result .ex-faith td").count() == 4
+    page.select_option("#ex-method", "quick")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-attr[data-method='sampled']")
+    assert "2 antithetic permutation pairs" in page.locator("#ex-result .ex-note").first.text_content()
     page.fill("#cf-text", "I hate playing chess with my friends.")
     page.click("#cf-run")
     page.wait_for_selector("#cf-delta")

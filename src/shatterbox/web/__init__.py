@@ -75,6 +75,7 @@ class ExplainRequest(BaseModel):
     masking: Literal["auto", "mask", "delete"] = "auto"
     precision: float = Field(0.02, ge=0.001, le=1.0)
     budget: int | None = Field(None, ge=1, le=20_000)
+    pairs: int | None = Field(None, ge=1, le=200, description="Quick mode: sampled Shapley with exactly this many antithetic pairs.")
     samples: int = Field(500, ge=10, le=5_000)
     steps: int = Field(32, ge=2, le=256)
     seed: int = 0

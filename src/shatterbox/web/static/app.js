@@ -138,7 +138,8 @@
   }
   function explainRequest(text) {
     var zero = $("ex-zero").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
-    return { text: text, method: $("ex-method").value, label: $("ex-label").value.trim() || null, zero_shot: zero.length ? zero : null };
+    var method = $("ex-method").value, quick = method === "quick";
+    return { text: text, method: quick ? "sampled" : method, pairs: quick ? 2 : null, label: $("ex-label").value.trim() || null, zero_shot: zero.length ? zero : null };
   }
   function drawExplain(box, d) {
     box.textContent = "";
