@@ -206,3 +206,14 @@ def test_concurrent_requests_all_answer(app):
         results = list(pool.map(lambda t: client.post("/api/trace", json={"text": t}), texts))
     assert all(r.status_code == 200 for r in results)
     assert [r.json()["text"] for r in results] == texts
+
+
+def test_an_unexpected_failure_is_still_json(app, monkeypatch):
+    import shatterbox.heads
+
+    def broken(_traces):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(shatterbox.heads, "head_stats", broken)
+    r = TestClient(app, raise_server_exceptions=False).post("/api/heads", json={"texts": [CHAPTER]})
+    assert r.status_code == 500 and r.json() == {"error": "unexpected RuntimeError: boom"}

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from shatterbox.capture import TruncationWarning
-from shatterbox.errors import ShatterboxError
+from shatterbox.errors import InputError, ShatterboxError
 
 __all__ = ["Limits", "create_app", "running", "serve"]
 
@@ -218,12 +218,11 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
 
     def check_text(text: str | None, what: str = "text") -> None:
         if text is not None and len(text) > limits.max_chars:
-            raise ShatterboxError(f"the {what} has {len(text):,} characters; this server accepts at most {limits.max_chars:,}: shorten it")
+            raise InputError(f"the {what} has {len(text):,} characters; this server accepts at most {limits.max_chars:,}: shorten it")
 
     def trace_for(text: str, pair: str | None):
         check_text(text)
         check_text(pair, "second text")
-
         return traces.get((text, pair), lambda: batcher.capture(text, pair))
 
     @app.middleware("http")
@@ -249,6 +248,10 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
     async def invalid(_request: Request, exc: RequestValidationError):
         parts = [f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', 'invalid')}" for e in exc.errors()]
         return JSONResponse({"error": "; ".join(parts) or "invalid request"}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception):
+        return JSONResponse({"error": f"unexpected {type(exc).__name__}: {exc}"}, 500)
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException):
