@@ -72,6 +72,8 @@ def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):
     text = " ".join(["a"] * 600)
     data = client.post("/api/trace", json={"text": text}).json()
     assert data["truncated"] == 90 and len(data["tokens"]) == 512 and "90 tokens" in data["warning"]
+    assert "queries" not in data and "neuron view is left out" in data["warning"]
+    assert "queries" in client.post("/api/trace", json={"text": CHAPTER}).json()
     r = client.post("/api/explain", json={"text": text})
     assert r.status_code == 400 and "shorten the text" in r.json()["error"]
 

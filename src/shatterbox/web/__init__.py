@@ -38,6 +38,9 @@ from shatterbox.errors import InputError, ShatterboxError
 __all__ = ["Limits", "create_app", "running", "serve"]
 
 
+NEURON_VIEW_TOKENS = 128
+
+
 class Limits(BaseModel):
     """What one request may ask for."""
 
@@ -53,6 +56,12 @@ class Limits(BaseModel):
 class TraceRequest(BaseModel):
     text: str = Field(..., description="The sentence to analyse.", examples=["Transformers possess surprising emerging features."])
     pair: str | None = Field(None, description="An optional second sentence (a sentence pair).")
+
+
+class ViewRequest(TraceRequest):
+    neuron: bool | None = Field(
+        None, description="Include float32 queries and keys for the neuron view (default: only up to 128 tokens, they dominate the size)."
+    )
 
 
 class AttentionRequest(TraceRequest):
@@ -282,14 +291,18 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
         }
 
     @app.post("/api/trace", summary="Capture a sentence: tokens, words and every layer's attention (the views' data)")
-    def trace(req: TraceRequest) -> dict:
+    def trace(req: ViewRequest) -> dict:
         from shatterbox.render.html import payload
 
         t = trace_for(req.text, req.pair)
-        warning = None
+        neuron = req.neuron if req.neuron is not None else t.n_tokens <= NEURON_VIEW_TOKENS
+        notes = []
         if t.truncated:
-            warning = f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off"
-        return {**payload(t), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
+            notes.append(f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off")
+        if not neuron and req.neuron is None:
+            notes.append(f"the neuron view is left out above {NEURON_VIEW_TOKENS} tokens (its queries and keys would dominate the download)")
+        warning = "; ".join(notes) or None
+        return {**payload(t, neuron=neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
 
     @app.post("/api/attention", summary="One head's probability table, or the ranking of what one word attends to")
     def attention(req: AttentionRequest) -> dict:

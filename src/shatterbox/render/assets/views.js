@@ -19,218 +19,218 @@
     return buf;
   }
   function mount(root, D) { // draws every view of one payload D into root; returns {select(layer, heads)}
-  var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
-  var cache = {}, state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all", word: -1 };
-  root.textContent = "";
-  function layerData(l) { // Float32Array [head][query][key], decoded once per layer
-    if (!cache[l]) {
-      var u = new Uint16Array(bytes(D.layers[l])), out = new Float32Array(u.length);
-      for (var i = 0; i < u.length; i++) out[i] = u[i] / D.scale;
-      cache[l] = out;
+    var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
+    var cache = {}, state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all", word: -1 };
+    root.textContent = "";
+    function layerData(l) { // Float32Array [head][query][key], decoded once per layer
+      if (!cache[l]) {
+        var u = new Uint16Array(bytes(D.layers[l])), out = new Float32Array(u.length);
+        for (var i = 0; i < u.length; i++) out[i] = u[i] / D.scale;
+        cache[l] = out;
+      }
+      return cache[l];
     }
-    return cache[l];
-  }
-  var qk = {};
-  function vectors(kind, l) { // Float32Array [head][token][d], decoded once per layer
-    var key = kind + l;
-    if (!qk[key]) qk[key] = new Float32Array(bytes(D[kind][l]));
-    return qk[key];
-  }
-  function units() { return state.level === "word" ? D.words : D.tokens; }
-  function matrix(l, h) { // [n][n] at the current level: attended pieces summed, attending pieces averaged
-    var a = layerData(l), off = h * T * T, n = units().length, m = [], cnt = [], i, j;
-    for (i = 0; i < n; i++) { m.push(new Float64Array(n)); cnt.push(0); }
-    for (i = 0; i < T; i++) {
-      var wi = state.level === "word" ? D.wordIndex[i] : i; cnt[wi]++;
-      for (j = 0; j < T; j++) m[wi][state.level === "word" ? D.wordIndex[j] : j] += a[off + i * T + j];
+    var qk = {};
+    function vectors(kind, l) { // Float32Array [head][token][d], decoded once per layer
+      var key = kind + l;
+      if (!qk[key]) qk[key] = new Float32Array(bytes(D[kind][l]));
+      return qk[key];
     }
-    for (i = 0; i < n; i++) for (j = 0; j < n; j++) m[i][j] /= cnt[i];
-    return m;
-  }
-  var wordSeq = D.words.map(function () { return -1; }); // sentence of each word: 0 = A, 1 = B, -1 = special
-  D.wordIndex.forEach(function (w, i) { if (wordSeq[w] === -1) wordSeq[w] = D.sequence[i]; });
-  function seqOf(k) { return state.level === "token" ? D.sequence[k] : wordSeq[k]; }
-  function allowed(i, j) {
-    var f = state.filter; if (f === "all") return true;
-    var si = seqOf(i), sj = seqOf(j);
-    return si === (f[0] === "A" ? 0 : 1) && sj === (f[2] === "A" ? 0 : 1);
-  }
+    function units() { return state.level === "word" ? D.words : D.tokens; }
+    function matrix(l, h) { // [n][n] at the current level: attended pieces summed, attending pieces averaged
+      var a = layerData(l), off = h * T * T, n = units().length, m = [], cnt = [], i, j;
+      for (i = 0; i < n; i++) { m.push(new Float64Array(n)); cnt.push(0); }
+      for (i = 0; i < T; i++) {
+        var wi = state.level === "word" ? D.wordIndex[i] : i; cnt[wi]++;
+        for (j = 0; j < T; j++) m[wi][state.level === "word" ? D.wordIndex[j] : j] += a[off + i * T + j];
+      }
+      for (i = 0; i < n; i++) for (j = 0; j < n; j++) m[i][j] /= cnt[i];
+      return m;
+    }
+    var wordSeq = D.words.map(function () { return -1; }); // sentence of each word: 0 = A, 1 = B, -1 = special
+    D.wordIndex.forEach(function (w, i) { if (wordSeq[w] === -1) wordSeq[w] = D.sequence[i]; });
+    function seqOf(k) { return state.level === "token" ? D.sequence[k] : wordSeq[k]; }
+    function allowed(i, j) {
+      var f = state.filter; if (f === "all") return true;
+      var si = seqOf(i), sj = seqOf(j);
+      return si === (f[0] === "A" ? 0 : 1) && sj === (f[2] === "A" ? 0 : 1);
+    }
 
-  root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
-  var bar = el("div", { "class": "sb-bar" }); root.appendChild(bar);
-  var layerSel = el("select", { id: "sb-layer" });
-  for (var l = 0; l < L; l++) layerSel.appendChild(el("option", { value: l }, "layer " + (l + 1)));
-  bar.appendChild(layerSel);
-  var levelSel = el("select", { id: "sb-level" });
-  levelSel.appendChild(el("option", { value: "token" }, "tokens")); levelSel.appendChild(el("option", { value: "word" }, "words"));
-  bar.appendChild(levelSel);
-  var hasPair = D.sequence.indexOf(1) >= 0, filterSel = el("select", { id: "sb-filter" });
-  ["all", "A->A", "A->B", "B->A", "B->B"].forEach(function (f) { filterSel.appendChild(el("option", { value: f }, f === "all" ? "all pairs" : f)); });
-  if (hasPair) bar.appendChild(filterSel);
-  var headBox = el("span", { "class": "sb-heads", id: "sb-heads" }); bar.appendChild(headBox);
-  for (var h = 0; h < H; h++) {
-    var lab = el("label", { style: "background:" + COLORS[h % COLORS.length] });
-    var cb = el("input", { type: "checkbox", "data-head": h }); if (h === 0) cb.checked = true;
-    lab.appendChild(cb); lab.appendChild(document.createTextNode(String(h + 1))); headBox.appendChild(lab);
-  }
-  var panes = el("div", { "class": "sb-panes" }); root.appendChild(panes);
-  var headPane = el("div", { "class": "sb-head", id: "sb-headview" }), modelPane = el("div", { id: "sb-modelview" }), tablePane = el("div", { id: "sb-tableview" });
-  panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
-  var neuronPane = el("div", { id: "sb-neuronview" }), querySel = el("select", { id: "sb-query" });
-  D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i) + ": " + t)); });
-  if (D.queries) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
+    root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
+    var bar = el("div", { "class": "sb-bar" }); root.appendChild(bar);
+    var layerSel = el("select", { id: "sb-layer" });
+    for (var l = 0; l < L; l++) layerSel.appendChild(el("option", { value: l }, "layer " + (l + 1)));
+    bar.appendChild(layerSel);
+    var levelSel = el("select", { id: "sb-level" });
+    levelSel.appendChild(el("option", { value: "token" }, "tokens")); levelSel.appendChild(el("option", { value: "word" }, "words"));
+    bar.appendChild(levelSel);
+    var hasPair = D.sequence.indexOf(1) >= 0, filterSel = el("select", { id: "sb-filter" });
+    ["all", "A->A", "A->B", "B->A", "B->B"].forEach(function (f) { filterSel.appendChild(el("option", { value: f }, f === "all" ? "all pairs" : f)); });
+    if (hasPair) bar.appendChild(filterSel);
+    var headBox = el("span", { "class": "sb-heads", id: "sb-heads" }); bar.appendChild(headBox);
+    for (var h = 0; h < H; h++) {
+      var lab = el("label", { style: "background:" + COLORS[h % COLORS.length] });
+      var cb = el("input", { type: "checkbox", "data-head": h }); if (h === 0) cb.checked = true;
+      lab.appendChild(cb); lab.appendChild(document.createTextNode(String(h + 1))); headBox.appendChild(lab);
+    }
+    var panes = el("div", { "class": "sb-panes" }); root.appendChild(panes);
+    var headPane = el("div", { "class": "sb-head", id: "sb-headview" }), modelPane = el("div", { id: "sb-modelview" }), tablePane = el("div", { id: "sb-tableview" });
+    panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
+    var neuronPane = el("div", { id: "sb-neuronview" }), querySel = el("select", { id: "sb-query" });
+    D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i) + ": " + t)); });
+    if (D.queries) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
 
-  function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
-    var c = el("canvas", { width: values.length, height: 1, style: "width:" + (values.length * 4) + "px;height:12px" });
-    var ctx = c.getContext("2d"), img = ctx.createImageData(values.length, 1);
-    for (var i = 0; i < values.length; i++) {
-      var v = Math.max(-1, Math.min(1, values[i] / scale)), p = i * 4;
-      img.data[p] = v < 0 ? 255 : 255 - 200 * v; img.data[p + 1] = 255 - 200 * Math.abs(v); img.data[p + 2] = v > 0 ? 255 : 255 + 200 * v; img.data[p + 3] = 255;
+    function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
+      var c = el("canvas", { width: values.length, height: 1, style: "width:" + (values.length * 4) + "px;height:12px" });
+      var ctx = c.getContext("2d"), img = ctx.createImageData(values.length, 1);
+      for (var i = 0; i < values.length; i++) {
+        var v = Math.max(-1, Math.min(1, values[i] / scale)), p = i * 4;
+        img.data[p] = v < 0 ? 255 : 255 - 200 * v; img.data[p + 1] = 255 - 200 * Math.abs(v); img.data[p + 2] = v > 0 ? 255 : 255 + 200 * v; img.data[p + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+      return c;
     }
-    ctx.putImageData(img, 0, 0);
-    return c;
-  }
-  function drawNeuron() { // the chapter's computation for one query token: q, k, q*k, q.k, x scaling, softmax
-    if (!D.queries) return;
-    neuronPane.textContent = "";
-    var h = state.heads[0]; if (h === undefined) return;
-    var l = state.layer, d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), qi = +querySel.value || 0;
-    var head = el("h3", {}, "neuron view (per token: the softmax runs over tokens) - layer " + (l + 1) + ", head " + (h + 1) + ", query token ");
-    head.appendChild(querySel); neuronPane.appendChild(head);
-    var q = qs.subarray((h * T + qi) * d, (h * T + qi + 1) * d), big = 1e-9, j, i;
-    for (i = 0; i < d; i++) big = Math.max(big, Math.abs(q[i]));
-    var scores = [], dots = [], prods = [], max = -Infinity;
-    for (j = 0; j < T; j++) {
-      var k = ks.subarray((h * T + j) * d, (h * T + j + 1) * d), prod = new Float64Array(d), dot = 0;
-      for (i = 0; i < d; i++) { prod[i] = q[i] * k[i]; dot += prod[i]; }
-      var s = D.causal && j > qi ? -Infinity : dot * D.scaling[l];
-      prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
+    function drawNeuron() { // the chapter's computation for one query token: q, k, q*k, q.k, x scaling, softmax
+      if (!D.queries) return;
+      neuronPane.textContent = "";
+      var h = state.heads[0]; if (h === undefined) return;
+      var l = state.layer, d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), qi = +querySel.value || 0;
+      var head = el("h3", {}, "neuron view (per token: the softmax runs over tokens) - layer " + (l + 1) + ", head " + (h + 1) + ", query token ");
+      head.appendChild(querySel); neuronPane.appendChild(head);
+      var q = qs.subarray((h * T + qi) * d, (h * T + qi + 1) * d), big = 1e-9, j, i;
+      for (i = 0; i < d; i++) big = Math.max(big, Math.abs(q[i]));
+      var scores = [], dots = [], prods = [], max = -Infinity;
+      for (j = 0; j < T; j++) {
+        var k = ks.subarray((h * T + j) * d, (h * T + j + 1) * d), prod = new Float64Array(d), dot = 0;
+        for (i = 0; i < d; i++) { prod[i] = q[i] * k[i]; dot += prod[i]; }
+        var s = D.causal && j > qi ? -Infinity : dot * D.scaling[l];
+        prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
+      }
+      var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
+      var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), a = layerData(l);
+      ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax", "model"].forEach(function (c) { tr.appendChild(el("th", {}, c)); });
+      t.appendChild(tr);
+      var qrow = el("tr"); qrow.appendChild(el("th", {}, "q: " + D.tokens[qi])); var qc = el("td"); qc.appendChild(strip(q, big)); qrow.appendChild(qc); t.appendChild(qrow);
+      var shown = [];
+      for (j = 0; j < T; j++) shown.push(j);
+      if (T > MAX_ROWS) {
+        shown.sort(function (x, y) { return e[y] - e[x]; }); shown = shown.slice(0, MAX_ROWS);
+        neuronPane.appendChild(el("p", {}, "showing the " + MAX_ROWS + " keys with the highest softmax of " + T));
+      }
+      shown.forEach(function (j) {
+        var row = el("tr"), p = e[j] / z, kc = el("td"), pc = el("td");
+        row.appendChild(el("th", {}, D.tokens[j]));
+        kc.appendChild(strip(ks.subarray((h * T + j) * d, (h * T + j + 1) * d), big)); row.appendChild(kc);
+        pc.appendChild(strip(prods[j], big * big)); row.appendChild(pc);
+        row.appendChild(el("td", {}, dots[j].toFixed(3)));
+        row.appendChild(el("td", {}, scores[j] === -Infinity ? "masked" : scores[j].toFixed(3)));
+        row.appendChild(el("td", { "class": "sb-p", "data-p": String(p) }, p.toFixed(4)));
+        row.appendChild(el("td", {}, a[h * T * T + qi * T + j].toFixed(4)));
+        t.appendChild(row);
+      });
+      neuronPane.appendChild(t);
     }
-    var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
-    var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), a = layerData(l);
-    ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax", "model"].forEach(function (c) { tr.appendChild(el("th", {}, c)); });
-    t.appendChild(tr);
-    var qrow = el("tr"); qrow.appendChild(el("th", {}, "q: " + D.tokens[qi])); var qc = el("td"); qc.appendChild(strip(q, big)); qrow.appendChild(qc); t.appendChild(qrow);
-    var shown = [];
-    for (j = 0; j < T; j++) shown.push(j);
-    if (T > MAX_ROWS) {
-      shown.sort(function (x, y) { return e[y] - e[x]; }); shown = shown.slice(0, MAX_ROWS);
-      neuronPane.appendChild(el("p", {}, "showing the " + MAX_ROWS + " keys with the highest softmax of " + T));
-    }
-    shown.forEach(function (j) {
-      var row = el("tr"), p = e[j] / z, kc = el("td"), pc = el("td");
-      row.appendChild(el("th", {}, D.tokens[j]));
-      kc.appendChild(strip(ks.subarray((h * T + j) * d, (h * T + j + 1) * d), big)); row.appendChild(kc);
-      pc.appendChild(strip(prods[j], big * big)); row.appendChild(pc);
-      row.appendChild(el("td", {}, dots[j].toFixed(3)));
-      row.appendChild(el("td", {}, scores[j] === -Infinity ? "masked" : scores[j].toFixed(3)));
-      row.appendChild(el("td", { "class": "sb-p", "data-p": String(p) }, p.toFixed(4)));
-      row.appendChild(el("td", {}, a[h * T * T + qi * T + j].toFixed(4)));
-      t.appendChild(row);
-    });
-    neuronPane.appendChild(t);
-  }
 
-  function drawHead() {
-    headPane.textContent = "";
-    headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
-    var names = units(), n = names.length, rowH = 18, w = 360, svg = el("svg:svg", { width: w, height: n * rowH + 10, id: "sb-svg" });
-    var mats = state.heads.map(function (hh) { return matrix(state.layer, hh); });
-    state.heads.forEach(function (hh, k) {
-      var m = mats[k];
-      for (var i = 0; i < n; i++) {
-        for (var j = 0; j < n; j++) {
-          if (m[i][j] < 0.01 || !allowed(i, j)) continue;
-          svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i }));
+    function drawHead() {
+      headPane.textContent = "";
+      headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
+      var names = units(), n = names.length, rowH = 18, w = 360, svg = el("svg:svg", { width: w, height: n * rowH + 10, id: "sb-svg" });
+      var mats = state.heads.map(function (hh) { return matrix(state.layer, hh); });
+      state.heads.forEach(function (hh, k) {
+        var m = mats[k];
+        for (var i = 0; i < n; i++) {
+          for (var j = 0; j < n; j++) {
+            if (m[i][j] < 0.01 || !allowed(i, j)) continue;
+            svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i }));
+          }
+        }
+      });
+      names.forEach(function (name, i) {
+        var left = el("svg:text", { x: 115, y: i * rowH + 18, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name);
+        left.addEventListener("mouseenter", function () { focus(svg, i); });
+        left.addEventListener("mouseleave", function () { focus(svg, -1); });
+        svg.appendChild(left);
+        svg.appendChild(el("svg:text", { x: w - 115, y: i * rowH + 18 }, name));
+      });
+      headPane.appendChild(svg);
+    }
+    function focus(svg, i) { // show only the lines of token i (all lines for i = -1), without redrawing
+      state.hover = i;
+      svg.querySelectorAll("line").forEach(function (ln) { ln.classList.toggle("sb-dim", i >= 0 && ln.getAttribute("data-from") !== String(i)); });
+      svg.querySelectorAll("text.sb-left").forEach(function (t) { t.classList.toggle("sb-hot", t.getAttribute("data-i") === String(i)); });
+    }
+    function drawModel() {
+      modelPane.textContent = "";
+      modelPane.appendChild(el("h3", {}, "model view - click a head"));
+      var grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
+      grid.appendChild(el("span", {}, ""));
+      for (var h = 0; h < H; h++) grid.appendChild(el("span", {}, "h" + (h + 1)));
+      var px = Math.min(units().length, 48);
+      for (var l = 0; l < L; l++) {
+        grid.appendChild(el("span", {}, "L" + (l + 1)));
+        for (var h2 = 0; h2 < H; h2++) {
+          var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, style: "width:40px;height:40px" });
+          if (l === state.layer && state.heads.length === 1 && state.heads[0] === h2) c.className = "sb-on";
+          c.addEventListener("click", (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2));
+          grid.appendChild(c);
+          thumb(c, l, h2, px);
         }
       }
-    });
-    names.forEach(function (name, i) {
-      var left = el("svg:text", { x: 115, y: i * rowH + 18, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name);
-      left.addEventListener("mouseenter", function () { focus(svg, i); });
-      left.addEventListener("mouseleave", function () { focus(svg, -1); });
-      svg.appendChild(left);
-      svg.appendChild(el("svg:text", { x: w - 115, y: i * rowH + 18 }, name));
-    });
-    headPane.appendChild(svg);
-  }
-  function focus(svg, i) { // show only the lines of token i (all lines for i = -1), without redrawing
-    state.hover = i;
-    svg.querySelectorAll("line").forEach(function (ln) { ln.classList.toggle("sb-dim", i >= 0 && ln.getAttribute("data-from") !== String(i)); });
-    svg.querySelectorAll("text.sb-left").forEach(function (t) { t.classList.toggle("sb-hot", t.getAttribute("data-i") === String(i)); });
-  }
-  function drawModel() {
-    modelPane.textContent = "";
-    modelPane.appendChild(el("h3", {}, "model view - click a head"));
-    var grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
-    grid.appendChild(el("span", {}, ""));
-    for (var h = 0; h < H; h++) grid.appendChild(el("span", {}, "h" + (h + 1)));
-    var px = Math.min(units().length, 48);
-    for (var l = 0; l < L; l++) {
-      grid.appendChild(el("span", {}, "L" + (l + 1)));
-      for (var h2 = 0; h2 < H; h2++) {
-        var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, style: "width:40px;height:40px" });
-        if (l === state.layer && state.heads.length === 1 && state.heads[0] === h2) c.className = "sb-on";
-        c.addEventListener("click", (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2));
-        grid.appendChild(c);
-        thumb(c, l, h2, px);
-      }
+      modelPane.appendChild(grid);
     }
-    modelPane.appendChild(grid);
-  }
-  function thumb(c, l, h, px) { // nearest-sample downscale of the matrix at the current level
-    var n = units().length, a = layerData(l), off = h * T * T, m = state.level === "word" ? matrix(l, h) : null;
-    var ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
-    for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
-      var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), c = ramp(m ? m[yi][xi] : a[off + yi * T + xi]), p = (y * px + x) * 4;
-      img.data[p] = c[0]; img.data[p + 1] = c[1]; img.data[p + 2] = c[2]; img.data[p + 3] = 255;
-    }
-    ctx.putImageData(img, 0, 0);
-  }
-  function drawTable() {
-    tablePane.textContent = "";
-    var h = state.heads[0]; if (h === undefined) return;
-    tablePane.appendChild(el("h3", {}, "probability table - layer " + (state.layer + 1) + ", head " + (h + 1) + " (rows attend to columns; each row sums to 1)"));
-    var all = units(), names = all.slice(0, MAX_ROWS), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
-    if (all.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + all.length + " rows and columns; `shatterbox attention ... --format csv` has them all"));
-    tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
-    names.forEach(function (nm, i) {
-      var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, nm);
-      th.addEventListener("click", function () { state.word = i; drawRanking(); });
-      row.appendChild(th);
-      for (var j = 0; j < names.length; j++) {
-        var v = m[i][j], c = ramp(v);
-        row.appendChild(el("td", { style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
+    function thumb(c, l, h, px) { // nearest-sample downscale of the matrix at the current level
+      var n = units().length, a = layerData(l), off = h * T * T, m = state.level === "word" ? matrix(l, h) : null;
+      var ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
+      for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
+        var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), c = ramp(m ? m[yi][xi] : a[off + yi * T + xi]), p = (y * px + x) * 4;
+        img.data[p] = c[0]; img.data[p + 1] = c[1]; img.data[p + 2] = c[2]; img.data[p + 3] = 255;
       }
-      t.appendChild(row);
+      ctx.putImageData(img, 0, 0);
+    }
+    function drawTable() {
+      tablePane.textContent = "";
+      var h = state.heads[0]; if (h === undefined) return;
+      tablePane.appendChild(el("h3", {}, "probability table - layer " + (state.layer + 1) + ", head " + (h + 1) + " (rows attend to columns; each row sums to 1)"));
+      var all = units(), names = all.slice(0, MAX_ROWS), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
+      if (all.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + all.length + " rows and columns; `shatterbox attention ... --format csv` has them all"));
+      tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
+      names.forEach(function (nm, i) {
+        var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, nm);
+        th.addEventListener("click", function () { state.word = i; drawRanking(); });
+        row.appendChild(th);
+        for (var j = 0; j < names.length; j++) {
+          var v = m[i][j], c = ramp(v);
+          row.appendChild(el("td", { style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
+        }
+        t.appendChild(row);
+      });
+      tablePane.appendChild(t);
+      drawRanking();
+    }
+    function drawRanking() { // what the clicked row attends to, heaviest first (the CLI's --word list)
+      var old = root.querySelector("#sb-ranking"); if (old) old.remove();
+      var h = state.heads[0], i = state.word, all = units();
+      if (h === undefined || i < 0 || i >= all.length) return;
+      var row = matrix(state.layer, h)[i], order = all.map(function (_, j) { return j; });
+      order.sort(function (a, b) { return row[b] - row[a]; });
+      var box = el("div", { id: "sb-ranking" }), list = el("ol");
+      box.appendChild(el("h3", {}, "\u201c" + all[i] + "\u201d attends to - layer " + (state.layer + 1) + ", head " + (h + 1)));
+      order.slice(0, MAX_ROWS).forEach(function (j) { list.appendChild(el("li", {}, all[j] + "  " + row[j].toFixed(3))); });
+      box.appendChild(list); tablePane.appendChild(box);
+    }
+    function syncHeads() {
+      headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
+    }
+    function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
+    layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
+    levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
+    filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
+    headBox.addEventListener("change", function () {
+      state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
+      drawHead(); drawModel(); drawTable(); drawNeuron();
     });
-    tablePane.appendChild(t);
-    drawRanking();
-  }
-  function drawRanking() { // what the clicked row attends to, heaviest first (the CLI's --word list)
-    var old = root.querySelector("#sb-ranking"); if (old) old.remove();
-    var h = state.heads[0], i = state.word, all = units();
-    if (h === undefined || i < 0 || i >= all.length) return;
-    var row = matrix(state.layer, h)[i], order = all.map(function (_, j) { return j; });
-    order.sort(function (a, b) { return row[b] - row[a]; });
-    var box = el("div", { id: "sb-ranking" }), list = el("ol");
-    box.appendChild(el("h3", {}, "\u201c" + all[i] + "\u201d attends to - layer " + (state.layer + 1) + ", head " + (h + 1)));
-    order.slice(0, MAX_ROWS).forEach(function (j) { list.appendChild(el("li", {}, all[j] + "  " + row[j].toFixed(3))); });
-    box.appendChild(list); tablePane.appendChild(box);
-  }
-  function syncHeads() {
-    headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
-  }
-  function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
-  layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
-  levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
-  filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
-  headBox.addEventListener("change", function () {
-    state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
-    drawHead(); drawModel(); drawTable(); drawNeuron();
-  });
-  select(0, [0]);
-  return { select: select };
+    select(0, [0]);
+    return { select: select };
   }
   window.shatterboxViews = { mount: mount };
   var data = document.getElementById("sb-data");
