@@ -24,7 +24,7 @@ _CSS = """
 .sbx-meta,.sbx-note{color:#555;font-size:.85rem;margin:.2rem 0}
 .sbx table{border-collapse:collapse;font-size:.85rem;margin:.4rem 0}
 .sbx td,.sbx th{padding:.15rem .5rem;border-bottom:1px solid #ddd;text-align:right}
-.sbx td:first-child,.sbx th:first-child{text-align:left}
+.sbx td:first-child,.sbx th:first-child,.sbx-compare td:nth-child(2),.sbx-compare th:nth-child(2){text-align:left}
 .sbx button{font:inherit;font-size:.8rem;margin-right:.3rem;border:1px solid #999;background:#fff;border-radius:.2rem;cursor:pointer}
 .sbx button[aria-pressed=true]{background:#333;color:#fff}
 .sbx svg{vertical-align:middle}
