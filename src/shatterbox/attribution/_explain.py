@@ -14,7 +14,14 @@ from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
 from shatterbox.attribution._lime import lime_fit, lime_masks
 from shatterbox.attribution._rollout import rollout_relevance
-from shatterbox.attribution._shapley import owen_plan, owen_values, shapley_exact, shapley_sampled
+from shatterbox.attribution._shapley import (
+    check_sampling_budget,
+    owen_plan,
+    owen_values,
+    pair_cost,
+    shapley_exact,
+    shapley_sampled,
+)
 from shatterbox.classifiers import Classifier, from_model, resolve_label
 from shatterbox.errors import BudgetTooSmall, InputError
 
@@ -329,8 +336,6 @@ def with_pairs(game: Game, method: str, budget: int | None, precision: float, pa
     """
     if pairs is None:
         return method, budget, precision, 8
-    from shatterbox.attribution._shapley import pair_cost
-
     if pairs < 1:
         raise InputError(f"pairs must be at least 1, not {pairs}")
     if resolve_method(method, game.n) not in ("exact", "sampled"):
@@ -360,15 +365,7 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
             f"{limit:,}: raise --budget to {plan} or use --method sampled"
         )
     if concrete == "sampled":
-        from shatterbox.attribution._shapley import pair_cost
-
-        need = 2 + pair_cost(game.n)
-        if limit < need:
-            raise BudgetTooSmall(
-                f"a budget of {limit} model evaluations is too small: sampling {game.n} words needs at least {need} "
-                f"(one antithetic pair of permutations; {need + pair_cost(game.n)} for error bars); "
-                f"raise the budget (--budget {need + pair_cost(game.n)})"
-            )
+        check_sampling_budget(game.n, limit)
     if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
         raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
     return concrete, plan
@@ -397,14 +394,13 @@ def run_method(
     method, budget, precision, min_pairs = with_pairs(game, method, budget, precision, pairs)
     concrete, _ = check_method(game, method, budget=budget, samples=samples, steps=steps)
     limit = _limit(concrete, budget)
-    game._cache.clear()
-    game.evaluations = 0
+    game.reset()
     start = time.perf_counter()
     if concrete == "sampled":  # the sampler scores the whole and the empty text in its first model call
         result = _sampled(game, label=label, precision=precision, budget=limit, seed=seed, min_pairs=min_pairs)
         full, base, target = result["full"], result["base"], result["target"]
     else:
-        full, base = game(np.stack([np.ones(game.n, dtype=bool), np.zeros(game.n, dtype=bool)]))  # one model call
+        full, base = game.ends()
         target = resolve_label(label, game.labels, full)
         result = _METHOD_RUNNERS[concrete](game, target=target, samples=samples, steps=steps, seed=seed)
     seconds = time.perf_counter() - start
@@ -441,16 +437,16 @@ def _sampled(game: Game, *, label: str | int | None, precision: float, budget: i
         game, game.n, precision=precision, budget=budget, seed=seed, min_pairs=min_pairs,
         outputs=lambda full: [resolve_label(label, game.labels, full)],
     )
-    target = resolve_label(label, game.labels, r.full)
     if r.error is None:
         notes = ["1 antithetic permutation pair: no error bars (two pairs give them)"]
-        return {"values": r.values, "error": None, "notes": notes, "full": r.full, "base": r.base, "target": target}
-    notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.precision:.4f}"]
-    if not r.converged:
-        notes.append(
-            f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
-            f"(reached {r.precision:.4f}); raise --budget to about {int(budget * (r.precision / precision) ** 2):,}"
-        )
+    else:
+        notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.precision:.4f}"]
+        if not r.converged:
+            notes.append(
+                f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
+                f"(reached {r.precision:.4f}); raise --budget to about {int(budget * (r.precision / precision) ** 2):,}"
+            )
+    target = resolve_label(label, game.labels, r.full)
     return {"values": r.values, "error": r.error, "notes": notes, "full": r.full, "base": r.base, "target": target}
 
 

@@ -72,13 +72,15 @@ class Game:
             self._cache.update(zip(todo, fresh))
         return np.stack([self._cache[key] for key in keys])
 
-    def full(self) -> np.ndarray:
-        """Value of the whole text, [labels]."""
-        return self(np.ones((1, self.n), dtype=bool))[0]
+    def reset(self) -> None:
+        """Forget every evaluated coalition and zero the count (each method is counted on its own)."""
+        self._cache.clear()
+        self.evaluations = 0
 
-    def empty(self) -> np.ndarray:
-        """Value with every word masked, [labels]."""
-        return self(np.zeros((1, self.n), dtype=bool))[0]
+    def ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """Values of the whole text and of every word masked, [labels] each, in one call."""
+        full, empty = self(np.stack([np.ones(self.n, dtype=bool), np.zeros(self.n, dtype=bool)]))
+        return full, empty
 
 
 class ValueGame(Game):

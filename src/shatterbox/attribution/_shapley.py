@@ -112,6 +112,24 @@ def pair_cost(n_players: int) -> int:
     return 2 * (n_players - 1)
 
 
+def check_sampling_budget(n_players: int, budget: int) -> None:
+    """Refuse a budget that cannot pay for one antithetic pair of permutations (and the two ends).
+
+    Example:
+        >>> check_sampling_budget(8, 10)
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.BudgetTooSmall: a budget of 10 model evaluations is too small: ...
+    """
+    cost = pair_cost(n_players)
+    if budget < 2 + cost:
+        raise BudgetTooSmall(
+            f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least "
+            f"{2 + cost} (one antithetic pair of permutations; {2 + 2 * cost} for error bars); "
+            f"raise the budget (--budget {2 + 2 * cost})"
+        )
+
+
 def shapley_sampled(
     value_fn: Callable[[np.ndarray], np.ndarray],
     n_players: int,
@@ -142,13 +160,8 @@ def shapley_sampled(
 
     if n_players < 2:
         raise InputError("sampled Shapley values need at least two players (words)")
+    check_sampling_budget(n_players, budget)
     cost = pair_cost(n_players)
-    if budget < 2 + cost:
-        raise BudgetTooSmall(
-            f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least "
-            f"{2 + cost} (one antithetic pair of permutations; {2 + 2 * cost} for error bars); "
-            f"raise the budget (--budget {2 + 2 * cost})"
-        )
     rng = np.random.default_rng(seed)
     ends = np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)])
     samples: list[np.ndarray] = []
