@@ -299,7 +299,8 @@ def explain(
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         game = make_game(target, text, masking=masking, dtype="bfloat16" if bf16 else "float32")
         methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
-        resolve_label(label, game.labels, game.full())
+        if label is not None:
+            resolve_label(label, game.labels)  # an unknown label fails before any model call
         plans = []
         for m in methods:
             m, b, _, _ = with_pairs(game, m, budget, precision, pairs)

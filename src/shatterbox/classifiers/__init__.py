@@ -113,19 +113,16 @@ class Classifier:
             >>> sentiment().predict(["A wonderful film."]).round(1).tolist()
             [[0.1, 0.9]]
         """
-        texts = list(texts)
-        parts = []
         with torch.inference_mode():
-            for rows in chunks(len(texts), batch_size):
-                encoded = encode(self.model, texts[rows], allow_empty=True)
-                parts.append(self.probabilities(encoded.model_inputs(self.model.forward_keys)).numpy())
-        return np.concatenate(parts).astype(np.float64)
+            parts = [self.probabilities(inputs) for inputs in _batches(self.model, texts, batch_size, allow_empty=True)]
+        return torch.cat(parts).numpy().astype(np.float64)
 
     __call__ = predict
 
 
-def resolve_label(label: str | int | None, labels: Sequence[str], probabilities: np.ndarray) -> int:
-    """Index of ``label`` among ``labels`` (a name, case-insensitive, or a number from 0); ``None``: the top one.
+def resolve_label(label: str | int | None, labels: Sequence[str], probabilities: np.ndarray | None = None) -> int:
+    """Index of ``label`` among ``labels`` (a name, case-insensitive, or a number from 0); ``None``: the top one
+    of ``probabilities`` (needed only then).
 
     Example:
         >>> resolve_label("Positive", ["negative", "positive"], np.array([0.9, 0.1]))
@@ -134,6 +131,8 @@ def resolve_label(label: str | int | None, labels: Sequence[str], probabilities:
         0
     """
     if label is None:
+        if probabilities is None:
+            raise ValueError("resolve_label(None, ...) needs the probabilities to pick the top label")
         return int(np.argmax(probabilities))
     if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.strip().isdigit()):
         if 0 <= int(label) < len(labels):
@@ -143,6 +142,13 @@ def resolve_label(label: str | int | None, labels: Sequence[str], probabilities:
         if label.strip().lower() in folded:
             return folded.index(label.strip().lower())
     raise UnknownLabel(label, list(labels))
+
+
+def _batches(model: LoadedModel, texts: Sequence[str], batch_size: int, *, allow_empty: bool = False):
+    """Model inputs for ``texts``, ``batch_size`` at a time (the one tokenization helper, chunked)."""
+    texts = list(texts)
+    for rows in chunks(len(texts), batch_size):
+        yield encode(model, texts[rows], allow_empty=allow_empty).model_inputs(model.forward_keys)
 
 
 def _is_causal_lm(model: LoadedModel) -> bool:
@@ -179,11 +185,9 @@ def embed(model: LoadedModel, texts: Sequence[str], *, batch_size: int = 64) -> 
         >>> v.shape, round(float(v[0].norm()), 4)
         (torch.Size([2, 384]), 1.0)
     """
-    texts = list(texts)
     parts = []
     with torch.inference_mode():
-        for rows in chunks(len(texts), batch_size):
-            inputs = encode(model, texts[rows]).model_inputs(model.forward_keys)
+        for inputs in _batches(model, texts, batch_size):
             hidden = model.model(**inputs, return_dict=True).last_hidden_state
             parts.append(nn.functional.normalize(mean_pool(hidden, inputs["attention_mask"]), dim=-1))
     return torch.cat(parts)
