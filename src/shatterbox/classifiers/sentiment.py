@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from shatterbox.classifiers import Classifier, PooledHead, embed
-from shatterbox.models import load
+from shatterbox.models import LoadedModel, load
 
 LABELS = ["negative", "positive"]
 HEAD_FILE = "sentiment_head.safetensors"
@@ -122,6 +122,18 @@ def save_head(classifier: Classifier, path: Path | None = None) -> Path:
     return path
 
 
+def on(encoder: LoadedModel) -> Classifier:
+    """The shipped sentiment head on an already loaded default encoder (no second copy of its weights).
+
+    Example:
+        >>> on(load()).labels
+        ['negative', 'positive']
+    """
+    tensors = load_file(str(_head_path()))
+    head = PooledHead(tensors["weight"], tensors["bias"])
+    return Classifier(model=encoder, labels=list(LABELS), head=head, name="sentiment (shipped head on default)")
+
+
 @lru_cache(maxsize=1)
 def sentiment() -> Classifier:
     """The shipped sentiment classifier (labels ``negative``, ``positive``), loaded once per process.
@@ -130,9 +142,7 @@ def sentiment() -> Classifier:
         >>> round(float(sentiment().predict(["I love playing chess with my friends."])[0, 1]), 2) > 0.9
         True
     """
-    tensors = load_file(str(_head_path()))
-    head = PooledHead(tensors["weight"], tensors["bias"])
-    return Classifier(model=load(), labels=list(LABELS), head=head, name="sentiment (shipped head on default)")
+    return on(load())
 
 
 def main() -> None:  # pragma: no cover - maintenance entry point

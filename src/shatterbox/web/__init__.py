@@ -32,6 +32,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from shatterbox.attribution._explain import METHODS
 from shatterbox.capture import TruncationWarning
 from shatterbox.errors import InputError, ShatterboxError
 
@@ -97,6 +98,10 @@ class _LRU:
     def __init__(self, size: int) -> None:
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
+    def __contains__(self, key: Any) -> bool:
+        with self.lock:
+            return key in self.items
+
     def get(self, key: Any, make: Callable[[], Any]) -> Any:
         with self.lock:
             if key in self.items:
@@ -150,13 +155,17 @@ class _Batcher:
         self.worker = threading.Thread(target=self._run, daemon=True, name="shatterbox-batcher")
         self.worker.start()
 
-    def capture(self, text: str, pair: str | None):
-        """The Trace of ``text`` (and ``pair``), captured in the next batch."""
+    def submit(self, text: str, pair: str | None) -> Future:
+        """A future Trace of ``text`` (and ``pair``), captured in the next batch."""
         if self.queue.qsize() + self.gate.pending >= self.gate.limit + self.max_queue:
             raise _Busy()
         done: Future = Future()
         self.queue.put((text, pair, done))
-        return done.result()
+        return done
+
+    def capture(self, text: str, pair: str | None):
+        """The Trace of ``text`` (and ``pair``), captured in the next batch."""
+        return self.submit(text, pair).result()
 
     def _run(self) -> None:
         while True:
@@ -223,6 +232,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
         description=f"Attention, heads and attributions of {model!r}. Layers and heads are numbered from 1.",
     )
 
+    classifier = _classifier(loaded)
     app.state.traces, app.state.explanations, app.state.gate, app.state.model = traces, explanations, gate, loaded
 
     def check_text(text: str | None, what: str = "text") -> None:
@@ -233,6 +243,17 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
         check_text(text)
         check_text(pair, "second text")
         return traces.get((text, pair), lambda: batcher.capture(text, pair))
+
+    def traces_for(texts: list[str]) -> list:
+        """Several sentences: every one not cached yet is queued at once, so they share batched forward passes."""
+        for text in texts:
+            check_text(text)
+        pending = {t: batcher.submit(t, None) for t in dict.fromkeys(texts) if (t, None) not in traces}
+        out = []
+        for text in texts:
+            make = pending[text].result if text in pending else (lambda t=text: batcher.capture(t, None))
+            out.append(traces.get((text, None), make))
+        return out
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
@@ -279,14 +300,14 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
 
     @app.get("/api/model", summary="The served model: name, layers, heads, labels, limits")
     def model_info() -> dict:
-        clf = _classifier(loaded)
+        clf = classifier
         return {
             "model": loaded.name,
             "layers": loaded.n_layers,
             "heads": loaded.n_heads,
             "numbering": "layers and heads are numbered from 1",
             "classifier": None if clf is None else {"name": clf.name, "labels": clf.labels},
-            "methods": ["shapley", "exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout", "all"],
+            "methods": [*METHODS, "all"],
             "limits": limits.model_dump(),
         }
 
@@ -323,8 +344,8 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
 
             raise EmptyText("list of sentences")
         if len(texts) > limits.max_texts:
-            raise ShatterboxError(f"{len(texts)} sentences; this server measures at most {limits.max_texts} at once")
-        return head_stats([trace_for(t, None) for t in texts]).to_dict(req.top)
+            raise InputError(f"{len(texts)} sentences; this server measures at most {limits.max_texts} at once")
+        return head_stats(traces_for(texts)).to_dict(req.top)
 
     @app.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
     def explain(req: ExplainRequest) -> dict:
@@ -336,7 +357,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
 
             clf = zero_shots.get(tuple(req.zero_shot), lambda: zero_shot(req.zero_shot, loaded))
         else:
-            clf = _classifier(loaded)
+            clf = classifier
             if clf is None:
                 from shatterbox.errors import NotAClassifier
 
@@ -371,9 +392,9 @@ def _classifier(loaded):
         return from_model(loaded)
     except NotAClassifier:
         if loaded.name == DEFAULT_MODEL:
-            from shatterbox.classifiers.sentiment import sentiment
+            from shatterbox.classifiers import sentiment
 
-            return sentiment()
+            return sentiment.on(loaded)
         return None
 
 
