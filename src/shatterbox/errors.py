@@ -87,3 +87,15 @@ class UnknownLabel(InputError):
 
 class BudgetTooSmall(InputError):
     """An explanation needs more model evaluations than the budget allows."""
+
+
+class StoreError(ShatterboxError):
+    """An activation store that cannot be used as asked: missing, of another model or corpus, damaged."""
+
+
+class StoreMismatch(StoreError):
+    """A store made from another model, corpus or settings than the harvest that would add to it."""
+
+
+class StoreCorrupt(StoreError):
+    """A store shard that is truncated or damaged; the message names it and the repair."""

@@ -116,8 +116,10 @@ def mlp_modules(model: nn.Module) -> list[nn.Module]:
 
 
 @contextmanager
-def recording(model: nn.Module) -> Iterator[Recording]:
+def recording(model: nn.Module, *, attention: bool = True) -> Iterator[Recording]:
     """Record attention and MLP activations of every forward pass of ``model`` inside the block.
+
+    ``attention=False`` records the MLP activations only (no queries, keys or masks are kept).
 
     Example:
         >>> from shatterbox.models import load
@@ -133,7 +135,7 @@ def recording(model: nn.Module) -> Iterator[Recording]:
         module.register_forward_pre_hook(lambda _m, args: rec.mlp.append(args[0].detach()))
         for module in mlp_modules(model)
     ]
-    token = _active.set(rec)
+    token = _active.set(rec if attention else None)
     try:
         yield rec
     finally:

@@ -22,13 +22,13 @@ Example:
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from shatterbox.attention._table import NUMBERING
+from shatterbox.capture.stats import is_punct, row_stats
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import InputError
 
@@ -45,32 +45,16 @@ EXPLAIN = {
 }
 
 
-def _is_punct(label: str) -> bool:
-    text = label.replace("##", "").strip()
-    return bool(text) and all(unicodedata.category(ch).startswith("P") for ch in text)
-
-
 def _trace_stats(trace: Trace) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Row-averaged statistics [L, H] of one trace, and each row's relation code [L, H, T]."""
-    a = trace.attentions.astype(np.float64)
+    a = trace.attentions
     n = trace.n_tokens
-    allowed = np.isfinite(trace.scores)
-    visible = allowed.sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(a > 0, a * np.log(a), 0.0)
-        entropy = np.where(visible > 1, -plogp.sum(-1) / np.log(np.maximum(visible, 2)), 0.0)
-    punct = np.array([_is_punct(lab) and not s for lab, s in zip(trace.labels, trace.special)])
-    idx = np.arange(n)
-    rows = {
-        "entropy": entropy,
-        "special": a[..., trace.special].sum(-1),
-        "punct": a[..., punct].sum(-1),
-        "self": a[..., idx, idx],
-    }
-    means = {k: v.mean(-1) for k, v in rows.items()}
+    punct = np.array([is_punct(lab) and not s for lab, s in zip(trace.labels, trace.special)])
+    rows = row_stats(a, np.isfinite(trace.scores), trace.special, punct)
     # the first token has no previous one and the last no next one: average over the rows that do
-    means["prev"] = a[..., idx[1:], idx[:-1]].mean(-1) if n > 1 else np.zeros(a.shape[:2])
-    means["next"] = a[..., idx[:-1], idx[1:]].mean(-1) if n > 1 else np.zeros(a.shape[:2])
+    means = {k: (np.nanmean(v, -1) if n > 1 else np.zeros(a.shape[:2])) if k in ("prev", "next") else v.mean(-1)
+             for k, v in rows.items()}
+    idx = np.arange(n)
     top = a.argmax(-1)
     relation = np.full(top.shape, RELATIONS.index("other"))
     relation[punct[top]] = RELATIONS.index("punct")

@@ -1,0 +1,461 @@
+"""Harvest: run the model over a corpus in length-sorted batches and write one Parquet shard at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from shatterbox.capture import TruncationWarning, align, encode, mlp_modules, recording
+from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
+from shatterbox.corpus import Corpus, load_corpus
+from shatterbox.errors import InputError, StoreError, StoreMismatch
+from shatterbox.store import _layout as lay
+
+if TYPE_CHECKING:
+    from shatterbox.models import LoadedModel
+
+BATCH_TOKENS = 2048  # padded tokens per forward pass (larger batches run slower on CPU: cache)
+ATTENTION_BYTES = 256 << 20  # attention probabilities of one forward pass, all layers
+SHARD_BYTES = 64 << 20  # activation bytes one shard holds in memory before it is written
+ROW_GROUP_BYTES = 16 << 20
+
+Progress = Callable[[int, int, int], None]  # (sentences done, tokens done, sentences in all)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One activation column of the store: ``hidden_3``, ``mlp_3`` or ``attn_entropy_3``."""
+
+    name: str
+    kind: str  # hidden | mlp | attention
+    layer: int  # hidden: 0 = embeddings, l = output of layer l; mlp/attention: layer l (from 1)
+    width: int
+    dtype: str
+    stat: str | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready description (for the manifest)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def parse_what(what: str | Sequence[str]) -> tuple[str, ...]:
+    """``"hidden,mlp,attention-stats"`` -> ("hidden", "mlp", "attention"), checked.
+
+    Example:
+        >>> parse_what("hidden, attention-stats")
+        ('hidden', 'attention')
+    """
+    items = what.split(",") if isinstance(what, str) else list(what)
+    names = []
+    for item in items:
+        name = item.strip().lower().removesuffix("-stats").removesuffix("_stats")
+        if name in ("hidden-states", "hidden_states"):
+            name = "hidden"
+        if name not in lay.WHAT:
+            raise InputError(f"cannot harvest {item.strip()!r}: choose from hidden, mlp, attention-stats (comma-separated)")
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise InputError("nothing to harvest: give --what hidden, mlp and/or attention-stats")
+    return tuple(n for n in lay.WHAT if n in names)
+
+
+def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
+    """Layer numbers from ``"all"``, ``"0-6"``, ``"1,3,6"`` or a list; 0 is the embeddings.
+
+    Example:
+        >>> parse_layers("all", 6), parse_layers("2-4,6", 6)
+        ([0, 1, 2, 3, 4, 5, 6], [2, 3, 4, 6])
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
+        return list(range(n_layers + 1))
+    if isinstance(spec, str):
+        layers: list[int] = []
+        for part in spec.split(","):
+            bounds = part.strip().split("-")
+            try:
+                lo, hi = int(bounds[0]), int(bounds[-1])
+            except ValueError:
+                raise InputError(f"cannot read the layers {spec!r}: write e.g. all, 0-{n_layers} or 1,3,{n_layers}") from None
+            layers += range(lo, hi + 1)
+    else:
+        layers = [int(x) for x in spec]
+    bad = [x for x in layers if not 0 <= x <= n_layers]
+    if bad or not layers:
+        raise InputError(f"layer {bad[0] if bad else '(none)'} is out of range: this model has layers 1-{n_layers} (0 = the embeddings)")
+    return sorted(set(layers))
+
+
+def harvest(
+    corpus: Corpus | str,
+    out: str | Path,
+    *,
+    model: "LoadedModel | str" = "default",
+    layers: str | Sequence[int] | None = "all",
+    what: str | Sequence[str] = ("hidden",),
+    dtype: str = "float32",
+    batch_tokens: int = BATCH_TOKENS,
+    shard_bytes: int = SHARD_BYTES,
+    repair: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+):
+    """Run ``model`` over ``corpus`` and write per-token activations to the store ``out``; returns the Store.
+
+    Resumable: run the same call again after an interruption (even SIGKILL) and only the missing
+    shards are computed; a store of another model, corpus or settings is refused (``overwrite=True``
+    replaces it). ``repair=True`` re-reads every shard with checksums and redoes damaged ones.
+    Memory is bounded by ``batch_tokens`` per forward pass and ``shard_bytes`` per shard, whatever
+    the corpus size.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import Corpus
+        >>> s = harvest(Corpus.from_texts(["The bank raised rates.", "We sat on the river bank."]),
+        ...             tempfile.mkdtemp(), layers="6", what="hidden,mlp")
+        >>> s.columns, s.n_tokens
+        (['hidden_6', 'mlp_6'], 16)
+    """
+    from shatterbox.models import LoadedModel, load
+    from shatterbox.store._store import Store
+
+    loaded = model if isinstance(model, LoadedModel) else load(model)
+    corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
+    if dtype not in lay.DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}: use float32 or float16 (half the size, relative error <= 4.9e-4)")
+    if batch_tokens < loaded.max_length:
+        raise InputError(f"batch_tokens must be at least the model's {loaded.max_length} tokens (got {batch_tokens})")
+    kinds = parse_what(what)
+    chosen = parse_layers(layers, loaded.n_layers)
+    columns = _columns(loaded, kinds, chosen, dtype)
+    root = Path(out)
+    content = {
+        "format": lay.FORMAT,
+        "model": {"name": loaded.name, "class": type(loaded.model).__name__, "hash": model_hash(loaded), "revision": _revision(loaded)},
+        "corpus": {"name": corpus.name, "hash": corpus.fingerprint(), "sentences": len(corpus)},
+        "columns": [c.to_dict() for c in columns],
+        "dtype": dtype,
+        "max_length": loaded.max_length,
+    }
+    manifest = _prepare(root, content, overwrite, lambda: _shard_sentences(loaded, corpus, columns, shard_bytes))
+    _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress)
+    return Store.open(root)
+
+
+def model_hash(loaded: "LoadedModel") -> str:
+    """SHA-256 of the model's class, config and every parameter and buffer (names, shapes and bytes)."""
+    import hashlib
+
+    digest = hashlib.sha256(type(loaded.model).__name__.encode())
+    digest.update(loaded.model.config.to_json_string(use_diff=True).encode())
+    for name, tensor in sorted({**dict(loaded.model.named_parameters()), **dict(loaded.model.named_buffers())}.items()):
+        digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _revision(loaded: "LoadedModel") -> str | None:
+    return getattr(loaded.model.config, "_commit_hash", None) or getattr(loaded.model.config, "_name_or_path", None)
+
+
+def _columns(loaded: "LoadedModel", kinds: tuple[str, ...], layers: list[int], dtype: str) -> list[Column]:
+    """The activation columns, with widths read from one probe forward pass."""
+    widths = _probe(loaded, kinds)
+    columns = []
+    for layer in layers:
+        if "hidden" in kinds:
+            columns.append(Column(f"hidden_{layer}", "hidden", layer, widths["hidden"], dtype))
+        if layer == 0:
+            continue
+        if "mlp" in kinds:
+            columns.append(Column(f"mlp_{layer}", "mlp", layer, widths["mlp"], dtype))
+        if "attention" in kinds:
+            columns += [Column(f"attn_{s}_{layer}", "attention", layer, loaded.n_heads, "float32", s) for s in ROW_STATS]
+    if not columns:
+        raise InputError("layer 0 is the embeddings: it has hidden states only; add layers from 1 for mlp or attention-stats")
+    return columns
+
+
+def _probe(loaded: "LoadedModel", kinds: tuple[str, ...]) -> dict[str, int]:
+    if "mlp" in kinds and len(mlp_modules(loaded.model)) != loaded.n_layers:
+        raise InputError(
+            f"the MLP layers of {loaded.name!r} ({type(loaded.model).__name__}) are not recognised: "
+            "harvest hidden and attention-stats only"
+        )
+    enc = encode(loaded, ["probe"])
+    with torch.inference_mode(), recording(loaded.model, attention=False) as rec:
+        out = loaded.model(**enc.model_inputs(loaded.forward_keys), output_hidden_states=True, return_dict=True)
+    return {"hidden": int(out.hidden_states[0].shape[-1]), "mlp": int(rec.mlp[0].shape[-1]) if rec.mlp else 0}
+
+
+def _shard_sentences(loaded: "LoadedModel", corpus: Corpus, columns: list[Column], shard_bytes: int) -> int:
+    """Sentences per shard so that one shard's activations take about ``shard_bytes``."""
+    sample = corpus.texts[:512]
+    tokens = np.mean([len(ids) for ids in loaded.tokenizer(sample, truncation=True, max_length=loaded.max_length)["input_ids"]])
+    per_token = sum(c.width * np.dtype(lay.DTYPES[c.dtype]).itemsize for c in columns) + 64
+    return int(max(1, min(len(corpus), shard_bytes // max(1.0, per_token * tokens))))
+
+
+def _prepare(root: Path, content: dict, overwrite: bool, shard_sentences: Callable[[], int]) -> dict:
+    """Create the store or check that the existing one holds the same harvest; the manifest to use."""
+    existing = root / lay.MANIFEST
+    if existing.exists() and overwrite:
+        _clear(root)
+    if existing.exists():
+        old = lay.read_manifest(root)
+        differences = [k for k in content if old.get(k) != content[k]]
+        if differences:
+            raise StoreMismatch(_mismatch(root, old, content, differences))
+        return old
+    if root.exists() and any(p.name != ".DS_Store" for p in root.iterdir()) and not overwrite:
+        raise StoreError(f"{str(root)!r} exists and is not a shatterbox store: give an empty or new folder as --out")
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = {**content, "shard_sentences": shard_sentences()}
+    manifest["key"] = lay.settings_key(manifest)
+    manifest.update(shards=-(-len_sentences(manifest) // manifest["shard_sentences"]), complete=False)
+    return manifest
+
+
+def len_sentences(manifest: dict) -> int:
+    """Number of corpus sentences a store covers."""
+    return int(manifest["corpus"]["sentences"])
+
+
+def _mismatch(root: Path, old: dict, new: dict, differences: list[str]) -> str:
+    what = differences[0]
+    describe = {
+        "model": lambda m: f"model {m['model']['name']!r} (hash {m['model']['hash'][:12]})",
+        "corpus": lambda m: f"corpus {m['corpus']['name']!r} ({m['corpus']['sentences']} sentences, hash {m['corpus']['hash'][:12]})",
+        "columns": lambda m: "columns " + ", ".join(c["name"] for c in m["columns"][:4]) + (" ..." if len(m["columns"]) > 4 else ""),
+    }.get(what, lambda m: f"{what} {m.get(what)!r}")
+    return (
+        f"the store {str(root)!r} holds {describe(old)}, but this harvest is {describe(new)}: "
+        "stores are never mixed; choose another --out, or add --overwrite to replace it"
+    )
+
+
+def _clear(root: Path) -> None:
+    """Remove what a store consists of (and nothing else) from ``root``."""
+    for path in list(root.glob(lay.SHARD_GLOB)) + list(root.glob(".part-*.tmp")) + [root / lay.MANIFEST]:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(root / lay.SENTENCES.parent, ignore_errors=True)
+
+
+def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress) -> None:
+    if not (root / lay.SENTENCES).exists():
+        (root / lay.SENTENCES.parent).mkdir(exist_ok=True)
+        tmp = root / lay.SENTENCES.parent / ".sentences.parquet.tmp"
+        pq.write_table(corpus.table, tmp, compression="zstd")
+        tmp.replace(root / lay.SENTENCES)
+    lay.write_manifest(root, manifest)
+    started = time.perf_counter()
+    hint = "re-run the same harvest command with --repair (it redoes only the damaged shards)"
+    done = {}
+    for index, path in lay.shard_files(root).items():
+        if repair and lay.verify_shard(path) is not None:
+            path.unlink()
+            continue
+        done[index] = lay.shard_meta(path, manifest["key"], hint)
+    total = len(corpus)
+    sentences_done = sum(m["stop"] - m["first"] for m in done.values())
+    tokens_done = sum(m["rows"] for m in done.values())
+    if progress:
+        progress(sentences_done, tokens_done, total)
+    step = manifest["shard_sentences"]
+    # one shard is written in a background thread while the next is computed (at most one waits)
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future | None = None
+        for index in range(manifest["shards"]):
+            if index in done:
+                continue
+            rows = slice(index * step, min((index + 1) * step, total))
+            table = _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens)
+            if pending is not None:
+                sentences_done, tokens_done = _finish(pending, done, sentences_done, tokens_done, total, progress)
+            pending = writer.submit(_write, root, index, table)
+        if pending is not None:
+            _finish(pending, done, sentences_done, tokens_done, total, progress)
+    manifest.update(
+        complete=True,
+        tokens=int(sum(m["rows"] for m in done.values())),
+        skipped=int(sum(m["skipped"] for m in done.values())),
+        truncated=int(sum(m["truncated"] for m in done.values())),
+    )
+    manifest.setdefault("seconds", 0.0)
+    manifest["seconds"] = round(float(manifest["seconds"]) + time.perf_counter() - started, 3)
+    lay.write_manifest(root, manifest)
+
+
+def _finish(pending: Future, done: dict, sentences: int, tokens: int, total: int, progress: Progress | None) -> tuple[int, int]:
+    """Wait for a shard write; record it and report progress."""
+    meta = pending.result()
+    done[meta["shard"]] = meta
+    sentences, tokens = sentences + meta["stop"] - meta["first"], tokens + meta["rows"]
+    if progress:
+        progress(sentences, tokens, total)
+    return sentences, tokens
+
+
+def _batches(lengths: np.ndarray, budget_tokens: int, attention_row_bytes: int) -> list[np.ndarray]:
+    """Groups of row numbers, shortest first, whose padded size fits the token and attention budgets."""
+    order = np.argsort(lengths, kind="stable")
+    groups, current, longest = [], [], 0
+    for row in order:
+        n = int(lengths[row])
+        size = max(longest, n)
+        fits = size * (len(current) + 1) <= budget_tokens and size * size * (len(current) + 1) * attention_row_bytes <= ATTENTION_BYTES
+        if current and not fits:
+            groups.append(np.array(current))
+            current, size = [], n
+        current.append(row)
+        longest = size
+    if current:
+        groups.append(np.array(current))
+    return groups
+
+
+def _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens) -> pa.Table:
+    """Activations of the corpus rows ``rows`` as one shard's table (sentence order)."""
+    texts = corpus.texts[rows]
+    ids = corpus.ids[rows]
+    tok = loaded.tokenizer
+    probe = tok(texts, truncation=True, max_length=loaded.max_length, return_special_tokens_mask=True)
+    lengths = np.array([len(m) for m in probe["special_tokens_mask"]])
+    has_words = np.array([sum(m) < len(m) for m in probe["special_tokens_mask"]])
+    kinds = {c.kind for c in columns}
+    attention_row_bytes = 4 * loaded.n_heads * loaded.n_layers if "attention" in kinds else 0
+    items: dict[int, dict] = {}
+    truncated = 0
+    keep = np.flatnonzero(has_words)
+    for group in _batches(lengths[keep], batch_tokens, attention_row_bytes):
+        batch_rows = keep[group]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TruncationWarning)
+            enc = encode(loaded, [texts[r] for r in batch_rows])
+        truncated += sum(1 for d in enc.dropped if d)
+        for r, item in zip(batch_rows, _forward(loaded, enc, columns, kinds)):
+            items[int(r)] = item
+    return _table(items, ids, columns, manifest, index, rows, truncated, len(texts) - len(keep))
+
+
+def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str]) -> list[dict]:
+    """One forward pass; per text, its token metadata and activation rows (numpy, [tokens, width])."""
+    mlp_context = recording(loaded.model, attention=False) if "mlp" in kinds else nullcontext(None)
+    with torch.inference_mode(), mlp_context as rec:
+        out = loaded.model(
+            **enc.model_inputs(loaded.forward_keys),
+            output_hidden_states="hidden" in kinds,
+            output_attentions="attention" in kinds,
+            return_dict=True,
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for c in columns:
+        if c.kind == "hidden":
+            arrays[c.name] = out.hidden_states[c.layer].float().numpy()
+        elif c.kind == "mlp":
+            arrays[c.name] = rec.mlp[c.layer - 1].float().numpy()
+    attention = {c.layer: out.attentions[c.layer - 1].float().numpy() for c in columns if c.kind == "attention"}
+    causal = bool(getattr(loaded.model.config, "is_decoder", False)) or _looks_causal(attention)
+    items = []
+    for i, text in enumerate(enc.texts):
+        n = int(enc.lengths[i])
+        al = align(loaded.tokenizer, enc.batch, i, n, (text, None))
+        item = {
+            "position": np.arange(n, dtype=np.int32),
+            "token": al.tokens,
+            "token_id": enc.batch["input_ids"][i, :n].numpy().astype(np.int32),
+            "word_index": al.word_index.astype(np.int32),
+            "word": np.asarray(al.words, dtype=object)[al.word_index].tolist(),
+            "special": al.special,
+        }
+        for name, values in arrays.items():
+            item[name] = values[i, :n]
+        if attention:
+            item.update(_attention_rows(attention, i, n, al, causal))
+        items.append(item)
+    return items
+
+
+def _looks_causal(attention: dict[int, np.ndarray]) -> bool:
+    """A decoder's attention is exactly 0 above the diagonal for every text, layer and head."""
+    if not attention:
+        return False
+    first = next(iter(attention.values()))
+    n = first.shape[-1]
+    return n > 1 and not first[..., np.triu_indices(n, 1)[0], np.triu_indices(n, 1)[1]].any()
+
+
+def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal: bool) -> dict[str, np.ndarray]:
+    layers = sorted(attention)
+    probs = np.stack([attention[l][i, :, :n, :n] for l in layers])  # [layers, heads, n, n]
+    allowed = np.tril(np.ones((n, n), bool)) if causal else np.ones((n, n), bool)
+    punct = np.array([is_punct(label) and not s for label, s in zip(al.labels, al.special)], dtype=bool)
+    stats = row_stats(probs, np.broadcast_to(allowed, probs.shape), al.special, punct)
+    rows = {}
+    for k, layer in enumerate(layers):
+        for stat, values in stats.items():
+            rows[f"attn_{stat}_{layer}"] = values[k].T.astype(np.float32)  # [tokens, heads]
+    return rows
+
+
+def _table(items, ids, columns, manifest, index, rows, truncated, skipped) -> pa.Table:
+    order = sorted(items)
+    schema = pa.schema(lay.meta_schema() + [lay.activation_field(c.name, c.width, c.dtype) for c in columns])
+    counts = np.array([len(items[r]["token"]) for r in order], dtype=np.int64)
+    data = {
+        "sentence_id": np.repeat(ids[order], counts) if order else np.zeros(0, np.int64),
+        "position": _cat([items[r]["position"] for r in order], np.int32),
+        "token": [t for r in order for t in items[r]["token"]],
+        "token_id": _cat([items[r]["token_id"] for r in order], np.int32),
+        "word_index": _cat([items[r]["word_index"] for r in order], np.int32),
+        "word": [w for r in order for w in items[r]["word"]],
+        "special": _cat([items[r]["special"] for r in order], bool),
+    }
+    arrays = [pa.array(data[f.name], f.type) for f in lay.meta_schema()]
+    for c, f in zip(columns, list(schema)[len(arrays):]):
+        block = np.concatenate([items[r][c.name] for r in order]) if order else np.zeros((0, c.width))
+        arrays.append(lay.fixed_list(block, f))
+    meta = {
+        "key": manifest["key"], "shard": index, "first": rows.start, "stop": rows.stop,
+        "rows": int(counts.sum()), "sentences": len(order), "skipped": skipped, "truncated": truncated,
+    }
+    return pa.Table.from_arrays(arrays, schema=schema.with_metadata({lay.META_KEY: json.dumps(meta)}))
+
+
+def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+
+def _write(root: Path, index: int, table: pa.Table) -> dict:
+    """Write the shard to a temporary file, then rename it: a shard exists whole or not at all; its metadata."""
+    final = lay.shard_path(root, index)
+    tmp = final.with_name(f".{final.name}.tmp")
+    row_bytes = max(1, table.nbytes // max(1, table.num_rows))
+    activation = [f.name for f in table.schema if f.name not in lay.META_COLUMNS]
+    pq.write_table(
+        table,
+        tmp,
+        row_group_size=max(1024, ROW_GROUP_BYTES // row_bytes),
+        compression={**{n: "zstd" for n in lay.META_COLUMNS}, **{n: "none" for n in activation}},
+        use_dictionary=["token", "word"],
+        write_statistics=list(lay.META_COLUMNS),
+        write_page_checksum=True,
+    )
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    tmp.replace(final)
+    return json.loads(table.schema.metadata[lay.META_KEY])
+

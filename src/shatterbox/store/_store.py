@@ -1,0 +1,311 @@
+"""Reading a store: the manifest checked once on open, rows by SQL (DuckDB), activations in chunks, top-k."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from shatterbox.errors import InputError, StoreCorrupt, StoreError
+from shatterbox.store import _layout as lay
+
+REPAIR = "re-run the harvest command that made it with --repair (it redoes only the damaged shards), or delete the store and harvest again"
+READ_ROWS = 16384  # rows per chunk when streaming activations
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass
+class TopK:
+    """The ``k`` largest values of each unit: ``values`` [units, k], with the rows they come from.
+
+    ``sentence_id`` and ``position`` [units, k] locate each value's token; rows with fewer
+    than ``k`` tokens in the store are padded with NaN values and -1 ids.
+    """
+
+    column: str
+    units: np.ndarray
+    values: np.ndarray
+    sentence_id: np.ndarray
+    position: np.ndarray
+
+
+class Store:
+    """An activation store written by :func:`shatterbox.store.harvest`, opened for reading.
+
+    One row per token: ``sentence_id``, ``position``, ``token``, ``token_id``, ``word_index``,
+    ``word``, ``special``, then one fixed-size list column per activation (``hidden_L`` [D],
+    ``mlp_L`` [F], ``attn_<stat>_L`` [heads]); the corpus (text and labels) is the ``sentences`` table.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import Corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(Corpus.from_texts(["The bank raised rates.", "A river bank."]), tempfile.mkdtemp(), layers="1")
+        >>> s.activations("hidden_1", where="word = 'bank'").shape
+        (2, 384)
+        >>> s.sql("select count(*) from tokens join sentences on sentence_id = id").fetchall()
+        [(13,)]
+    """
+
+    def __init__(self, root: Path, manifest: dict, shards: dict[int, Path]) -> None:
+        self.root = root
+        self.manifest = manifest
+        self.shards = shards
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, *, partial: bool = False) -> "Store":
+        """Open a store; every shard's footer is checked. ``partial=True`` reads an unfinished harvest.
+
+        Example:
+            >>> Store.open("/nonexistent")
+            Traceback (most recent call last):
+            ...
+            shatterbox.errors.StoreError: '/nonexistent' is not a shatterbox store (no manifest.json): make one with `shatterbox harvest CORPUS --out /nonexistent`
+        """
+        root = Path(path)
+        manifest = lay.read_manifest(root)
+        shards = lay.shard_files(root)
+        for path_ in shards.values():
+            lay.shard_meta(path_, manifest["key"], REPAIR)
+        missing = sorted(set(range(manifest["shards"])) - set(shards))
+        if missing and not partial:
+            raise StoreError(
+                f"the store {str(root)!r} is incomplete ({len(shards)} of {manifest['shards']} shards, "
+                f"first missing: {lay.SHARD.format(missing[0])}): run the same harvest command again to finish it"
+            )
+        return cls(root, manifest, shards)
+
+    # --- what it holds -------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        """Activation column names, in manifest order."""
+        return [c["name"] for c in self.manifest["columns"]]
+
+    @property
+    def model(self) -> str:
+        """The name of the harvested model."""
+        return self.manifest["model"]["name"]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every shard has been written."""
+        return len(self.shards) == self.manifest["shards"]
+
+    @property
+    def n_tokens(self) -> int:
+        """Rows (tokens) in the store."""
+        return int(self.sql("select count(*) from tokens").fetchall()[0][0]) if self.shards else 0
+
+    @property
+    def n_sentences(self) -> int:
+        """Sentences of the corpus the store covers."""
+        return int(self.manifest["corpus"]["sentences"])
+
+    def width(self, column: str) -> int:
+        """Values per row of an activation column (e.g. 384 for ``hidden_3`` of the default model)."""
+        return int(self._column(column)["width"])
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: model, corpus, columns, shards, tokens, size on disk."""
+        size = sum(p.stat().st_size for p in self.shards.values())
+        return {
+            "path": str(self.root),
+            "model": self.manifest["model"],
+            "corpus": self.manifest["corpus"],
+            "dtype": self.manifest["dtype"],
+            "columns": self.manifest["columns"],
+            "shards": len(self.shards),
+            "shards_expected": self.manifest["shards"],
+            "complete": self.complete,
+            "tokens": self.manifest.get("tokens"),
+            "truncated": self.manifest.get("truncated", 0),
+            "skipped": self.manifest.get("skipped", 0),
+            "bytes": size,
+            "seconds": self.manifest.get("seconds"),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Store({str(self.root)!r}, model={self.model!r}, corpus={self.manifest['corpus']['name']!r}, "
+            f"sentences={self.n_sentences}, columns={len(self.columns)}, shards={len(self.shards)}/{self.manifest['shards']})"
+        )
+
+    # --- SQL -----------------------------------------------------------------------------------
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the views ``tokens`` (all shards) and ``sentences`` (the corpus)."""
+        if self._con is None:
+            con = duckdb.connect()
+            files = [str(p) for p in self.shards.values()]
+            if files:
+                con.execute(f"create view tokens as select * from read_parquet({_sql_list(files)})")
+            else:
+                con.execute("create view tokens as select 0::bigint as sentence_id where false")
+            con.execute(f"create view sentences as select * from read_parquet({_sql_list([str(self.root / lay.SENTENCES)])})")
+            self._con = con
+        return self._con
+
+    def sql(self, query: str, params: Sequence | None = None) -> duckdb.DuckDBPyRelation:
+        """SQL over the views ``tokens`` and ``sentences``, as a DuckDB relation (``.fetchall()``, ``.df()``).
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> s = harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="0")
+            >>> s.sql("select token from tokens order by position").fetchall()
+            [('[CLS]',), ('hi',), ('there',), ('.',), ('[SEP]',)]
+        """
+        try:
+            return self.connection.cursor().sql(query, params=params)
+        except duckdb.Error as exc:
+            raise self._read_error(exc) from exc
+
+    def _fetch(self, query: str, params: Sequence | None) -> pa.Table:
+        try:
+            return _arrow(self.sql(query, params))
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise self._read_error(exc) from exc
+
+    def rows(self, where: str | None = None, columns: Sequence[str] = lay.META_COLUMNS, params: Sequence | None = None) -> pa.Table:
+        """Token rows (metadata columns by default) matching the SQL condition ``where``, in store order."""
+        names = ", ".join(self._checked_name(c) for c in columns)
+        return self._fetch(f"select {names} from tokens{_where(where)} order by sentence_id, position", params)
+
+    def sentences(self, where: str | None = None, params: Sequence | None = None) -> pa.Table:
+        """The corpus rows (id, text, labels) matching ``where``."""
+        return self._fetch(f"select * from sentences{_where(where)} order by id", params)
+
+    # --- activations ---------------------------------------------------------------------------
+    def activations(self, column: str, where: str | None = None, params: Sequence | None = None) -> np.ndarray:
+        """[rows, width] float32 array of one activation column for the rows matching ``where`` (store order).
+
+        Loads the selected rows into memory: use :meth:`batches` to stream a whole store.
+        """
+        width = self.width(column)
+        table = self._fetch(f"select {column} from tokens{_where(where)} order by sentence_id, position", params)
+        return _matrix(table.column(0), width)
+
+    def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """Stream (metadata [n rows], activations [n, width]) chunks of at most ``rows`` rows; memory stays bounded."""
+        width = self.width(column)
+        query = f"select sentence_id, position, token, word, {column} from tokens{_where(where)}"
+        try:
+            for batch in _reader(self.sql(query, params), rows):
+                table = pa.Table.from_batches([batch])
+                yield table.drop_columns([column]), _matrix(table.column(column), width)
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise self._read_error(exc) from exc
+
+    def top_k(
+        self,
+        column: str,
+        units: int | Sequence[int] | None = None,
+        k: int = 10,
+        *,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        where: str | None = None,
+    ) -> TopK:
+        """The ``k`` tokens where each unit (a dimension, a neuron, or a column of ``transform``'s output,
+        e.g. a factor code) is largest, in one streaming pass over the store.
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> s = harvest(Corpus.from_texts(["a b c", "d e"]), tempfile.mkdtemp(), layers="1", what="mlp")
+            >>> t = s.top_k("mlp_1", [0, 5], k=3)
+            >>> t.values.shape, bool((np.diff(t.values, axis=1) <= 0).all())
+            ((2, 3), True)
+        """
+        if k < 1:
+            raise InputError(f"k must be at least 1 (got {k})")
+        chosen: np.ndarray | None = None if units is None else np.atleast_1d(np.asarray(units, dtype=np.int64))
+        best_v = best_s = best_p = None
+        for meta, values in self.batches(column, where):
+            values = transform(values) if transform is not None else values
+            if chosen is None:
+                chosen = np.arange(values.shape[1])
+            if chosen.size and (chosen.min() < 0 or chosen.max() >= values.shape[1]):
+                raise InputError(f"unit {int(chosen.max())} is out of range: {column} has units 0-{values.shape[1] - 1}")
+            v = values[:, chosen].T.astype(np.float64)  # [units, rows]
+            s = np.broadcast_to(meta.column("sentence_id").to_numpy(), v.shape)
+            p = np.broadcast_to(meta.column("position").to_numpy(), v.shape)
+            if best_v is not None:
+                v, s, p = (np.concatenate([a, b], axis=1) for a, b in ((best_v, v), (best_s, s), (best_p, p)))
+            keep = np.argsort(-v, axis=1, kind="stable")[:, :k]
+            best_v, best_s, best_p = (np.take_along_axis(a, keep, axis=1) for a in (v, s, p))
+        if best_v is None:
+            raise InputError("no rows match: loosen `where`")
+        pad = k - best_v.shape[1]
+        if pad > 0:
+            best_v = np.pad(best_v, ((0, 0), (0, pad)), constant_values=np.nan)
+            best_s, best_p = (np.pad(a, ((0, 0), (0, pad)), constant_values=-1) for a in (best_s, best_p))
+        return TopK(column, chosen, best_v, best_s, best_p)
+
+    # --- integrity -----------------------------------------------------------------------------
+    def verify(self) -> dict[str, str]:
+        """Read every page of every shard with its checksum: {shard file name: problem} (empty when whole)."""
+        problems = {}
+        for path in self.shards.values():
+            problem = lay.verify_shard(path)
+            if problem:
+                problems[path.name] = problem
+        return problems
+
+    def _read_error(self, exc: BaseException) -> StoreError:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, duckdb.Error) and not isinstance(exc, (duckdb.IOException, duckdb.InvalidInputException, duckdb.InternalException)):
+            return InputError(f"the query failed: {message}; tables: tokens ({', '.join(lay.META_COLUMNS)}, {', '.join(self.columns[:6])}{' ...' if len(self.columns) > 6 else ''}) and sentences")
+        damaged = self.verify()
+        if damaged:
+            name, problem = next(iter(damaged.items()))
+            return StoreCorrupt(f"shard {name} of {str(self.root)!r} is damaged ({problem}): {REPAIR}")
+        return StoreError(f"cannot read the store {str(self.root)!r}: {message}")
+
+    def _column(self, name: str) -> dict:
+        for c in self.manifest["columns"]:
+            if c["name"] == name:
+                return c
+        raise InputError(f"the store has no column {name!r}; its activation columns are: {', '.join(self.columns)}")
+
+    def _checked_name(self, name: str) -> str:
+        if name not in lay.META_COLUMNS:
+            self._column(name)
+        if not _NAME.match(name):  # pragma: no cover - every known column name matches
+            raise InputError(f"bad column name {name!r}")
+        return name
+
+
+def _where(where: str | None) -> str:
+    return f" where {where}" if where and where.strip() else ""
+
+
+def _sql_list(items: list[str]) -> str:
+    return "[" + ", ".join("'" + s.replace("'", "''") + "'" for s in items) + "]"
+
+
+def _arrow(result: duckdb.DuckDBPyRelation) -> pa.Table:
+    """The whole result as an Arrow table (DuckDB 2 names it ``to_arrow_table``, 1.x ``arrow``)."""
+    fetch = getattr(result, "to_arrow_table", None) or result.arrow
+    return fetch()
+
+
+def _reader(result: duckdb.DuckDBPyRelation, rows: int) -> pa.RecordBatchReader:
+    """The result streamed in record batches of at most ``rows`` rows."""
+    stream = getattr(result, "to_arrow_reader", None) or result.fetch_arrow_reader
+    return stream(rows)
+
+
+def _matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """A list column of equal-length rows -> [rows, width] numpy (float16 widened to float32)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    values = array.flatten().to_numpy(zero_copy_only=False) if len(array) else np.zeros(0, np.float32)
+    values = values.reshape(-1, width)
+    return values.astype(np.float32) if values.dtype == np.float16 else values
