@@ -226,3 +226,53 @@ def test_explain_quick_mode():
     data = json.loads(r.stdout)
     assert r.exit_code == 0 and data["method"] == "sampled" and data["evaluations"] == 2 + 2 * 2 * 6
     assert "sampled 26" in r.stderr
+
+
+def test_harvest_then_read_the_store(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("The bank raised rates.\nWe sat on the river bank.\n", encoding="utf-8")
+    store = str(tmp_path / "store")
+    r = run("harvest", str(corpus), "--out", store, "--layers", "1,6", "--what", "hidden,mlp")
+    assert r.exit_code == 0, r.stderr
+    assert "stored 16 tokens of 2 sentences" in r.stderr and "duckdb.sql" in r.stdout
+    info = json.loads(run("store", "info", store, "--format", "json").stdout)
+    assert info["complete"] and [c["name"] for c in info["columns"]] == ["hidden_1", "mlp_1", "hidden_6", "mlp_6"]
+    q = run("store", "query", store, "select word, count(*) as n from tokens where word = 'bank' group by word", "--format", "json")
+    assert json.loads(q.stdout) == [{"word": "bank", "n": 2}]
+    top = json.loads(run("store", "top", store, "mlp_6", "5", "--k", "3", "--format", "json").stdout)
+    assert [t["rank"] for t in top] == [1, 2, 3] and top[0]["value"] >= top[1]["value"] >= top[2]["value"]
+    assert "2 shards whole" in run("store", "verify", store).stdout or "1 shards whole" in run("store", "verify", store).stdout
+    again = run("harvest", str(corpus), "--out", store, "--layers", "1,6", "--what", "hidden,mlp")
+    assert again.exit_code == 0 and "stored 16 tokens" in again.stderr  # a finished store is kept as it is
+
+
+def test_corpus_shows_the_shipped_corpus():
+    r = run("corpus", "wordnet", "--where", "supersense=noun.animal", "--where", "kind=example", "-n", "2", "--format", "json")
+    d = json.loads(r.stdout)
+    from shatterbox.corpus import wordnet_corpus
+
+    assert d["name"] == "wordnet" and len(d["rows"]) == 2
+    assert d["sentences"] == len(wordnet_corpus().where(supersense="noun.animal", kind="example"))
+    assert {row["supersense"] for row in d["rows"]} == {"noun.animal"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["harvest", "missing.txt", "--out", "{tmp}/s"], "error: no corpus file 'missing.txt'"),
+        (["harvest", "wordnet", "-n", "3", "--out", "{tmp}/s", "--what", "logits"], "error: cannot harvest 'logits'"),
+        (["harvest", "wordnet", "-n", "3", "--out", "{tmp}/s", "--where", "kind"], "error: cannot read --where 'kind'"),
+        (["store", "info", "{tmp}"], "error: '{tmp}' is not a shatterbox store"),
+        (["store", "query", "{store}", "select nope from tokens"], "error: the query failed"),
+        (["store", "top", "{store}", "mlp_9", "0"], "error: the store has no column 'mlp_9'"),
+        (["harvest", "wordnet", "-n", "4", "--out", "{store}", "--layers", "1"], "error: the store '{store}' holds corpus"),
+    ],
+)
+def test_corpus_and_store_bad_input_is_one_line(tmp_path, args, message):
+    store = tmp_path / "made"
+    assert run("harvest", "wordnet", "-n", "3", "--out", str(store), "--layers", "1").exit_code == 0
+    fill = lambda s: s.format(tmp=tmp_path, store=store)  # noqa: E731
+    r = run(*[fill(a) for a in args])
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(fill(message)), r.stderr

@@ -137,8 +137,13 @@ class Corpus:
         _require_columns(self.table, list(equals), self.name)
         mask = None
         for name, value in equals.items():
-            values = value if isinstance(value, (list, tuple, set)) else [value]
-            test = pc.is_in(self.table.column(name), value_set=pa.array(list(values)))
+            values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+            column = self.table.column(name)
+            try:
+                value_set = pa.array(values).cast(column.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise CorpusError(f"cannot compare the column {name!r} ({column.type}) with {values!r}") from None
+            test = pc.is_in(column, value_set=value_set)
             mask = test if mask is None else pc.and_(mask, test)
         return Corpus(self.table.filter(mask), self.name) if mask is not None else self
 

@@ -173,10 +173,14 @@ class Store:
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             raise self._read_error(exc) from exc
 
+    def query(self, sql: str, params: Sequence | None = None) -> pa.Table:
+        """The result of SQL over ``tokens`` and ``sentences`` as an Arrow table (bad SQL: one clear error)."""
+        return self._fetch(sql, params)
+
     def rows(self, where: str | None = None, columns: Sequence[str] = lay.META_COLUMNS, params: Sequence | None = None) -> pa.Table:
         """Token rows (metadata columns by default) matching the SQL condition ``where``, in store order."""
         names = ", ".join(self._checked_name(c) for c in columns)
-        return self._fetch(f"select {names} from tokens{_where(where)} order by sentence_id, position", params)
+        return self._fetch(f"select {names} from tokens{_where(where)}", params)
 
     def sentences(self, where: str | None = None, params: Sequence | None = None) -> pa.Table:
         """The corpus rows (id, text, labels) matching ``where``."""
@@ -184,24 +188,50 @@ class Store:
 
     # --- activations ---------------------------------------------------------------------------
     def activations(self, column: str, where: str | None = None, params: Sequence | None = None) -> np.ndarray:
-        """[rows, width] float32 array of one activation column for the rows matching ``where`` (store order).
+        """[rows, width] float32 array of one activation column for the rows matching ``where``, in store order.
 
-        Loads the selected rows into memory: use :meth:`batches` to stream a whole store.
+        Loads the selected rows into memory: use :meth:`batches` to stream a whole store. Without
+        ``where`` every page is read with its checksum (damage is an error naming the shard).
         """
         width = self.width(column)
-        table = self._fetch(f"select {column} from tokens{_where(where)} order by sentence_id, position", params)
+        if not where:
+            parts = [values for _, values in self.batches(column)]
+            return np.concatenate(parts) if parts else np.zeros((0, width), np.float32)
+        table = self._fetch(f"select {column} from tokens{_where(where)}", params)
         return _matrix(table.column(0), width)
 
     def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None) -> Iterator[tuple[pa.Table, np.ndarray]]:
-        """Stream (metadata [n rows], activations [n, width]) chunks of at most ``rows`` rows; memory stays bounded."""
+        """Stream (metadata [n rows], activations [n, width]) chunks of at most ``rows`` rows, in store order;
+        memory stays bounded. A full scan (no ``where``) checks every page's checksum."""
         width = self.width(column)
-        query = f"select sentence_id, position, token, word, {column} from tokens{_where(where)}"
+        names = ["sentence_id", "position", "token", "word", column]
+        if not where:
+            yield from self._scan(names, width, rows)
+            return
+        query = f"select {', '.join(names)} from tokens{_where(where)}"
         try:
             for batch in _reader(self.sql(query, params), rows):
                 table = pa.Table.from_batches([batch])
                 yield table.drop_columns([column]), _matrix(table.column(column), width)
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             raise self._read_error(exc) from exc
+
+    def _scan(self, names: list[str], width: int, rows: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """Every shard in order through pyarrow, page checksums verified."""
+        import pyarrow.parquet as pq
+
+        for path in self.shards.values():
+            try:
+                handle = pq.ParquetFile(path, page_checksum_verification=True)
+                batches = handle.iter_batches(batch_size=rows, columns=names)
+                while True:
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    table = pa.Table.from_batches([batch])
+                    yield table.drop_columns([names[-1]]), _matrix(table.column(names[-1]), width)
+            except (pa.ArrowException, OSError) as exc:
+                raise StoreCorrupt(f"shard {path.name} of {str(self.root)!r} is damaged ({str(exc).splitlines()[0][:200]}): {REPAIR}") from exc
 
     def top_k(
         self,
@@ -248,6 +278,38 @@ class Store:
             best_v = np.pad(best_v, ((0, 0), (0, pad)), constant_values=np.nan)
             best_s, best_p = (np.pad(a, ((0, 0), (0, pad)), constant_values=-1) for a in (best_s, best_p))
         return TopK(column, chosen, best_v, best_s, best_p)
+
+    def top_rows(self, column: str, unit: int, k: int = 10, *, transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 where: str | None = None) -> pa.Table:
+        """:meth:`top_k` of one unit as a table: rank, value, token, word, sentence id, position and the sentence text.
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> s = harvest(Corpus.from_texts(["a b c", "d e"]), tempfile.mkdtemp(), layers="1", what="mlp")
+            >>> s.top_rows("mlp_1", 7, k=2).column_names
+            ['rank', 'value', 'token', 'word', 'sentence_id', 'position', 'text']
+        """
+        top = self.top_k(column, [unit], k, transform=transform, where=where)
+        found = top.sentence_id[0] >= 0
+        keys = pa.table({
+            "rank": np.arange(1, int(found.sum()) + 1),
+            "sentence_id": top.sentence_id[0][found].astype(np.int64),
+            "position": top.position[0][found].astype(np.int32),
+            "value": top.values[0][found],
+        })
+        cursor = self.connection.cursor()
+        cursor.register("top_keys", keys)
+        query = (
+            "select k.rank, k.value, t.token, t.word, k.sentence_id, k.position, s.text from top_keys k "
+            "join tokens t on t.sentence_id = k.sentence_id and t.position = k.position "
+            "join sentences s on s.id = k.sentence_id order by k.rank"
+        )
+        try:
+            return _arrow(cursor.sql(query))
+        except (duckdb.Error, pa.ArrowException, OSError) as exc:
+            raise self._read_error(exc) from exc
 
     # --- integrity -----------------------------------------------------------------------------
     def verify(self) -> dict[str, str]:
