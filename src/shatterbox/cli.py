@@ -549,6 +549,7 @@ def serve(
     model: str = ModelOpt,
     port: int = typer.Option(8000, "--port", "-p", help="TCP port."),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on; the default 127.0.0.1 is reachable from this machine only."),
+    stores: Optional[str] = typer.Option(None, "--stores", help="A folder of activation stores (each made by `shatterbox harvest --out DIR/NAME`) for the Corpus tab."),
 ) -> None:
     """Serve the web app (Attention, Heads, Explain tabs and a JSON API with docs at /docs), offline."""
     from shatterbox.web import serve as run_server
@@ -559,7 +560,9 @@ def serve(
         if host not in ("127.0.0.1", "localhost", "::1"):
             _say(f"warning: listening on {host}: other machines on the network can use this server")
         try:
-            run_server(model, host=host, port=port, on_ready=lambda url: _say(f"shatterbox serving {model!r} at {url} (Ctrl+C to stop)"))
+            if stores is not None and not os.path.isdir(stores):
+                raise InputError(f"--stores {stores!r} is not a folder: give the folder that holds your stores (e.g. --stores stores)")
+            run_server(model, host=host, port=port, stores=stores, on_ready=lambda url: _say(f"shatterbox serving {model!r} at {url} (Ctrl+C to stop)"))
         except OSError as exc:
             raise InputError(f"{exc.strerror or exc}; choose another --port") from exc
 

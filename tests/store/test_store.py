@@ -15,7 +15,7 @@ import shatterbox as sb
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreCorrupt, StoreError, StoreMismatch
-from shatterbox.store import Store, harvest
+from shatterbox.store import META_COLUMNS, Store, harvest
 from tests.conftest import CHAPTER, CORPUS
 
 SENTENCES = CORPUS + ["A sentence with unbelievably polysemous wordpieces: bank, banks, banking.", "\u200b", "Short."]
@@ -42,7 +42,8 @@ def test_rows_equal_capture(small, default_model):
             assert store.rows(f"sentence_id = {sid}").num_rows == 0
             continue
         trace = default_model.capture(text)
-        rows = store.rows(f"sentence_id = {sid}", ["position", "token", "token_id", "word_index", "word", "special"]).to_pydict()
+        rows = store.rows(f"sentence_id = {sid}", ["position", "token", "token_id", "word_index", "word", "special", "char_start", "char_end"]).to_pydict()
+        assert rows["char_start"] == trace.offsets[:, 0].tolist() and rows["char_end"] == trace.offsets[:, 1].tolist()
         assert rows["token"] == trace.tokens and rows["position"] == list(range(trace.n_tokens))
         assert rows["token_id"] == trace.token_ids.tolist() and rows["word_index"] == trace.word_index.tolist()
         assert rows["word"] == [trace.words[w] for w in trace.word_index] and rows["special"] == trace.special.tolist()
@@ -158,7 +159,7 @@ def test_damaged_page_is_found_by_checksums_and_repaired(small, tmp_path, defaul
     root = _copy_store(store, tmp_path / "d")
     shard = sorted(root.glob("part-*.parquet"))[0]
     data = bytearray(shard.read_bytes())
-    column = pq.ParquetFile(shard).metadata.row_group(0).column(5 + 3)  # hidden_1's values, mid-file
+    column = pq.ParquetFile(shard).metadata.row_group(0).column(len(META_COLUMNS) + 1)  # hidden_1's values, mid-file
     at = column.data_page_offset + column.total_compressed_size // 2
     data[at:at + 8] = b"\xff" * 8
     shard.write_bytes(bytes(data))

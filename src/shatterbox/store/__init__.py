@@ -12,7 +12,7 @@ Layout of a store folder::
     corpus/sentences.parquet   the corpus: id, text and its label columns
 
 Token rows: ``sentence_id``, ``position``, ``token``, ``token_id``, ``word_index``, ``word``,
-``special``, then fixed-size list columns ``hidden_L`` (L = 0 embeddings, 1.. layer outputs),
+``special``, ``char_start`` and ``char_end`` (the token's characters in the sentence), then fixed-size list columns ``hidden_L`` (L = 0 embeddings, 1.. layer outputs),
 ``mlp_L`` (MLP neuron activations of layer L) and ``attn_<stat>_L`` (per head: entropy, special,
 punct, prev, self, next of the token's attention row; see :mod:`shatterbox.capture.stats`).
 
@@ -27,6 +27,7 @@ Example:
 """
 
 from shatterbox.store._harvest import BATCH_TOKENS, SHARD_BYTES, Column, harvest, model_hash, parse_layers, parse_what
+from shatterbox.store._layout import META_COLUMNS
 from shatterbox.store._store import Store, TopK
 
-__all__ = ["BATCH_TOKENS", "SHARD_BYTES", "Column", "Store", "TopK", "harvest", "model_hash", "parse_layers", "parse_what"]
+__all__ = ["BATCH_TOKENS", "META_COLUMNS", "SHARD_BYTES", "Column", "Store", "TopK", "harvest", "model_hash", "parse_layers", "parse_what"]

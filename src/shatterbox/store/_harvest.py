@@ -380,6 +380,8 @@ def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str])
             "word_index": al.word_index.astype(np.int32),
             "word": np.asarray(al.words, dtype=object)[al.word_index].tolist(),
             "special": al.special,
+            "char_start": al.offsets[:, 0],
+            "char_end": al.offsets[:, 1],
         }
         for name, values in arrays.items():
             item[name] = values[i, :n]
@@ -423,6 +425,8 @@ def _table(items, ids, columns, manifest, index, rows, truncated, skipped) -> pa
         "word_index": _cat([items[r]["word_index"] for r in order], np.int32),
         "word": [w for r in order for w in items[r]["word"]],
         "special": _cat([items[r]["special"] for r in order], bool),
+        "char_start": _cat([items[r]["char_start"] for r in order], np.int32),
+        "char_end": _cat([items[r]["char_end"] for r in order], np.int32),
     }
     arrays = [pa.array(data[f.name], f.type) for f in lay.meta_schema()]
     for c, f in zip(columns, list(schema)[len(arrays):]):

@@ -22,7 +22,7 @@ SHARD = "part-{:05d}.parquet"
 SHARD_GLOB = "part-*.parquet"
 _SHARD_RE = re.compile(r"^part-(\d{5})\.parquet$")
 META_KEY = b"shatterbox"
-META_COLUMNS = ("sentence_id", "position", "token", "token_id", "word_index", "word", "special")
+META_COLUMNS = ("sentence_id", "position", "token", "token_id", "word_index", "word", "special", "char_start", "char_end")
 DTYPES = {"float32": np.float32, "float16": np.float16}
 WHAT = ("hidden", "mlp", "attention")
 
@@ -122,6 +122,8 @@ def meta_schema() -> list[pa.Field]:
         pa.field("word_index", pa.int32()),
         pa.field("word", pa.string()),
         pa.field("special", pa.bool_()),
+        pa.field("char_start", pa.int32()),
+        pa.field("char_end", pa.int32()),
     ]
 
 

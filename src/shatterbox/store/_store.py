@@ -38,7 +38,7 @@ class Store:
     """An activation store written by :func:`shatterbox.store.harvest`, opened for reading.
 
     One row per token: ``sentence_id``, ``position``, ``token``, ``token_id``, ``word_index``,
-    ``word``, ``special``, then one fixed-size list column per activation (``hidden_L`` [D],
+    ``word``, ``special``, ``char_start``/``char_end`` (characters in the sentence), then one fixed-size list column per activation (``hidden_L`` [D],
     ``mlp_L`` [F], ``attn_<stat>_L`` [heads]); the corpus (text and labels) is the ``sentences`` table.
 
     Example:

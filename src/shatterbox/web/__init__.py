@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import queue
+import re
 import sys
 import threading
 import warnings
@@ -23,6 +24,7 @@ from concurrent.futures import Future
 from collections import OrderedDict
 from contextlib import contextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 from fastapi import FastAPI, Request
@@ -211,8 +213,9 @@ def _read(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
-def create_app(model: str = "default", *, limits: Limits | None = None) -> FastAPI:
-    """The web app for ``model`` (loaded now, once).
+def create_app(model: str = "default", *, limits: Limits | None = None, stores: str | Path | None = None) -> FastAPI:
+    """The web app for ``model`` (loaded now, once); ``stores`` is the folder whose sub-folders are
+    activation stores (the Corpus tab lists them; the app reads no other folder).
 
     Example:
         >>> app = create_app()
@@ -297,6 +300,36 @@ def create_app(model: str = "default", *, limits: Limits | None = None) -> FastA
             raise HTTPException(404, f"no such file: {name!r}")
         package, file, media = _STATIC[name]
         return Response(_read(package, file), media_type=media, headers=_SECURITY_HEADERS)
+
+    store_folder = None if stores is None else Path(stores).resolve()
+
+    @app.get("/api/stores", summary="The activation stores in the served folder (shatterbox serve --stores DIR)")
+    def list_stores() -> dict:
+        return {"folder": None if store_folder is None else store_folder.name, "model_hash": model_hash_once(), "stores": _list_stores(store_folder)}
+
+    @app.post("/api/stores/{name}/occurrences", summary="Where a word occurs in a store: token rows with their sentences")
+    def occurrences(name: str, req: OccurrencesRequest) -> dict:
+        store = _open_store(store_folder, name)
+        words = (  # one row per word occurrence (its pieces merged), with its characters in the sentence
+            "select sentence_id, word_index, any_value(word) as word, min(position) as position, min(char_start) as char_start, max(char_end) as char_end "
+            "from tokens where lower(word) = lower(?) group by sentence_id, word_index"
+        )
+        rows = store.query(
+            f"select w.sentence_id, w.position, w.word, w.char_start, w.char_end, s.text from ({words}) w join sentences s on s.id = w.sentence_id "
+            "order by w.sentence_id, w.position limit ?",
+            [req.word.strip(), req.limit],
+        ).to_pylist()
+        total = store.query(f"select count(*) from ({words})", [req.word.strip()]).column(0)[0].as_py()
+        return {"store": name, "word": req.word.strip(), "total": total, "rows": rows}
+
+    hashes: dict[str, str] = {}
+
+    def model_hash_once() -> str:
+        if "h" not in hashes:
+            from shatterbox.store import model_hash
+
+            hashes["h"] = model_hash(loaded)
+        return hashes["h"]
 
     @app.get("/api/model", summary="The served model: name, layers, heads, labels, limits")
     def model_info() -> dict:
@@ -398,20 +431,56 @@ def _classifier(loaded):
         return None
 
 
+class OccurrencesRequest(BaseModel):
+    word: str = Field(..., min_length=1, max_length=100, description="A word of the corpus (case-insensitive).")
+    limit: int = Field(20, ge=1, le=200)
+
+
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _list_stores(folder: Path | None) -> list[dict]:
+    """Every sub-folder of ``folder`` with a manifest, summarised (a damaged one is listed with its error)."""
+    from shatterbox.store import Store
+
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file() and _STORE_NAME.match(p.name)):
+        try:
+            info = Store.open(sub, partial=True).to_dict()
+            info.pop("path", None)
+            found.append({"name": sub.name, **info})
+        except ShatterboxError as exc:
+            found.append({"name": sub.name, "error": str(exc).replace(str(sub), sub.name)})
+    return found
+
+
+def _open_store(folder: Path | None, name: str):
+    """The store ``name`` of the served folder; anything else (paths, unknown names) is a 404."""
+    from shatterbox.store import Store
+
+    if folder is None:
+        raise HTTPException(404, "no store folder is served: start the app with `shatterbox serve --stores DIR`")
+    if not _STORE_NAME.match(name) or not (folder / name / "manifest.json").is_file():
+        raise HTTPException(404, f"no store named {name!r} in the served folder")
+    return Store.open(folder / name, partial=True)
+
+
 def _version() -> str:
     from shatterbox import __version__
 
     return __version__
 
 
-def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, stores: str | Path | None = None, on_ready: Callable[[str], None] | None = None) -> None:
     """Load ``model`` and serve the app on ``host:port`` until Ctrl+C (127.0.0.1: this machine only).
 
     ``on_ready(url)`` is called once the server is listening.
     """
     import time
 
-    with running(create_app(model, limits=limits), host=host, port=port) as url:
+    with running(create_app(model, limits=limits, stores=stores), host=host, port=port) as url:
         if on_ready is not None:
             on_ready(url)
         try:

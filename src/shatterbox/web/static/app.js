@@ -180,4 +180,76 @@
       });
     });
   });
+
+  // ---- corpus: the stores of the served folder; the chosen one is kept for the corpus tabs ----
+  var stores = [];
+  function storeRow(st) {
+    var tr = el("tr", { "data-store": st.name });
+    var pick = el("button", { type: "button", class: "use-store" }, "use");
+    pick.disabled = !!st.error;
+    pick.addEventListener("click", function () { chooseStore(st.name); });
+    var cells = st.error ? [st.name, "damaged: " + st.error, "", "", "", ""] : [
+      st.name, st.model.name + (st.model.hash === info.modelHash ? " (served model)" : " (another model)"),
+      st.corpus.name + " · " + st.corpus.sentences.toLocaleString() + " sentences",
+      (st.tokens || 0).toLocaleString(), st.columns.length + " (" + st.dtype + ")",
+      (st.bytes / 1048576).toFixed(1) + " MiB" + (st.complete ? "" : " · incomplete")];
+    cells.forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+    tr.appendChild(el("td")).appendChild(pick);
+    return tr;
+  }
+  function chooseStore(name) {
+    var st = stores.filter(function (s) { return s.name === name; })[0];
+    if (!st) return;
+    window.shatterboxStore = name;
+    try { localStorage.setItem("shatterbox.store", name); } catch (e) { /* private mode */ }
+    document.querySelectorAll("#corpus-stores tr[data-store]").forEach(function (r) { r.classList.toggle("chosen", r.getAttribute("data-store") === name); });
+    var box = $("corpus-selected"); box.textContent = "";
+    box.appendChild(el("h3", {}, "Using " + name));
+    box.appendChild(el("p", { class: "columns" }, st.columns.map(function (c) { return c.name + "[" + c.width + "]"; }).join(", ")));
+    $("corpus-form").hidden = false;
+    $("corpus-result").textContent = "";
+  }
+  function loadStores() {
+    return api("/api/stores").then(function (d) {
+      stores = d.stores; info.modelHash = d.model_hash;
+      var box = $("corpus-stores"); box.textContent = "";
+      if (!stores.length) {
+        box.appendChild(el("p", {}, d.folder === null ? "No store folder is served: start with shatterbox serve --stores DIR." : "No stores in " + d.folder + " yet: shatterbox harvest wordnet --limit 2000 --out " + d.folder + "/wordnet"));
+        return;
+      }
+      var table = el("table", { id: "stores-table" });
+      var head = el("tr");
+      ["store", "model", "corpus", "tokens", "columns", "size", ""].forEach(function (h) { head.appendChild(el("th", {}, h)); });
+      table.appendChild(head);
+      stores.forEach(function (st) { table.appendChild(storeRow(st)); });
+      box.appendChild(table);
+      var saved = null;
+      try { saved = localStorage.getItem("shatterbox.store"); } catch (e) { /* private mode */ }
+      if (saved) chooseStore(saved);
+    });
+  }
+  document.querySelector('nav button[data-tab="corpus"]').addEventListener("click", function () {
+    run($("corpus-form"), "corpus-error", loadStores);
+  });
+  $("corpus-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var word = $("corpus-word").value;
+    run($("corpus-form"), "corpus-error", function () {
+      $("corpus-result").textContent = "";
+      return api("/api/stores/" + encodeURIComponent(window.shatterboxStore) + "/occurrences", { word: word, limit: 20 }).then(function (d) {
+        var box = $("corpus-result");
+        box.appendChild(el("p", { class: "total" }, d.total + " occurrence" + (d.total === 1 ? "" : "s") + " of " + d.word + (d.total > d.rows.length ? " (first " + d.rows.length + ")" : "")));
+        var list = el("ol", { id: "occurrences" });
+        d.rows.forEach(function (r) {
+          var li = el("li");
+          li.appendChild(document.createTextNode(r.text.slice(0, r.char_start)));
+          li.appendChild(el("mark", {}, r.text.slice(r.char_start, r.char_end)));
+          li.appendChild(document.createTextNode(r.text.slice(r.char_end)));
+          li.appendChild(el("span", { class: "meta" }, "  sentence " + r.sentence_id + ", token " + r.position));
+          list.appendChild(li);
+        });
+        box.appendChild(list);
+      });
+    });
+  });
 })();
