@@ -377,22 +377,9 @@ def corpus(
         if fmt is Format.json:
             typer.echo(json.dumps({"name": full.name, "sentences": len(full), "columns": table.column_names, "rows": table.to_pylist()}, ensure_ascii=False))
             return
-        if fmt is Format.csv:
-            import io
-
-            import pyarrow.csv as pacsv
-
-            buffer = io.BytesIO()
-            pacsv.write_csv(table, buffer)
-            typer.echo(buffer.getvalue().decode("utf-8"), nl=False)
-            return
-        from rich.table import Table
-
-        _say(f"{full.name}: {len(full):,} sentences; columns: {', '.join(full.table.column_names)}")
-        view = Table(*table.column_names, show_lines=False)
-        for row in table.to_pylist():
-            view.add_row(*[str(v) for v in row.values()])
-        _console().print(view)
+        if fmt is Format.table:
+            _say(f"{full.name}: {len(full):,} sentences; columns: {', '.join(full.table.column_names)}")
+        _print_arrow(table, fmt)
 
 
 @app.command()
