@@ -255,12 +255,12 @@ def _clear(root: Path) -> None:
 
 
 def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress) -> None:
+    lay.write_manifest(root, manifest)  # first: a run killed from here on is a store that resumes
     if not (root / lay.SENTENCES).exists():
         (root / lay.SENTENCES.parent).mkdir(exist_ok=True)
         tmp = root / lay.SENTENCES.parent / ".sentences.parquet.tmp"
         pq.write_table(corpus.table, tmp, compression="zstd")
         tmp.replace(root / lay.SENTENCES)
-    lay.write_manifest(root, manifest)
     started = time.perf_counter()
     hint = "re-run the same harvest command with --repair (it redoes only the damaged shards)"
     done = {}
