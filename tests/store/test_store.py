@@ -247,3 +247,17 @@ def test_open_names_what_is_missing(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(StoreCorrupt, match="manifest .* unreadable"):
         Store.open(tmp_path)
+
+
+def test_a_run_killed_before_its_corpus_table_was_written_resumes(tmp_path, default_model):
+    import shutil
+
+    corpus = Corpus.from_texts(SENTENCES[:4])
+    full = harvest(corpus, tmp_path / "s", model=default_model, layers="1")
+    expected = full.activations("hidden_1")
+    shutil.rmtree(tmp_path / "s" / "corpus")
+    for shard in (tmp_path / "s").glob("part-*.parquet"):
+        shard.unlink()  # the state right after the manifest was written
+    resumed = harvest(corpus, tmp_path / "s", model=default_model, layers="1")
+    np.testing.assert_array_equal(resumed.activations("hidden_1"), expected)
+    assert resumed.sentences().column("text").to_pylist() == SENTENCES[:4]
