@@ -329,8 +329,9 @@ def _batches(lengths: np.ndarray, budget_tokens: int, attention_row_bytes: int) 
 
 def _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens) -> pa.Table:
     """Activations of the corpus rows ``rows`` as one shard's table (sentence order)."""
-    texts = corpus.texts[rows]
-    ids = corpus.ids[rows]
+    part = corpus.table.slice(rows.start, rows.stop - rows.start)  # only this shard's rows become Python objects
+    texts = part.column("text").to_pylist()
+    ids = part.column("id").to_numpy()
     tok = loaded.tokenizer
     probe = tok(texts, truncation=True, max_length=loaded.max_length, return_special_tokens_mask=True)
     lengths = np.array([len(m) for m in probe["special_tokens_mask"]])
