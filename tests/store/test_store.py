@@ -75,6 +75,22 @@ def test_float16_error_is_within_the_stated_bound(default_model, tmp_path):
     assert np.all(np.abs(half - exact) <= 4.9e-4 * np.abs(exact) + 6.1e-8)  # float16 rounding, stated in the CLI help
 
 
+def test_shards_are_sized_by_measured_tokens_not_by_sentence_count(tmp_path, default_model):
+    long = "The quick brown fox jumps over the lazy dog near the quiet river bank today " * 3
+    texts = ["Hi."] * 24 + [long] * 6 + ["Hi."] * 24
+    store = harvest(Corpus.from_texts(texts), tmp_path / "s", model=default_model, layers="1", shard_bytes=40_000)
+    per_token = 384 * 4 + 64
+    longest = max(store.sql("select count(*) from tokens group by sentence_id").fetchall())[0]
+    counts = store.sql("select filename, count(*) as n, count(distinct sentence_id) from read_parquet(?, filename=true) group by filename",
+                       [[str(p) for p in store.shards.values()]]).fetchall()
+    for _, rows, _ in counts:
+        assert rows * per_token <= 40_000 + longest * per_token
+    per_shard = sorted(c[2] for c in counts)
+    assert per_shard[0] <= 2 and per_shard[-1] >= 7  # long sentences one or two a shard, short ones many
+    starts = store.manifest["shard_starts"]
+    assert starts[0] == 0 and starts == sorted(set(starts)) and len(starts) == store.manifest["shards"] == len(store.shards)
+
+
 def test_top_k_equals_a_full_sort(small):
     _, store = small
     everything = store.activations("mlp_6")

@@ -6,7 +6,8 @@ writes one row per token to Parquet shards in ``out``; ``Store.open(out)`` reads
 Layout of a store folder::
 
     manifest.json              model (name, class, SHA-256 of the weights), corpus (name, SHA-256,
-                               sentences), columns, dtype, shard size, settings key, completeness
+                               sentences), columns, dtype, shard_starts (first sentence of each
+                               shard, cut by measured tokens), settings key, completeness
     part-00000.parquet ...     token rows of a fixed range of corpus sentences, written whole or not at all
                                (temporary file + rename); page checksums; own metadata in the footer
     corpus/sentences.parquet   the corpus: id, text and its label columns

@@ -22,6 +22,7 @@ from shatterbox.capture import TruncationWarning, align, encode, mlp_modules, re
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreError, StoreMismatch
+from shatterbox.memory import bound_heap, writer_pool
 from shatterbox.store import _layout as lay
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 BATCH_TOKENS = 2048  # padded tokens per forward pass (larger batches run slower on CPU: cache)
 ATTENTION_BYTES = 256 << 20  # attention probabilities of one forward pass, all layers
 SHARD_BYTES = 64 << 20  # activation bytes one shard holds in memory before it is written
+PLAN_CHUNK = 4096  # sentences tokenized at a time when the shards are planned
 ROW_GROUP_BYTES = 16 << 20
 
 Progress = Callable[[int, int, int], None]  # (sentences done, tokens done, sentences in all)
@@ -150,7 +152,8 @@ def harvest(
         "dtype": dtype,
         "max_length": loaded.max_length,
     }
-    manifest = _prepare(root, content, overwrite, lambda: _shard_sentences(loaded, corpus, columns, shard_bytes))
+    bound_heap()  # freed activation buffers go back to the OS: memory stays flat over the corpus
+    manifest = _prepare(root, content, overwrite, lambda: _plan(loaded, corpus, columns, shard_bytes))
     _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress)
     return Store.open(root)
 
@@ -201,15 +204,38 @@ def _probe(loaded: "LoadedModel", kinds: tuple[str, ...]) -> dict[str, int]:
     return {"hidden": int(out.hidden_states[0].shape[-1]), "mlp": int(rec.mlp[0].shape[-1]) if rec.mlp else 0}
 
 
-def _shard_sentences(loaded: "LoadedModel", corpus: Corpus, columns: list[Column], shard_bytes: int) -> int:
-    """Sentences per shard so that one shard's activations take about ``shard_bytes``."""
-    sample = corpus.texts[:512]
-    tokens = np.mean([len(ids) for ids in loaded.tokenizer(sample, truncation=True, max_length=loaded.max_length)["input_ids"]])
+def token_lengths(loaded: "LoadedModel", texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens per text (special tokens included, truncated as a forward pass truncates) and whether it has words.
+
+    Example:
+        >>> import shatterbox as sb
+        >>> token_lengths(sb.load(), ["The bank.", ""])
+        (array([5, 2]), array([ True, False]))
+    """
+    special = loaded.tokenizer(texts, truncation=True, max_length=loaded.max_length, return_special_tokens_mask=True)["special_tokens_mask"]
+    lengths = np.fromiter(map(len, special), dtype=np.int64, count=len(texts))
+    words = np.fromiter(map(sum, special), dtype=np.int64, count=len(texts)) < lengths
+    return lengths, words
+
+
+def _plan(loaded: "LoadedModel", corpus: Corpus, columns: list[Column], shard_bytes: int) -> list[int]:
+    """First sentence of every shard, cut so that each shard's activations take about ``shard_bytes``.
+
+    Sized by measured tokens (the whole corpus is tokenized once, in chunks), so a run of long
+    sentences does not make one shard larger than the others.
+    """
     per_token = sum(c.width * np.dtype(lay.DTYPES[c.dtype]).itemsize for c in columns) + 64
-    return int(max(1, min(len(corpus), shard_bytes // max(1.0, per_token * tokens))))
+    sizes = []
+    for first in range(0, len(corpus), PLAN_CHUNK):
+        texts = corpus.table.slice(first, PLAN_CHUNK).column("text").to_pylist()
+        lengths, words = token_lengths(loaded, texts)
+        sizes.append(np.where(words, lengths, 0) * per_token)
+    before = np.cumsum(np.concatenate(sizes)) - np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+    shard = before // max(1, shard_bytes)
+    return [0] + (np.flatnonzero(np.diff(shard)) + 1).tolist() if len(shard) else [0]
 
 
-def _prepare(root: Path, content: dict, overwrite: bool, shard_sentences: Callable[[], int]) -> dict:
+def _prepare(root: Path, content: dict, overwrite: bool, plan: Callable[[], list[int]]) -> dict:
     """Create the store or check that the existing one holds the same harvest; the manifest to use."""
     existing = root / lay.MANIFEST
     if existing.exists() and overwrite:
@@ -223,15 +249,10 @@ def _prepare(root: Path, content: dict, overwrite: bool, shard_sentences: Callab
     if root.exists() and any(p.name != ".DS_Store" for p in root.iterdir()) and not overwrite:
         raise StoreError(f"{str(root)!r} exists and is not a shatterbox store: give an empty or new folder as --out")
     root.mkdir(parents=True, exist_ok=True)
-    manifest = {**content, "shard_sentences": shard_sentences()}
+    manifest = {**content, "shard_starts": plan()}
     manifest["key"] = lay.settings_key(manifest)
-    manifest.update(shards=-(-len_sentences(manifest) // manifest["shard_sentences"]), complete=False)
+    manifest.update(shards=len(manifest["shard_starts"]), complete=False)
     return manifest
-
-
-def len_sentences(manifest: dict) -> int:
-    """Number of corpus sentences a store covers."""
-    return int(manifest["corpus"]["sentences"])
 
 
 def _mismatch(root: Path, old: dict, new: dict, differences: list[str]) -> str:
@@ -274,14 +295,14 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
     tokens_done = sum(m["rows"] for m in done.values())
     if progress:
         progress(sentences_done, tokens_done, total)
-    step = manifest["shard_sentences"]
+    bounds = manifest["shard_starts"] + [total]
     # one shard is written in a background thread while the next is computed (at most one waits)
     with ThreadPoolExecutor(max_workers=1) as writer:
         pending: Future | None = None
         for index in range(manifest["shards"]):
             if index in done:
                 continue
-            rows = slice(index * step, min((index + 1) * step, total))
+            rows = slice(bounds[index], bounds[index + 1])
             table = _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens)
             if pending is not None:
                 sentences_done, tokens_done = _finish(pending, done, sentences_done, tokens_done, total, progress)
@@ -328,17 +349,19 @@ def _batches(lengths: np.ndarray, budget_tokens: int, attention_row_bytes: int) 
 
 
 def _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens) -> pa.Table:
-    """Activations of the corpus rows ``rows`` as one shard's table (sentence order)."""
+    """Activations of the corpus rows ``rows`` as one shard's table (sentence order).
+
+    Every value is copied once, from the forward pass's output into arrays allocated for the
+    whole shard, so memory holds one shard and one batch, whatever the corpus size.
+    """
     part = corpus.table.slice(rows.start, rows.stop - rows.start)  # only this shard's rows become Python objects
     texts = part.column("text").to_pylist()
-    ids = part.column("id").to_numpy()
-    tok = loaded.tokenizer
-    probe = tok(texts, truncation=True, max_length=loaded.max_length, return_special_tokens_mask=True)
-    lengths = np.array([len(m) for m in probe["special_tokens_mask"]])
-    has_words = np.array([sum(m) < len(m) for m in probe["special_tokens_mask"]])
+    lengths, has_words = token_lengths(loaded, texts)
+    counts = np.where(has_words, lengths, 0)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    shard = _ShardArrays(int(starts[-1]), columns)
     kinds = {c.kind for c in columns}
     attention_row_bytes = 4 * loaded.n_heads * loaded.n_layers if "attention" in kinds else 0
-    items: dict[int, dict] = {}
     truncated = 0
     keep = np.flatnonzero(has_words)
     for group in _batches(lengths[keep], batch_tokens, attention_row_bytes):
@@ -348,8 +371,47 @@ def _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens) -
             enc = encode(loaded, [texts[r] for r in batch_rows])
         truncated += sum(1 for d in enc.dropped if d)
         for r, item in zip(batch_rows, _forward(loaded, enc, columns, kinds)):
-            items[int(r)] = item
-    return _table(items, ids, columns, manifest, index, rows, truncated, len(texts) - len(keep))
+            shard.put(int(r), int(starts[r]), int(counts[r]), item)
+    ids = part.column("id").to_numpy()
+    meta = {
+        "key": manifest["key"], "shard": index, "first": rows.start, "stop": rows.stop,
+        "rows": int(starts[-1]), "sentences": len(keep), "skipped": len(texts) - len(keep), "truncated": truncated,
+    }
+    return shard.table(np.repeat(ids, counts), meta)
+
+
+class _ShardArrays:
+    """One shard's columns, allocated once at their final size and filled sentence by sentence."""
+
+    NUMERIC = {"position": np.int32, "token_id": np.int32, "word_index": np.int32, "special": bool, "char_start": np.int32, "char_end": np.int32}
+
+    def __init__(self, rows: int, columns: list[Column]) -> None:
+        self.columns = columns
+        self.arrays = {name: np.empty(rows, dtype) for name, dtype in self.NUMERIC.items()}
+        self.arrays.update({c.name: np.empty((rows, c.width), lay.DTYPES[c.dtype]) for c in columns})
+        self.strings: dict[str, dict[int, list[str]]] = {"token": {}, "word": {}}
+
+    def put(self, row: int, start: int, count: int, item: dict) -> None:
+        """Copy one sentence's ``count`` tokens to rows ``start:start+count``."""
+        if len(item["token"]) != count:
+            raise StoreError(f"sentence {row} gave {len(item['token'])} tokens in the forward pass but {count} when planned: the tokenizer is not deterministic")
+        for name, values in self.arrays.items():
+            values[start : start + count] = item[name]
+        for name, by_row in self.strings.items():
+            by_row[row] = item[name]
+
+    def table(self, sentence_id: np.ndarray, meta: dict) -> pa.Table:
+        """The shard as an Arrow table (numeric columns without a copy) with ``meta`` in its footer."""
+        schema = pa.schema(lay.meta_schema() + [lay.activation_field(c.name, c.width, c.dtype) for c in self.columns])
+        data = {"sentence_id": pa.array(sentence_id, pa.int64())}
+        for name, by_row in self.strings.items():
+            data[name] = pa.array([t for r in sorted(by_row) for t in by_row[r]], pa.string(), memory_pool=writer_pool())
+        for field in schema:
+            if field.name in self.NUMERIC:
+                data[field.name] = pa.array(self.arrays[field.name], field.type)
+            elif field.name not in data:
+                data[field.name] = lay.fixed_list(self.arrays[field.name], field)
+        return pa.Table.from_arrays([data[f.name] for f in schema], schema=schema.with_metadata({lay.META_KEY: json.dumps(meta)}))
 
 
 def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str]) -> list[dict]:
@@ -398,7 +460,8 @@ def _looks_causal(attention: dict[int, np.ndarray]) -> bool:
         return False
     first = next(iter(attention.values()))
     n = first.shape[-1]
-    return n > 1 and not first[..., np.triu_indices(n, 1)[0], np.triu_indices(n, 1)[1]].any()
+    upper = np.triu(np.ones((n, n), bool), 1)
+    return n > 1 and not first[..., upper].any()
 
 
 def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal: bool) -> dict[str, np.ndarray]:
@@ -412,36 +475,6 @@ def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal
         for stat, values in stats.items():
             rows[f"attn_{stat}_{layer}"] = values[k].T.astype(np.float32)  # [tokens, heads]
     return rows
-
-
-def _table(items, ids, columns, manifest, index, rows, truncated, skipped) -> pa.Table:
-    order = sorted(items)
-    schema = pa.schema(lay.meta_schema() + [lay.activation_field(c.name, c.width, c.dtype) for c in columns])
-    counts = np.array([len(items[r]["token"]) for r in order], dtype=np.int64)
-    data = {
-        "sentence_id": np.repeat(ids[order], counts) if order else np.zeros(0, np.int64),
-        "position": _cat([items[r]["position"] for r in order], np.int32),
-        "token": [t for r in order for t in items[r]["token"]],
-        "token_id": _cat([items[r]["token_id"] for r in order], np.int32),
-        "word_index": _cat([items[r]["word_index"] for r in order], np.int32),
-        "word": [w for r in order for w in items[r]["word"]],
-        "special": _cat([items[r]["special"] for r in order], bool),
-        "char_start": _cat([items[r]["char_start"] for r in order], np.int32),
-        "char_end": _cat([items[r]["char_end"] for r in order], np.int32),
-    }
-    arrays = [pa.array(data[f.name], f.type) for f in lay.meta_schema()]
-    for c, f in zip(columns, list(schema)[len(arrays):]):
-        block = np.concatenate([items[r][c.name] for r in order]) if order else np.zeros((0, c.width))
-        arrays.append(lay.fixed_list(block, f))
-    meta = {
-        "key": manifest["key"], "shard": index, "first": rows.start, "stop": rows.stop,
-        "rows": int(counts.sum()), "sentences": len(order), "skipped": skipped, "truncated": truncated,
-    }
-    return pa.Table.from_arrays(arrays, schema=schema.with_metadata({lay.META_KEY: json.dumps(meta)}))
-
-
-def _cat(parts: list[np.ndarray], dtype) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
 
 
 def _write(root: Path, index: int, table: pa.Table) -> dict:
@@ -458,6 +491,7 @@ def _write(root: Path, index: int, table: pa.Table) -> dict:
         use_dictionary=["token", "word"],
         write_statistics=list(lay.META_COLUMNS),
         write_page_checksum=True,
+        memory_pool=writer_pool(),
     )
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())

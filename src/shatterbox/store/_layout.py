@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from shatterbox.errors import StoreCorrupt, StoreError
 
-FORMAT = "shatterbox.store/1"
+FORMAT = "shatterbox.store/2"
 MANIFEST = "manifest.json"
 SENTENCES = Path("corpus") / "sentences.parquet"
 SHARD = "part-{:05d}.parquet"

@@ -100,6 +100,8 @@ class Store:
     @property
     def n_tokens(self) -> int:
         """Rows (tokens) in the store."""
+        if self.complete and "tokens" in self.manifest:
+            return int(self.manifest["tokens"])
         return int(self.sql("select count(*) from tokens").fetchall()[0][0]) if self.shards else 0
 
     @property
