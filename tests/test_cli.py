@@ -276,3 +276,21 @@ def test_corpus_and_store_bad_input_is_one_line(tmp_path, args, message):
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(fill(message)), r.stderr
+
+
+def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
+    store, out = str(tmp_path / "s"), str(tmp_path / "f.safetensors")
+    assert run("harvest", "wordnet", "--out", store, "--limit", "80", "--layers", "1,2").exit_code == 0
+    r = run("factors", "fit", store, "--out", out, "--factors", "24", "--epochs", "1", "--max-tokens", "400", "--alpha", "1.5", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert set(info["reports"]) == {"1", "2"} and sum(info["levels"].values()) == 24
+    r = run("factors", "show", out, "3", "--k", "4", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert len(rows) == 4 and all(row["token"] not in ("[CLS]", "[SEP]") for row in rows)
+    assert [row["value"] for row in rows] == sorted((row["value"] for row in rows), reverse=True)
+    bad = run("factors", "show", out, "99")
+    assert bad.exit_code == 2 and "out of range" in bad.stderr and "Traceback" not in bad.stderr
+    missing = run("factors", "show", str(tmp_path / "none.safetensors"), "1")
+    assert missing.exit_code == 2 and "factors fit" in missing.stderr

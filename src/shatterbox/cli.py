@@ -511,6 +511,81 @@ def store_verify(path: str = typer.Argument(..., help="The store folder.")) -> N
         typer.echo(f"{len(store.shards)} shards whole ({store.n_tokens:,} tokens)")
 
 
+factors_app = typer.Typer(help="Transformer factors: sparse dictionaries and SAEs over a store's hidden states.", no_args_is_help=True)
+app.add_typer(factors_app, name="factors")
+
+
+@factors_app.command("fit")
+def factors_fit(
+    store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
+    out: str = typer.Option(..., "--out", "-o", help="The factors file to write (.safetensors)."),
+    kind: str = typer.Option("fista", "--kind", help="fista (non-negative sparse coding, Yun et al.) or sae (sparse autoencoder)."),
+    n_factors: int = typer.Option(1024, "--factors", help="How many factors (dictionary atoms / SAE latents)."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers sharing the dictionary: all (1..L) or e.g. 1-6, 2,4."),
+    alpha: float = typer.Option(1.0, "--alpha", help="fista: the L1 weight λ (larger: sparser codes)."),
+    k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK)."),
+    epochs: int = typer.Option(3, "--epochs", help="Passes over the sampled tokens."),
+    max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
+    seed: int = SeedOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Fit factors shared across layers; prints held-out variance explained next to PCA with as many components as the mean L0."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from shatterbox.factors import fit_factors
+    from shatterbox.store import Store, parse_layers
+
+    with _friendly_errors():
+        opened = Store.open(store)
+        hidden = [c["layer"] for c in opened.manifest["columns"] if c["kind"] == "hidden"]
+        chosen = [l for l in hidden if l > 0] if layers.strip().lower() == "all" else parse_layers(layers, max(hidden or [0]))
+        params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k})
+        columns = (TextColumn(f"fit {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("fit", total=None)
+            factors = fit_factors(opened, layers=chosen, kind=kind, max_tokens=max_tokens, seed=seed,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total), **params)
+        factors.save(out)
+        if fmt is Format.json:
+            typer.echo(json.dumps(factors.to_dict()))
+            return
+        import pyarrow as pa
+
+        rows = [{"layer": l, "variance explained": r.variance_explained, "PCA, as many components": r.pca_variance_explained,
+                 "components": r.pca_components, "mean L0": r.mean_l0, "dead %": 100 * r.dead_fraction} for l, r in factors.reports.items()]
+        _print_arrow(pa.Table.from_pylist(rows), Format.table)
+        counts = factors.level_counts()
+        _say(f"{n_factors} factors: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.model.fit_seconds_:.1f} s; saved to {out}")
+
+
+@factors_app.command("show")
+def factors_show(
+    path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit`."),
+    factor: int = typer.Argument(..., help="The factor number, from 0."),
+    k: int = typer.Option(10, "--k", help="How many top contexts."),
+    layer: Optional[int] = typer.Option(None, "--layer", help="Read contexts at this layer (default: where the factor matters most)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+) -> None:
+    """One factor: its level, importance curve over layers and top-activating tokens in context (from the store)."""
+    from shatterbox.factors import Factors
+    from shatterbox.store import Store
+
+    with _friendly_errors():
+        factors = Factors.load(path)
+        if not 0 <= factor < factors.model.n_factors:
+            raise InputError(f"factor {factor} is out of range: this file has factors 0-{factors.model.n_factors - 1}")
+        curve = factors.importance_[factor]
+        at = layer if layer is not None else factors.layers[int(curve.argmax())]
+        store = Store.open(factors.store["path"])
+        if store.manifest["key"] != factors.store["key"]:
+            raise InputError(f"the store {factors.store['path']!r} was harvested again since these factors were fitted: fit them again")
+        top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at), where="not special")
+        if fmt is Format.table:
+            _say(f"factor {factor}: {factors.levels_[factor]}-level; importance by layer "
+                 + ", ".join(f"{l}: {v:.2f}" for l, v in zip(factors.layers, curve)) + f"; contexts at layer {at}")
+        _print_arrow(top, fmt)
+
+
 def _print_arrow(table, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))

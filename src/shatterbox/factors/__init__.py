@@ -1,0 +1,25 @@
+"""Transformer factors: sparse dictionaries (Yun et al. 2021) and sparse autoencoders over a store's hidden states.
+
+``SparseDictionary`` (non-negative sparse coding by monotone FISTA) and ``SparseAutoencoder``
+(TopK or ReLU) share scikit-learn's shape: ``fit(x)``, ``transform(x)`` -> codes [n, K],
+``inverse_transform(codes)``, ``components_`` [K, d] (unit-norm atoms), ``save``/``load``.
+``evaluate`` scores a fit on held-out vectors next to PCA with as many components as its mean L0.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.abs(np.random.default_rng(0).normal(size=(300, 8))).astype(np.float32)
+    >>> sd = SparseDictionary(n_factors=8, alpha=0.1, n_epochs=2).fit(x)
+    >>> evaluate(sd, x[:50], x).mean_l0 < 8
+    True
+"""
+
+from shatterbox.factors._base import FactorModel
+from shatterbox.factors._data import LayerVectors, hidden_layers, layer_vectors
+from shatterbox.factors._fista import SparseDictionary, fista_codes
+from shatterbox.factors._fit import LEVELS, Factors, fit_factors, importance, levels, make_model
+from shatterbox.factors._metrics import FitReport, evaluate, variance_explained
+from shatterbox.factors._sae import SparseAutoencoder
+
+MODELS = {"fista": SparseDictionary, "sae": SparseAutoencoder}
+
+__all__ = ["LEVELS", "FactorModel", "Factors", "FitReport", "LayerVectors", "MODELS", "fit_factors", "hidden_layers", "importance", "layer_vectors", "levels", "make_model", "SparseAutoencoder", "SparseDictionary", "evaluate", "fista_codes", "variance_explained"]

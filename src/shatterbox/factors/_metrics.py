@@ -1,0 +1,76 @@
+"""How good a fit is, on held-out vectors, next to its control: PCA with as many components as the mean L0."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from shatterbox.factors._base import FactorModel, check_matrix
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """Held-out quality of a factor model.
+
+    ``variance_explained`` = 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖²; ``pca_variance_explained`` is the same for
+    PCA with ``pca_components`` = round(mean L0) components fitted on the training vectors;
+    ``mean_l0`` active factors per vector; ``dead`` factors never active on the held-out vectors.
+    """
+
+    variance_explained: float
+    pca_variance_explained: float
+    pca_components: int
+    mean_l0: float
+    dead: int
+    dead_fraction: float
+    n_factors: int
+    n_heldout: int
+    fit_seconds: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def variance_explained(x: np.ndarray, recon: np.ndarray) -> float:
+    """1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖².
+
+    Example:
+        >>> x = np.array([[1.0, 0.0], [-1.0, 0.0]])
+        >>> variance_explained(x, x * 0.5)
+        0.75
+    """
+    total = float(((x - x.mean(0)) ** 2).sum())
+    return 1.0 - float(((x - recon) ** 2).sum()) / max(total, 1e-12)
+
+
+def evaluate(model: FactorModel, heldout: np.ndarray, train: np.ndarray) -> FitReport:
+    """Score ``model`` on ``heldout`` vectors; the PCA control is fitted on ``train``.
+
+    Example:
+        >>> from shatterbox.factors import SparseDictionary
+        >>> rng = np.random.default_rng(0); x = rng.normal(size=(400, 6)).astype(np.float32)
+        >>> r = evaluate(SparseDictionary(n_factors=12, alpha=0.05, n_epochs=2).fit(x[:300]), x[300:], x[:300])
+        >>> r.n_heldout, r.n_factors
+        (100, 12)
+    """
+    heldout = check_matrix(heldout, "evaluate", model.n_features_in_)
+    codes = model.transform(heldout)
+    active = codes > 0
+    l0 = float(active.sum(1).mean())
+    dead = int((~active.any(0)).sum())
+    m = int(min(max(1, round(l0)), heldout.shape[1], len(train)))
+    pca = PCA(n_components=m, random_state=0).fit(train)
+    return FitReport(
+        variance_explained=variance_explained(heldout, model.inverse_transform(codes)),
+        pca_variance_explained=variance_explained(heldout, pca.inverse_transform(pca.transform(heldout))),
+        pca_components=m,
+        mean_l0=l0,
+        dead=dead,
+        dead_fraction=dead / model.n_factors,
+        n_factors=model.n_factors,
+        n_heldout=len(heldout),
+        fit_seconds=float(getattr(model, "fit_seconds_", 0.0)),
+    )

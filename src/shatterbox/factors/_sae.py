@@ -1,0 +1,153 @@
+"""Sparse autoencoders trained in torch on CPU: TopK (with an auxiliary loss for dead latents) or ReLU + L1."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from shatterbox._batching import chunks
+from shatterbox.errors import InputError
+from shatterbox.factors._base import FactorModel, as_tensor, check_matrix
+
+Progress = Callable[[int, int], None]
+DEAD_AFTER = 200_000  # a latent silent for this many training vectors counts as dead (and feeds the aux loss)
+
+
+class SparseAutoencoder(FactorModel):
+    """A sparse autoencoder whose latents are the factors: ``z = act(W_enc (x − b_dec) + b_enc)``,
+    ``x̂ = z W_dec + b_dec`` with an untied decoder whose rows (``components_``) have unit norm.
+
+    ``activation="topk"`` keeps the ``k`` largest pre-activations (Gao et al. 2024) and adds the
+    auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the ``2k`` largest dead latents
+    reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back;
+    ``activation="relu"`` trains ``‖x − x̂‖² + l1 · Σ z`` instead. Adam, learning rate
+    ``lr``; the decoder rows are renormalised after every step (and the gradient along them
+    removed first). Deterministic for a seed.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> x = np.abs(rng.normal(size=(512, 8))).astype(np.float32)
+        >>> sae = SparseAutoencoder(n_factors=16, k=2, n_epochs=2, seed=0).fit(x)
+        >>> z = sae.transform(x)
+        >>> z.shape, int((z > 0).sum(1).max()) <= 2
+        ((512, 16), True)
+    """
+
+    kind = "sae"
+
+    def __init__(self, *, n_factors: int = 1024, activation: str = "topk", k: int = 24, l1: float = 1e-3,
+                 n_epochs: int = 8, batch_size: int = 1024, lr: float = 1e-3, aux_coef: float = 1 / 32, seed: int = 0) -> None:
+        super().__init__(n_factors=n_factors, seed=seed)
+        if activation not in ("topk", "relu"):
+            raise InputError(f"activation must be 'topk' or 'relu' (got {activation!r})")
+        if int(k) < 1 or int(k) > self.n_factors or n_epochs < 1 or batch_size < 1 or lr <= 0:
+            raise InputError(f"k must be in 1..n_factors ({self.n_factors}); n_epochs, batch_size >= 1; lr > 0")
+        self.activation, self.k, self.l1, self.n_epochs = activation, int(k), float(l1), int(n_epochs)
+        self.batch_size, self.lr, self.aux_coef = int(batch_size), float(lr), float(aux_coef)
+
+    def fit(self, x: np.ndarray, *, progress: Progress | None = None) -> "SparseAutoencoder":
+        """Train on rows of ``x`` [n, d]; returns self (``loss_curve_``, ``dead_`` set)."""
+        data = as_tensor(check_matrix(x, "fit"))
+        gen = torch.Generator().manual_seed(self.seed)
+        started = time.perf_counter()
+        params = self._init_params(data, gen)
+        optimizer = torch.optim.Adam(params.values(), lr=self.lr)
+        silent = torch.zeros(self.n_factors)
+        steps = self.n_epochs * -(-len(data) // self.batch_size)
+        done, self.loss_curve_ = 0, []
+        for _ in range(self.n_epochs):
+            order = torch.randperm(len(data), generator=gen)
+            for part in chunks(len(data), self.batch_size):
+                xb = data[order[part]]
+                loss, z = self._loss(params, xb, silent >= DEAD_AFTER)
+                optimizer.zero_grad()
+                loss.backward()
+                _drop_parallel_grad(params["W_dec"])
+                optimizer.step()
+                with torch.no_grad():
+                    params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-8)
+                silent = torch.where((z > 0).any(0), torch.zeros_like(silent), silent + len(xb))
+                self.loss_curve_.append(float(loss.detach()))
+                done += 1
+                if progress:
+                    progress(done, steps)
+        self._set_state({name: p.detach().numpy().copy() for name, p in params.items()})
+        self.dead_ = int((silent >= DEAD_AFTER).sum())
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _init_params(self, data: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        d = data.shape[1]
+        w_dec = torch.randn(self.n_factors, d, generator=gen)
+        w_dec /= w_dec.norm(dim=1, keepdim=True)
+        sample = data[torch.randperm(len(data), generator=gen)[:4096]]
+        return {
+            "W_enc": w_dec.T.clone().requires_grad_(True),  # encoder starts as the decoder's transpose
+            "b_enc": torch.zeros(self.n_factors, requires_grad=True),
+            "W_dec": w_dec.requires_grad_(True),
+            "b_dec": sample.median(0).values.clone().requires_grad_(True),  # geometric-median stand-in
+        }
+
+    def _encode(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(latents, pre-activations)."""
+        pre = (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
+        if self.activation == "relu":
+            return torch.relu(pre), pre
+        top = pre.topk(self.k, dim=1)
+        return torch.zeros_like(pre).scatter(1, top.indices, torch.relu(top.values)), pre
+
+    def _loss(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z, pre = self._encode(params, x)
+        recon = z @ params["W_dec"] + params["b_dec"]
+        err = x - recon
+        loss = (err**2).sum(1).mean()
+        if self.activation == "relu":
+            return loss + self.l1 * z.sum(1).mean(), z
+        n_dead = int(dead.sum())
+        if n_dead and self.aux_coef > 0:
+            k_aux = min(n_dead, 2 * self.k)
+            masked = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=1)
+            z_aux = torch.zeros_like(pre).scatter(1, masked.indices, torch.relu(masked.values))
+            aux = ((err.detach() - z_aux @ params["W_dec"]) ** 2).sum(1).mean() / (err.detach() ** 2).sum(1).mean().clamp_min(1e-8)
+            loss = loss + self.aux_coef * aux
+        return loss, z
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Latents [n, K] of rows of ``x`` (non-negative; at most ``k`` non-zero with TopK)."""
+        params = self._params_t()
+        data = as_tensor(check_matrix(x, "transform", self.n_features_in_))
+        out = np.empty((len(data), self.n_factors), np.float32)
+        with torch.inference_mode():
+            for part in chunks(len(data), 8192):
+                out[part] = self._encode(params, data[part])[0].numpy()
+        return out
+
+    def inverse_transform(self, codes: np.ndarray) -> np.ndarray:
+        """Reconstructions ``codes @ components_ + b_dec`` [n, d]."""
+        return np.asarray(codes, np.float32) @ self.components_ + self.b_dec_
+
+    def _params_t(self) -> dict[str, torch.Tensor]:
+        self._check_fitted()
+        return {"W_enc": as_tensor(self.W_enc_), "b_enc": as_tensor(self.b_enc_), "W_dec": as_tensor(self.components_), "b_dec": as_tensor(self.b_dec_)}
+
+    def _params(self) -> dict:
+        return {"n_factors": self.n_factors, "activation": self.activation, "k": self.k, "l1": self.l1, "n_epochs": self.n_epochs,
+                "batch_size": self.batch_size, "lr": self.lr, "aux_coef": self.aux_coef, "seed": self.seed}
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.components_, "b_dec": self.b_dec_}
+
+    def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.W_enc_, self.b_enc_, self.b_dec_ = state["W_enc"], state["b_enc"], state["b_dec"]
+        self.components_ = state["W_dec"]
+        self.n_features_in_ = int(self.components_.shape[1])
+
+
+def _drop_parallel_grad(w_dec: torch.Tensor) -> None:
+    """Remove the gradient component along each (unit) decoder row, so renormalising loses nothing."""
+    if w_dec.grad is not None:
+        with torch.no_grad():
+            w_dec.grad -= (w_dec.grad * w_dec).sum(1, keepdim=True) * w_dec

@@ -1,0 +1,81 @@
+"""Factors fitted on a real store: same tokens at every layer, held-out by sentence, saved whole, CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from shatterbox.corpus import load_corpus
+from shatterbox.errors import InputError
+from shatterbox.factors import Factors, fit_factors, importance, layer_vectors, levels
+from shatterbox.store import harvest
+
+
+@pytest.fixture(scope="module")
+def store(default_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("factors") / "s"
+    return harvest(load_corpus("wordnet", limit=150, seed=0), root, model=default_model, layers="0,1,3,6", what="hidden,mlp")
+
+
+@pytest.fixture(scope="module")
+def factors(store):
+    return fit_factors(store, n_factors=48, alpha=1.5, n_epochs=2, max_tokens=800, seed=0)
+
+
+def test_layer_vectors_are_the_same_tokens_normalised(store):
+    v = layer_vectors(store, [1, 6], max_tokens=600, heldout=0.2, seed=1)
+    assert len(v.train[1]) == len(v.train[6]) == v.train_tokens.num_rows > 300
+    assert not set(v.train_tokens.column("sentence_id").to_pylist()) & set(v.heldout_tokens.column("sentence_id").to_pylist())
+    assert "[CLS]" not in v.train_tokens.column("token").to_pylist()
+    for layer in (1, 6):
+        np.testing.assert_allclose(v.train[layer].mean(0), 0, atol=1e-3)
+        assert (v.train[layer] ** 2).sum(1).mean() == pytest.approx(384, rel=1e-3)
+    # oracle: one token's raw hidden state read by SQL equals the un-normalised vector
+    sid, pos = v.train_tokens.column("sentence_id")[0].as_py(), v.train_tokens.column("position")[0].as_py()
+    raw = store.activations("hidden_6", f"sentence_id = {sid} and position = {pos}")[0]
+    np.testing.assert_allclose(v.train[6][0] * v.scale[6] + v.mean[6], raw, atol=1e-4)
+
+
+def test_fit_on_the_store_reports_every_layer_and_beats_pca(factors):
+    assert factors.layers == [1, 3, 6] and factors.importance_.shape == (48, 3)
+    for report in factors.reports.values():
+        assert report.variance_explained > report.pca_variance_explained
+        assert 1 <= report.mean_l0 < 48
+    assert sum(factors.level_counts().values()) == 48
+
+
+def test_save_and_load_keep_codes_and_curves(factors, store, tmp_path):
+    path = factors.save(tmp_path / "f.safetensors")
+    back = Factors.load(path)
+    hidden = store.activations("hidden_3", "position between 1 and 2")
+    np.testing.assert_array_equal(back.codes(hidden, 3), factors.codes(hidden, 3))
+    np.testing.assert_array_equal(back.importance_, factors.importance_)
+    assert back.levels_.tolist() == factors.levels_.tolist() and back.store == factors.store
+    assert back.reports == factors.reports
+
+
+def test_importance_is_the_mean_of_top_coefficients_by_hand():
+    rng = np.random.default_rng(0)
+    codes = {1: rng.random((200, 3)), 2: rng.random((200, 3))}
+    got = importance(codes, top_fraction=0.05)
+    np.testing.assert_allclose(got[:, 0], np.sort(codes[1], axis=0)[-10:].mean(0))
+    assert levels(np.array([[1.0, 0.0], [0.0, 1.0]]), [1, 6]).tolist() == ["low", "high"]
+
+
+def test_bad_requests_name_the_fix(store, factors):
+    with pytest.raises(InputError, match="no hidden states of layer 2"):
+        layer_vectors(store, [2])
+    with pytest.raises(InputError, match="unknown factor model"):
+        fit_factors(store, kind="nmf")
+    with pytest.raises(InputError, match="fitted on layers"):
+        factors.codes(np.zeros((1, 384)), 2)
+    with pytest.raises(InputError, match="fitted on 384"):
+        factors.codes(np.zeros((1, 10)), 3)
+
+
+def test_top_contexts_of_a_factor_equal_a_direct_sort_of_its_codes(factors, store):
+    hidden = store.activations("hidden_3", "not special")
+    codes = factors.codes(hidden, 3)
+    unit = int(codes.max(0).argmax())
+    top = store.top_rows("hidden_3", unit, 5, transform=lambda h: factors.codes(h, 3), where="not special")
+    np.testing.assert_allclose(top.column("value").to_numpy(), np.sort(codes[:, unit])[::-1][:5], rtol=1e-5)
