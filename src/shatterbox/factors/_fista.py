@@ -114,8 +114,12 @@ class SparseDictionary(FactorModel):
         if self.alpha < 0 or self.n_epochs < 1 or self.batch_size < 1 or self.fista_iter < 1 or not 0 < self.forget <= 1:
             raise InputError("alpha must be >= 0; n_epochs, batch_size, fista_iter >= 1; forget in (0, 1]")
 
-    def fit(self, x: np.ndarray, *, progress: Progress | None = None) -> "SparseDictionary":
-        """Learn ``components_`` [K, d] from rows of ``x`` [n, d]; returns self."""
+    def fit(self, x: np.ndarray, *, progress: Progress | None = None, on_epoch: Callable[[int], None] | None = None) -> "SparseDictionary":
+        """Learn ``components_`` [K, d] from rows of ``x`` [n, d]; returns self.
+
+        ``on_epoch(epoch)`` runs after every epoch with ``components_`` set to the dictionary so far
+        (its time is not counted in ``fit_seconds_``).
+        """
         data = as_tensor(check_matrix(x, "fit"))
         gen = torch.Generator().manual_seed(self.seed)
         started = time.perf_counter()
@@ -123,8 +127,9 @@ class SparseDictionary(FactorModel):
         s_stat = torch.zeros(self.n_factors, self.n_factors)
         b_stat = torch.zeros(self.n_factors, data.shape[1])
         steps = self.n_epochs * -(-len(data) // self.batch_size)
-        done, self.loss_curve_ = 0, []
-        for _ in range(self.n_epochs):
+        done, self.loss_curve_, paused = 0, [], 0.0
+        self.n_features_in_ = int(data.shape[1])
+        for epoch in range(self.n_epochs):
             used = torch.zeros(self.n_factors, dtype=torch.bool)
             order = torch.randperm(len(data), generator=gen)
             worst_err, worst_rows = [], []
@@ -144,9 +149,13 @@ class SparseDictionary(FactorModel):
                 if progress:
                     progress(done, steps)
             d = _resample(d, ~used, data, torch.cat(worst_err), torch.cat(worst_rows))
+            if on_epoch is not None:
+                pause = time.perf_counter()
+                self.components_ = d.numpy()
+                on_epoch(epoch)
+                paused += time.perf_counter() - pause
         self.components_ = d.numpy()
-        self.n_features_in_ = int(data.shape[1])
-        self.fit_seconds_ = time.perf_counter() - started
+        self.fit_seconds_ = time.perf_counter() - started - paused
         return self
 
     def _init_atoms(self, data: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
