@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
 
 import numpy as np
 import torch
 from sklearn.decomposition import MiniBatchDictionaryLearning, sparse_encode
+from sklearn.exceptions import ConvergenceWarning
 
 from shatterbox.corpus import load_corpus
 from shatterbox.factors import SparseAutoencoder, SparseDictionary, evaluate, layer_vectors, variance_explained
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=20_000)
     args = parser.parse_args()
     torch.set_num_threads(2)
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)  # sklearn's coordinate descent, every batch
     with tempfile.TemporaryDirectory() as folder:
         store = harvest(load_corpus("wordnet", limit=args.sentences, seed=0), folder + "/s", layers="3")
         vectors = layer_vectors(store, [3], max_tokens=args.max_tokens, seed=0)

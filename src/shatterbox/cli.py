@@ -400,6 +400,7 @@ def harvest(
     batch_tokens: int = typer.Option(2048, "--batch-tokens", help="Padded tokens per forward pass (bounds memory)."),
     repair: bool = typer.Option(False, "--repair", help="Re-read every shard with checksums and redo the damaged ones."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a store of another model, corpus or settings."),
+    random_weights: Optional[int] = typer.Option(None, "--random-weights", help="Control: the same architecture with random weights drawn with this seed."),
 ) -> None:
     """Run the model over a corpus and store what every layer computes, per token, in Parquet shards.
 
@@ -407,11 +408,12 @@ def harvest(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.models import load
+    from shatterbox.models import load, random_weights as randomised
     from shatterbox.store import harvest as run_harvest
 
     with _friendly_errors():
         m = load(model)
+        m = randomised(m, random_weights) if random_weights is not None else m
         sentences = _corpus(source, column, prose, where, limit, shuffle, seed, chunk_tokens, model)
         started = {}
         columns = (TextColumn("harvest"), BarColumn(), MofNCompleteColumn(), TextColumn("sentences, {task.fields[rate]} tokens/s"),

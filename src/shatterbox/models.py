@@ -123,6 +123,25 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
     return loaded
 
 
+def random_weights(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
+    """The same architecture and tokenizer with freshly initialised (random) weights: the control every
+    corpus-level interpretability number is compared with (dictionaries and probes find structure
+    even in untrained transformers).
+
+    Example:
+        >>> m = load()
+        >>> r = random_weights(m, seed=1)
+        >>> r.name, r.n_layers == m.n_layers, bool((r.model.embeddings.word_embeddings.weight != m.model.embeddings.word_embeddings.weight).any())
+        ('default (random weights, seed 1)', True, True)
+    """
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = type(loaded.model)(loaded.model.config)
+    return wrap(model, loaded.tokenizer, name=f"{loaded.name} (random weights, seed {seed})")
+
+
 def wrap(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase, *, name: str = "model") -> LoadedModel:
     """Prepare an already-built model and tokenizer for capture (eval mode, recorded eager attention).
 

@@ -8,6 +8,8 @@ source                              how it is read
 ==================================  =============================================================
 ``"wordnet"``                       the shipped corpus: 165,998 WordNet 3.0 glosses and example
                                     sentences with sense, part of speech and supersense labels
+``"wordnet-senses"``                5,000 WordNet sentences: every example of the words with two or
+                                    more senses marked in 3+ examples each, then a seeded sample
 ``*.txt`` (default)                 one sentence per line (blank lines skipped)
 ``*.txt`` with ``prose=True``       running text split into sentences (:func:`split_sentences`)
 ``*.csv``, ``*.tsv``, ``*.parquet``  the ``text`` column (or ``column=``); other columns are labels
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Corpus", "CorpusError", "SHIPPED", "load_corpus", "split_sentences", "wordnet_corpus"]
 
-SHIPPED = {"wordnet": DATA_FILE}
+SHIPPED = {"wordnet": DATA_FILE, "wordnet-senses": DATA_FILE}
 
 
 class CorpusError(InputError):
@@ -290,6 +292,10 @@ def load_corpus(
 
 def _read(source: str | os.PathLike[str], *, column: str, prose: bool) -> Corpus:
     name = os.fspath(source)
+    if name == "wordnet-senses":
+        from shatterbox.corpus.senses import sense_corpus
+
+        return sense_corpus()
     if name in SHIPPED:
         return wordnet_corpus()
     path = Path(name)

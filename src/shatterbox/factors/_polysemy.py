@@ -1,0 +1,80 @@
+"""Polysemy: a word's sense-labelled occurrences grouped by the factors that fire, scored against the senses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from shatterbox.corpus.senses import require_senses
+from shatterbox.errors import InputError
+from shatterbox.store import Store
+
+SHUFFLES = 50  # label shuffles behind the chance level of each word
+
+
+def occurrences(store: Store, word: str, layer: int) -> tuple[np.ndarray, list[str], pa.Table]:
+    """The hidden states [n, d] at ``layer`` of the first token of ``word`` where a WordNet example marks
+    its sense, the senses (synsets), and the rows (sentence_id, position, text)."""
+    require_senses(store.sentences("false").column_names)
+    column = f"hidden_{layer}"
+    store.width(column)  # a clear error when the layer is not in the store
+    query = (
+        f"select t.sentence_id, t.position, s.synset, s.text, t.{column} from tokens t join sentences s on s.id = t.sentence_id "
+        "where s.kind = 'example' and lower(s.word) = ? and t.char_start = s.start and not t.special order by t.sentence_id"
+    )
+    table = store.query(query, [word.lower()])
+    width = store.width(column)
+    values = table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, width).astype(np.float32)
+    return values, table.column("synset").to_pylist(), table.drop_columns([column])
+
+
+def polysemy(factors, store: Store, words: list[str] | None = None, *, layer: int | None = None, min_examples: int = 3,
+             max_words: int = 12, seed: int = 0) -> pa.Table:
+    """Per word: do the factors that fire separate its senses? One row per word.
+
+    For a word with ``k`` senses (each with at least ``min_examples`` marked examples in the store),
+    its occurrences are grouped by the one of its ``k`` most active factors that fires most on
+    each; ``factor_ari`` is the adjusted Rand index of those groups against the senses.
+    ``kmeans_ari`` is the baseline: k-means (k clusters, 10 seeded starts) on the same occurrences'
+    hidden states; ``chance_ari`` the mean ARI of the factor groups against shuffled senses.
+    ``layer`` defaults to the first fitted layer (low-level factors carry word senses).
+    """
+    layer = factors.layers[0] if layer is None else layer
+    if words is None:
+        counts = store.query(
+            "select lower(word) w, synset, count(*) n from sentences where kind = 'example' and word <> '' group by all"
+        ).to_pylist()
+        senses: dict[str, int] = {}
+        for row in counts:
+            senses[row["w"]] = senses.get(row["w"], 0) + (row["n"] >= min_examples)
+        words = [w for w, n in sorted(senses.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:max_words]
+    rows = [row for row in (_word_row(factors, store, w, layer, min_examples, seed) for w in words) if row]
+    if not rows:
+        raise InputError("no word in the store has two senses with enough marked examples: harvest sense_corpus() "
+                         "(shatterbox harvest wordnet-senses) or lower min_examples")
+    return pa.Table.from_pylist(rows)
+
+
+def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, seed: int) -> dict | None:
+    hidden, synsets, _ = occurrences(store, word, layer)
+    names, counts = np.unique(synsets, return_counts=True)
+    keep_senses = set(names[counts >= min_examples])
+    if len(keep_senses) < 2:
+        return None
+    mask = np.array([s in keep_senses for s in synsets])
+    hidden, labels = hidden[mask], np.array(synsets)[mask]
+    k = len(keep_senses)
+    codes = factors.codes(hidden, layer)
+    top = np.argsort(-codes.sum(0), kind="stable")[:k]
+    groups = top[codes[:, top].argmax(1)]
+    rng = np.random.default_rng(seed)
+    chance = float(np.mean([adjusted_rand_score(rng.permutation(labels), groups) for _ in range(SHUFFLES)]))
+    normalised = (hidden - factors.mean[layer]) / factors.scale[layer]
+    clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(normalised)
+    return {
+        "word": word, "senses": k, "occurrences": int(mask.sum()), "layer": layer,
+        "factor_ari": float(adjusted_rand_score(labels, groups)), "kmeans_ari": float(adjusted_rand_score(labels, clusters)),
+        "chance_ari": chance, "factors": [int(f) for f in top],
+    }

@@ -1,0 +1,84 @@
+"""Polysemy: occurrences found by character span, grouped by factors, scored against gold senses."""
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from shatterbox.corpus import Corpus, load_corpus, wordnet_corpus
+from shatterbox.corpus.senses import sense_corpus, sense_words
+from shatterbox.errors import InputError
+from shatterbox.factors import fit_factors, occurrences, polysemy
+from shatterbox.store import harvest
+
+WORDS = ["heavy", "hot", "fine"]
+
+
+@pytest.fixture(scope="module")
+def sense_store(default_model, tmp_path_factory):
+    wordnet = wordnet_corpus()
+    lowered = pc.utf8_lower(wordnet.table.column("word").fill_null(""))
+    rows = np.flatnonzero(pc.is_in(lowered, value_set=__import__("pyarrow").array(WORDS)).to_numpy(zero_copy_only=False))
+    corpus = Corpus(wordnet.select(np.concatenate([rows, np.arange(200)])).table, "senses-test")
+    return harvest(corpus, tmp_path_factory.mktemp("senses") / "s", model=default_model, layers="1,2")
+
+
+@pytest.fixture(scope="module")
+def factors(sense_store):
+    return fit_factors(sense_store, n_factors=64, alpha=1.5, n_epochs=2, max_tokens=3000)
+
+
+def test_sense_words_and_the_shipped_sense_corpus():
+    words = sense_words(wordnet_corpus())
+    assert words["heavy"] == 5 and words["hot"] == 4 and all(n >= 2 for n in words.values())
+    corpus = load_corpus("wordnet-senses")
+    assert len(corpus) == 5000 and corpus.name == "wordnet-senses"
+    examples = [w.lower() for w, k in zip(corpus.column("word"), corpus.column("kind")) if k == "example" and w]
+    assert sum(w == "heavy" for w in examples) >= 22  # every example of every ambiguous word is in
+
+
+def test_occurrences_are_the_marked_word(sense_store):
+    hidden, synsets, rows = occurrences(sense_store, "heavy", 1)
+    assert len(hidden) == len(synsets) == rows.num_rows >= 22 and hidden.shape[1] == 384
+    for sid, pos, text in zip(rows.column("sentence_id").to_pylist(), rows.column("position").to_pylist(), rows.column("text").to_pylist()):
+        token = sense_store.rows(f"sentence_id = {sid} and position = {pos}", ["token", "char_start", "char_end"]).to_pylist()[0]
+        assert text[token["char_start"]:token["char_end"]].lower() == token["token"]  # the word's first token
+        assert text[token["char_start"]:].lower().startswith("heav")
+
+
+def test_polysemy_scores_equal_a_recomputation(sense_store, factors):
+    table = polysemy(factors, sense_store, WORDS, layer=1)
+    assert table.column("word").to_pylist() == WORDS
+    row = table.to_pylist()[0]
+    hidden, synsets, _ = occurrences(sense_store, "heavy", 1)
+    names, counts = np.unique(synsets, return_counts=True)
+    keep = np.isin(synsets, names[counts >= 3])
+    codes = factors.codes(hidden[keep], 1)
+    top = np.argsort(-codes.sum(0), kind="stable")[: row["senses"]]
+    expected = adjusted_rand_score(np.array(synsets)[keep], top[codes[:, top].argmax(1)])
+    assert row["factor_ari"] == pytest.approx(expected) and row["factors"] == top.tolist()
+    assert all(abs(r["chance_ari"]) < 0.1 for r in table.to_pylist())  # shuffled senses: chance level
+
+
+def test_factors_that_follow_the_senses_score_one(sense_store, factors, monkeypatch):
+    """Planted: codes that are exactly the sense give ARI 1; the k-means baseline is computed independently."""
+    hidden, synsets, _ = occurrences(sense_store, "hot", 2)
+    lookup = {tuple(np.round(h, 4)): s for h, s in zip(hidden, synsets)}
+    senses = sorted(set(synsets))
+
+    def oracle_codes(h, layer):
+        out = np.zeros((len(h), 64), np.float32)
+        for i, vec in enumerate(h):
+            out[i, senses.index(lookup[tuple(np.round(vec, 4))])] = 1.0
+        return out
+
+    monkeypatch.setattr(factors, "codes", oracle_codes)
+    row = polysemy(factors, sense_store, ["hot"], layer=2).to_pylist()[0]
+    assert row["factor_ari"] == pytest.approx(1.0)
+    assert row["kmeans_ari"] < 1.0
+
+
+def test_no_sense_labels_is_a_clear_error(default_model, tmp_path, factors):
+    plain = harvest(Corpus.from_texts(["a heavy load", "hot tea"]), tmp_path / "p", model=default_model, layers="1")
+    with pytest.raises(InputError, match="no sense labels"):
+        polysemy(factors, plain, ["heavy"], layer=1)
