@@ -294,3 +294,8 @@ def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     assert bad.exit_code == 2 and "out of range" in bad.stderr and "Traceback" not in bad.stderr
     missing = run("factors", "show", str(tmp_path / "none.safetensors"), "1")
     assert missing.exit_code == 2 and "factors fit" in missing.stderr
+    page = tmp_path / "factors.html"
+    r = run("factors", "report", out, "--out", str(page), "--per-level", "1", "--k", "2")
+    assert r.exit_code == 0, r.stderr
+    text = page.read_text(encoding="utf-8")
+    assert "Held-out quality per layer" in text and "<mark>" in text and "No polysemy table" in text  # 80 random sentences: no ambiguous word qualifies

@@ -588,6 +588,32 @@ def factors_show(
         _print_arrow(top, fmt)
 
 
+@factors_app.command("report")
+def factors_report_cmd(
+    path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit`."),
+    out: str = typer.Option(..., "--out", "-o", help="The HTML file to write."),
+    control: Optional[str] = typer.Option(None, "--control", help="Factors fitted the same way on a random-weight store (harvest --random-weights)."),
+    per_level: int = typer.Option(3, "--per-level", help="Factors shown per level."),
+    k: int = typer.Option(6, "--k", help="Contexts per factor."),
+) -> None:
+    """A self-contained HTML report: quality per layer (with PCA and the control), factors by level with contexts, polysemy."""
+    from shatterbox.factors import Factors, factors_report
+    from shatterbox.render.factors import factors_page
+    from shatterbox.store import Store
+
+    with _friendly_errors():
+        factors = Factors.load(path)
+        pair = None
+        if control is not None:
+            c = Factors.load(control)
+            pair = (c, Store.open(c.store["path"]))
+        report = factors_report(factors, Store.open(factors.store["path"]), per_level=per_level, k=k, control=pair)
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(factors_page(report))
+        _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
+             + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))
+
+
 def _print_arrow(table, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))

@@ -54,9 +54,12 @@ def test_polysemy_scores_equal_a_recomputation(sense_store, factors):
     names, counts = np.unique(synsets, return_counts=True)
     keep = np.isin(synsets, names[counts >= 3])
     codes = factors.codes(hidden[keep], 1)
-    top = np.argsort(-codes.sum(0), kind="stable")[: row["senses"]]
-    expected = adjusted_rand_score(np.array(synsets)[keep], top[codes[:, top].argmax(1)])
-    assert row["factor_ari"] == pytest.approx(expected) and row["factors"] == top.tolist()
+    candidates = [f for f in range(codes.shape[1]) if 0 < (codes[:, f] > 0).mean() <= 0.8]
+    top = sorted(candidates, key=lambda f: -codes[:, f].sum())[: row["senses"]]
+    relative = codes[:, top] / codes[:, top].max(0)
+    groups = [top[int(np.argmax(r))] if r.max() > 0 else -1 for r in relative]
+    expected = adjusted_rand_score(np.array(synsets)[keep], groups)
+    assert row["factor_ari"] == pytest.approx(expected) and row["factors"] == top
     assert all(abs(r["chance_ari"]) < 0.1 for r in table.to_pylist())  # shuffled senses: chance level
 
 
@@ -82,3 +85,41 @@ def test_no_sense_labels_is_a_clear_error(default_model, tmp_path, factors):
     plain = harvest(Corpus.from_texts(["a heavy load", "hot tea"]), tmp_path / "p", model=default_model, layers="1")
     with pytest.raises(InputError, match="no sense labels"):
         polysemy(factors, plain, ["heavy"], layer=1)
+
+
+def test_report_shows_every_level_with_contexts_and_the_random_weight_control(sense_store, factors, default_model, tmp_path):
+    from shatterbox.factors import factors_report
+    from shatterbox.models import random_weights
+    from shatterbox.render.factors import factors_page
+
+    control_store = harvest(sense_store_corpus(sense_store), tmp_path / "r", model=random_weights(default_model), layers="1,2")
+    control = fit_factors(control_store, n_factors=64, alpha=1.5, n_epochs=2, max_tokens=3000)
+    report = factors_report(factors, sense_store, per_level=2, k=3, polysemy_words=WORDS, control=(control, control_store))
+    shown = [f for level in report["sections"].values() for f in level]
+    assert shown and all(len(f["curve"]) == 2 for f in shown)
+    for f in shown:
+        for ctx in f["contexts"]:
+            assert ctx["text"][ctx["start"]:ctx["end"]].lower().startswith(ctx["token"].removeprefix("##")[:1])
+        values = [c["value"] for c in f["contexts"]]
+        assert values == sorted(values, reverse=True)
+    assert [r["word"] for r in report["polysemy"]] == WORDS
+    assert report["control"]["model"].startswith("default (random weights")
+    page = factors_page(report)
+    assert page.count("<svg") == len(shown) and "random-weight control" in page and "<script" not in page
+
+
+def sense_store_corpus(store):
+    """The corpus a store was harvested from (its sentences table)."""
+    return Corpus(store.sentences(), "senses-test")
+
+
+def test_report_page_escapes_every_text():
+    from shatterbox.render.factors import factors_page
+
+    evil = "<img src=x onerror=alert(1)>"
+    report = {"model": evil, "store": {"model": evil, "corpus": evil}, "layers": [1], "levels": {"low": 1},
+              "reports": {}, "sections": {"low": [{"factor": 0, "curve": [1.0], "peak_layer": 1,
+                                                   "contexts": [{"value": 1.0, "text": evil, "start": 0, "end": 4, "token": "<img"}]}]},
+              "control": None, "polysemy": [{"word": evil, "senses": 2, "occurrences": 6, "factor_ari": 0.5, "kmeans_ari": 0.1, "chance_ari": 0.0}]}
+    page = factors_page(report)
+    assert "<img" not in page and "&lt;img" in page

@@ -41,18 +41,21 @@ def importance(codes_by_layer: dict[int, np.ndarray], top_fraction: float = TOP_
 def levels(curves: np.ndarray, layers: list[int]) -> np.ndarray:
     """low / mid / high per factor from where its importance curve peaks.
 
-    Rule: the importance-weighted mean layer (the curve's centre of mass, layers renumbered 0..1
-    across the fitted range) below 1/3 is *low*, above 2/3 *high*, else *mid*; a factor silent at
-    every layer is *dead*. The centre of mass, not the argmax, so a broad curve that rises to the top
-    layers counts as high even when one early layer spikes.
+    Rule: the centre of mass of the curve above its own minimum (layers renumbered 0..1 across the
+    fitted range) below 1/3 is *low*, above 2/3 *high*, else *mid* (a flat curve is mid); a factor
+    silent at every layer is *dead*. Above the minimum, because with layers normalised alike most
+    curves share a floor that would pull every centre to the middle; the centre of mass, not the
+    argmax, so one spiking layer does not decide alone.
 
     Example:
         >>> levels(np.array([[5.0, 1, 0], [0, 4, 0], [0, 1, 6], [0, 0, 0]]), [1, 2, 3]).tolist()
         ['low', 'mid', 'high', 'dead']
     """
     span = np.linspace(0.0, 1.0, len(layers)) if len(layers) > 1 else np.zeros(1)
+    rise = curves - curves.min(1, keepdims=True)  # a flat floor says nothing about where a factor lives
+    weight = rise.sum(1)
+    centre = np.where(weight > 0, (rise * span).sum(1) / np.where(weight > 0, weight, 1.0), 0.5)
     total = curves.sum(1)
-    centre = (curves * span).sum(1) / np.where(total > 0, total, 1.0)
     out = np.where(centre < 1 / 3, "low", np.where(centre > 2 / 3, "high", "mid")).astype(object)
     out[total <= 0] = "dead"
     return out.astype(str)

@@ -35,8 +35,8 @@ def polysemy(factors, store: Store, words: list[str] | None = None, *, layer: in
     """Per word: do the factors that fire separate its senses? One row per word.
 
     For a word with ``k`` senses (each with at least ``min_examples`` marked examples in the store),
-    its occurrences are grouped by the one of its ``k`` most active factors that fires most on
-    each; ``factor_ari`` is the adjusted Rand index of those groups against the senses.
+    its occurrences are grouped by the ``k`` factors of :func:`factor_groups`; ``factor_ari`` is
+    the adjusted Rand index of those groups against the senses.
     ``kmeans_ari`` is the baseline: k-means (k clusters, 10 seeded starts) on the same occurrences'
     hidden states; ``chance_ari`` the mean ARI of the factor groups against shuffled senses.
     ``layer`` defaults to the first fitted layer (low-level factors carry word senses).
@@ -57,6 +57,31 @@ def polysemy(factors, store: Store, words: list[str] | None = None, *, layer: in
     return pa.Table.from_pylist(rows)
 
 
+def factor_groups(codes: np.ndarray, k: int, *, common: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` factors that tell a word's occurrences apart, and each occurrence's group.
+
+    Factors active on more than ``common`` of the occurrences mark the word itself, not a sense, and
+    are left out; of the rest, the ``k`` with the largest summed codes are kept, and an occurrence
+    joins the one whose code, relative to that factor's largest code on the word, is highest
+    (group -1 when none fires).
+
+    Example:
+        >>> codes = np.array([[5.0, 1.0, 0.0], [5.0, 0.0, 2.0], [5.0, 2.0, 0.0], [5.0, 0.0, 1.0]])
+        >>> top, groups = factor_groups(codes, 2)
+        >>> top.tolist(), groups.tolist()
+        ([1, 2], [1, 2, 1, 2])
+    """
+    active = codes > 0
+    share = active.mean(0)
+    candidates = np.flatnonzero((share <= common) & (active.sum(0) >= 1))
+    top = candidates[np.argsort(-codes[:, candidates].sum(0), kind="stable")[:k]]
+    if not len(top):
+        return top, np.full(len(codes), -1)
+    relative = codes[:, top] / codes[:, top].max(0).clip(min=1e-12)
+    groups = np.where(relative.max(1) > 0, top[relative.argmax(1)], -1)
+    return top, groups
+
+
 def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, seed: int) -> dict | None:
     hidden, synsets, _ = occurrences(store, word, layer)
     names, counts = np.unique(synsets, return_counts=True)
@@ -67,8 +92,7 @@ def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, s
     hidden, labels = hidden[mask], np.array(synsets)[mask]
     k = len(keep_senses)
     codes = factors.codes(hidden, layer)
-    top = np.argsort(-codes.sum(0), kind="stable")[:k]
-    groups = top[codes[:, top].argmax(1)]
+    top, groups = factor_groups(codes, k)
     rng = np.random.default_rng(seed)
     chance = float(np.mean([adjusted_rand_score(rng.permutation(labels), groups) for _ in range(SHUFFLES)]))
     normalised = (hidden - factors.mean[layer]) / factors.scale[layer]

@@ -1,0 +1,80 @@
+"""What a factors report shows: per-layer quality, factors of every level with their curves and contexts, polysemy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shatterbox.errors import InputError
+from shatterbox.factors._fit import LEVELS, Factors
+from shatterbox.store import Store
+
+
+def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6) -> dict[int, list[dict]]:
+    """Top-``k`` tokens of each factor in ``units`` at ``layer``, in one pass over the store: value, token,
+    sentence text and the token's character span (for highlighting)."""
+    top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer), where="not special")
+    found = [(u, int(s), int(p), float(v)) for i, u in enumerate(units)
+             for s, p, v in zip(top.sentence_id[i], top.position[i], top.values[i]) if s >= 0 and v > 0]
+    if not found:
+        return {u: [] for u in units}
+    keys = ", ".join(f"({s}, {p})" for _, s, p, _ in found)
+    rows = store.query(
+        "select t.sentence_id, t.position, t.token, t.char_start, t.char_end, s.text from tokens t join sentences s on s.id = t.sentence_id "
+        f"where (t.sentence_id, t.position) in ({keys})"
+    ).to_pylist()
+    by_key = {(r["sentence_id"], r["position"]): r for r in rows}
+    out: dict[int, list[dict]] = {u: [] for u in units}
+    for unit, sid, pos, value in found:
+        r = by_key[(sid, pos)]
+        out[unit].append({"value": value, "token": r["token"], "text": r["text"], "start": r["char_start"], "end": r["char_end"], "sentence_id": sid})
+    return out
+
+
+def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int = 6, polysemy_words: list[str] | None = None,
+                   control: tuple[Factors, Store] | None = None) -> dict:
+    """Everything the HTML report shows, as JSON-ready data.
+
+    Per level, the ``per_level`` factors with the highest peak importance, each with its importance
+    curve and top-``k`` contexts at its peak layer; the per-layer fit reports (and a control's, such
+    as the same fit on a random-weight model); the polysemy table when the store has sense labels.
+    """
+    if store.manifest["key"] != factors.store.get("key"):
+        raise InputError(f"these factors were fitted on another store ({factors.store.get('path')!r}): give that store, or fit again")
+    peak = factors.importance_.max(1)
+    chosen = {level: [int(f) for f in np.flatnonzero(factors.levels_ == level)[np.argsort(-peak[factors.levels_ == level], kind="stable")][:per_level]]
+              for level in LEVELS}
+    by_layer: dict[int, list[int]] = {}
+    for units in chosen.values():
+        for f in units:
+            by_layer.setdefault(factors.layers[int(factors.importance_[f].argmax())], []).append(f)
+    found: dict[int, list[dict]] = {}
+    for layer, units in by_layer.items():
+        found.update(contexts(factors, store, units, layer, k))
+    sections = {
+        level: [{"factor": f, "curve": factors.importance_[f].round(4).tolist(), "peak_layer": factors.layers[int(factors.importance_[f].argmax())],
+                 "contexts": found.get(f, [])} for f in units]
+        for level, units in chosen.items()
+    }
+    out = {
+        "model": repr(factors.model), "store": factors.store, "layers": factors.layers, "levels": factors.level_counts(),
+        "reports": {str(l): r.to_dict() for l, r in factors.reports.items()}, "sections": sections,
+        "control": None, "polysemy": _polysemy(factors, store, polysemy_words),
+    }
+    if control is not None:
+        c_factors, c_store = control
+        words = [row["word"] for row in out["polysemy"]] if out["polysemy"] else polysemy_words
+        out["control"] = {"store": c_factors.store, "model": c_store.model, "reports": {str(l): r.to_dict() for l, r in c_factors.reports.items()},
+                          "polysemy": _polysemy(c_factors, c_store, words)}
+    return out
+
+
+def _polysemy(factors: Factors, store: Store, words: list[str] | None) -> list[dict] | None:
+    """The polysemy table, or None when the store has no sense labels."""
+    from shatterbox.factors._polysemy import polysemy
+
+    if "synset" not in store.sentences("false").column_names:
+        return None
+    try:
+        return polysemy(factors, store, words).to_pylist()
+    except InputError:
+        return None
