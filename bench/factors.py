@@ -60,7 +60,7 @@ def main() -> None:
     sk_l0 = float((sk_codes > 0).sum(1).mean())
 
     curve = []
-    ours = SparseDictionary(n_factors=args.atoms, alpha=args.alpha, n_epochs=args.epochs, batch_size=2048, seed=0)
+    ours = SparseDictionary(n_factors=args.atoms, alpha=args.alpha, n_epochs=args.epochs, seed=0)
     clock = {"start": time.perf_counter(), "paused": 0.0}
 
     def on_epoch(epoch: int) -> None:
