@@ -5,13 +5,14 @@ import sys
 
 import pytest
 
-from shatterbox.memory import bound_heap, writer_pool
+from shatterbox.memory import bounded_heap, writer_pool
 
 SCRIPT = r"""
 import sys, numpy as np
-from shatterbox.memory import bound_heap
+from shatterbox.memory import bounded_heap
+scope = bounded_heap()
 if sys.argv[1] == "bound":
-    assert bound_heap()
+    assert scope.__enter__()
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
@@ -40,9 +41,25 @@ def test_freed_buffers_stay_resident_without_it_and_leave_with_it():
 
 
 @linux_only
-def test_bound_heap_applies_once_and_reports_it():
-    assert bound_heap() is True
-    assert bound_heap() is True
+def test_bounded_heap_applies_inside_and_relaxes_after(tmp_path):
+    """After the block, 3 MiB buffers come from the heap again (no fresh mapping, so no page faults)."""
+    code = r"""
+import resource, numpy as np
+from shatterbox.memory import bounded_heap
+def faults_of_buffers():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):
+        a = np.ones(3 << 20, np.uint8); del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+with bounded_heap() as applied:
+    inside = faults_of_buffers()
+after = faults_of_buffers()
+print(applied, inside, after)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    applied, inside, after = out[0] == "True", int(out[1]), int(out[2])
+    assert applied and inside >= 50 * 700  # every 3 MiB buffer mapped fresh: 768 faults each
+    assert after < inside / 10
 
 
 def test_writer_pool_is_the_system_allocator():

@@ -22,7 +22,7 @@ from shatterbox.capture import TruncationWarning, align, encode, mlp_modules, re
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreError, StoreMismatch
-from shatterbox.memory import bound_heap, writer_pool
+from shatterbox.memory import bounded_heap, writer_pool
 from shatterbox.store import _layout as lay
 
 if TYPE_CHECKING:
@@ -152,9 +152,9 @@ def harvest(
         "dtype": dtype,
         "max_length": loaded.max_length,
     }
-    bound_heap()  # freed activation buffers go back to the OS: memory stays flat over the corpus
     manifest = _prepare(root, content, overwrite, lambda: _plan(loaded, corpus, columns, shard_bytes))
-    _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress)
+    with bounded_heap():  # freed activation buffers go back to the OS: memory stays flat over the corpus
+        _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress)
     return Store.open(root)
 
 
