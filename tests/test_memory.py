@@ -1,4 +1,4 @@
-"""bound_heap: large freed buffers leave resident memory (checked in fresh processes, both ways)."""
+"""bounded_heap: large freed buffers leave resident memory without it and go back to the OS with it (fresh processes)."""
 
 import subprocess
 import sys
