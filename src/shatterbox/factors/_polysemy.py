@@ -21,7 +21,7 @@ def occurrences(store: Store, word: str, layer: int) -> tuple[np.ndarray, list[s
     column = f"hidden_{layer}"
     store.width(column)  # a clear error when the layer is not in the store
     query = (
-        f"select t.sentence_id, t.position, s.synset, s.text, t.{column} from tokens t join sentences s on s.id = t.sentence_id "
+        f"select t.sentence_id, t.position, t.char_start, t.char_end, s.synset, s.text, t.{column} from tokens t join sentences s on s.id = t.sentence_id "
         "where s.kind = 'example' and lower(s.word) = ? and t.char_start = s.start and not t.special order by t.sentence_id"
     )
     table = store.query(query, [word.lower()])
@@ -82,8 +82,19 @@ def factor_groups(codes: np.ndarray, k: int, *, common: float = 0.8) -> tuple[np
     return top, groups
 
 
-def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, seed: int) -> dict | None:
-    hidden, synsets, _ = occurrences(store, word, layer)
+def word_senses(factors, store: Store, word: str, *, layer: int | None = None, min_examples: int = 3, seed: int = 0) -> dict:
+    """One word's polysemy row (see :func:`polysemy`) with its occurrences: sentence, the word's characters,
+    gold sense and factor group of each — what the Factors tab and ``factors word`` show."""
+    layer = factors.layers[0] if layer is None else layer
+    found = _word_row(factors, store, word, layer, min_examples, seed, detail=True)
+    if found is None:
+        raise InputError(f"{word!r} has fewer than two senses with {min_examples} marked examples in this store: try one of "
+                         + ", ".join(polysemy(factors, store, layer=layer, max_words=6).column("word").to_pylist()))
+    return found
+
+
+def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, seed: int, detail: bool = False) -> dict | None:
+    hidden, synsets, rows = occurrences(store, word, layer)
     names, counts = np.unique(synsets, return_counts=True)
     keep_senses = set(names[counts >= min_examples])
     if len(keep_senses) < 2:
@@ -97,8 +108,13 @@ def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, s
     chance = float(np.mean([adjusted_rand_score(rng.permutation(labels), groups) for _ in range(SHUFFLES)]))
     normalised = (hidden - factors.mean[layer]) / factors.scale[layer]
     clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(normalised)
-    return {
+    row = {
         "word": word, "senses": k, "occurrences": int(mask.sum()), "layer": layer,
         "factor_ari": float(adjusted_rand_score(labels, groups)), "kmeans_ari": float(adjusted_rand_score(labels, clusters)),
         "chance_ari": chance, "factors": [int(f) for f in top],
     }
+    if detail:
+        kept = rows.filter(pa.array(mask)).to_pylist()
+        row["rows"] = [{"sentence_id": r["sentence_id"], "text": r["text"], "start": r["char_start"], "end": r["char_end"],
+                        "synset": r["synset"], "group": int(g)} for r, g in zip(kept, groups)]
+    return row

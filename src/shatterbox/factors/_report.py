@@ -6,15 +6,18 @@ import numpy as np
 
 from shatterbox.errors import InputError
 from shatterbox.factors._fit import LEVELS, Factors
-from shatterbox.store import Store
+from shatterbox.store import Store, TopK
 
 
-def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6) -> dict[int, list[dict]]:
-    """Top-``k`` tokens of each factor in ``units`` at ``layer``, in one pass over the store: value, token,
-    sentence text and the token's character span (for highlighting)."""
-    top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer), where="not special")
-    found = [(u, int(s), int(p), float(v)) for i, u in enumerate(units)
-             for s, p, v in zip(top.sentence_id[i], top.position[i], top.values[i]) if s >= 0 and v > 0]
+def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6, *, top: TopK | None = None) -> dict[int, list[dict]]:
+    """Top-``k`` tokens of each factor in ``units`` at ``layer``, in one pass over the store (or read from
+    ``top``, a :meth:`Store.top_k` of every factor computed before): value, token, sentence text and the
+    token's character span (for highlighting)."""
+    if top is None:
+        top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer), where="not special")
+    index = {int(u): i for i, u in enumerate(top.units)}
+    found = [(u, int(s), int(p), float(v)) for u in units
+             for s, p, v in list(zip(top.sentence_id[index[u]], top.position[index[u]], top.values[index[u]]))[:k] if s >= 0 and v > 0]
     if not found:
         return {u: [] for u in units}
     keys = ", ".join(f"({s}, {p})" for _, s, p, _ in found)

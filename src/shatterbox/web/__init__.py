@@ -27,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
+import numpy as np
+
 from fastapi import FastAPI, Request
 from fastapi_offline import FastAPIOffline
 from fastapi.exceptions import RequestValidationError
@@ -322,6 +324,45 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         total = store.query(f"select count(*) from ({words})", [req.word.strip()]).column(0)[0].as_py()
         return {"store": name, "word": req.word.strip(), "total": total, "rows": rows}
 
+    tops: dict[tuple, Any] = {}  # (factors file, mtime, layer) -> TopK of every factor: ~150 KB each
+
+    @app.get("/api/factors", summary="Factor files in the served folder (shatterbox factors fit STORE --out DIR/NAME.factors)")
+    def list_factors() -> dict:
+        return {"factors": _list_factors(store_folder)}
+
+    @app.get("/api/factors/{name}/level/{level}", summary="The factors of one level, strongest first, with their importance curves")
+    def factors_level(name: str, level: str, limit: int = 40) -> dict:
+        factors, _ = _open_factors(store_folder, name)
+        if level not in ("low", "mid", "high", "dead"):
+            raise HTTPException(404, f"no level {level!r}: low, mid, high or dead")
+        chosen = np.flatnonzero(factors.levels_ == level)
+        chosen = chosen[np.argsort(-factors.importance_[chosen].max(1), kind="stable")][: max(1, min(limit, 200))]
+        return {"name": name, "level": level, "layers": factors.layers,
+                "factors": [{"factor": int(f), "curve": factors.importance_[f].round(4).tolist()} for f in chosen]}
+
+    @app.get("/api/factors/{name}/factor/{index}", summary="One factor: level, importance curve and top contexts (from the store)")
+    def factor_detail(name: str, index: int) -> dict:
+        factors, store = _open_factors(store_folder, name)
+        if not 0 <= index < factors.model.n_factors:
+            raise HTTPException(404, f"factor {index} is out of range: 0-{factors.model.n_factors - 1}")
+        layer = factors.layers[int(factors.importance_[index].argmax())]
+        key = (name, (store_folder / name).stat().st_mtime_ns, layer)
+        if key not in tops:
+            if len(tops) >= 64:  # each entry is [factors, 8] values and ids: 64 entries stay under 64 MB for 16k factors
+                tops.clear()
+            tops[key] = store.top_k(f"hidden_{layer}", None, 8, transform=lambda h: factors.codes(h, layer), where="not special")
+        from shatterbox.factors import contexts
+
+        return {"name": name, "factor": index, "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
+                "curve": factors.importance_[index].round(4).tolist(), "contexts": contexts(factors, store, [index], layer, 8, top=tops[key])[index]}
+
+    @app.post("/api/factors/{name}/word", summary="A word's sense-labelled occurrences grouped by the factors that fire, with agreement scores")
+    def factor_word(name: str, req: OccurrencesRequest) -> dict:
+        from shatterbox.factors import word_senses
+
+        factors, store = _open_factors(store_folder, name)
+        return word_senses(factors, store, req.word.strip())
+
     hashes: dict[str, str] = {}
 
     def model_hash_once() -> str:
@@ -465,6 +506,45 @@ def _open_store(folder: Path | None, name: str):
     if not _STORE_NAME.match(name) or not (folder / name / "manifest.json").is_file():
         raise HTTPException(404, f"no store named {name!r} in the served folder")
     return Store.open(folder / name, partial=True)
+
+
+_FACTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(factors|safetensors)$")
+
+
+def _list_factors(folder: Path | None) -> list[dict]:
+    """Factor files at the top of the served folder: the store they read (matched by key), layers, levels, reports."""
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and _FACTORS_NAME.match(p.name)):
+        try:
+            factors, store = _open_factors(folder, path.name)
+            summary = factors.to_dict()
+            found.append({"name": path.name, "store": store.root.name, "model": summary["model"], "layers": summary["layers"],
+                          "levels": summary["levels"], "reports": summary["reports"]})
+        except (ShatterboxError, HTTPException) as exc:
+            found.append({"name": path.name, "error": str(getattr(exc, "detail", exc)).replace(str(folder), folder.name)})
+    return found
+
+
+def _open_factors(folder: Path | None, name: str):
+    """(Factors, Store) of a factor file in the served folder; its store must be served too (matched by key)."""
+    from shatterbox.factors import Factors
+    from shatterbox.store import Store
+
+    if folder is None:
+        raise HTTPException(404, "no folder is served: start the app with `shatterbox serve --stores DIR`")
+    if not _FACTORS_NAME.match(name) or not (folder / name).is_file():
+        raise HTTPException(404, f"no factors file named {name!r} in the served folder")
+    factors = Factors.load(folder / name)
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file() and _STORE_NAME.match(p.name)):
+        try:
+            store = Store.open(sub, partial=True)
+        except ShatterboxError:
+            continue
+        if store.manifest.get("key") == factors.store.get("key"):
+            return factors, store
+    raise HTTPException(404, f"the store {name!r} was fitted on is not in the served folder (or was harvested again): put it there or fit again")
 
 
 def _version() -> str:

@@ -252,4 +252,106 @@
       });
     });
   });
+
+  // ---- Factors tab ---------------------------------------------------------------------------
+  var factorsFile = null;
+  function curveSvg(curve, layers) { // importance by layer, scaled to its maximum (as the HTML report)
+    var ns = "http://www.w3.org/2000/svg", w = 180, h = 48, top = Math.max.apply(null, curve.concat([1e-12])), n = Math.max(curve.length - 1, 1);
+    var svg = document.createElementNS(ns, "svg"); svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("class", "curve");
+    var line = document.createElementNS(ns, "polyline");
+    line.setAttribute("points", curve.map(function (v, i) { return (8 + (w - 16) * i / n).toFixed(1) + "," + (h - 12 - (h - 20) * v / top).toFixed(1); }).join(" "));
+    line.setAttribute("fill", "none"); line.setAttribute("stroke", "#c03"); line.setAttribute("stroke-width", "1.8"); svg.appendChild(line);
+    layers.forEach(function (l, i) { var t = document.createElementNS(ns, "text"); t.setAttribute("x", (8 + (w - 16) * i / n).toFixed(1)); t.setAttribute("y", h - 1); t.setAttribute("font-size", "9"); t.textContent = String(l); svg.appendChild(t); });
+    return svg;
+  }
+  function marked(text, start, end) {
+    var span = el("span");
+    span.appendChild(document.createTextNode(text.slice(0, start)));
+    span.appendChild(el("mark", {}, text.slice(start, end)));
+    span.appendChild(document.createTextNode(text.slice(end)));
+    return span;
+  }
+  function showFactor(index) {
+    return api("/api/factors/" + encodeURIComponent(factorsFile) + "/factor/" + index).then(function (d) {
+      var box = $("factors-detail"); box.textContent = "";
+      box.appendChild(el("h3", {}, "Factor " + d.factor + " · " + d.level + "-level · contexts at layer " + d.peak_layer));
+      box.appendChild(curveSvg(d.curve, d.layers));
+      var list = el("ol", { id: "factor-contexts" });
+      d.contexts.forEach(function (c) {
+        var li = el("li"); li.appendChild(el("span", { class: "meta" }, c.value.toFixed(2) + "  ")); li.appendChild(marked(c.text, c.start, c.end)); list.appendChild(li);
+      });
+      box.appendChild(list);
+    });
+  }
+  function showLevel(level) {
+    return api("/api/factors/" + encodeURIComponent(factorsFile) + "/level/" + level + "?limit=24").then(function (d) {
+      var box = $("factors-list"); box.textContent = "";
+      d.factors.forEach(function (f) {
+        var b = el("button", { type: "button", class: "factor", "data-factor": String(f.factor) }, "factor " + f.factor + " ");
+        b.appendChild(curveSvg(f.curve, d.layers));
+        b.addEventListener("click", function () { run($("factors-form"), "factors-error", function () { return showFactor(f.factor); }); });
+        box.appendChild(b);
+      });
+      if (!d.factors.length) box.appendChild(el("p", {}, "No " + level + "-level factors."));
+    });
+  }
+  function chooseFactors(item) {
+    factorsFile = item.name;
+    var box = $("factors-levels"); box.textContent = "";
+    box.appendChild(el("h3", {}, item.name + " (store " + item.store + ")"));
+    var table = el("table", { id: "factors-quality" }), head = el("tr");
+    ["layer", "variance explained", "PCA, as many components", "mean L0", "dead %"].forEach(function (h) { head.appendChild(el("th", {}, h)); });
+    table.appendChild(head);
+    Object.keys(item.reports).forEach(function (l) {
+      var r = item.reports[l], tr = el("tr");
+      [l, r.variance_explained.toFixed(3), r.pca_variance_explained.toFixed(3), r.mean_l0.toFixed(1), (100 * r.dead_fraction).toFixed(1)].forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+      table.appendChild(tr);
+    });
+    box.appendChild(table);
+    ["low", "mid", "high"].forEach(function (level) {
+      var b = el("button", { type: "button", "data-level": level }, level + " (" + item.levels[level] + ")");
+      b.addEventListener("click", function () { run($("factors-form"), "factors-error", function () { return showLevel(level); }); });
+      box.appendChild(b);
+    });
+    $("factors-form").hidden = false;
+  }
+  document.querySelector('nav button[data-tab="factors"]').addEventListener("click", function () {
+    run($("factors-form"), "factors-error", function () {
+      return api("/api/factors").then(function (d) {
+        var box = $("factors-files"); box.textContent = "";
+        if (!d.factors.length) { box.appendChild(el("p", {}, "No factor files in the served folder: shatterbox factors fit STORE --out DIR/NAME.factors")); return; }
+        d.factors.forEach(function (item) {
+          if (item.error) { box.appendChild(el("p", { class: "error" }, item.name + ": " + item.error)); return; }
+          var b = el("button", { type: "button", "data-factors": item.name }, item.name);
+          b.addEventListener("click", function () { chooseFactors(item); });
+          box.appendChild(b);
+        });
+        var first = d.factors.filter(function (f) { return !f.error; })[0];
+        if (first) chooseFactors(first);
+      });
+    });
+  });
+  $("factors-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var word = $("factors-word").value;
+    run($("factors-form"), "factors-error", function () {
+      $("factors-word-result").textContent = "";
+      return api("/api/factors/" + encodeURIComponent(factorsFile) + "/word", { word: word }).then(function (d) {
+        var box = $("factors-word-result");
+        box.appendChild(el("p", { class: "total" }, d.word + ": " + d.senses + " senses, " + d.occurrences + " occurrences at layer " + d.layer +
+          " · factor groups ARI " + d.factor_ari.toFixed(3) + " · k-means ARI " + d.kmeans_ari.toFixed(3) + " · shuffled senses " + d.chance_ari.toFixed(3)));
+        var table = el("table", { id: "sense-groups" }), head = el("tr");
+        ["factor group", "sense", "sentence"].forEach(function (h) { head.appendChild(el("th", {}, h)); });
+        table.appendChild(head);
+        d.rows.slice().sort(function (a, b) { return a.group - b.group || (a.synset < b.synset ? -1 : 1); }).forEach(function (r) {
+          var tr = el("tr");
+          tr.appendChild(el("td", {}, r.group < 0 ? "none" : "factor " + r.group));
+          tr.appendChild(el("td", {}, r.synset));
+          var td = el("td"); td.appendChild(marked(r.text, r.start, r.end)); tr.appendChild(td);
+          table.appendChild(tr);
+        });
+        box.appendChild(table);
+      });
+    });
+  });
 })();
