@@ -299,3 +299,4 @@ def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     assert r.exit_code == 0, r.stderr
     text = page.read_text(encoding="utf-8")
     assert "Held-out quality per layer" in text and "<mark>" in text and "No polysemy table" in text  # 80 random sentences: no ambiguous word qualifies
+    assert "Sentence embedding recovered" in text

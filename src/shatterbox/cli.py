@@ -588,6 +588,18 @@ def factors_show(
         _print_arrow(top, fmt)
 
 
+def _store_model(store):
+    """The model a store was harvested with, when it loads here with the same weights (else None)."""
+    from shatterbox.models import load
+    from shatterbox.store import model_hash
+
+    try:
+        loaded = load(store.model)
+    except ShatterboxError:
+        return None
+    return loaded if model_hash(loaded) == store.manifest["model"]["hash"] else None
+
+
 @factors_app.command("report")
 def factors_report_cmd(
     path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit`."),
@@ -607,7 +619,9 @@ def factors_report_cmd(
         if control is not None:
             c = Factors.load(control)
             pair = (c, Store.open(c.store["path"]))
-        report = factors_report(factors, Store.open(factors.store["path"]), per_level=per_level, k=k, control=pair)
+        store = Store.open(factors.store["path"])
+        loaded = _store_model(store)
+        report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded)
         with open(out, "w", encoding="utf-8") as handle:
             handle.write(factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"

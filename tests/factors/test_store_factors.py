@@ -79,3 +79,11 @@ def test_top_contexts_of_a_factor_equal_a_direct_sort_of_its_codes(factors, stor
     unit = int(codes.max(0).argmax())
     top = store.top_rows("hidden_3", unit, 5, transform=lambda h: factors.codes(h, 3), where="not special")
     np.testing.assert_allclose(top.column("value").to_numpy(), np.sort(codes[:, unit])[::-1][:5], rtol=1e-5)
+
+
+def test_fitted_factors_recover_part_of_the_sentence_embedding(factors, store, default_model):
+    from shatterbox.factors import embedding_recovered
+
+    texts = store.sentences("true").column("text").to_pylist()[:24]
+    r = embedding_recovered(factors, default_model, texts, 3)
+    assert 0.0 < r["recovered"] < 1.0 and r["reconstructed_loss"] < r["zero_ablated_loss"]

@@ -115,6 +115,22 @@ def mlp_modules(model: nn.Module) -> list[nn.Module]:
     return [module for name, module in model.named_modules() if _MLP_DOWN.search(name)]
 
 
+def layer_modules(model: nn.Module) -> list[nn.Module]:
+    """The transformer blocks in order (the first ``nn.ModuleList`` whose length is the config's layer count):
+    block ``l - 1`` outputs hidden state ``l``.
+
+    Example:
+        >>> from shatterbox.models import load
+        >>> len(layer_modules(load().model))
+        6
+    """
+    n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layer", None)
+    for _name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n:
+            return list(module)
+    return []
+
+
 @contextmanager
 def recording(model: nn.Module, *, attention: bool = True) -> Iterator[Recording]:
     """Record attention and MLP activations of every forward pass of ``model`` inside the block.

@@ -86,6 +86,11 @@ class Factors:
         hidden = check_matrix(hidden, "codes", len(self.mean[layer]))
         return self.model.transform((hidden - self.mean[layer]) / self.scale[layer])
 
+    def reconstruct(self, hidden: np.ndarray, layer: int) -> np.ndarray:
+        """Raw hidden states of ``layer`` rebuilt from their codes (normalisation undone) [n, d]."""
+        recon = self.model.inverse_transform(self.codes(hidden, layer))
+        return (recon * self.scale[layer] + self.mean[layer]).astype(np.float32)
+
     def level_counts(self) -> dict[str, int]:
         """How many factors each level has."""
         return {level: int((self.levels_ == level).sum()) for level in (*LEVELS, "dead")}

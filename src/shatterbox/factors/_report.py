@@ -34,12 +34,14 @@ def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: in
 
 
 def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int = 6, polysemy_words: list[str] | None = None,
-                   control: tuple[Factors, Store] | None = None) -> dict:
+                   control: tuple[Factors, Store] | None = None, loaded=None, downstream_sentences: int = 128) -> dict:
     """Everything the HTML report shows, as JSON-ready data.
 
     Per level, the ``per_level`` factors with the highest peak importance, each with its importance
     curve and top-``k`` contexts at its peak layer; the per-layer fit reports (and a control's, such
-    as the same fit on a random-weight model); the polysemy table when the store has sense labels.
+    as the same fit on a random-weight model); the polysemy table when the store has sense labels;
+    with ``loaded`` (the store's model), the sentence embedding recovered per layer
+    (:func:`embedding_recovered`) on the first ``downstream_sentences`` sentences of the store.
     """
     if store.manifest["key"] != factors.store.get("key"):
         raise InputError(f"these factors were fitted on another store ({factors.store.get('path')!r}): give that store, or fit again")
@@ -63,6 +65,11 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
         "reports": {str(l): r.to_dict() for l, r in factors.reports.items()}, "sections": sections,
         "control": None, "polysemy": _polysemy(factors, store, polysemy_words),
     }
+    if loaded is not None:
+        from shatterbox.factors._downstream import embedding_recovered
+
+        texts = store.query(f"select text from sentences order by id limit {int(downstream_sentences)}").column("text").to_pylist()
+        out["downstream"] = [embedding_recovered(factors, loaded, texts, l) for l in factors.layers]
     if control is not None:
         c_factors, c_store = control
         words = [row["word"] for row in out["polysemy"]] if out["polysemy"] else polysemy_words

@@ -85,6 +85,15 @@ def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None) ->
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def _downstream_table(rows: list[dict] | None) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"<tr><td>{r['layer']}</td><td>{r['recovered']:.3f}</td><td>{r['reconstructed_loss']:.4f}</td><td>{r['zero_ablated_loss']:.4f}</td></tr>" for r in rows)
+    return ('<p class="sbf-note">Sentence embedding recovered when a layer\'s word tokens are replaced by their reconstruction '
+            "(loss = 1 − cosine to the clean mean-pooled embedding; recovered = (zero-ablated − reconstructed) / zero-ablated):</p>"
+            f"<table><tr><th>layer</th><th>recovered</th><th>loss, reconstructed</th><th>loss, zero-ablated</th></tr>{body}</table>")
+
+
 def factors_page(report: dict) -> str:
     """The whole report as one HTML page (see :func:`shatterbox.factors.factors_report`)."""
     e = html.escape
@@ -94,6 +103,7 @@ def factors_page(report: dict) -> str:
         f'<p class="sbf-note">{e(report["model"])}; layers {e(", ".join(map(str, report["layers"])))}; '
         + e(", ".join(f"{v} {k}" for k, v in report["levels"].items())) + "</p>",
         "<h2>Held-out quality per layer</h2>", _quality_table(report["reports"], report.get("control")),
+        _downstream_table(report.get("downstream")),
         '<p class="sbf-note">Levels: the importance-weighted mean layer of a factor\'s curve (importance = mean of its top 1 % '
         "coefficients at a layer), in the first third of the fitted layers = low, last third = high, else mid.</p>",
     ]
