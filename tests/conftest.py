@@ -150,6 +150,15 @@ def browser():
         b.close()
 
 
+def open_app(browser, url: str, *, height: int = 900):
+    """A page on the served app, its attention tab ready: (page, console errors, dialogs)."""
+    page = browser.new_page(viewport={"width": 1400, "height": height})
+    errors, dialogs = watch(page)
+    page.goto(url)
+    page.wait_for_selector("#att-layer option", state="attached")
+    return page, errors, dialogs
+
+
 def watch(page) -> tuple[list[str], list[str]]:
     """Collect console errors, page errors and dialogs of ``page`` (dialogs are dismissed)."""
     errors, dialogs = [], []

@@ -5,7 +5,7 @@ import pytest
 
 import shatterbox as sb
 from shatterbox.web import create_app, running
-from tests.conftest import CHAPTER, watch
+from tests.conftest import CHAPTER, open_app
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,7 @@ def expect_400():
 
 @pytest.fixture
 def page(browser, url, expect_400):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors, dialogs = watch(pg)
-    pg.goto(url)
-    pg.wait_for_selector("#att-layer option", state="attached")
+    pg, errors, dialogs = open_app(browser, url, height=1000)
     yield pg
     pg.close()
     if expect_400["ok"]:

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from shatterbox.corpus import Corpus
 from shatterbox.store import harvest
 from shatterbox.web import create_app, running
-from tests.conftest import watch
+from tests.conftest import open_app
 
 TEXTS = ["The bank raised its rates.", "We sat on the river bank and watched the banks.", "<img src=x onerror=alert(1)> bank"]
 
@@ -59,10 +59,7 @@ def test_without_a_folder_the_tab_says_how_to_serve_one():
 
 def test_corpus_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors, dialogs = watch(page)
-        page.goto(url)
-        page.wait_for_selector("#att-layer option", state="attached")
+        page, errors, dialogs = open_app(browser, url)
         page.click('nav button[data-tab="corpus"]')
         page.wait_for_selector("#stores-table")
         rows = page.locator("#stores-table tr[data-store]")

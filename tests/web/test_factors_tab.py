@@ -10,7 +10,7 @@ from shatterbox.corpus import Corpus, wordnet_corpus
 from shatterbox.factors import Factors, contexts, fit_factors, word_senses
 from shatterbox.store import Store, harvest
 from shatterbox.web import create_app, running
-from tests.conftest import watch
+from tests.conftest import open_app
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,7 @@ def test_only_factor_files_of_the_folder_are_read(client, path):
 
 def test_factors_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        errors, dialogs = watch(page)
-        page.goto(url)
-        page.wait_for_selector("#att-layer option", state="attached")
+        page, errors, dialogs = open_app(browser, url)
         page.click('nav button[data-tab="factors"]')
         page.click('button[data-factors="senses.factors"]')
         page.wait_for_selector("#factors-quality")
