@@ -1,6 +1,7 @@
 """Regenerate the README's screenshots of each view and each web-app tab in headless Chromium (Debian's chromium).
 
     python docs/screenshots.py
+    python docs/screenshots.py --factors-report factors.html   # the top of a `shatterbox factors report` page
 """
 
 from __future__ import annotations
@@ -64,5 +65,20 @@ def web_tabs(browser) -> None:
         pg.locator("#tab-explain").screenshot(path=os.path.join(OUT, "web-explain.png"))
 
 
+def factors_report(path: str) -> None:
+    """The top of a factors report (quality table, downstream table, first low-level factors)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1150, "height": 1500})
+        pg.goto("file://" + os.path.abspath(path))
+        pg.screenshot(path=os.path.join(OUT, "factors-report.png"))
+        browser.close()
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:2] == ["--factors-report"]:
+        factors_report(sys.argv[2])
+    else:
+        main()

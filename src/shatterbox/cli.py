@@ -588,6 +588,31 @@ def factors_show(
         _print_arrow(top, fmt)
 
 
+@factors_app.command("word")
+def factors_word(
+    path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit` (on a store with sense labels, e.g. wordnet-senses)."),
+    word: str = typer.Argument(..., help="An ambiguous word, e.g. heavy."),
+    layer: Optional[int] = typer.Option(None, "--layer", help="The layer whose codes group the occurrences (default: the first fitted)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+) -> None:
+    """A word's sense-labelled occurrences grouped by the factors that fire, scored against the senses and k-means."""
+    import pyarrow as pa
+
+    from shatterbox.factors import Factors, word_senses
+    from shatterbox.store import Store
+
+    with _friendly_errors():
+        factors = Factors.load(path)
+        found = word_senses(factors, Store.open(factors.store["path"]), word, layer=layer)
+        if fmt is Format.json:
+            typer.echo(json.dumps(found, ensure_ascii=False))
+            return
+        _say(f"{found['word']}: {found['senses']} senses, {found['occurrences']} occurrences at layer {found['layer']}; adjusted Rand index "
+             f"with the senses: factor groups {found['factor_ari']:.3f}, k-means {found['kmeans_ari']:.3f}, shuffled senses {found['chance_ari']:.3f}")
+        rows = sorted(found["rows"], key=lambda r: (r["group"], r["synset"]))
+        _print_arrow(pa.Table.from_pylist([{"factor group": r["group"], "sense": r["synset"], "sentence": r["text"]} for r in rows]), fmt)
+
+
 def _store_model(store):
     """The model a store was harvested with, when it loads here with the same weights (else None)."""
     from shatterbox.models import load

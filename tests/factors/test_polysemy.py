@@ -123,3 +123,20 @@ def test_report_page_escapes_every_text():
               "control": None, "polysemy": [{"word": evil, "senses": 2, "occurrences": 6, "factor_ari": 0.5, "kmeans_ari": 0.1, "chance_ari": 0.0}]}
     page = factors_page(report)
     assert "<img" not in page and "&lt;img" in page
+
+
+def test_factors_word_cli_prints_the_groups(sense_store, factors, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+    from shatterbox.factors import word_senses
+
+    path = str(factors.save(tmp_path / "f.factors"))
+    r = CliRunner().invoke(app, ["factors", "word", path, "hot", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["factor_ari"] == pytest.approx(word_senses(factors, sense_store, "hot")["factor_ari"]) and len(got["rows"]) == got["occurrences"]
+    bad = CliRunner().invoke(app, ["factors", "word", path, "the"])
+    assert bad.exit_code == 2 and "try one of" in bad.stderr and "Traceback" not in bad.stderr
