@@ -15,6 +15,9 @@ from __future__ import annotations
 import html
 from typing import Sequence
 
+LEVEL_RULE = ("Levels: a factor's importance at a layer is the mean of its top 1 % coefficients there; the centre of mass "
+              "of that curve above its own minimum, in the first third of the fitted layers = low, last third = high, else mid.")
+
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
@@ -104,8 +107,7 @@ def factors_page(report: dict) -> str:
         + e(", ".join(f"{v} {k}" for k, v in report["levels"].items())) + "</p>",
         "<h2>Held-out quality per layer</h2>", _quality_table(report["reports"], report.get("control")),
         _downstream_table(report.get("downstream")),
-        '<p class="sbf-note">Levels: the importance-weighted mean layer of a factor\'s curve (importance = mean of its top 1 % '
-        "coefficients at a layer), in the first third of the fitted layers = low, last third = high, else mid.</p>",
+        f'<p class="sbf-note">{e(LEVEL_RULE)}</p>',
     ]
     for level, factors in report["sections"].items():
         parts.append(f"<h2>{e(level.capitalize())}-level factors</h2>")
