@@ -281,10 +281,12 @@ def test_corpus_and_store_bad_input_is_one_line(tmp_path, args, message):
 def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     store, out = str(tmp_path / "s"), str(tmp_path / "f.safetensors")
     assert run("harvest", "wordnet", "--out", store, "--limit", "80", "--layers", "1,2").exit_code == 0
-    r = run("factors", "fit", store, "--out", out, "--factors", "24", "--epochs", "1", "--max-tokens", "400", "--alpha", "1.5", "--format", "json")
+    r = run("factors", "fit", store, "--out", out, "--factors", "24", "--epochs", "1", "--max-tokens", "400", "--alpha", "1.5",
+            "--seeds", "2", "--format", "json")
     assert r.exit_code == 0, r.stderr
     info = json.loads(r.stdout)
     assert set(info["reports"]) == {"1", "2"} and sum(info["levels"].values()) == 24
+    assert info["spread"]["1"]["variance_explained_sd"] > 0 and set(info["spread"]) == {"1", "2"}
     r = run("factors", "show", out, "3", "--k", "4", "--format", "json")
     assert r.exit_code == 0, r.stderr
     rows = json.loads(r.stdout)

@@ -529,12 +529,13 @@ def factors_fit(
     epochs: int = typer.Option(3, "--epochs", help="Passes over the sampled tokens."),
     max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
     seed: int = SeedOpt,
+    seeds: int = typer.Option(1, "--seeds", help="Fit with this many seeds (from --seed) and add each layer's mean ± sd; the first fit is saved."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
 ) -> None:
     """Fit factors shared across layers; prints held-out variance explained next to PCA with as many components as the mean L0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.factors import fit_factors
+    from shatterbox.factors import fit_factors, spread
     from shatterbox.store import Store, parse_layers
 
     with _friendly_errors():
@@ -547,14 +548,17 @@ def factors_fit(
             task = bar.add_task("fit", total=None)
             factors = fit_factors(opened, layers=chosen, kind=kind, max_tokens=max_tokens, seed=seed,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total), **params)
+            others = [fit_factors(opened, layers=chosen, kind=kind, max_tokens=max_tokens, seed=seed + i, **params) for i in range(1, max(1, seeds))]
         factors.save(out)
+        summary = spread([factors, *others]) if others else {}
         if fmt is Format.json:
-            typer.echo(json.dumps(factors.to_dict()))
+            typer.echo(json.dumps({**factors.to_dict(), "spread": {str(l): v for l, v in summary.items()}}))
             return
         import pyarrow as pa
 
         rows = [{"layer": l, "variance explained": r.variance_explained, "PCA, as many components": r.pca_variance_explained,
-                 "components": r.pca_components, "mean L0": r.mean_l0, "dead %": 100 * r.dead_fraction} for l, r in factors.reports.items()]
+                 "components": r.pca_components, "mean L0": r.mean_l0, "dead %": 100 * r.dead_fraction}
+                | ({f"± sd over {seeds} seeds": summary[l]["variance_explained_sd"]} if summary else {}) for l, r in factors.reports.items()]
         _print_arrow(pa.Table.from_pylist(rows), Format.table)
         counts = factors.level_counts()
         _say(f"{n_factors} factors: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.model.fit_seconds_:.1f} s; saved to {out}")

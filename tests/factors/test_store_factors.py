@@ -87,3 +87,15 @@ def test_fitted_factors_recover_part_of_the_sentence_embedding(factors, store, d
     texts = store.sentences("true").column("text").to_pylist()[:24]
     r = embedding_recovered(factors, default_model, texts, 3)
     assert 0.0 < r["recovered"] < 1.0 and r["reconstructed_loss"] < r["zero_ablated_loss"]
+
+
+def test_seed_spread_is_the_mean_and_sd_of_separate_fits(store):
+    from shatterbox.factors import seed_spread
+
+    params = dict(n_factors=24, alpha=1.5, n_epochs=1, max_tokens=500, layers=[3])
+    spread = seed_spread(store, (0, 1, 2), **params)[3]
+    values = [fit_factors(store, seed=s, **params).reports[3].variance_explained for s in (0, 1, 2)]
+    assert spread["variance_explained_mean"] == pytest.approx(np.mean(values))
+    assert spread["variance_explained_sd"] == pytest.approx(np.std(values, ddof=1)) and spread["variance_explained_sd"] > 0
+    with pytest.raises(InputError, match="two seeds"):
+        seed_spread(store, (0,))

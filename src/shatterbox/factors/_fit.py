@@ -159,3 +159,32 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
     curves = importance(train_codes)
     info = {"path": str(store.root), "key": store.manifest["key"], "model": store.model, "corpus": store.manifest["corpus"]["name"]}
     return Factors(model, vectors.layers, vectors.mean, vectors.scale, reports, curves, levels(curves, vectors.layers), info)
+
+
+def seed_spread(store: Store | str | Path, seeds: tuple[int, ...] = (0, 1, 2), **kwargs) -> dict[int, dict[str, float]]:
+    """Fit once per seed (sample, split and initialisation all change) and summarise each layer's held-out
+    variance explained, PCA control and mean L0 as mean and standard deviation over the seeds.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=60), tempfile.mkdtemp(), layers="1")
+        >>> sorted(seed_spread(s, (0, 1), n_factors=16, alpha=1.0, n_epochs=1)[1])[:2]
+        ['mean_l0_mean', 'mean_l0_sd']
+    """
+    if len(seeds) < 2:
+        raise InputError("a spread needs at least two seeds")
+    store = store if isinstance(store, Store) else Store.open(store)
+    return spread([fit_factors(store, seed=s, **kwargs) for s in seeds])
+
+
+def spread(fits: list[Factors]) -> dict[int, dict[str, float]]:
+    """Per layer: mean and standard deviation (ddof 1) of the held-out variance explained, PCA control and
+    mean L0 over fits of different seeds."""
+    out: dict[int, dict[str, float]] = {}
+    for layer in fits[0].layers:
+        for name in ("variance_explained", "pca_variance_explained", "mean_l0"):
+            values = np.array([getattr(f.reports[layer], name) for f in fits])
+            out.setdefault(layer, {}).update({f"{name}_mean": float(values.mean()), f"{name}_sd": float(values.std(ddof=1))})
+    return out
