@@ -152,7 +152,8 @@ class SparseDictionary(FactorModel):
                 err = ((xb - a @ d) ** 2).sum(1)
                 self.loss_curve_.append(float((0.5 * err + self.alpha * a.sum(1)).mean()))
                 keep = err.topk(min(len(err), 8)).indices
-                worst_err.append(err[keep]), worst_rows.append(rows[keep])
+                worst_err.append(err[keep])
+                worst_rows.append(rows[keep])
                 done += 1
                 if progress:
                     progress(done, steps)
