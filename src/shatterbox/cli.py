@@ -535,12 +535,12 @@ def factors_fit(
     """Fit factors shared across layers; prints held-out variance explained next to PCA with as many components as the mean L0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.factors import fit_factors, spread
+    from shatterbox.factors import fit_factors, hidden_layers, spread
     from shatterbox.store import Store, parse_layers
 
     with _friendly_errors():
         opened = Store.open(store)
-        hidden = [c["layer"] for c in opened.manifest["columns"] if c["kind"] == "hidden"]
+        hidden = hidden_layers(opened)
         chosen = [l for l in hidden if l > 0] if layers.strip().lower() == "all" else parse_layers(layers, max(hidden or [0]))
         params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k})
         columns = (TextColumn(f"fit {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn())

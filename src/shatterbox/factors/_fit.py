@@ -10,7 +10,7 @@ import numpy as np
 
 from shatterbox.errors import InputError
 from shatterbox.factors._base import FactorModel, check_matrix
-from shatterbox.factors._data import LayerVectors, layer_vectors
+from shatterbox.factors._data import LayerVectors, hidden_layers, layer_vectors
 from shatterbox.factors._fista import SparseDictionary
 from shatterbox.factors._metrics import FitReport, evaluate
 from shatterbox.factors._sae import SparseAutoencoder
@@ -149,7 +149,7 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
     """
     store = store if isinstance(store, Store) else Store.open(store)
     if layers is None:
-        layers = [l for l in (c["layer"] for c in store.manifest["columns"] if c["kind"] == "hidden") if l > 0] or None
+        layers = [l for l in hidden_layers(store) if l > 0] or None
     vectors = vectors or layer_vectors(store, layers, max_tokens=max_tokens, heldout=heldout, seed=seed)
     model = make_model(kind, seed=seed, **params)
     x, _ = vectors.stacked("train")

@@ -7,7 +7,8 @@ import pyarrow as pa
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from shatterbox.corpus.senses import require_senses
+from shatterbox.corpus import Corpus
+from shatterbox.corpus.senses import require_senses, sense_words
 from shatterbox.errors import InputError
 from shatterbox.store import Store
 
@@ -19,13 +20,12 @@ def occurrences(store: Store, word: str, layer: int) -> tuple[np.ndarray, list[s
     its sense, the senses (synsets), and the rows (sentence_id, position, text)."""
     require_senses(store.sentences("false").column_names)
     column = f"hidden_{layer}"
-    store.width(column)  # a clear error when the layer is not in the store
+    width = store.width(column)  # a clear error when the layer is not in the store
     query = (
         f"select t.sentence_id, t.position, t.char_start, t.char_end, s.synset, s.text, t.{column} from tokens t join sentences s on s.id = t.sentence_id "
         "where s.kind = 'example' and lower(s.word) = ? and t.char_start = s.start and not t.special order by t.sentence_id"
     )
     table = store.query(query, [word.lower()])
-    width = store.width(column)
     values = table.column(column).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, width).astype(np.float32)
     return values, table.column("synset").to_pylist(), table.drop_columns([column])
 
@@ -43,13 +43,7 @@ def polysemy(factors, store: Store, words: list[str] | None = None, *, layer: in
     """
     layer = factors.layers[0] if layer is None else layer
     if words is None:
-        counts = store.query(
-            "select lower(word) w, synset, count(*) n from sentences where kind = 'example' and word <> '' group by all"
-        ).to_pylist()
-        senses: dict[str, int] = {}
-        for row in counts:
-            senses[row["w"]] = senses.get(row["w"], 0) + (row["n"] >= min_examples)
-        words = [w for w, n in sorted(senses.items(), key=lambda kv: (-kv[1], kv[0])) if n >= 2][:max_words]
+        words = list(sense_words(Corpus(store.sentences(), "store"), min_examples=min_examples))[:max_words]
     rows = [row for row in (_word_row(factors, store, w, layer, min_examples, seed) for w in words) if row]
     if not rows:
         raise InputError("no word in the store has two senses with enough marked examples: harvest sense_corpus() "

@@ -480,6 +480,11 @@ class OccurrencesRequest(BaseModel):
 _STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def _store_dirs(folder: Path) -> list[Path]:
+    """Sub-folders of ``folder`` that hold a store manifest and have a servable name, sorted."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file() and _STORE_NAME.match(p.name))
+
+
 def _list_stores(folder: Path | None) -> list[dict]:
     """Every sub-folder of ``folder`` with a manifest, summarised (a damaged one is listed with its error)."""
     from shatterbox.store import Store
@@ -487,7 +492,7 @@ def _list_stores(folder: Path | None) -> list[dict]:
     if folder is None or not folder.is_dir():
         return []
     found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file() and _STORE_NAME.match(p.name)):
+    for sub in _store_dirs(folder):
         try:
             info = Store.open(sub, partial=True).to_dict()
             info.pop("path", None)
@@ -537,7 +542,7 @@ def _open_factors(folder: Path | None, name: str):
     if not _FACTORS_NAME.match(name) or not (folder / name).is_file():
         raise HTTPException(404, f"no factors file named {name!r} in the served folder")
     factors = Factors.load(folder / name)
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "manifest.json").is_file() and _STORE_NAME.match(p.name)):
+    for sub in _store_dirs(folder):
         try:
             store = Store.open(sub, partial=True)
         except ShatterboxError:
