@@ -302,3 +302,14 @@ def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "Held-out quality per layer" in text and "<mark>" in text and "No polysemy table" in text  # 80 random sentences: no ambiguous word qualifies
     assert "Sentence embedding recovered" in text
+
+
+def test_factors_fit_per_layer_numbers_factors_by_layer(tmp_path):
+    store, out = str(tmp_path / "s"), str(tmp_path / "f.safetensors")
+    assert run("harvest", "wordnet", "--out", store, "--limit", "60", "--layers", "1,2").exit_code == 0
+    r = run("factors", "fit", store, "--out", out, "--factors", "12", "--epochs", "1", "--max-tokens", "300", "--per-layer")
+    assert r.exit_code == 0, r.stderr
+    assert "24 factors (12 per layer)" in r.stdout + r.stderr
+    r = run("factors", "show", out, "15", "--k", "2")
+    assert r.exit_code == 0 and "of the layer 2 dictionary" in r.stdout + r.stderr
+    assert run("factors", "show", out, "24").exit_code == 2

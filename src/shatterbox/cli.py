@@ -524,6 +524,7 @@ def factors_fit(
     kind: str = typer.Option("fista", "--kind", help="fista (non-negative sparse coding, Yun et al.) or sae (sparse autoencoder)."),
     n_factors: int = typer.Option(1024, "--factors", help="How many factors (dictionary atoms / SAE latents)."),
     layers: str = typer.Option("all", "--layers", help="Hidden layers sharing the dictionary: all (1..L) or e.g. 1-6, 2,4."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="One dictionary per layer (--factors each) instead of one shared by all."),
     alpha: float = typer.Option(1.0, "--alpha", help="fista: the L1 weight λ (larger: sparser codes)."),
     k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK)."),
     epochs: int = typer.Option(3, "--epochs", help="Passes over the sampled tokens."),
@@ -532,7 +533,7 @@ def factors_fit(
     seeds: int = typer.Option(1, "--seeds", help="Fit with this many seeds (from --seed) and add each layer's mean ± sd; the first fit is saved."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
 ) -> None:
-    """Fit factors shared across layers; prints held-out variance explained next to PCA with as many components as the mean L0."""
+    """Fit factors shared across layers (or one set per layer); prints held-out variance explained next to PCA with as many components as the mean L0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shatterbox.factors import fit_factors, hidden_layers, spread
@@ -546,9 +547,10 @@ def factors_fit(
         columns = (TextColumn(f"fit {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("fit", total=None)
-            factors = fit_factors(opened, layers=chosen, kind=kind, max_tokens=max_tokens, seed=seed,
+            factors = fit_factors(opened, layers=chosen, kind=kind, per_layer=per_layer, max_tokens=max_tokens, seed=seed,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total), **params)
-            others = [fit_factors(opened, layers=chosen, kind=kind, max_tokens=max_tokens, seed=seed + i, **params) for i in range(1, max(1, seeds))]
+            others = [fit_factors(opened, layers=chosen, kind=kind, per_layer=per_layer, max_tokens=max_tokens, seed=seed + i, **params)
+                      for i in range(1, max(1, seeds))]
         factors.save(out)
         summary = spread([factors, *others]) if others else {}
         if fmt is Format.json:
@@ -561,7 +563,7 @@ def factors_fit(
                 | ({f"± sd over {seeds} seeds": summary[l]["variance_explained_sd"]} if summary else {}) for l, r in factors.reports.items()]
         _print_arrow(pa.Table.from_pylist(rows), Format.table)
         counts = factors.level_counts()
-        _say(f"{n_factors} factors: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.model.fit_seconds_:.1f} s; saved to {out}")
+        _say(f"{factors.n_factors} factors{'' if factors.shared else f' ({n_factors} per layer)'}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.fit_seconds:.1f} s; saved to {out}")
 
 
 @factors_app.command("show")
@@ -578,16 +580,17 @@ def factors_show(
 
     with _friendly_errors():
         factors = Factors.load(path)
-        if not 0 <= factor < factors.model.n_factors:
-            raise InputError(f"factor {factor} is out of range: this file has factors 0-{factors.model.n_factors - 1}")
+        if not 0 <= factor < factors.n_factors:
+            raise InputError(f"factor {factor} is out of range: this file has factors 0-{factors.n_factors - 1}")
         curve = factors.importance_[factor]
         at = layer if layer is not None else factors.layers[int(curve.argmax())]
         store = Store.open(factors.store["path"])
         if store.manifest["key"] != factors.store["key"]:
             raise InputError(f"the store {factors.store['path']!r} was harvested again since these factors were fitted: fit them again")
-        top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at), where="not special")
+        top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at, units=[factor]), where="not special")
         if fmt is Format.table:
-            _say(f"factor {factor}: {factors.levels_[factor]}-level; importance by layer "
+            home = factors.home(factor)
+            _say(f"factor {factor}{'' if home is None else f' (of the layer {home} dictionary)'}: {factors.levels_[factor]}-level; importance by layer "
                  + ", ".join(f"{l}: {v:.2f}" for l, v in zip(factors.layers, curve)) + f"; contexts at layer {at}")
         _print_arrow(top, fmt)
 

@@ -99,3 +99,34 @@ def test_seed_spread_is_the_mean_and_sd_of_separate_fits(store):
     assert spread["variance_explained_sd"] == pytest.approx(np.std(values, ddof=1)) and spread["variance_explained_sd"] > 0
     with pytest.raises(InputError, match="two seeds"):
         seed_spread(store, (0,))
+
+
+def test_per_layer_fit_trains_each_layer_alone_and_reads_every_layer(store, tmp_path):
+    from shatterbox.factors import SparseDictionary, evaluate
+
+    params = dict(n_factors=16, alpha=1.5, n_epochs=1)
+    per = fit_factors(store, layers=[1, 6], per_layer=True, max_tokens=600, seed=0, **params)
+    v = layer_vectors(store, [1, 6], max_tokens=600, seed=0)
+    assert not per.shared and per.n_factors == 32 and per.importance_.shape == (32, 2)
+    assert per.home(3) == 1 and per.home(20) == 6 and per.companions(20) == list(range(16, 32))
+    # oracle: the layer-6 model is the same fit done by hand on layer 6's tokens only
+    alone = SparseDictionary(seed=0, **params).fit(v.train[6])
+    np.testing.assert_allclose(per.models[6].components_, alone.components_, atol=1e-6)
+    assert per.reports[6].variance_explained == pytest.approx(evaluate(alone, v.heldout[6], v.train[6]).variance_explained, abs=1e-6)
+    # codes: layer 6's vectors read by both dictionaries, side by side
+    raw = store.activations("hidden_6", "position between 1 and 3")
+    codes = per.codes(raw, 6)
+    x = (raw - per.mean[6]) / per.scale[6]
+    np.testing.assert_allclose(codes[:, 16:], alone.transform(x), atol=1e-5)
+    np.testing.assert_allclose(codes[:, :16], per.models[1].transform(x), atol=1e-5)
+    assert not per.codes(raw, 6, units=[20])[:, :16].any()
+    # reconstruction uses the layer's own dictionary only
+    own = alone.inverse_transform(alone.transform(x)) * per.scale[6] + per.mean[6]
+    np.testing.assert_allclose(per.reconstruct(raw, 6), own, atol=1e-4)
+    # the diagonal of the importance curves: each dictionary on its own layer's tokens, by hand
+    rows = np.sort(np.random.default_rng(0).permutation(len(v.train[1]))[:5000])
+    np.testing.assert_allclose(per.importance_[16:, 1], importance({6: alone.transform(v.train[6][rows])})[:, 0], rtol=1e-5)
+    back = Factors.load(per.save(tmp_path / "per.safetensors"))
+    assert not back.shared and back.n_factors == 32
+    np.testing.assert_array_equal(back.codes(raw, 6), codes)
+    assert back.reports == per.reports

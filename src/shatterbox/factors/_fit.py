@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from shatterbox.errors import InputError
-from shatterbox.factors._base import FactorModel, check_matrix
+from shatterbox.factors._base import FactorModel, check_matrix, load_models, save_models
 from shatterbox.factors._data import LayerVectors, hidden_layers, layer_vectors
 from shatterbox.factors._fista import SparseDictionary
 from shatterbox.factors._metrics import FitReport, evaluate
@@ -65,12 +65,17 @@ def levels(curves: np.ndarray, layers: list[int]) -> np.ndarray:
 class Factors:
     """A factor model fitted on a store's hidden states, with what it says about each layer.
 
-    ``reports[layer]`` is the held-out :class:`FitReport`; ``importance_`` [K, layers] the
-    importance curves; ``levels_`` low/mid/high/dead per factor; ``mean``/``scale`` the per-layer
-    normalisation the model expects (``(h − mean[l]) / scale[l]``).
+    ``models[layer]`` is the model that codes ``layer``: one object for every layer when the
+    dictionary is shared (as in Yun et al.), one per layer otherwise. Factors are numbered
+    0..``n_factors``-1; with one dictionary per layer, layer ``layers[i]``'s own factors are
+    ``i·K .. (i+1)·K − 1`` (:meth:`home`), and :meth:`codes` reads a layer with every layer's
+    dictionary, so each factor still has an importance curve over all layers.
+    ``reports[layer]`` is the held-out :class:`FitReport` (of the layer's own model);
+    ``importance_`` [n_factors, layers] the importance curves; ``levels_`` low/mid/high/dead per
+    factor; ``mean``/``scale`` the per-layer normalisation (``(h − mean[l]) / scale[l]``).
     """
 
-    model: FactorModel
+    models: dict[int, FactorModel]
     layers: list[int]
     mean: dict[int, np.ndarray]
     scale: dict[int, float]
@@ -79,45 +84,97 @@ class Factors:
     levels_: np.ndarray
     store: dict
 
-    def codes(self, hidden: np.ndarray, layer: int) -> np.ndarray:
-        """Codes [n, K] of raw hidden states of ``layer`` (normalised as in the fit)."""
+    @property
+    def shared(self) -> bool:
+        """Whether one dictionary codes every layer."""
+        return len({id(m) for m in self.models.values()}) == 1
+
+    @property
+    def model(self) -> FactorModel:
+        """The model of the first fitted layer (the only one when shared)."""
+        return self.models[self.layers[0]]
+
+    @property
+    def n_factors(self) -> int:
+        """How many factors in all (K, or K per layer times the layers)."""
+        return self.model.n_factors * (1 if self.shared else len(self.layers))
+
+    @property
+    def fit_seconds(self) -> float:
+        """Training time of every distinct model, summed."""
+        return float(sum(getattr(m, "fit_seconds_", 0.0) for m in {id(m): m for m in self.models.values()}.values()))
+
+    def home(self, factor: int) -> int | None:
+        """The layer whose dictionary holds ``factor`` (None when shared)."""
+        return None if self.shared else self.layers[factor // self.model.n_factors]
+
+    def companions(self, factor: int) -> list[int]:
+        """The factors coded together with ``factor`` (all of them, or its layer's block): what one
+        pass over the store computes anyway, worth caching together."""
+        size = self.model.n_factors
+        start = 0 if self.shared else factor // size * size
+        return list(range(start, start + size))
+
+    def normalise(self, hidden: np.ndarray, layer: int) -> np.ndarray:
+        """Raw hidden states of ``layer`` centred and scaled as in the fit."""
         if layer not in self.mean:
             raise InputError(f"these factors were fitted on layers {self.layers}, not {layer}")
         hidden = check_matrix(hidden, "codes", len(self.mean[layer]))
-        return self.model.transform((hidden - self.mean[layer]) / self.scale[layer])
+        return (hidden - self.mean[layer]) / self.scale[layer]
+
+    def codes(self, hidden: np.ndarray, layer: int, *, units: list[int] | None = None) -> np.ndarray:
+        """Codes [n, n_factors] of raw hidden states of ``layer``. With one dictionary per layer,
+        every layer's dictionary reads them (blocks side by side); ``units`` limits the work to the
+        blocks holding those factors (the other columns stay 0)."""
+        x = self.normalise(hidden, layer)
+        if self.shared:
+            return self.model.transform(x)
+        size = self.model.n_factors
+        blocks = set(range(len(self.layers))) if units is None else {int(u) // size for u in units}
+        out = np.zeros((len(x), self.n_factors), np.float32)
+        for i in sorted(blocks):
+            out[:, i * size:(i + 1) * size] = self.models[self.layers[i]].transform(x)
+        return out
 
     def reconstruct(self, hidden: np.ndarray, layer: int) -> np.ndarray:
-        """Raw hidden states of ``layer`` rebuilt from their codes (normalisation undone) [n, d]."""
-        recon = self.model.inverse_transform(self.codes(hidden, layer))
+        """Raw hidden states of ``layer`` rebuilt by that layer's model (normalisation undone) [n, d]."""
+        model = self.models.get(layer)
+        x = self.normalise(hidden, layer)
+        recon = model.inverse_transform(model.transform(x))
         return (recon * self.scale[layer] + self.mean[layer]).astype(np.float32)
 
     def level_counts(self) -> dict[str, int]:
         """How many factors each level has."""
         return {level: int((self.levels_ == level).sum()) for level in (*LEVELS, "dead")}
 
+    def describe(self) -> str:
+        """The model's repr, prefixed by ``per layer:`` when each layer has its own."""
+        return repr(self.model) if self.shared else f"per layer ({len(self.layers)}): {self.model!r}"
+
     def to_dict(self) -> dict:
         """JSON-ready summary (model, per-layer reports, level counts)."""
         return {
-            "model": repr(self.model), "layers": self.layers, "store": self.store,
+            "model": self.describe(), "shared": self.shared, "layers": self.layers, "store": self.store,
             "reports": {str(l): r.to_dict() for l, r in self.reports.items()}, "levels": self.level_counts(),
         }
 
     def save(self, path: str | Path) -> Path:
-        """One safetensors file: weights, normalisation, curves and reports."""
+        """One safetensors file: weights (one model, or one per layer), normalisation, curves and reports."""
         arrays = {f"mean_{l}": m for l, m in self.mean.items()} | {"importance": self.importance_.astype(np.float32)}
         extra = {"layers": self.layers, "scale": {str(l): s for l, s in self.scale.items()}, "store": self.store,
                  "reports": {str(l): r.to_dict() for l, r in self.reports.items()}, "levels": self.levels_.tolist()}
-        return self.model.save(path, extra=extra, arrays=arrays)
+        models = {"": self.model} if self.shared else {str(l): m for l, m in self.models.items()}
+        return save_models(path, models, extra=extra, arrays=arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Factors":
         """Factors saved by :meth:`save`."""
-        model = FactorModel.load(path)
-        extra, arrays = model.extra_, model.arrays_
+        models, extra, arrays = load_models(path)
         if "layers" not in extra:
             raise InputError(f"{str(path)!r} holds a bare factor model, not store factors: load it with FactorModel.load")
         layers = [int(l) for l in extra["layers"]]
-        return cls(model, layers, {l: arrays[f"mean_{l}"] for l in layers}, {l: float(extra["scale"][str(l)]) for l in layers},
+        by_layer = {l: models[""] for l in layers} if "" in models else {l: models[str(l)] for l in layers}
+        return cls(by_layer, layers, {l: arrays[f"mean_{l}"] for l in layers}, {l: float(extra["scale"][str(l)]) for l in layers},
                    {int(l): FitReport(**r) for l, r in extra["reports"].items()}, arrays["importance"], np.array(extra["levels"]),
                    extra["store"])
 
@@ -133,10 +190,11 @@ def make_model(kind: str, **params) -> FactorModel:
         raise InputError(f"{kind}: {exc}") from None
 
 
-def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, kind: str = "fista", max_tokens: int = 50_000,
-                heldout: float = 0.1, seed: int = 0, progress: Callable[[int, int], None] | None = None,
+def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, kind: str = "fista", per_layer: bool = False,
+                max_tokens: int = 50_000, heldout: float = 0.1, seed: int = 0, progress: Callable[[int, int], None] | None = None,
                 vectors: LayerVectors | None = None, **params) -> Factors:
-    """Fit one factor model shared by ``layers`` (default: every hidden layer but the embeddings) of a store.
+    """Fit one factor model shared by ``layers`` (default: every hidden layer but the embeddings) of a
+    store, or with ``per_layer=True`` one model per layer (each with ``params``, on that layer's tokens).
 
     Example:
         >>> import tempfile
@@ -146,19 +204,45 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
         >>> f = fit_factors(s, n_factors=32, alpha=1.0, n_epochs=1)
         >>> f.importance_.shape, sorted(f.reports)
         ((32, 3), [1, 2, 3])
+        >>> fit_factors(s, per_layer=True, n_factors=32, alpha=1.0, n_epochs=1).importance_.shape
+        (96, 3)
     """
     store = store if isinstance(store, Store) else Store.open(store)
     if layers is None:
         layers = [l for l in hidden_layers(store) if l > 0] or None
     vectors = vectors or layer_vectors(store, layers, max_tokens=max_tokens, heldout=heldout, seed=seed)
-    model = make_model(kind, seed=seed, **params)
-    x, _ = vectors.stacked("train")
-    model.fit(x, progress=progress)
-    train_codes = {l: model.transform(vectors.train[l]) for l in vectors.layers}
-    reports = {l: evaluate(model, vectors.heldout[l], vectors.train[l]) for l in vectors.layers}
-    curves = importance(train_codes)
+    if per_layer:
+        models = _fit_per_layer(vectors, kind, seed, progress, params)
+        curves = np.concatenate([_cross_curves(models[l], vectors, seed) for l in vectors.layers])
+    else:
+        model = make_model(kind, seed=seed, **params)
+        model.fit(vectors.stacked("train")[0], progress=progress)
+        models = {l: model for l in vectors.layers}
+        curves = importance({l: model.transform(vectors.train[l]) for l in vectors.layers})
+    reports = {l: evaluate(models[l], vectors.heldout[l], vectors.train[l]) for l in vectors.layers}
     info = {"path": str(store.root), "key": store.manifest["key"], "model": store.model, "corpus": store.manifest["corpus"]["name"]}
-    return Factors(model, vectors.layers, vectors.mean, vectors.scale, reports, curves, levels(curves, vectors.layers), info)
+    return Factors(models, vectors.layers, vectors.mean, vectors.scale, reports, curves, levels(curves, vectors.layers), info)
+
+
+CURVE_TOKENS = 5_000  # tokens per layer on which a per-layer dictionary's cross-layer importance is read
+
+
+def _fit_per_layer(vectors: LayerVectors, kind: str, seed: int, progress: Callable[[int, int], None] | None,
+                   params: dict) -> dict[int, FactorModel]:
+    """One model per layer, trained on that layer's tokens; progress counts all of them."""
+    models, n = {}, len(vectors.layers)
+    for i, layer in enumerate(vectors.layers):
+        step = None if progress is None else (lambda done, total, i=i: progress(i * total + done, n * total))
+        models[layer] = make_model(kind, seed=seed, **params).fit(vectors.train[layer], progress=step)
+    return models
+
+
+def _cross_curves(model: FactorModel, vectors: LayerVectors, seed: int) -> np.ndarray:
+    """[K, layers]: the importance of one layer's factors when its dictionary reads every layer
+    (on a seeded sample of at most ``CURVE_TOKENS`` training tokens per layer)."""
+    n = len(vectors.train[vectors.layers[0]])
+    rows = np.sort(np.random.default_rng(seed).permutation(n)[:CURVE_TOKENS])
+    return importance({l: model.transform(vectors.train[l][rows]) for l in vectors.layers})
 
 
 def seed_spread(store: Store | str | Path, seeds: tuple[int, ...] = (0, 1, 2), **kwargs) -> dict[int, dict[str, float]]:

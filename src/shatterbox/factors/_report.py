@@ -14,7 +14,7 @@ def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: in
     ``top``, a :meth:`Store.top_k` of every factor computed before): value, token, sentence text and the
     token's character span (for highlighting)."""
     if top is None:
-        top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer), where="not special")
+        top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer, units=units), where="not special")
     index = {int(u): i for i, u in enumerate(top.units)}
     found = [(u, int(s), int(p), float(v)) for u in units
              for s, p, v in list(zip(top.sentence_id[index[u]], top.position[index[u]], top.values[index[u]]))[:k] if s >= 0 and v > 0]
@@ -61,7 +61,7 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
         for level, units in chosen.items()
     }
     out = {
-        "model": repr(factors.model), "store": factors.store, "layers": factors.layers, "levels": factors.level_counts(),
+        "model": factors.describe(), "shared": factors.shared, "store": factors.store, "layers": factors.layers, "levels": factors.level_counts(),
         "reports": {str(l): r.to_dict() for l, r in factors.reports.items()}, "sections": sections,
         "control": None, "polysemy": _polysemy(factors, store, polysemy_words),
     }

@@ -343,14 +343,15 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     @app.get("/api/factors/{name}/factor/{index}", summary="One factor: level, importance curve and top contexts (from the store)")
     def factor_detail(name: str, index: int) -> dict:
         factors, store = _open_factors(store_folder, name)
-        if not 0 <= index < factors.model.n_factors:
-            raise HTTPException(404, f"factor {index} is out of range: 0-{factors.model.n_factors - 1}")
+        if not 0 <= index < factors.n_factors:
+            raise HTTPException(404, f"factor {index} is out of range: 0-{factors.n_factors - 1}")
         layer = factors.layers[int(factors.importance_[index].argmax())]
-        key = (name, (store_folder / name).stat().st_mtime_ns, layer)
+        units = factors.companions(index)
+        key = (name, (store_folder / name).stat().st_mtime_ns, layer, units[0])
         if key not in tops:
             if len(tops) >= 64:  # each entry is [factors, 8] values and ids: 64 entries stay under 64 MB for 16k factors
                 tops.clear()
-            tops[key] = store.top_k(f"hidden_{layer}", None, 8, transform=lambda h: factors.codes(h, layer), where="not special")
+            tops[key] = store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units), where="not special")
         from shatterbox.factors import contexts
 
         return {"name": name, "factor": index, "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
