@@ -84,7 +84,6 @@ def test_views_in_real_chromium(tmp_path, default_model, browser):
     probs = [float(x) for x in pg.locator("#sb-neuron td.sb-p").evaluate_all("cs => cs.map(c => c.getAttribute('data-p'))")]
     np.testing.assert_allclose(probs, trace.attentions[2, 4, 4], atol=1e-5)
     assert "layer 3, head 5, query token" in pg.locator("#sb-neuronview h3").text_content()
-    pg.select_option("#sb-filter", "A->B")
     pg.select_option("#sb-level", "word")
     assert pg.locator("#sb-table tr").count() == len(trace.words) + 1
     assert pg.locator("#sb-modelview canvas").first.get_attribute("width") == str(min(len(trace.words), 48))
@@ -118,4 +117,46 @@ def test_512_token_views_stay_responsive(tmp_path, default_model, browser):
     pg.close()
     print(f"\n512-token page: {page_file.stat().st_size:,} bytes; layer switch redraw (head+model+table+neuron) ms: "
           + ", ".join(f"{t:.0f}" for t in timings))
+    assert errors == []
+
+
+def _table(pg) -> tuple[list[str], list[str], np.ndarray]:
+    """The page's probability table: row labels, column labels, values."""
+    cols = pg.locator("#sb-table tr").first.locator("th").all_text_contents()[1:]
+    rows = pg.locator("#sb-table th.sb-rowhead").all_text_contents()
+    values = pg.locator("#sb-table tr").evaluate_all("trs => trs.slice(1).map(tr => [...tr.querySelectorAll('td')].map(td => +td.textContent))")
+    return rows, cols, np.array(values, dtype=float)
+
+
+def test_pair_filters_and_word_table_equal_python(tmp_path, default_model, browser):
+    from shatterbox.attention import attention_table
+
+    trace = default_model.capture("Tokenization splits unbelievably long words.", "Embeddings merge the pieces again.")
+    page = trace.to_html()
+    d = _data(page)
+    attn = (np.frombuffer(base64.b64decode(d["layers"][0]), dtype="<u2").astype(np.float64) / SCALE).reshape(trace.attentions[0].shape)
+    seq, labels = trace.sequence, trace.labels
+    page_file = tmp_path / "pair.html"
+    page_file.write_text(page, encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, _ = watch(pg)
+    pg.goto(page_file.as_uri())
+    for name, (a, b) in {"A->A": (0, 0), "A->B": (0, 1), "B->A": (1, 0), "B->B": (1, 1)}.items():
+        pg.select_option("#sb-filter", name)
+        drawn = pg.locator("line.sb-line").evaluate_all("ls => ls.map(l => [+l.getAttribute('data-from'), +l.getAttribute('data-to')])")
+        want = {(i, j) for i in range(len(seq)) for j in range(len(seq)) if seq[i] == a and seq[j] == b and attn[0, i, j] >= 0.01}
+        assert want and {tuple(x) for x in drawn} == want, name
+        rows, cols, values = _table(pg)
+        keep_i, keep_j = np.flatnonzero(seq == a), np.flatnonzero(seq == b)
+        assert rows == [labels[i] for i in keep_i] and cols == [labels[j] for j in keep_j], name
+        np.testing.assert_allclose(values, trace.attentions[0, 0][np.ix_(keep_i, keep_j)], atol=6e-4)
+    pg.select_option("#sb-filter", "all")
+    pg.select_option("#sb-level", "word")
+    for layer, head in ((1, 1), (4, 7)):
+        pg.locator(f"canvas[data-layer='{layer - 1}'][data-head='{head - 1}']").click()
+        table = attention_table(trace, layer, head, level="word")
+        rows, cols, values = _table(pg)
+        assert len(trace.words) < trace.n_tokens and rows == cols == table.rows
+        np.testing.assert_allclose(values, table.values, atol=6e-4)
+    pg.close()
     assert errors == []

@@ -50,10 +50,12 @@
     var wordSeq = D.words.map(function () { return -1; }); // sentence of each word: 0 = A, 1 = B, -1 = special
     D.wordIndex.forEach(function (w, i) { if (wordSeq[w] === -1) wordSeq[w] = D.sequence[i]; });
     function seqOf(k) { return state.level === "token" ? D.sequence[k] : wordSeq[k]; }
+    function sides() { // the filter "A->B" as [0, 1] (attending sentence, attended sentence); null for all pairs
+      if (state.filter === "all") return null;
+      return state.filter.split("->").map(function (s) { return s === "A" ? 0 : 1; });
+    }
     function allowed(i, j) {
-      var f = state.filter; if (f === "all") return true;
-      var si = seqOf(i), sj = seqOf(j);
-      return si === (f[0] === "A" ? 0 : 1) && sj === (f[2] === "A" ? 0 : 1);
+      var f = sides(); return !f || (seqOf(i) === f[0] && seqOf(j) === f[1]);
     }
 
     root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
@@ -141,7 +143,7 @@
         for (var i = 0; i < n; i++) {
           for (var j = 0; j < n; j++) {
             if (m[i][j] < 0.01 || !allowed(i, j)) continue;
-            svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i }));
+            svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i, "data-to": j }));
           }
         }
       });
@@ -191,17 +193,21 @@
       tablePane.textContent = "";
       var h = state.heads[0]; if (h === undefined) return;
       tablePane.appendChild(el("h3", {}, "probability table - layer " + (state.layer + 1) + ", head " + (h + 1) + " (rows attend to columns; each row sums to 1)"));
-      var all = units(), names = all.slice(0, MAX_ROWS), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
-      if (all.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + all.length + " rows and columns; `shatterbox attention ... --format csv` has them all"));
-      tr.appendChild(el("th", {}, "")); names.forEach(function (nm) { tr.appendChild(el("th", {}, nm)); }); t.appendChild(tr);
-      names.forEach(function (nm, i) {
-        var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, nm);
+      var all = units(), f = sides(), m = matrix(state.layer, h), t = el("table", { "class": "sb-table", id: "sb-table" }), tr = el("tr");
+      var index = all.map(function (_, i) { return i; });
+      var rows = index.filter(function (i) { return !f || seqOf(i) === f[0]; }), cols = index.filter(function (j) { return !f || seqOf(j) === f[1]; });
+      if (f) tablePane.appendChild(el("p", { id: "sb-table-filter" }, "rows: sentence " + state.filter[0] + ", columns: sentence " + state.filter[3] + " (values are shares of the whole row)"));
+      if (rows.length > MAX_ROWS || cols.length > MAX_ROWS) tablePane.appendChild(el("p", { id: "sb-table-note" }, "showing the first " + MAX_ROWS + " of " + Math.max(rows.length, cols.length) + " rows and columns; `shatterbox attention ... --format csv` has them all"));
+      rows = rows.slice(0, MAX_ROWS); cols = cols.slice(0, MAX_ROWS);
+      tr.appendChild(el("th", {}, "")); cols.forEach(function (j) { tr.appendChild(el("th", {}, all[j])); }); t.appendChild(tr);
+      rows.forEach(function (i) {
+        var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, all[i]);
         th.addEventListener("click", function () { state.word = i; drawRanking(); });
         row.appendChild(th);
-        for (var j = 0; j < names.length; j++) {
+        cols.forEach(function (j) {
           var v = m[i][j], c = ramp(v);
-          row.appendChild(el("td", { style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
-        }
+          row.appendChild(el("td", { "data-j": j, style: "background:rgb(" + c[0] + "," + c[1] + "," + c[2] + ");color:" + (c[3] > 0.55 ? "#fff" : "#000") }, v.toFixed(3)));
+        });
         t.appendChild(row);
       });
       tablePane.appendChild(t);
@@ -224,7 +230,7 @@
     function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
     layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
     levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
-    filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); });
+    filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); drawTable(); });
     headBox.addEventListener("change", function () {
       state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
       drawHead(); drawModel(); drawTable(); drawNeuron();
