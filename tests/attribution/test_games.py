@@ -74,3 +74,26 @@ def test_too_long_text_is_refused_not_truncated(sentiment):
 def test_value_game_needs_players():
     with pytest.raises(InputError):
         ValueGame([], lambda m: m.sum(axis=1))
+
+
+def test_a_full_cache_forgets_the_oldest_coalitions_and_still_answers_every_call():
+    from shatterbox.attribution._games import _entry_bytes
+
+    calls = []
+
+    def value(masks):
+        calls.append(len(masks))
+        return masks @ np.arange(1.0, 7.0)
+
+    game = ValueGame(list("abcdef"), value)
+    per_entry = _entry_bytes(bytes(1), np.zeros(1))
+    game.cache_bytes = 10 * per_entry  # ten coalitions
+    masks = np.array([[(c >> i) & 1 for i in range(6)] for c in range(64)], dtype=bool)
+    np.testing.assert_allclose(game(masks[:8]), (masks[:8] @ np.arange(1.0, 7.0))[:, None])
+    # 4 cached rows and 12 new ones in one call: the old code cleared the cache, then looked the 4 up (KeyError)
+    mixed = masks[4:20]
+    np.testing.assert_allclose(game(mixed), (mixed @ np.arange(1.0, 7.0))[:, None])
+    assert len(game._cache) == 10 and game._cached_bytes == 10 * per_entry
+    assert list(game._cache)[-1] == np.packbits(masks[19]).tobytes()  # the newest stay
+    game(masks[:2])  # forgotten: evaluated again, and counted
+    assert game.evaluations == sum(calls) == 8 + 12 + 2

@@ -14,6 +14,8 @@ and the same count of model evaluations (each distinct coalition is evaluated on
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from functools import lru_cache
 from typing import Callable, Sequence
 
@@ -30,6 +32,13 @@ MASKINGS = ("auto", "mask", "delete")
 # probabilities move by up to about 0.004; float32 (the default) gives the model's own numbers.
 DTYPES = ("float32", "bfloat16")
 BATCH_TOKENS = 8192  # tokens per forward pass when no batch size is given
+CACHE_BYTES = 256 << 20  # evaluated coalitions kept per game (about a million of a two-label game)
+ENTRY_OVERHEAD = 250  # bytes of a cache entry beyond its key and values: the bytes and ndarray objects, the ordered-dict slot
+
+
+def _entry_bytes(key: bytes, value: np.ndarray) -> int:
+    """What one cached coalition costs in memory (key, values and object overhead)."""
+    return len(key) + value.nbytes + ENTRY_OVERHEAD
 
 
 class Game:
@@ -45,7 +54,9 @@ class Game:
 
     def __init__(self) -> None:
         self.evaluations = 0
-        self._cache: dict[bytes, np.ndarray] = {}
+        self.cache_bytes = CACHE_BYTES
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
 
     @property
     def n(self) -> int:
@@ -56,7 +67,8 @@ class Game:
         raise NotImplementedError
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
-        """Values [k, labels] of bool coalitions [k, n]; coalitions seen before are not evaluated again."""
+        """Values [k, labels] of bool coalitions [k, n]; coalitions seen before are not evaluated again
+        while they fit in ``cache_bytes`` (the oldest are forgotten first, after the call is answered)."""
         masks = np.asarray(masks, dtype=bool).reshape(-1, self.n)
         keys = [row.tobytes() for row in np.packbits(masks, axis=1)]
         todo = {key: i for i, key in enumerate(keys) if key not in self._cache}
@@ -67,14 +79,18 @@ class Game:
                  for s in chunks(len(rows), self.batch_size)]
             )
             self.evaluations += len(rows)
-            if len(self._cache) + len(rows) > 1 << 18:  # keep memory bounded on very long runs
-                self._cache.clear()
-            self._cache.update(zip(todo, fresh))
-        return np.stack([self._cache[key] for key in keys])
+            entries = [(key, row.copy()) for key, row in zip(todo, fresh)]  # copies: a row view would keep the whole batch alive
+            self._cache.update(entries)
+            self._cached_bytes += sum(_entry_bytes(key, value) for key, value in entries)
+        out = np.stack([self._cache[key] for key in keys])
+        while self._cached_bytes > self.cache_bytes and self._cache:
+            self._cached_bytes -= _entry_bytes(*self._cache.popitem(last=False))
+        return out
 
     def reset(self) -> None:
         """Forget every evaluated coalition and zero the count (each method is counted on its own)."""
         self._cache.clear()
+        self._cached_bytes = 0
         self.evaluations = 0
 
     def ends(self) -> tuple[np.ndarray, np.ndarray]:
