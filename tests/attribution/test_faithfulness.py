@@ -14,9 +14,13 @@ def test_scores_by_hand():
     deletion = [full - weights[order[:k]].sum() for k in range(6)]
     insertion = [weights[order[:k]].sum() for k in range(6)]
     assert np.allclose(f.deletion, deletion) and np.allclose(f.insertion, insertion)
-    ks = [1, 1, 3]  # 10%, 20%, 50% of five words, at least one
-    assert np.isclose(f.comprehensiveness, np.mean([full - deletion[k] for k in sorted(set(ks))]))
-    assert np.isclose(f.sufficiency, np.mean([full - insertion[k] for k in sorted(set(ks))]))
+    # ERASER's bins of five words: 1 %, 5 %, 10 %, 20 % -> one word each, 50 % -> three (rounded up)
+    assert np.isclose(f.comprehensiveness, (4 * (full - deletion[1]) + (full - deletion[3])) / 5)
+    assert np.isclose(f.sufficiency, (4 * (full - insertion[1]) + (full - insertion[3])) / 5)
+    # twenty words: 1 %, 5 % -> 1, 10 % -> 2, 20 % -> 4, 50 % -> 10
+    w20 = np.linspace(1.0, 0.05, 20)
+    f20 = faithfulness(lambda m: (m @ w20)[:, None], w20, 0)
+    assert np.isclose(f20.comprehensiveness, (2 * w20[:1].sum() + w20[:2].sum() + w20[:4].sum() + w20[:10].sum()) / 5)
     assert np.isclose(f.aopc_deletion, np.mean([full - d for d in deletion[1:]]))
     assert np.isclose(f.aopc_insertion, np.mean(insertion[1:]))
 

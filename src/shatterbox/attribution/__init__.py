@@ -18,7 +18,7 @@ from shatterbox.attribution._explain import (
     resolve_method,
     run_method,
 )
-from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
+from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
 from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
@@ -50,6 +50,7 @@ __all__ = [
     "coalitions",
     "explain",
     "faithfulness",
+    "MASKING_BIAS",
     "grad_times_input",
     "integrated_gradients",
     "lime_fit",

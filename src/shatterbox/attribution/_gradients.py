@@ -2,9 +2,11 @@
 
 Both differentiate the classifier's label probabilities with respect to the word embeddings
 (``inputs_embeds``); position and segment embeddings are added by the model as usual. The
-integrated-gradients baseline is the text with every word token replaced by the mask token
-(the same "all words absent" as Shapley's empty coalition), so completeness reads
-sum(values) = f(text) - f(all masked). The path integral uses Gauss-Legendre quadrature.
+integrated-gradients baseline is the text with every word token replaced by the mask token (the
+pad token when there is none), so completeness reads sum(values) = f(text) - f(all masked). With
+token masking that baseline is Shapley's empty coalition; with ``masking="delete"`` (words cut from
+the string) it is not, and IG's total differs from f(text) - f(no words). The path integral uses
+Gauss-Legendre quadrature.
 """
 
 from __future__ import annotations

@@ -118,6 +118,8 @@ def _section(a: "Attribution") -> str:
 
 
 def _table_html(rows: Sequence[dict]) -> str:
+    from shatterbox.attribution import MASKING_BIAS
+
     e = html.escape
 
     def num(x, fmt):
@@ -130,7 +132,7 @@ def _table_html(rows: Sequence[dict]) -> str:
         for r in rows
     )
     return (
-        '<table class="sbx-compare"><tr><th>method</th><th>top words</th><th>comprehensiveness ↑</th><th>sufficiency ↓</th>'
+        f'<table class="sbx-compare"><caption>{e(MASKING_BIAS)}</caption><tr><th>method</th><th>top words</th><th>comprehensiveness ↑</th><th>sufficiency ↓</th>'
         f"<th>AOPC deletion ↑</th><th>AOPC insertion ↑</th><th>model evaluations</th><th>seconds</th></tr>{body}</table>"
     )
 

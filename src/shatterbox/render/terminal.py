@@ -156,11 +156,13 @@ def comparison_renderable(comparison: "Comparison") -> Table:
         >>> "owen" in console.export_text()
         True
     """
+    from shatterbox.attribution import MASKING_BIAS
+
     first = comparison.attributions[0]
     grid = Table(
         title=f"{first.model}: {first.label_name} {first.prediction[first.label]:.3f} - every method on the same text",
         box=box.SIMPLE_HEAD,
-        caption="comprehensiveness and AOPC: higher is better; sufficiency: lower is better",
+        caption="comprehensiveness and AOPC: higher is better; sufficiency: lower is better; " + MASKING_BIAS,
     )
     for name in ("method", "top words", "compr.", "suff.", "AOPC del", "AOPC ins", "model evals", "seconds"):
         grid.add_column(name, justify="left" if name in ("method", "top words") else "right")
