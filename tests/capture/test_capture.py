@@ -177,3 +177,22 @@ def test_short_text_gives_no_warning(default_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert default_model.capture(CHAPTER).truncated == 0
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_attention_equals_a_freshly_loaded_unwrapped_model(tiny_dir, tiny_models, name):
+    """Oracle outside shatterbox: the saved folder loaded again by transformers alone, eager attention."""
+    import transformers as tf
+
+    fresh = tf.AutoModel.from_pretrained(tiny_dir[name], attn_implementation="eager").eval()
+    tokenizer = tf.AutoTokenizer.from_pretrained(tiny_dir[name])
+    enc = tokenizer(CHAPTER, return_tensors="pt")
+    with torch.no_grad():
+        out = fresh(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}, output_attentions=True,
+                    output_hidden_states=True)
+    t = tiny_models[name].capture(CHAPTER)
+    assert t.token_ids.tolist() == enc["input_ids"][0].tolist()
+    expected = torch.stack(out.attentions)[:, 0].numpy()
+    assert t.attentions.shape == expected.shape
+    np.testing.assert_allclose(t.attentions, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(t.hidden_states[-1], out.hidden_states[-1][0].numpy(), atol=1e-5)
