@@ -22,6 +22,7 @@ def folder(tmp_path_factory, default_model):
     texts = Corpus(wordnet.select(np.concatenate([rows, np.arange(60)])).table, "senses-test")
     store = harvest(texts, root / "senses", model=default_model, layers="1,2")
     fit_factors(store, n_factors=48, alpha=1.5, n_epochs=2, max_tokens=2000).save(root / "senses.factors")
+    fit_factors(store, per_layer=True, n_factors=16, alpha=1.5, n_epochs=1, max_tokens=1000).save(root / "layers.factors")
     elsewhere = harvest(Corpus.from_texts(["a store outside the served folder"] * 20), tmp_path_factory.mktemp("elsewhere") / "s",
                         model=default_model, layers="1")
     fit_factors(elsewhere, n_factors=8, alpha=1.5, n_epochs=1, heldout=0.2).save(root / "orphan.factors")
@@ -35,9 +36,10 @@ def client(folder):
 
 def test_factor_files_are_listed_with_their_store(client):
     d = client.get("/api/factors").json()["factors"]
-    assert [f["name"] for f in d] == ["orphan.factors", "senses.factors"]
-    assert "not in the served folder" in d[0]["error"] and "/tmp" not in d[0]["error"]
-    assert d[1]["store"] == "senses" and set(d[1]["reports"]) == {"1", "2"} and sum(d[1]["levels"].values()) == 48
+    assert [f["name"] for f in d] == ["layers.factors", "orphan.factors", "senses.factors"]
+    assert "not in the served folder" in d[1]["error"] and "/tmp" not in d[1]["error"]
+    assert d[2]["store"] == "senses" and set(d[2]["reports"]) == {"1", "2"} and sum(d[2]["levels"].values()) == 48
+    assert sum(d[0]["levels"].values()) == 32 and d[0]["shared"] is False
 
 
 def test_one_factor_has_its_curve_and_the_contexts_a_direct_read_gives(client, folder):
@@ -94,3 +96,14 @@ def test_factors_tab_in_chromium(browser, folder):
 
 def api_word_rows(folder) -> int:
     return len(TestClient(create_app(stores=folder)).post("/api/factors/senses.factors/word", json={"word": "heavy"}).json()["rows"])
+
+
+def test_a_per_layer_factor_reads_its_contexts_with_its_own_dictionary(client, folder):
+    factors, store = Factors.load(folder / "layers.factors"), Store.open(folder / "senses")
+    index = 16 + int(np.argmax(factors.importance_[16:].max(1)))  # the strongest factor of the layer-2 dictionary
+    d = client.get(f"/api/factors/layers.factors/factor/{index}").json()
+    layer = d["peak_layer"]
+    hidden = store.activations(f"hidden_{layer}", "not special")
+    own = factors.models[2].transform((hidden - factors.mean[layer]) / factors.scale[layer])[:, index - 16]
+    assert [c["value"] for c in d["contexts"]] == pytest.approx(np.sort(own[own > 0])[::-1][:8].tolist(), rel=1e-5)
+    assert d["home"] == 2 and client.get("/api/factors/layers.factors/factor/32").status_code == 404

@@ -354,7 +354,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
             tops[key] = store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units), where="not special")
         from shatterbox.factors import contexts
 
-        return {"name": name, "factor": index, "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
+        return {"name": name, "factor": index, "home": factors.home(index), "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
                 "curve": factors.importance_[index].round(4).tolist(), "contexts": contexts(factors, store, [index], layer, 8, top=tops[key])[index]}
 
     @app.post("/api/factors/{name}/word", summary="A word's sense-labelled occurrences grouped by the factors that fire, with agreement scores")
@@ -527,7 +527,7 @@ def _list_factors(folder: Path | None) -> list[dict]:
             factors, store = _open_factors(folder, path.name)
             summary = factors.to_dict()
             found.append({"name": path.name, "store": store.root.name, "model": summary["model"], "layers": summary["layers"],
-                          "levels": summary["levels"], "reports": summary["reports"]})
+                          "levels": summary["levels"], "reports": summary["reports"], "shared": summary["shared"]})
         except (ShatterboxError, HTTPException) as exc:
             found.append({"name": path.name, "error": str(getattr(exc, "detail", exc)).replace(str(folder), folder.name)})
     return found

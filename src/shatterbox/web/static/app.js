@@ -274,7 +274,7 @@
   function showFactor(index) {
     return api("/api/factors/" + encodeURIComponent(factorsFile) + "/factor/" + index).then(function (d) {
       var box = $("factors-detail"); box.textContent = "";
-      box.appendChild(el("h3", {}, "Factor " + d.factor + " · " + d.level + "-level · contexts at layer " + d.peak_layer));
+      box.appendChild(el("h3", {}, "Factor " + d.factor + (d.home === null ? "" : " (layer " + d.home + " dictionary)") + " · " + d.level + "-level · contexts at layer " + d.peak_layer));
       box.appendChild(curveSvg(d.curve, d.layers));
       var list = el("ol", { id: "factor-contexts" });
       d.contexts.forEach(function (c) {
