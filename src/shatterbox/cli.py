@@ -287,9 +287,7 @@ def explain(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html to this file instead of standard output."),
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores."""
-    from shatterbox.attribution import make_game, run_method
-    from shatterbox.attribution._explain import ALL_METHODS, Comparison, _applies, check_method, with_pairs
-    from shatterbox.classifiers import resolve_label
+    from shatterbox.attribution import Comparison, explain as explain_text, make_game, plan
 
     with _friendly_errors():
         target = model
@@ -298,21 +296,16 @@ def explain(
 
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         game = make_game(target, text, masking=masking, dtype="bfloat16" if bf16 else "float32")
-        methods = [m for m in ALL_METHODS if _applies(m, game)] if method.strip().lower() == "all" else [method]
-        if label is not None:
-            resolve_label(label, game.labels)  # an unknown label fails before any model call
-        plans = []
-        for m in methods:
-            m, b, _, _ = with_pairs(game, m, budget, precision, pairs)
-            plans.append("{} {:,}".format(*check_method(game, m, budget=b, samples=samples, steps=steps)))
-        _say(f"{game.n} words; model evaluations planned (at most): {', '.join(plans)}; faithfulness adds {2 * game.n + 2} per method")
-        options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, pairs=pairs)
-        results = [run_method(game, m, **options) for m in methods]
+        planned = plan(game, method, label=label, budget=budget, precision=precision, samples=samples, steps=steps, pairs=pairs)
+        _say(f"{game.n} words; model evaluations planned (at most): {', '.join(f'{m} {n:,}' for m, n in planned)}; "
+             f"faithfulness adds {2 * game.n + 2} per method")
+        result = explain_text(game, method=method, label=label, precision=precision, budget=budget, samples=samples, steps=steps,
+                              seed=seed, pairs=pairs)
+        results = result.attributions if isinstance(result, Comparison) else [result]
         for a in results:
             for note in a.notes:
                 if "not reached" in note or "above 1%" in note:
                     _say(f"warning: {note}")
-        result = Comparison(results) if len(results) > 1 else results[0]
         if fmt is ExplainFormat.text:
             result.show(_console())
             return

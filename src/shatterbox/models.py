@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
-from shatterbox.capture._recorder import IMPLEMENTATION
+from shatterbox.capture import IMPLEMENTATION
 from shatterbox.errors import AttentionUnavailable, ModelNotAvailable
 
 if TYPE_CHECKING:

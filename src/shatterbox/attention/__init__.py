@@ -12,6 +12,6 @@ Example:
 """
 
 from shatterbox.attention._steps import AttentionSteps, attention_steps
-from shatterbox.attention._table import AttentionTable, Ranking, attends_to, attention_table, merge_words
+from shatterbox.attention._table import NUMBERING, AttentionTable, Ranking, attends_to, attention_table, merge_words
 
-__all__ = ["AttentionSteps", "AttentionTable", "Ranking", "attends_to", "attention_steps", "attention_table", "merge_words"]
+__all__ = ["NUMBERING", "AttentionSteps", "AttentionTable", "Ranking", "attends_to", "attention_steps", "attention_table", "merge_words"]

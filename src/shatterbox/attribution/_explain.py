@@ -318,13 +318,38 @@ def explain(
     """
     game = make_game(target, text, masking=masking, batch_size=batch_size, labels=labels, dtype=dtype)
     options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, score=score, pairs=pairs)
-    if (method or "").strip().lower() == "all":
-        return Comparison([run_method(game, m, **options) for m in ALL_METHODS if _applies(m, game)])
-    return run_method(game, method, **options)
+    results = [run_method(game, m, **options) for m in methods_for(game, method)]
+    return Comparison(results) if (method or "").strip().lower() == "all" else results[0]
 
 
-def _applies(method: str, game: Game) -> bool:
-    return isinstance(game, TokenGame) or method not in ("ig", "gradxinput", "rollout")
+def methods_for(game: Game, method: str) -> list[str]:
+    """The methods ``explain(method=...)`` runs on ``game``: every one that applies for ``"all"``.
+
+    Example:
+        >>> methods_for(ValueGame(list("ab"), lambda m: m.sum(axis=1)), "all")
+        ['shapley', 'owen', 'lime']
+    """
+    if (method or "").strip().lower() != "all":
+        return [method]
+    return [m for m in ALL_METHODS if isinstance(game, TokenGame) or m not in ("ig", "gradxinput", "rollout")]
+
+
+def plan(game: Game, method: str = "shapley", *, label: str | int | None = None, budget: int | None = None, precision: float = 0.02,
+         samples: int = 500, steps: int = 32, pairs: int | None = None) -> list[tuple[str, int]]:
+    """(method, model evaluations at most) of every method :func:`explain` will run with these options;
+    refuses what cannot run (unknown label or method, budget too small) before any model call.
+
+    Example:
+        >>> plan(ValueGame(list("abcd"), lambda m: m.sum(axis=1)), "shapley", pairs=2)
+        [('sampled', 14)]
+    """
+    if label is not None:
+        resolve_label(label, game.labels)
+    planned = []
+    for m in methods_for(game, method):
+        m, b, _, _ = with_pairs(game, m, budget, precision, pairs)
+        planned.append(check_method(game, m, budget=b, samples=samples, steps=steps))
+    return planned
 
 
 def with_pairs(game: Game, method: str, budget: int | None, precision: float, pairs: int | None) -> tuple[str, int | None, float, int]:

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.capture._align import align
-from shatterbox.capture._encode import encode
+from shatterbox.capture import align, encode
 from shatterbox.errors import InputError
 
 MASKINGS = ("auto", "mask", "delete")

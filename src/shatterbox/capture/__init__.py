@@ -18,14 +18,14 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.capture._align import Alignment, align
 from shatterbox.capture._encode import Encoded, TruncationWarning, encode
-from shatterbox.capture._recorder import Recording, layer_modules, mlp_modules, recording
+from shatterbox.capture._recorder import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import AttentionUnavailable
 
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
 
-__all__ = ["Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "layer_modules", "mlp_modules", "recording"]
+__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "layer_modules", "mlp_modules", "recording"]
 
 
 def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:

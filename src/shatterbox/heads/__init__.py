@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from shatterbox.attention._table import NUMBERING
+from shatterbox.attention import NUMBERING
 from shatterbox.capture.stats import is_punct, row_stats
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import InputError

@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from shatterbox.attribution._explain import METHODS
+from shatterbox.attribution import METHODS
 from shatterbox.capture import TruncationWarning
 from shatterbox.errors import InputError, ShatterboxError
 
