@@ -177,7 +177,7 @@ def test_explain_all_is_one_table():
 def test_explain_json_and_html(tmp_path):
     r = run("explain", WARM_UP, "--format", "json", "--method", "sampled", "--label", "negative")
     data = json.loads(r.stdout)
-    assert data["label"] == "negative" and data["method"] == "sampled" and len(data["error"]) == 8
+    assert data["label_name"] == "negative" and data["label"] == 0 and data["method"] == "sampled" and len(data["error"]) == 8
     out = tmp_path / "a.html"
     r = run("explain", "I <script>x</script> love it", "--format", "html", "--out", str(out))
     assert r.exit_code == 0 and "<script>x" not in out.read_text() and "&lt;script&gt;" in out.read_text()
@@ -185,7 +185,7 @@ def test_explain_json_and_html(tmp_path):
 
 def test_explain_zero_shot():
     r = run("explain", "The striker scored twice", "--zero-shot", "sports,politics", "--format", "json")
-    assert json.loads(r.stdout)["label"] == "sports"
+    assert json.loads(r.stdout)["label_name"] == "sports"
 
 
 EXPLAIN_BAD = [

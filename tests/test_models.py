@@ -1,4 +1,5 @@
 import time
+import warnings
 
 import pytest
 import transformers as tf
@@ -31,8 +32,20 @@ def test_sdpa_model_is_switched_to_recorded_eager(default_model):
         tf.BertConfig(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=48),
         attn_implementation="sdpa",
     )
-    trace = sb.wrap(model, default_model.tokenizer, name="sdpa-bert").capture("hello world")
+    with pytest.warns(UserWarning, match="attention 'sdpa' -> recorded eager.*train -> eval"):
+        trace = sb.wrap(model.train(), default_model.tokenizer, name="sdpa-bert").capture("hello world")
     assert trace.attentions.shape == (2, 4, 4, 4)
+
+
+def test_wrap_leaves_the_users_tokenizer_alone(tiny_dir):
+    tokenizer = tf.AutoTokenizer.from_pretrained(tiny_dir["gpt2"])
+    tokenizer.pad_token, tokenizer.padding_side = None, "left"
+    model = tf.AutoModel.from_pretrained(tiny_dir["gpt2"], attn_implementation="eager").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # eager and eval already: nothing changed, nothing said
+        loaded = sb.wrap(model, tokenizer, name="gpt2")
+    assert tokenizer.pad_token is None and tokenizer.padding_side == "left"
+    assert loaded.tokenizer is not tokenizer and loaded.tokenizer.padding_side == "right" and loaded.tokenizer.pad_token is not None
 
 
 def test_unknown_model_offline_says_how_to_fix(monkeypatch):

@@ -118,7 +118,7 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise ModelNotAvailable(f"could not load model {name!r}: {_first_line(exc)}") from exc
-    loaded = wrap(model, tokenizer, name=name)
+    loaded = _prepare(model, tokenizer, name, owned=True)
     loaded.source = source
     return loaded
 
@@ -139,24 +139,37 @@ def random_weights(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = type(loaded.model)(loaded.model.config)
-    return wrap(model, loaded.tokenizer, name=f"{loaded.name} (random weights, seed {seed})")
+    return _prepare(model, loaded.tokenizer, f"{loaded.name} (random weights, seed {seed})", owned=True)
 
 
 def wrap(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase, *, name: str = "model") -> LoadedModel:
     """Prepare an already-built model and tokenizer for capture (eval mode, recorded eager attention).
 
+    The tokenizer is copied (its pad token and padding side are set on the copy). The model itself
+    is switched to eval mode and to shatterbox's attention recorder — copying its weights would
+    double the memory — and a warning says so when that changes it.
+
     Example:
         >>> from transformers import BertConfig, BertModel
-        >>> tiny = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64))
+        >>> tiny = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)).eval()
         >>> m = wrap(tiny, load().tokenizer, name="tiny-bert")
         >>> m.n_layers
         2
     """
+    return _prepare(model, tokenizer, name, owned=False)
+
+
+def _prepare(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase, name: str, *, owned: bool) -> LoadedModel:
+    """What :func:`wrap` does; ``owned`` models and tokenizers (loaded here) are changed in place, silently."""
+    import copy
+    import warnings
+
     if not getattr(tokenizer, "is_fast", False):
         raise ModelNotAvailable(
             f"the tokenizer of {name!r} is not a fast (Rust) tokenizer; shatterbox needs its offsets to align "
             "tokens with words: save the model with a tokenizer.json"
         )
+    before = (getattr(model.config, "_attn_implementation", None), model.training)
     try:
         model.set_attn_implementation(IMPLEMENTATION)
     except (ValueError, KeyError, AttributeError) as exc:
@@ -165,6 +178,18 @@ def wrap(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase
             "use a transformer model whose attention supports the eager implementation"
         ) from exc
     model.eval()
+    if not owned:
+        tokenizer = copy.deepcopy(tokenizer)
+        changed, undo = [], []
+        if before[0] not in (None, "eager", IMPLEMENTATION):  # eager attention computes the same numbers as the recorder
+            changed.append(f"attention {before[0]!r} -> recorded eager")
+            undo.append(f"model.set_attn_implementation({before[0]!r})")
+        if before[1]:
+            changed.append("train -> eval mode")
+            undo.append("model.train()")
+        if changed:
+            warnings.warn(f"wrap() changed your model {name!r} in place: {', '.join(changed)}; undo with {' and '.join(undo)}",
+                          UserWarning, stacklevel=3)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "right"

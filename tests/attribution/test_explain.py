@@ -41,7 +41,7 @@ def test_a_pipeline_gives_the_same_values_as_its_model(classifier_dirs):
 
 
 def test_a_callable_on_strings(sentiment):
-    a = explain(sentiment.predict, "The soup was cold and bland.", labels=["neg", "pos"])
+    a = explain(sentiment.predict, "The soup was cold and bland.", output_names=["neg", "pos"])
     b = explain(sentiment, "The soup was cold and bland.", masking="delete")
     assert a.labels == ["neg", "pos"] and a.masking == "delete"
     assert np.allclose(a.values, b.values, atol=1e-5)
@@ -92,7 +92,7 @@ def test_method_all_compares_on_one_text():
 def test_json_and_html():
     a = explain(text="I <b>love</b> chess & tea", method="exact")
     data = json.loads(a.to_json())
-    assert data["words"] == a.words and data["label"] == "positive"
+    assert data["words"] == a.words and data["label_name"] == "positive" and data["label"] == a.label
     assert len(data["faithfulness"]["deletion"]) == len(a.words) + 1 and data["evaluations"] == a.evaluations
     page = a.to_html()
     assert "<b>" not in page and "&lt;" in page and "&amp;" in page and "http" not in page

@@ -60,12 +60,12 @@ def test_heads(client):
 def test_explain_equals_the_library(client):
     data = client.post("/api/explain", json={"text": "I love playing chess with my friends."}).json()
     lib = explain(text="I love playing chess with my friends.")
-    assert data["label"] == "positive" and data["method"] == "exact"
+    assert data["label_name"] == "positive" and data["label"] == 1 and data["method"] == "exact"
     np.testing.assert_allclose(data["values"], lib.values, atol=1e-9)
     compare = client.post("/api/explain", json={"text": "I love chess", "method": "all", "samples": 100}).json()
     assert [r["method"] for r in compare["rows"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
     zero = client.post("/api/explain", json={"text": "The striker scored twice", "zero_shot": ["sports", "politics"]}).json()
-    assert zero["label"] == "sports"
+    assert zero["label_name"] == "sports"
 
 
 def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):

@@ -96,7 +96,8 @@ class Attribution:
             "method": self.method,
             "words": self.words,
             "labels": self.labels,
-            "label": self.label_name,
+            "label": self.label,
+            "label_name": self.label_name,
             "values": self.values.tolist(),
             "error": None if self.error is None else self.error.tolist(),
             "base": self.base.tolist(),
@@ -185,7 +186,7 @@ def make_game(
     *,
     masking: str = "auto",
     batch_size: int | None = None,
-    labels: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
     dtype: str = "float32",
 ) -> Game:
     """The game behind an explanation of ``text`` for ``target``.
@@ -193,7 +194,8 @@ def make_game(
     ``target`` may be ``None`` or ``"sentiment"`` (the shipped classifier), a model name or folder, a
     :class:`~shatterbox.models.LoadedModel`, a :class:`~shatterbox.classifiers.Classifier`, a
     ``transformers`` text-classification pipeline, any callable ``f(list[str]) -> probabilities``,
-    or a ready :class:`Game` (``text`` is then ignored).
+    or a ready :class:`Game` (``text`` is then ignored). ``output_names`` names the outputs of a
+    callable target (default ``label 0``, ``label 1``, ...).
 
     Example:
         >>> make_game(None, "I love chess").words
@@ -209,7 +211,7 @@ def make_game(
     if classifier is not None:
         return _two_words(TokenGame(classifier, text, masking=masking, batch_size=batch_size, dtype=dtype))
     if callable(target):
-        return _two_words(TextGame(target, text, labels=labels, masking="delete" if masking == "auto" else masking, batch_size=batch_size or 64))
+        return _two_words(TextGame(target, text, labels=output_names, masking="delete" if masking == "auto" else masking, batch_size=batch_size or 64))
     raise InputError(
         f"cannot explain a {type(target).__name__}: give a model name or folder, a classifier, a text-classification "
         "pipeline, a function f(list[str]) -> probabilities, or a ValueGame"
@@ -295,7 +297,7 @@ def explain(
     seed: int = 0,
     batch_size: int | None = None,
     score: bool = True,
-    labels: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
     dtype: str = "float32",
     pairs: int | None = None,
 ) -> Attribution | Comparison:
@@ -304,8 +306,8 @@ def explain(
     Methods: ``shapley`` (exact up to 8 words, sampled above), ``exact``, ``sampled`` (stops at
     ``precision`` or ``budget``), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
     ``rollout``. ``pairs=N`` asks for sampled Shapley with exactly N antithetic permutation pairs (the quick
-    mode: 2 + 2N(n-1) model evaluations; error bars from 2 pairs on). ``label`` is a label name or number
-    (default: the predicted one). Results are
+    mode: 2 + 2N(n-1) model evaluations; error bars from 2 pairs on). ``label`` is the output to explain, by name or number
+    (default: the predicted one); ``output_names`` names a callable target's outputs. Results are
     deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
     masked texts with CPU autocast (about 3x faster with AMX / AVX512-BF16; probabilities move by ~0.004).
 
@@ -316,7 +318,7 @@ def explain(
         >>> bool(abs(a.values[:, a.label].sum() - (a.prediction - a.base)[a.label]) < 1e-5)
         True
     """
-    game = make_game(target, text, masking=masking, batch_size=batch_size, labels=labels, dtype=dtype)
+    game = make_game(target, text, masking=masking, batch_size=batch_size, output_names=output_names, dtype=dtype)
     options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, score=score, pairs=pairs)
     results = [run_method(game, m, **options) for m in methods_for(game, method)]
     return Comparison(results) if (method or "").strip().lower() == "all" else results[0]
@@ -465,11 +467,11 @@ def _sampled(game: Game, *, label: str | int | None, precision: float, budget: i
     if r.error is None:
         notes = ["1 antithetic permutation pair: no error bars (two pairs give them)"]
     else:
-        notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.precision:.4f}"]
+        notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.largest_error:.4f}"]
         if not r.converged:
             notes.append(
                 f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
-                f"(reached {r.precision:.4f}); raise --budget to about {int(budget * (r.precision / precision) ** 2):,}"
+                f"(reached {r.largest_error:.4f}); raise --budget to about {int(budget * (r.largest_error / precision) ** 2):,}"
             )
     target = resolve_label(label, game.labels, r.full)
     return {"values": r.values, "error": r.error, "notes": notes, "full": r.full, "base": r.base, "target": target}

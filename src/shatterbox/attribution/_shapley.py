@@ -78,12 +78,16 @@ def shapley_exact(
 
 @dataclass
 class SampledShapley(ShapleyValues):
-    """Sampled Shapley values with a 95% error bar per value (``error``, same shape as ``values``)."""
+    """Sampled Shapley values with a 95% error bar per value (``error``, same shape as ``values``).
+
+    ``pairs``: antithetic permutation pairs drawn; ``largest_error``: the largest 95 % error bar of
+    the watched label(s) when sampling stopped; ``converged``: whether it reached the requested precision.
+    """
 
     error: np.ndarray = None  # type: ignore[assignment]
     pairs: int = 0
     converged: bool = False
-    precision: float = 0.0
+    largest_error: float = 0.0
 
 
 def _prefix_masks(ranks: np.ndarray) -> np.ndarray:
@@ -192,7 +196,7 @@ def shapley_sampled(
         round_pairs = int(min(max(wanted, 1), m))  # at most double per round
     return SampledShapley(
         values=stacked.mean(axis=0), base=base, full=full, evaluations=spent, error=error, pairs=m,
-        converged=worst <= precision, precision=worst,
+        converged=worst <= precision, largest_error=worst,
     )
 
 

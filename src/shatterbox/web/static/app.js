@@ -102,9 +102,9 @@
     return (v >= 0 ? "rgba(255,0,81," : "rgba(0,139,251,") + a.toFixed(3) + ")";
   }
   function attributionBlock(a) {
-    var box = el("div", { "class": "ex-attr", "data-method": a.method }), li = a.labels.indexOf(a.label);
+    var box = el("div", { "class": "ex-attr", "data-method": a.method }), li = a.label;
     box.appendChild(el("h3", {}, a.method + " — " + a.model));
-    box.appendChild(el("p", { "class": "ex-meta ex-prediction" }, a.label + ": " + a.prediction[li].toFixed(3) + " for the text, " + a.base[li].toFixed(3) + " with every word masked · " + a.evaluations + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking));
+    box.appendChild(el("p", { "class": "ex-meta ex-prediction" }, a.label_name + ": " + a.prediction[li].toFixed(3) + " for the text, " + a.base[li].toFixed(3) + " with every word masked · " + a.evaluations + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking));
     var scale = 0; a.values.forEach(function (row) { row.forEach(function (v) { scale = Math.max(scale, Math.abs(v)); }); });
     var words = el("p", { "class": "ex-words" });
     a.words.forEach(function (w, i) {
@@ -163,19 +163,19 @@
     if (!explained) return;
     run($("cf-form"), "cf-error", function () {
       return api("/api/explain", explained).then(function (before) { // cached by the server: no model call
-        var old = first(before), edited = Object.assign({}, explained, { text: $("cf-text").value, label: old.label });
+        var old = first(before), edited = Object.assign({}, explained, { text: $("cf-text").value, label: old.label_name });
         return api("/api/explain", edited).then(function (after) {
-          var now = first(after), box = $("cf-result"), li = old.labels.indexOf(old.label);
+          var now = first(after), box = $("cf-result"), li = old.label;
           var delta = now.prediction[li] - old.prediction[li];
           box.textContent = "";
           [["original", old], ["edited", now]].forEach(function (side) {
             var col = el("div", { "class": "cf-col", "data-side": side[0] });
-            col.appendChild(el("h3", {}, side[0] + ": P(" + old.label + ") = " + side[1].prediction[li].toFixed(3)));
+            col.appendChild(el("h3", {}, side[0] + ": P(" + old.label_name + ") = " + side[1].prediction[li].toFixed(3)));
             col.appendChild(attributionBlock(side[1]));
             box.appendChild(col);
           });
           box.appendChild(el("p", { "class": "ex-meta " + (delta >= 0 ? "delta-up" : "delta-down"), id: "cf-delta" },
-            "P(" + old.label + ") changed by " + (delta >= 0 ? "+" : "") + delta.toFixed(3) + " after the edit"));
+            "P(" + old.label_name + ") changed by " + (delta >= 0 ? "+" : "") + delta.toFixed(3) + " after the edit"));
         });
       });
     });
