@@ -130,3 +130,20 @@ def test_per_layer_fit_trains_each_layer_alone_and_reads_every_layer(store, tmp_
     assert not back.shared and back.n_factors == 32
     np.testing.assert_array_equal(back.codes(raw, 6), codes)
     assert back.reports == per.reports
+
+
+def test_a_per_layer_report_reads_each_factor_with_its_own_dictionary(store):
+    from shatterbox.factors import factors_report
+    from shatterbox.render.factors import factors_page
+
+    per = fit_factors(store, layers=[1, 6], per_layer=True, n_factors=16, alpha=1.5, n_epochs=1, max_tokens=600, seed=0)
+    report = factors_report(per, store, per_level=2, k=3)
+    assert report["model"].startswith("per layer (2): SparseDictionary") and report["shared"] is False
+    shown = [entry for entries in report["sections"].values() for entry in entries]
+    assert shown and all(entry["contexts"] for entry in shown)
+    for entry in shown:  # oracle: the top value is the largest code of the factor's own dictionary at its peak layer
+        factor, layer = entry["factor"], entry["peak_layer"]
+        hidden = store.activations(f"hidden_{layer}", "not special")
+        own = per.models[per.home(factor)].transform(per.normalise(hidden, layer))[:, factor % 16]
+        assert entry["contexts"][0]["value"] == pytest.approx(float(own.max()), rel=1e-5)
+    assert "per layer (2)" in factors_page(report)
