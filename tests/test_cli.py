@@ -313,3 +313,18 @@ def test_factors_fit_per_layer_numbers_factors_by_layer(tmp_path):
     r = run("factors", "show", out, "15", "--k", "2")
     assert r.exit_code == 0 and "of the layer 2 dictionary" in r.stdout + r.stderr
     assert run("factors", "show", out, "24").exit_code == 2
+
+
+def test_help_starts_without_torch_or_transformers():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from typer.testing import CliRunner; from shatterbox.cli import app; "
+             "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0 and 'explain' in r.stdout; "
+             "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    lazy = subprocess.run([sys.executable, "-c", "import shatterbox as sb, sys; assert 'torch' not in sys.modules; "
+                           "print(sb.load.__module__, 'torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
+    assert lazy.stdout.strip() == "shatterbox.models True", lazy.stderr

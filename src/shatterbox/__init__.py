@@ -10,12 +10,40 @@ Example:
     1.0
 """
 
-from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
-from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
-from shatterbox.attention import AttentionSteps, AttentionTable, attention_steps, attention_table, attends_to
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from shatterbox.errors import ShatterboxError
 
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use (below)
+    from shatterbox.attention import AttentionSteps, AttentionTable, attention_steps, attention_table, attends_to
+    from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
+    from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
+
 __version__ = "0.1.0"
+
+# torch and transformers take seconds to import: `shatterbox --help` and light commands should not pay for them
+_LAZY = {
+    "shatterbox.models": ("DEFAULT_MODEL", "LoadedModel", "load", "wrap"),
+    "shatterbox.capture": ("Trace", "TruncationWarning", "capture", "capture_batch"),
+    "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    """Import the module behind a top-level name the first time it is used (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'shatterbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
 
 __all__ = [
     "DEFAULT_MODEL",
