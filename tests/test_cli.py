@@ -328,3 +328,49 @@ def test_help_starts_without_torch_or_transformers():
     lazy = subprocess.run([sys.executable, "-c", "import shatterbox as sb, sys; assert 'torch' not in sys.modules; "
                            "print(sb.load.__module__, 'torch' in sys.modules)"], capture_output=True, text=True, timeout=120)
     assert lazy.stdout.strip() == "shatterbox.models True", lazy.stderr
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("formats")
+    store, factors = str(root / "s"), str(root / "f.safetensors")
+    assert run("harvest", "wordnet", "--out", store, "--limit", "40", "--layers", "1").exit_code == 0
+    assert run("factors", "fit", store, "--out", factors, "--factors", "8", "--epochs", "1", "--max-tokens", "200").exit_code == 0
+    return store, factors
+
+
+def _csv_rows(text: str) -> list[dict]:
+    """Rows of a CSV print; fails on a rich table (box drawing) or ragged rows."""
+    assert not set("┃━─│┏┡└") & set(text), text[:200]
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) >= 2 and len({len(r) for r in rows}) == 1, rows[:3]
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
+@pytest.mark.parametrize("verb", [
+    ["attention", CHAPTER, "--layer", "2", "--head", "3"], ["demo"], ["heads", CHAPTER, "--top", "4"], ["corpus", "-n", "3"],
+    ["store", "info", "{store}"], ["store", "query", "{store}", "select word, count(*) as n from tokens group by word"],
+    ["store", "top", "{store}", "hidden_1", "0", "--k", "2"], ["factors", "fit", "{store}", "--out", "{tmp}/g.safetensors",
+    "--factors", "8", "--epochs", "1", "--max-tokens", "200"], ["factors", "show", "{factors}", "1", "--k", "2"],
+])
+def test_every_table_verb_prints_csv(verb, small_store, tmp_path):
+    store, factors = small_store
+    args = [a.format(store=store, factors=factors, tmp=tmp_path) for a in verb]
+    r = run(*args, "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    _csv_rows(r.stdout)
+
+
+def test_csv_numbers_equal_the_json(small_store, tmp_path):
+    store, _ = small_store
+    heads = _csv_rows(run("heads", CHAPTER, "--top", "4", "--format", "csv").stdout)
+    ranking = json.loads(run("heads", CHAPTER, "--top", "4", "--format", "json").stdout)["ranking"]
+    assert [(int(h["layer"]), int(h["head"]), h["kind"]) for h in heads] == [(r["layer"], r["head"], r["kind"]) for r in ranking]
+    assert [float(h["score"]) for h in heads] == pytest.approx([r["score"] for r in ranking], abs=1e-6)
+    info = json.loads(run("store", "info", store, "--format", "json").stdout)
+    assert [c["name"] for c in _csv_rows(run("store", "info", store, "--format", "csv").stdout)] == [c["name"] for c in info["columns"]]
+    out = str(tmp_path / "h.safetensors")
+    fit = _csv_rows(run("factors", "fit", store, "--out", out, "--factors", "8", "--epochs", "1", "--max-tokens", "200", "--format", "csv").stdout)
+    from shatterbox.factors import Factors
+
+    assert float(fit[0]["variance explained"]) == pytest.approx(Factors.load(out).reports[1].variance_explained, abs=1e-9)

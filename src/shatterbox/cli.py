@@ -188,7 +188,7 @@ def heads(
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="A UTF-8 text file, one sentence per line."),
     top: int = typer.Option(15, "--top", help="How many ranked heads to list."),
     model: str = ModelOpt,
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (the ranked heads with every statistic) or json."),
     batch_size: int = typer.Option(32, "--batch-size", help="Sentences per forward pass."),
     png: Optional[str] = typer.Option(None, "--png", help="Also write a heat map of --stat over layer x head to this PNG file."),
     stat: str = typer.Option("entropy", "--stat", help="Statistic for --png: entropy, special, punct, prev, self, next, agreement."),
@@ -218,6 +218,8 @@ def heads(
             _say(f"wrote {stat_png(stats, stat, png)}")
         if fmt is Format.json:
             typer.echo(json.dumps(stats.to_dict(top), ensure_ascii=False))
+        elif fmt is Format.csv:
+            _print_arrow(stats.to_table(top), fmt)
         else:
             from shatterbox.render.terminal import heads_renderable
 
@@ -442,7 +444,8 @@ app.add_typer(store_app, name="store")
 
 
 @store_app.command("info")
-def store_info(path: str = typer.Argument(..., help="The store folder."), fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json.")) -> None:
+def store_info(path: str = typer.Argument(..., help="The store folder."),
+               fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per activation column) or json.")) -> None:
     """What a store holds: model, corpus, columns, shards, size."""
     from shatterbox.store import Store
 
@@ -450,6 +453,11 @@ def store_info(path: str = typer.Argument(..., help="The store folder."), fmt: F
         info = Store.open(path, partial=True).to_dict()
         if fmt is Format.json:
             typer.echo(json.dumps(info, ensure_ascii=False))
+            return
+        if fmt is Format.csv:
+            import pyarrow as pa
+
+            _print_arrow(pa.Table.from_pylist(info["columns"]), fmt)
             return
         cols = info["columns"]
         typer.echo(
@@ -524,7 +532,7 @@ def factors_fit(
     max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
     seed: int = SeedOpt,
     seeds: int = typer.Option(1, "--seeds", help="Fit with this many seeds (from --seed) and add each layer's mean ± sd; the first fit is saved."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
 ) -> None:
     """Fit factors shared across layers (or one set per layer); prints held-out variance explained next to PCA with as many components as the mean L0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -554,7 +562,7 @@ def factors_fit(
         rows = [{"layer": l, "variance explained": r.variance_explained, "PCA, as many components": r.pca_variance_explained,
                  "components": r.pca_components, "mean L0": r.mean_l0, "dead %": 100 * r.dead_fraction}
                 | ({f"± sd over {seeds} seeds": summary[l]["variance_explained_sd"]} if summary else {}) for l, r in factors.reports.items()]
-        _print_arrow(pa.Table.from_pylist(rows), Format.table)
+        _print_arrow(pa.Table.from_pylist(rows), fmt)
         counts = factors.level_counts()
         _say(f"{factors.n_factors} factors{'' if factors.shared else f' ({n_factors} per layer)'}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.fit_seconds:.1f} s; saved to {out}")
 

@@ -127,6 +127,25 @@ class HeadStats:
             rows.append(HeadRow(int(li) + 1, int(hi) + 1, kind, float(score[li, hi]), reason))
         return rows
 
+    def to_table(self, top: int | None = None):
+        """The ``top`` ranked heads (all by default) as a pyarrow table: rank, layer, head (from 1), kind,
+        score and every statistic — what ``shatterbox heads --format csv`` prints.
+
+        Example:
+            >>> from shatterbox import load
+            >>> t = head_stats([load().capture("I love chess.")]).to_table(3)
+            >>> t.column_names[:5], t.num_rows
+            (['rank', 'layer', 'head', 'kind', 'score'], 3)
+        """
+        import pyarrow as pa
+
+        rows = self.ranking(top)
+        columns = {"rank": list(range(1, len(rows) + 1)), "layer": [r.layer for r in rows], "head": [r.head for r in rows],
+                   "kind": [r.kind for r in rows], "score": [round(r.score, 6) for r in rows]}
+        for name, values in self.values.items():
+            columns[name] = [round(float(values[r.layer - 1, r.head - 1]), 6) for r in rows]
+        return pa.table(columns)
+
     def to_dict(self, top: int | None = None) -> dict:
         """JSON-ready dict: the ``top`` ranked heads, the kind counts, and every statistic [layer][head]."""
         return {
