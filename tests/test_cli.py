@@ -374,3 +374,20 @@ def test_csv_numbers_equal_the_json(small_store, tmp_path):
     from shatterbox.factors import Factors
 
     assert float(fit[0]["variance explained"]) == pytest.approx(Factors.load(out).reports[1].variance_explained, abs=1e-9)
+
+
+def test_a_repeated_word_says_which_occurrence_and_takes_word_hash_n():
+    import shatterbox as sb
+    from shatterbox.attention import attends_to
+
+    text = "The bank of the river, not the bank downtown."
+    first = run("attention", text, "--layer", "3", "--head", "2", "--word", "bank", "--format", "json")
+    assert first.exit_code == 0 and "'bank' occurs 2 times: using the first (bank#1" in first.stderr
+    second = run("attention", text, "--layer", "3", "--head", "2", "--word", "bank#2", "--format", "json")
+    assert second.exit_code == 0 and "occurs" not in second.stderr
+    trace = sb.load().capture(text)
+    want = attends_to(trace, 3, 2, trace.occurrences("bank")[1], level="token")
+    got = json.loads(second.stdout)
+    assert got != json.loads(first.stdout) and got == json.loads(json.dumps(want.to_dict()))
+    bad = run("attention", text, "--layer", "3", "--head", "2", "--word", "bank#3")
+    assert bad.exit_code == 2 and "use bank#1 to bank#2" in bad.stderr

@@ -92,6 +92,17 @@ def _trace(text: Optional[str], pair: Optional[str], model: str, trace_file: Opt
     return capture(load(model), text, pair)
 
 
+def _say_occurrence(trace, word: str) -> None:
+    """Say which occurrence of a repeated word is analysed, and how to pick another."""
+    text = word.strip()
+    if "#" in text or text.lstrip("-").isdigit():
+        return
+    found = trace.occurrences(text)
+    if len(found) > 1:
+        _say(f"{text!r} occurs {len(found)} times: using the first ({text}#1, word {found[0]}); "
+             f"--word {text}#2 picks the second, or give the word's index")
+
+
 def _emit(objs: list, fmt: Format) -> None:
     if fmt is Format.json:
         payload = [o.to_dict() for o in objs]
@@ -112,7 +123,7 @@ def attention(
     text: Optional[str] = typer.Argument(None, help="The sentence to analyse."),
     layer: int = LayerOpt,
     head: int = HeadOpt,
-    word: Optional[str] = typer.Option(None, "--word", "-w", help="Rank what this word attends to (a word of TEXT, or its index)."),
+    word: Optional[str] = typer.Option(None, "--word", "-w", help="Rank what this word attends to: a word of TEXT, word#N for its N-th occurrence (from 1), or its index."),
     level: Level = typer.Option(Level.token, "--level", help="token: word pieces as the model sees them; word: pieces merged."),
     steps: bool = typer.Option(False, "--steps", help="Show softmax(q.k / sqrt(d_k)) step by step for one query token (--word, else the first word)."),
     specials: bool = typer.Option(True, "--specials/--no-specials", help="Show special tokens ([CLS], [SEP]); hiding them renormalises each row."),
@@ -131,9 +142,11 @@ def attention(
     with _friendly_errors():
         trace = _trace(text, pair, model, trace_file)
         trace.head_index(layer, head)
+        if word is not None:
+            _say_occurrence(trace, word)
         if steps:
             first_word = next(i for i, s in enumerate(trace.word_special) if not s)
-            result = attention_steps(trace, layer, head, word if word is not None else trace.words[first_word])
+            result = attention_steps(trace, layer, head, word if word is not None else first_word)
         elif word is not None:
             result = attends_to(trace, layer, head, word, level=level.value, specials=specials)
         else:

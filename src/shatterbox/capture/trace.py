@@ -35,7 +35,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from shatterbox.errors import HeadOutOfRange, InvalidTrace, LayerOutOfRange, UnknownWord
+from shatterbox.errors import HeadOutOfRange, InputError, InvalidTrace, LayerOutOfRange, UnknownWord
 
 FORMAT = "shatterbox.trace/1"
 _ARRAYS = (
@@ -107,23 +107,38 @@ class Trace:
         return int(layer) - 1, int(head) - 1
 
     def find_word(self, word: str | int) -> int:
-        """Index into ``words`` of a word given by its text (case-insensitive, first match) or its index.
+        """Index into ``words`` of a word given by its text (case-insensitive), its text and occurrence
+        (``"bank#2"``: the second *bank*, counted from 1; the first without ``#``) or its index.
 
         Example:
             >>> from shatterbox import load
-            >>> load().capture("Transformers possess features").find_word("POSSESS")
-            2
+            >>> t = load().capture("The bank of the river, not the bank downtown")
+            >>> t.find_word("BANK"), t.find_word("bank#2"), t.find_word(4)
+            (2, 9, 4)
         """
         if isinstance(word, int) or (isinstance(word, str) and word.strip().lstrip("-").isdigit()):
             index = int(word)
             if 0 <= index < len(self.words):
                 return index
         else:
-            wanted = word.strip().casefold()
-            for index, candidate in enumerate(self.words):
-                if candidate.casefold() == wanted:
-                    return index
+            text, occurrence = _occurrence(word)
+            found = self.occurrences(text)
+            if occurrence <= len(found):
+                return found[occurrence - 1]
+            if found:
+                raise InputError(f"{text!r} occurs {len(found)} time(s) in the text: use {text}#1 to {text}#{len(found)}")
         raise UnknownWord(str(word), [w for w, s in zip(self.words, self.word_special) if not s])
+
+    def occurrences(self, word: str) -> list[int]:
+        """Indices into ``words`` of every occurrence of ``word`` (case-insensitive), in text order.
+
+        Example:
+            >>> from shatterbox import load
+            >>> load().capture("a cat and a dog").occurrences("A")
+            [1, 4]
+        """
+        wanted = word.strip().casefold()
+        return [i for i, candidate in enumerate(self.words) if candidate.casefold() == wanted]
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Save as one safetensors file whose metadata holds the JSON description.
@@ -215,3 +230,11 @@ class Trace:
             f"Trace(model={self.model!r}, tokens={self.n_tokens}, words={len(self.words)}, "
             f"layers={self.n_layers}, heads={self.n_heads}, causal={self.is_causal})"
         )
+
+
+def _occurrence(word: str) -> tuple[str, int]:
+    """``"bank#2"`` -> ("bank", 2); a word without a ``#N`` suffix (or that is only ``#N``) -> (word, 1)."""
+    text, sep, number = word.strip().rpartition("#")
+    if sep and text and number.isdigit() and int(number) >= 1:
+        return text, int(number)
+    return word.strip(), 1
