@@ -80,6 +80,7 @@ def test_views_in_real_chromium(tmp_path, default_model, browser):
     assert "layer 3, head 5" in pg.locator("#sb-tableview h3").text_content()
     cells = pg.locator("#sb-table tr").nth(1).locator("td").all_text_contents()
     np.testing.assert_allclose([float(c) for c in cells], trace.attentions[2, 4, 0], atol=6e-4)
+    assert pg.locator("#sb-query option").first.text_content() == "1: [CLS]"  # counted from 1, as everywhere else
     pg.select_option("#sb-query", "4")
     probs = [float(x) for x in pg.locator("#sb-neuron td.sb-p").evaluate_all("cs => cs.map(c => c.getAttribute('data-p'))")]
     np.testing.assert_allclose(probs, trace.attentions[2, 4, 4], atol=1e-5)

@@ -79,7 +79,7 @@
     var headPane = el("div", { "class": "sb-head", id: "sb-headview" }), modelPane = el("div", { id: "sb-modelview" }), tablePane = el("div", { id: "sb-tableview" });
     panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
     var neuronPane = el("div", { id: "sb-neuronview" }), querySel = el("select", { id: "sb-query" });
-    D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i) + ": " + t)); });
+    D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i + 1) + ": " + t)); }); // tokens count from 1, like layers and heads
     if (D.queries) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
 
     function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
