@@ -107,3 +107,41 @@ def test_markup_typed_into_the_box_is_text(page):
     page.click("#ex-run")
     page.wait_for_selector("#ex-result .ex-word")
     assert page.locator("img").count() == 0 and "<" in page.locator("#ex-result .ex-words").text_content()
+
+
+def test_nothing_stale_stays_and_the_counterfactual_compares_like_with_like(page, expect_400):
+    expect_400["ok"] = True
+    page.fill("#att-text", CHAPTER)
+    page.locator("#att-text").press("Control+Enter")  # Ctrl+Enter submits
+    page.wait_for_selector("#sb-table")
+    page.fill("#att-text", "word " * 1100)  # over the server's 5,000 characters: an error, and the old views go
+    page.click("#att-run")
+    page.wait_for_selector("#att-error:not([hidden])")
+    assert page.locator("#sb-table").count() == 0 and page.locator("#att-views").inner_html() == ""
+    page.fill("#att-text", "word " * 600)  # under the character limit, over 512 tokens: a warning, not an error
+    page.click("#att-run")
+    page.wait_for_selector("#sb-table")
+    assert page.locator("#att-error").is_hidden() and "cut off" in page.locator("#att-warning").text_content()
+    page.click("nav button[data-tab='explain']")
+    page.fill("#ex-text", "I love playing chess with my friends.")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-word")
+    # the main box now holds another sentence (9 words: sampled); the edit has 8 (exact by default)
+    current = "The film was not good at all, sadly."
+    page.fill("#ex-text", current)
+    page.fill("#cf-text", "The film was really good at all.")
+    page.click("#cf-run")
+    page.wait_for_selector("#cf-delta")
+    original = page.locator("#cf-result .cf-col[data-side='original']")
+    assert " ".join(original.locator(".ex-word").all_text_contents()).startswith("The film was not good")
+    methods = page.locator("#cf-result .ex-attr").evaluate_all("bs => bs.map(b => b.getAttribute('data-method'))")
+    assert methods == ["sampled", "sampled"]
+    alphas = page.locator("#cf-result .ex-word").evaluate_all(
+        "ws => ws.map(w => { const m = getComputedStyle(w).backgroundColor.match(/[\\d.]+/g); return m.length > 3 ? +m[3] : 1; })")
+    assert max(alphas) == pytest.approx(1.0) and sum(a == pytest.approx(1.0) for a in alphas) == 1  # one scale for both sides
+    page.fill("#cf-text", "   ")
+    page.click("#cf-run")
+    page.wait_for_selector("#cf-error:not([hidden])")
+    page.click("#ex-run")  # a new explanation clears the counterfactual's error and result
+    page.wait_for_selector("#ex-result .ex-word")
+    assert page.locator("#cf-error").is_hidden() and page.locator("#cf-result").inner_html() == ""

@@ -18,11 +18,17 @@
       });
   }
   function showError(id, err) { var e = $(id); e.textContent = err ? (err.message || String(err)) : ""; e.hidden = !err; }
+  function showNote(id, text) { var e = $(id); e.textContent = text || ""; e.hidden = !text; }
   function busy(form, on) { form.classList.toggle("busy", on); form.querySelectorAll("button").forEach(function (b) { b.disabled = on; }); }
   function run(form, errorId, work) { // one request at a time per form; errors shown next to the input
     showError(errorId, null); busy(form, true);
     return work().catch(function (err) { showError(errorId, err); }).then(function () { busy(form, false); });
   }
+
+  // Ctrl+Enter (Cmd+Enter) in a form's text box submits that form
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && ev.target.form) { ev.preventDefault(); ev.target.form.requestSubmit(); }
+  });
 
   // ---- tabs ----
   document.querySelectorAll("nav button[data-tab]").forEach(function (btn) {
@@ -48,11 +54,12 @@
   $("att-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var pair = $("att-pair").value.trim();
+    views = null; $("att-views").textContent = ""; showNote("att-warning", null); // nothing stale stays under a new request
     run($("att-form"), "att-error", function () {
       return api("/api/trace", { text: $("att-text").value, pair: pair || null }).then(function (data) {
         views = window.shatterboxViews.mount($("att-views"), data);
         selectHead();
-        if (data.warning) showError("att-error", new Error("warning: " + data.warning));
+        showNote("att-warning", data.warning ? "warning: " + data.warning : null);
       });
     });
   });
@@ -101,11 +108,12 @@
     var a = scale > 0 ? Math.min(1, Math.abs(v) / scale) : 0;
     return (v >= 0 ? "rgba(255,0,81," : "rgba(0,139,251,") + a.toFixed(3) + ")";
   }
-  function attributionBlock(a) {
+  function largest(a) { var s = 0; a.values.forEach(function (row) { row.forEach(function (v) { s = Math.max(s, Math.abs(v)); }); }); return s; }
+  function attributionBlock(a, shared) { // shared: one colour scale for several blocks (the counterfactual's two sides)
     var box = el("div", { "class": "ex-attr", "data-method": a.method }), li = a.label;
     box.appendChild(el("h3", {}, a.method + " — " + a.model));
     box.appendChild(el("p", { "class": "ex-meta ex-prediction" }, a.label_name + ": " + a.prediction[li].toFixed(3) + " for the text, " + a.base[li].toFixed(3) + " with every word masked · " + a.evaluations + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking));
-    var scale = 0; a.values.forEach(function (row) { row.forEach(function (v) { scale = Math.max(scale, Math.abs(v)); }); });
+    var scale = shared || largest(a);
     var words = el("p", { "class": "ex-words" });
     a.words.forEach(function (w, i) {
       var v = a.values[i][li], err = a.error ? " ± " + a.error[i][li].toFixed(4) : "";
@@ -150,6 +158,7 @@
   $("ex-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var req = explainRequest($("ex-text").value);
+    explained = null; $("ex-result").textContent = ""; $("cf").hidden = true; $("cf-result").textContent = ""; showError("cf-error", null);
     run($("ex-form"), "ex-error", function () {
       return api("/api/explain", req).then(function (d) {
         explained = req; drawExplain($("ex-result"), d);
@@ -161,17 +170,21 @@
   $("cf-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     if (!explained) return;
+    $("cf-result").textContent = "";
+    // the original is the sentence in the main box now (the server's cache answers it when it was just explained)
+    var current = Object.assign({}, explained, { text: $("ex-text").value });
     run($("cf-form"), "cf-error", function () {
-      return api("/api/explain", explained).then(function (before) { // cached by the server: no model call
-        var old = first(before), edited = Object.assign({}, explained, { text: $("cf-text").value, label: old.label_name });
+      return api("/api/explain", current).then(function (before) {
+        var old = first(before);  // same concrete method (exact or sampled), label and pairs on both sides
+        var edited = Object.assign({}, current, { text: $("cf-text").value, label: old.label_name, method: old.method });
         return api("/api/explain", edited).then(function (after) {
-          var now = first(after), box = $("cf-result"), li = old.label;
+          var now = first(after), box = $("cf-result"), li = old.label, scale = Math.max(largest(old), largest(now));
           var delta = now.prediction[li] - old.prediction[li];
           box.textContent = "";
           [["original", old], ["edited", now]].forEach(function (side) {
             var col = el("div", { "class": "cf-col", "data-side": side[0] });
             col.appendChild(el("h3", {}, side[0] + ": P(" + old.label_name + ") = " + side[1].prediction[li].toFixed(3)));
-            col.appendChild(attributionBlock(side[1]));
+            col.appendChild(attributionBlock(side[1], scale));
             box.appendChild(col);
           });
           box.appendChild(el("p", { "class": "ex-meta " + (delta >= 0 ? "delta-up" : "delta-down"), id: "cf-delta" },
