@@ -145,3 +145,27 @@ def test_nothing_stale_stays_and_the_counterfactual_compares_like_with_like(page
     page.click("#ex-run")  # a new explanation clears the counterfactual's error and result
     page.wait_for_selector("#ex-result .ex-word")
     assert page.locator("#cf-error").is_hidden() and page.locator("#cf-result").inner_html() == ""
+
+
+def test_one_layer_and_head_state_and_heads_open_in_attention(page):
+    page.fill("#att-text", CHAPTER)
+    page.click("#att-run")
+    page.wait_for_selector("#sb-table")
+    page.locator("canvas[data-layer='3'][data-head='7']").click()  # a thumbnail of the model view
+    assert (page.input_value("#att-layer"), page.input_value("#att-head")) == ("4", "8")
+    page.select_option("#sb-layer", "1")  # the views' own layer select
+    assert page.input_value("#att-layer") == "2" and "layer 2, head 8" in page.locator("#sb-tableview h3").text_content()
+    page.select_option("#att-head", "3")  # and the form drives the views
+    assert "layer 2, head 3" in page.locator("#sb-tableview h3").text_content()
+    assert page.locator("#sb-heads input:checked").evaluate_all("cs => cs.map(c => c.getAttribute('data-head'))") == ["2"]
+    page.click("nav button[data-tab='heads']")
+    page.click("#heads-run")
+    page.wait_for_selector("#heads-ranking")
+    layer, head = page.locator("#heads-ranking tr").nth(1).locator("td").all_text_contents()[1:3]
+    page.locator("#heads-ranking tr").nth(1).click()
+    assert page.locator("#tab-attention").is_visible()
+    assert f"layer {layer}, head {head}" in page.locator("#sb-tableview h3").text_content()
+    page.click("nav button[data-tab='heads']")
+    page.locator("#heads-grid td[data-layer='5'][data-head='2']").click()
+    assert (page.input_value("#att-layer"), page.input_value("#att-head")) == ("5", "2")
+    assert "layer 5, head 2" in page.locator("#sb-tableview h3").text_content()

@@ -18,7 +18,8 @@
     for (var i = 0; i < bin.length; i++) view[i] = bin.charCodeAt(i);
     return buf;
   }
-  function mount(root, D) { // draws every view of one payload D into root; returns {select(layer, heads)}
+  function mount(root, D, onChange) { // draws every view of one payload D into root; returns {select(layer, heads)}
+    // onChange(layer, heads), 0-based, runs whenever the views' own controls change the layer or heads
     var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
     var cache = {}, state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all", word: -1 };
     root.textContent = "";
@@ -227,16 +228,17 @@
     function syncHeads() {
       headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
     }
-    function select(l, heads) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); }
-    layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); });
+    function told() { if (onChange) onChange(state.layer, state.heads.slice()); }
+    function select(l, heads, quiet) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); if (!quiet) told(); }
+    layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); told(); });
     levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
     filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); drawTable(); });
     headBox.addEventListener("change", function () {
       state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
-      drawHead(); drawModel(); drawTable(); drawNeuron();
+      drawHead(); drawModel(); drawTable(); drawNeuron(); told();
     });
-    select(0, [0]);
-    return { select: select };
+    select(0, [0], true);
+    return { select: function (l, heads) { select(l, heads, true); } }; // a caller's own selection needs no echo
   }
   window.shatterboxViews = { mount: mount };
   var data = document.getElementById("sb-data");

@@ -57,7 +57,10 @@
     views = null; $("att-views").textContent = ""; showNote("att-warning", null); // nothing stale stays under a new request
     run($("att-form"), "att-error", function () {
       return api("/api/trace", { text: $("att-text").value, pair: pair || null }).then(function (data) {
-        views = window.shatterboxViews.mount($("att-views"), data);
+        views = window.shatterboxViews.mount($("att-views"), data, function (l, heads) { // one state: the form follows the views
+          $("att-layer").value = String(l + 1);
+          if (heads.length) $("att-head").value = String(heads[0] + 1);
+        });
         selectHead();
         showNote("att-warning", data.warning ? "warning: " + data.warning : null);
       });
@@ -84,7 +87,8 @@
     d.score.forEach(function (row, l) {
       var r = el("tr"); r.appendChild(el("th", {}, String(l + 1)));
       row.forEach(function (v, h) {
-        var td = el("td", { title: "layer " + (l + 1) + ", head " + (h + 1) + ": " + v.toFixed(3) }, v.toFixed(2));
+        var td = el("td", { title: "layer " + (l + 1) + ", head " + (h + 1) + ": " + v.toFixed(3) + " (click: open in Attention)", "data-layer": l + 1, "data-head": h + 1 }, v.toFixed(2));
+        td.addEventListener("click", function () { openHead(l + 1, h + 1); });
         td.style.background = scoreColour(v, top); if (top > 0 && v / top > 0.55) td.style.color = "#fff";
         r.appendChild(td);
       });
@@ -96,11 +100,21 @@
     var t = el("table", { "class": "heads-table", id: "heads-ranking" }), h = el("tr");
     ["#", "layer", "head", "kind", "score", "why"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
     d.ranking.forEach(function (row, i) {
-      var r = el("tr");
+      var r = el("tr", { title: "click: open in Attention" });
+      r.addEventListener("click", function () { openHead(row.layer, row.head); });
       [String(i + 1), String(row.layer), String(row.head), row.kind, row.score.toFixed(3), row.reason].forEach(function (c) { r.appendChild(el("td", {}, c)); });
       t.appendChild(r);
     });
     box.appendChild(t);
+  }
+
+  function openHead(layer, head) { // a head of the Heads tab, shown in the Attention tab (on its sentence, or the first one)
+    $("att-layer").value = String(layer); $("att-head").value = String(head);
+    document.querySelector('nav button[data-tab="attention"]').click();
+    if (views) { selectHead(); return; }
+    var first = $("heads-texts").value.split("\n").filter(function (s) { return s.trim(); })[0];
+    if (first && !$("att-text").value.trim()) $("att-text").value = first;
+    $("att-form").requestSubmit();
   }
 
   // ---- explain ----
