@@ -43,7 +43,10 @@ class Format(str, Enum):
 
 
 def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    """stdout: the terminal's width; piped, $COLUMNS when set (else 200, so that nothing wraps)."""
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else (None if sys.stdout.isatty() else 200)
+    return Console(width=width, highlight=False)
 
 
 def _say(message: str) -> None:

@@ -31,19 +31,71 @@ def shade(weight: float) -> str:
     return f"{'white' if t > 0.55 else 'black'} on rgb({r},{g},{b})"
 
 
+WRAP_MIN = 12  # a text column allowed to wrap keeps at least this many characters
+CELL_EXTRA = 3  # characters a rich table adds per column: padding on both sides and the separator
+
+
+class ColumnBlocks:
+    """A table that never cuts a cell: columns keep the width of their widest cell (text columns named
+    in ``wrap`` may wrap down to ``WRAP_MIN``), and when they do not fit the console the table is
+    printed as several blocks of columns, the first column repeated in each.
+
+    Example:
+        >>> import io
+        >>> from rich.console import Console
+        >>> console = Console(width=40, record=True, file=io.StringIO())
+        >>> console.print(ColumnBlocks(["word", *"abcdefgh"], [["x", *(f"{i / 9:.4f}" for i in range(8))]]))
+        >>> text = console.export_text()
+        >>> all(f"{i / 9:.4f}" in text for i in range(8)), text.count("word") > 1
+        (True, True)
+    """
+
+    def __init__(self, header: list, rows: list[list], *, title=None, caption=None, justify: list[str] | None = None,
+                 wrap: tuple[int, ...] = (), first_style: str | None = None, box_style=box.SIMPLE_HEAD) -> None:
+        self.header = [c if isinstance(c, Text) else Text(str(c)) for c in header]
+        self.rows = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
+        self.title, self.caption, self.wrap, self.first_style, self.box = title, caption, set(wrap), first_style, box_style
+        self.justify = justify or ["left"] + ["right"] * (len(header) - 1)
+
+    def _widths(self) -> list[int]:
+        cells = [self.header, *self.rows]
+        return [WRAP_MIN if i in self.wrap else max(row[i].cell_len for row in cells) for i in range(len(self.header))]
+
+    def blocks(self, width: int) -> list[list[int]]:
+        """Column indices of each block (the first column is added to every block)."""
+        widths, out, current = self._widths(), [], []
+        used = widths[0] + CELL_EXTRA
+        for i in range(1, len(widths)):
+            if current and used + widths[i] + CELL_EXTRA > width:
+                out.append(current)
+                current, used = [], widths[0] + CELL_EXTRA
+            current.append(i)
+            used += widths[i] + CELL_EXTRA
+        return out + ([current] if current else [])
+
+    def __rich_console__(self, console, options):
+        widths, chosen = self._widths(), self.blocks(options.max_width)
+        for n, block in enumerate(chosen):
+            last = n == len(chosen) - 1
+            grid = Table(title=self.title if n == 0 else None, caption=self.caption if last else None, box=self.box, pad_edge=False)
+            for i in [0, *block]:
+                wraps = i in self.wrap
+                grid.add_column(self.header[i], justify=self.justify[i], no_wrap=not wraps, min_width=widths[i],
+                                overflow="fold", style=self.first_style if i == 0 else None)
+            for row in self.rows:
+                grid.add_row(*(row[i] for i in [0, *block]))
+            yield grid
+
+
 def _title(kind: str, obj) -> str:
     return f"{kind} - model {obj.model}, layer {obj.layer}, head {obj.head} (numbered from 1)"
 
 
 def table_renderable(table: "AttentionTable") -> Group:
-    """The probability table with every cell shaded by its weight."""
-    grid = Table(title=Text(_title("attention", table)), box=box.SIMPLE_HEAD, caption=Text(table.note), pad_edge=False)
-    grid.add_column("attending \\ attended", style="bold", no_wrap=True)
-    for label in table.columns:
-        grid.add_column(Text(label), justify="right", no_wrap=True)
-    for label, row in zip(table.rows, table.values):
-        grid.add_row(Text(label), *(Text(f"{x:.3f}", style=shade(x)) for x in row))
-    return Group(grid)
+    """The probability table with every cell shaded by its weight (in column blocks when it is wider than the console)."""
+    rows = [[Text(label), *(Text(f"{x:.3f}", style=shade(x)) for x in row)] for label, row in zip(table.rows, table.values)]
+    return Group(ColumnBlocks(["attending \\ attended", *(Text(c) for c in table.columns)], rows,
+                              title=Text(_title("attention", table)), caption=Text(table.note), first_style="bold"))
 
 
 def ranking_renderable(ranking: "Ranking") -> Table:
@@ -79,11 +131,10 @@ def steps_renderable(steps: "AttentionSteps") -> Group:
 
 def heads_renderable(stats: "HeadStats", top: int | None = None) -> Group:
     """The ranked heads worth inspecting, then how many heads are of each kind."""
-    grid = Table(title=Text(f"heads worth inspecting - model {stats.model}, {stats.n_texts} text(s)"))
-    for col in ("#", "layer", "head", "kind", "score", "why"):
-        grid.add_column(col)
-    for i, r in enumerate(stats.ranking(top), 1):
-        grid.add_row(str(i), str(r.layer), str(r.head), r.kind, f"{r.score:.3f}", Text(r.reason))
+    rows = [[str(i), str(r.layer), str(r.head), r.kind, f"{r.score:.3f}", Text(r.reason)] for i, r in enumerate(stats.ranking(top), 1)]
+    grid = ColumnBlocks(["#", "layer", "head", "kind", "score", "why"], rows, wrap=(3, 5), box_style=box.HEAVY_HEAD,
+                        title=Text(f"heads worth inspecting - model {stats.model}, {stats.n_texts} text(s)"),
+                        justify=["right", "right", "right", "left", "right", "left"])
     summary = stats.summary()
     total = sum(summary.values())
     counts = Text("; ".join(f"{count} of {total} heads {kind}" for kind, count in sorted(summary.items())))
@@ -144,7 +195,7 @@ def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
     return Group(*parts)
 
 
-def comparison_renderable(comparison: "Comparison") -> Table:
+def comparison_renderable(comparison: "Comparison") -> "ColumnBlocks":
     """One row per method: top words, faithfulness scores, model evaluations, seconds.
 
     Example:
@@ -159,17 +210,12 @@ def comparison_renderable(comparison: "Comparison") -> Table:
     from shatterbox.attribution import MASKING_BIAS
 
     first = comparison.attributions[0]
-    grid = Table(
+    fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
+    rows = [[row["method"], ", ".join(row["top"]), fmt(row["comprehensiveness"]), fmt(row["sufficiency"]), fmt(row["aopc_deletion"]),
+             fmt(row["aopc_insertion"]), f"{row['evaluations']:,}", f"{row['seconds']:.3f}"] for row in comparison.rows()]
+    return ColumnBlocks(
+        ["method", "top words", "compr.", "suff.", "AOPC del", "AOPC ins", "model evals", "seconds"], rows, wrap=(1,),
+        justify=["left", "left", *["right"] * 6],
         title=f"{first.model}: {first.label_name} {first.prediction[first.label]:.3f} - every method on the same text",
-        box=box.SIMPLE_HEAD,
         caption="comprehensiveness and AOPC: higher is better; sufficiency: lower is better; " + MASKING_BIAS,
     )
-    for name in ("method", "top words", "compr.", "suff.", "AOPC del", "AOPC ins", "model evals", "seconds"):
-        grid.add_column(name, justify="left" if name in ("method", "top words") else "right")
-    for row in comparison.rows():
-        fmt = lambda x: "-" if x is None else f"{x:.3f}"  # noqa: E731
-        grid.add_row(
-            row["method"], ", ".join(row["top"]), fmt(row["comprehensiveness"]), fmt(row["sufficiency"]),
-            fmt(row["aopc_deletion"]), fmt(row["aopc_insertion"]), f"{row['evaluations']:,}", f"{row['seconds']:.3f}",
-        )
-    return grid
