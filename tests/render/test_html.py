@@ -161,3 +161,18 @@ def test_pair_filters_and_word_table_equal_python(tmp_path, default_model, brows
         np.testing.assert_allclose(values, table.values, atol=6e-4)
     pg.close()
     assert errors == []
+
+
+def test_notebook_frame_grows_with_its_content(tmp_path, chapter_trace, browser):
+    page_file = tmp_path / "notebook.html"
+    page_file.write_text(f"<!DOCTYPE html><html><body>{chapter_trace._repr_html_()}</body></html>", encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors, _ = watch(pg)
+    pg.goto(page_file.as_uri())
+    frame = pg.frame_locator("iframe")
+    frame.locator("#sb-neuron").wait_for()
+    content = frame.locator("html").evaluate("h => h.scrollHeight")
+    height = pg.locator("iframe").evaluate("f => f.getBoundingClientRect().height")
+    assert content > 720 and height >= content  # the fixed 720 px hid the neuron view's last rows
+    pg.close()
+    assert errors == []

@@ -243,4 +243,12 @@
   window.shatterboxViews = { mount: mount };
   var data = document.getElementById("sb-data");
   if (data) mount(document.getElementById("sb-root"), JSON.parse(data.textContent));
+  fitFrame();
+  function fitFrame() { // inside a notebook's iframe: the frame follows the page's height, so nothing hides behind a scrollbar
+    var frame = null;
+    try { frame = window.frameElement; } catch (e) { return; } // a frame of another origin: leave it alone
+    if (!frame || !window.ResizeObserver) return;
+    var fit = function () { frame.style.height = (document.documentElement.scrollHeight + 4) + "px"; };
+    new ResizeObserver(fit).observe(document.body); fit();
+  }
 })();
