@@ -35,7 +35,7 @@ document.querySelectorAll('.sbx-attr').forEach(function(sec){
   sec.querySelectorAll('button[data-label]').forEach(function(btn){
     btn.addEventListener('click', function(){
       var want = btn.getAttribute('data-label');
-      sec.querySelectorAll('.sbx-text').forEach(function(p){ p.hidden = p.getAttribute('data-label') !== want; });
+      sec.querySelectorAll('.sbx-text, .sbx-meta').forEach(function(p){ p.hidden = p.getAttribute('data-label') !== want; });
       sec.querySelectorAll('button[data-label]').forEach(function(b){ b.setAttribute('aria-pressed', String(b === btn)); });
     });
   });
@@ -106,14 +106,16 @@ def _section(a: "Attribution") -> str:
         f'<p class="sbx-text" data-label="{c}"{"" if c == a.label else " hidden"}>{_words_html(a, c)}</p>'
         for c in range(len(a.labels))
     )
-    meta = (
-        f"{e(a.labels[a.label])}: {a.prediction[a.label]:.3f} for the text, {a.base[a.label]:.3f} with every word masked · "
-        f"{a.evaluations:,} model evaluations · {a.seconds:.3f} s · masking: {e(a.masking)} · units: {e(a.units)}"
+    meta = "".join(  # one line per label, shown with its words
+        f'<p class="sbx-meta" data-label="{c}"{"" if c == a.label else " hidden"}>'
+        f"{e(a.labels[c])}: {a.prediction[c]:.3f} for the text, {a.base[c]:.3f} with every word masked · "
+        f"{a.evaluations:,} model evaluations · {a.seconds:.3f} s · masking: {e(a.masking)} · units: {e(a.units)}</p>"
+        for c in range(len(a.labels))
     )
     notes = "".join(f'<p class="sbx-note">{e(n)}</p>' for n in a.notes)
     return (
         f'<section class="sbx-attr" data-method="{e(a.method)}"><h3>{e(a.title)} — {e(a.model)}</h3>{buttons}{texts}'
-        f'<p class="sbx-meta">{meta}</p>{_faithfulness_html(a)}{notes}</section>'
+        f'{meta}{_faithfulness_html(a)}{notes}</section>'
     )
 
 
