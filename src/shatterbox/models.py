@@ -71,6 +71,16 @@ class LoadedModel:
     source: str = field(default="")
 
     @property
+    def title(self) -> str:
+        """A readable name: the default model's real name, else the name it was loaded by.
+
+        Example:
+            >>> load().title
+            'all-MiniLM-L6-v2 (default)'
+        """
+        return f"{DEFAULT_MODEL_ID.rsplit('/', 1)[-1]} (default)" if self.name == DEFAULT_MODEL else self.name
+
+    @property
     def n_layers(self) -> int:
         """Number of transformer layers (numbered 1..n_layers in every user-facing place)."""
         return int(self.model.config.num_hidden_layers)

@@ -25,7 +25,7 @@ def client(app):
 
 def test_model_info(client):
     info = client.get("/api/model").json()
-    assert (info["model"], info["layers"], info["heads"]) == ("default", 6, 12)
+    assert (info["model"], info["layers"], info["heads"]) == ("default", 6, 12) and info["title"] == "all-MiniLM-L6-v2 (default)"
     assert info["classifier"]["labels"] == ["negative", "positive"] and "all" in info["methods"]
 
 

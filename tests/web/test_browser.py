@@ -74,6 +74,11 @@ def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     page.screenshot(path=str(tmp_path / "explain-tab.png"), full_page=True)
 
 
+def test_the_header_names_the_model(page):
+    page.wait_for_function("document.getElementById('model-name').textContent.length > 0")
+    assert page.locator("#model-name").text_content().startswith("all-MiniLM-L6-v2 (default) · 6 layers")
+
+
 def test_heads_tab(page, tmp_path):
     page.click("nav button[data-tab='heads']")
     page.click("#heads-run")

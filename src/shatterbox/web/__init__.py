@@ -378,6 +378,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         clf = classifier
         return {
             "model": loaded.name,
+            "title": loaded.title,
             "layers": loaded.n_layers,
             "heads": loaded.n_heads,
             "numbering": "layers and heads are numbered from 1",

@@ -42,7 +42,7 @@
   var info = null;
   api("/api/model").then(function (m) {
     info = m;
-    $("model-name").textContent = m.model + " · " + m.layers + " layers × " + m.heads + " heads";
+    $("model-name").textContent = m.title + " · " + m.layers + " layers × " + m.heads + " heads";
     for (var l = 1; l <= m.layers; l++) $("att-layer").appendChild(el("option", { value: l }, String(l)));
     for (var h = 1; h <= m.heads; h++) $("att-head").appendChild(el("option", { value: h }, String(h)));
     if (m.classifier) $("ex-label").setAttribute("placeholder", m.classifier.labels.join(" / "));
