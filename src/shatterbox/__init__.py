@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 from shatterbox.errors import ShatterboxError
@@ -27,7 +29,7 @@ __version__ = "0.1.0"
 # torch and transformers take seconds to import: `shatterbox --help` and light commands should not pay for them
 _LAZY = {
     "shatterbox.models": ("DEFAULT_MODEL", "LoadedModel", "load", "wrap"),
-    "shatterbox.capture": ("Trace", "TruncationWarning", "capture", "capture_batch"),
+    "shatterbox.capture": ("Trace", "TruncationWarning", "capture_batch"),  # capture: see _Package
     "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
@@ -44,6 +46,24 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))
+
+
+class _Package(types.ModuleType):
+    """``shatterbox.capture`` is both a subpackage and its main function: importing the subpackage
+    binds the module on the package, which must not hide the function ``sb.capture``."""
+
+    @property
+    def capture(self):
+        from shatterbox.capture import capture
+
+        return capture
+
+    @capture.setter
+    def capture(self, value) -> None:  # the import system binding the subpackage: sys.modules keeps it
+        pass
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "DEFAULT_MODEL",
