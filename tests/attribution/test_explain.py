@@ -145,3 +145,12 @@ def test_pairs_is_the_quick_mode():
         explain(text=text, pairs=0)
     with pytest.raises(InputError, match="does not apply to 'lime'"):
         explain(text=text, method="lime", pairs=2)
+
+
+def test_top_word_labels_tell_repeats_and_punctuation_apart():
+    words = ["the", "cat", "sat", ",", "the", "dog", ",", "ran"]
+    weights = np.array([0.05, 0.1, 0.0, 0.3, 0.4, 0.2, 0.25, -0.1])
+    a = explain(ValueGame(words, lambda m: m @ weights), method="exact")
+    assert a.top_labels(4) == ["the#2", '","#1', '","#2', "dog"]  # the comparison table's "top words" read so
+    comparison = explain(ValueGame(words, lambda m: m @ weights), method="all")
+    assert comparison.rows()[0]["top"] == ["the#2", '","#1', '","#2']

@@ -1,6 +1,7 @@
 """The attribution page in Chromium: switching the label switches the words and the figures above them."""
 
 import numpy as np
+import pytest
 
 from shatterbox.attribution import ValueGame, explain
 from tests.conftest import watch
@@ -20,5 +21,7 @@ def test_switching_the_label_switches_its_header_line(tmp_path, browser):
     pg.locator(f"button[data-label='{other}']").click()
     assert meta.count() == 1 and meta.text_content().startswith(f"{a.labels[other]}: {a.prediction[other]:.3f}")
     assert f"{a.base[other]:.3f} with every word masked" in meta.text_content()
+    scale = float(pg.locator(".sbx-legend").first.get_attribute("data-scale"))
+    assert scale == pytest.approx(np.abs(a.values).max(), rel=1e-5) and f"+{scale:.3f}" in pg.locator(".sbx-legend").first.text_content()
     pg.close()
     assert errors == []

@@ -61,6 +61,10 @@ def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     colours = words.evaluate_all("ws => ws.map(w => getComputedStyle(w).backgroundColor)")
     assert len(set(colours)) > 3 and any(c.startswith("rgba(255, 0, 81") for c in colours)
     assert "positive: 0.945" in page.locator("#ex-result .ex-prediction").text_content()
+    legend = page.locator("#ex-result .ex-legend")
+    titles = page.locator("#ex-result .ex-word").evaluate_all("ws => ws.map(w => Math.abs(parseFloat(w.title.split(': ')[1])))")
+    assert float(legend.get_attribute("data-scale")) == pytest.approx(max(titles), abs=1e-4)  # the darkest word is the scale's end
+    assert f"+{float(legend.get_attribute('data-scale')):.3f}" in legend.text_content()
     assert page.locator("#ex-result .ex-faith td").count() == 4
     page.select_option("#ex-method", "quick")
     page.click("#ex-run")

@@ -88,6 +88,19 @@ class Attribution:
         order = np.argsort(-column, kind="stable")[:k]
         return [(self.words[i], float(column[i])) for i in order]
 
+    def top_labels(self, k: int = 3, label: int | None = None) -> list[str]:
+        """The ``k`` top words as readable labels: punctuation in quotes, a repeated word with its
+        occurrence (``the#2``, as ``--word`` takes it).
+
+        Example:
+            >>> a = explain(ValueGame(["the", "cat", "saw", "the", ","], lambda m: m @ np.array([0.1, 0.2, 0.0, 0.5, 0.3])))
+            >>> a.top_labels(3)
+            ['the#2', '","', 'cat']
+        """
+        column = self.values[:, self.label if label is None else label]
+        order = np.argsort(-column, kind="stable")[:k]
+        return [word_label(self.words, int(i)) for i in order]
+
     def to_dict(self) -> dict[str, Any]:
         """Everything as plain JSON types."""
         return {
@@ -147,7 +160,7 @@ class Comparison:
             f = a.faithfulness
             rows.append({
                 "method": a.method,
-                "top": [w for w, _ in a.top(3)],
+                "top": a.top_labels(3),
                 "comprehensiveness": None if f is None else f.comprehensiveness,
                 "sufficiency": None if f is None else f.sufficiency,
                 "aopc_deletion": None if f is None else f.aopc_deletion,
@@ -178,6 +191,20 @@ class Comparison:
         from shatterbox.render.terminal import comparison_renderable
 
         (console or Console()).print(comparison_renderable(self))
+
+
+def word_label(words: Sequence[str], i: int) -> str:
+    """``words[i]`` told apart from its neighbours: quoted when it has no letter or digit, and with
+    ``#n`` (its occurrence, from 1) when the word appears more than once (case-insensitive).
+
+    Example:
+        >>> word_label(["a", ".", "A"], 2), word_label(["a", ".", "A"], 1)
+        ('A#2', '"."')
+    """
+    word = words[i]
+    same = [j for j, w in enumerate(words) if w.casefold() == word.casefold()]
+    shown = word if any(ch.isalnum() for ch in word) else f'"{word}"'
+    return f"{shown}#{same.index(i) + 1}" if len(same) > 1 else shown
 
 
 def make_game(

@@ -28,6 +28,8 @@ _CSS = """
 .sbx button{font:inherit;font-size:.8rem;margin-right:.3rem;border:1px solid #999;background:#fff;border-radius:.2rem;cursor:pointer}
 .sbx button[aria-pressed=true]{background:#333;color:#fff}
 .sbx svg{vertical-align:middle}
+.sbx-legend{display:flex;align-items:center;gap:.4rem;font-size:.8rem;color:#555;margin:.2rem 0}
+.sbx-legend i{display:inline-block;width:12rem;height:.7rem;border:1px solid #ccc;background:linear-gradient(90deg,rgb(0,139,251),#fff,rgb(255,0,81))}
 """
 
 _JS = """
@@ -70,6 +72,19 @@ def _words_html(a: "Attribution", label: int) -> str:
         tip = html.escape(f"{word}: {value:+.4f}{err}", quote=True)
         spans.append(f'<span class="sbx-w" style="background:rgba({r},{g},{b},{alpha})" title="{tip}">{html.escape(word)}</span>')
     return " ".join(spans)
+
+
+def legend_html(a: "Attribution") -> str:
+    """The colour scale of the word plot: full blue at −max|value|, white at 0, full red at +max|value|.
+
+    Example:
+        >>> from shatterbox.attribution import ValueGame, explain
+        >>> "+2.000" in legend_html(explain(ValueGame(["a", "b"], lambda m: m @ np.array([2.0, -1.0]))))
+        True
+    """
+    scale = _scale(a.values)
+    return (f'<p class="sbx-legend" data-scale="{scale:.6g}"><span>{-scale:+.3f}</span><i></i><span>{scale:+.3f}</span>'
+            f"<span>{html.escape(a.units)}: red pushes the label up, blue down</span></p>")
 
 
 def _curve_svg(curve: np.ndarray, colour: str) -> str:
@@ -115,7 +130,7 @@ def _section(a: "Attribution") -> str:
     notes = "".join(f'<p class="sbx-note">{e(n)}</p>' for n in a.notes)
     return (
         f'<section class="sbx-attr" data-method="{e(a.method)}"><h3>{e(a.title)} — {e(a.model)}</h3>{buttons}{texts}'
-        f'{meta}{_faithfulness_html(a)}{notes}</section>'
+        f'{legend_html(a)}{meta}{_faithfulness_html(a)}{notes}</section>'
     )
 
 

@@ -136,6 +136,10 @@
       words.appendChild(s); words.appendChild(document.createTextNode(" "));
     });
     box.appendChild(words);
+    var legend = el("p", { "class": "ex-legend", "data-scale": String(scale) });
+    legend.appendChild(el("span", {}, (-scale).toFixed(3))); legend.appendChild(el("i"));
+    legend.appendChild(el("span", {}, "+" + scale.toFixed(3))); legend.appendChild(el("span", {}, a.units + ": red pushes " + a.label_name + " up, blue down"));
+    box.appendChild(legend);
     var f = a.faithfulness;
     if (f) {
       var t = el("table", { "class": "ex-table ex-faith" }), h = el("tr"), r = el("tr");
