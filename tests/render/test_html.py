@@ -176,3 +176,27 @@ def test_notebook_frame_grows_with_its_content(tmp_path, chapter_trace, browser)
     assert content > 720 and height >= content  # the fixed 720 px hid the neuron view's last rows
     pg.close()
     assert errors == []
+
+
+def test_long_text_thumbnails_keep_a_previous_token_head_visible(tmp_path, default_model, browser):
+    words = "the model reads every word and attends to the others in each head".split()
+    trace = default_model.capture(" ".join(words[i % len(words)] for i in range(300)))
+    n = trace.n_tokens
+    prev = trace.attentions[:, :, np.arange(1, n), np.arange(n - 1)].mean(-1)  # [layer, head] share on the previous token
+    layer, head = np.unravel_index(prev.argmax(), prev.shape)
+    assert prev[layer, head] > 0.5
+    page_file = tmp_path / "long.html"
+    page_file.write_text(trace.to_html(neuron=False), encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors, _ = watch(pg)
+    pg.goto(page_file.as_uri())
+    darkness = pg.locator(f"canvas[data-layer='{layer}'][data-head='{head}']").evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = [];
+                  for (let y = 0; y < c.height; y++) out.push(255 - d[(y * c.width + y) * 4]); return out; }""")
+    assert np.median(darkness) > 100  # the diagonal band is drawn (nearest sampling hit the self cells: white)
+    sticky = pg.locator("#sb-table tr").first.locator("th").nth(1).evaluate("th => getComputedStyle(th).position")
+    assert sticky == "sticky"  # the header row stays in view while the table scrolls
+    pg.locator("#sb-heads input").nth(0).uncheck()
+    assert "no head ticked" in pg.locator("#sb-nohead").text_content()
+    pg.close()
+    assert errors == []

@@ -137,6 +137,7 @@
     function drawHead() {
       headPane.textContent = "";
       headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
+      if (!state.heads.length) { headPane.appendChild(el("p", { id: "sb-nohead" }, "no head ticked: tick one or more heads above, or click a thumbnail")); }
       var names = units(), n = names.length, rowH = 18, w = 360, svg = el("svg:svg", { width: w, height: n * rowH + 10, id: "sb-svg" });
       var mats = state.heads.map(function (hh) { return matrix(state.layer, hh); });
       state.heads.forEach(function (hh, k) {
@@ -181,12 +182,26 @@
       }
       modelPane.appendChild(grid);
     }
-    function thumb(c, l, h, px) { // nearest-sample downscale of the matrix at the current level
+    var pooled = {};
+    function pool(l, h, px) { // [px*px] max over the block of cells each pixel covers: a thin diagonal stays visible
+      var key = state.level + l + "," + h;
+      if (pooled[key]) return pooled[key];
       var n = units().length, a = layerData(l), off = h * T * T, m = state.level === "word" ? matrix(l, h) : null;
-      var ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
-      for (var y = 0; y < px; y++) for (var x = 0; x < px; x++) {
-        var yi = Math.floor(y * n / px), xi = Math.floor(x * n / px), c = ramp(m ? m[yi][xi] : a[off + yi * T + xi]), p = (y * px + x) * 4;
-        img.data[p] = c[0]; img.data[p + 1] = c[1]; img.data[p + 2] = c[2]; img.data[p + 3] = 255;
+      var out = new Float32Array(px * px), i, j;
+      for (i = 0; i < n; i++) {
+        var y = Math.floor(i * px / n), row = y * px;
+        for (j = 0; j < n; j++) {
+          var v = m ? m[i][j] : a[off + i * T + j], p = row + Math.floor(j * px / n);
+          if (v > out[p]) out[p] = v;
+        }
+      }
+      return (pooled[key] = out);
+    }
+    function thumb(c, l, h, px) { // the matrix at the current level, max-pooled to px x px
+      var cells = pool(l, h, px), ctx = c.getContext("2d"), img = ctx.createImageData(px, px);
+      for (var q = 0; q < px * px; q++) {
+        var col = ramp(cells[q]), p = q * 4;
+        img.data[p] = col[0]; img.data[p + 1] = col[1]; img.data[p + 2] = col[2]; img.data[p + 3] = 255;
       }
       ctx.putImageData(img, 0, 0);
     }
