@@ -47,6 +47,8 @@ def test_hand_set_previous_token_head_ranks_as_positional(default_model):
     stats = head_stats(traces)
     assert stats.kind(1, 1) == "previous-token"
     assert stats.values["prev"][0, 0] > 0.85 and stats.values["agreement"][0, 0] > 0.85
+    v = stats.values
+    assert (v["prev"] + v["self"] + v["next"] <= 1 + 1e-6).all()  # the old row sets allowed 1.00 / 0.14 / 0.00
     top = stats.ranking(top=1)[0]
     assert (top.layer, top.head, top.kind) == (1, 1, "previous-token")
 
@@ -58,11 +60,18 @@ def test_statistics_are_fractions_and_sum_sensibly(default_model):
         assert ((arr >= -1e-9) & (arr <= 1 + 1e-9)).all(), name
     one = head_stats([default_model.capture(SENTENCES[0])]).values
     a = default_model.capture(SENTENCES[0]).attentions[3, 7].astype(np.float64)
-    assert abs(one["prev"][3, 7] - np.mean([a[i, i - 1] for i in range(1, len(a))])) < 1e-9
-    assert abs(one["next"][3, 7] - np.mean([a[i, i + 1] for i in range(len(a) - 1)])) < 1e-9
+    inner = range(1, len(a) - 1)  # rows with a previous and a next token: the same rows for all three
+    assert abs(one["prev"][3, 7] - np.mean([a[i, i - 1] for i in inner])) < 1e-9
+    assert abs(one["self"][3, 7] - np.mean([a[i, i] for i in inner])) < 1e-9
+    assert abs(one["next"][3, 7] - np.mean([a[i, i + 1] for i in inner])) < 1e-9
+    assert (one["prev"] + one["self"] + one["next"] <= 1 + 1e-6).all()  # shares of the same rows
     assert sum(stats.summary().values()) == 72
     ranked = stats.ranking()
-    assert len(ranked) == 72 and [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    kinds = [r.kind == "delimiter (no-op)" for r in ranked]
+    assert len(ranked) == 72 and kinds == sorted(kinds)  # delimiter heads only after every other head
+    for group in (False, True):
+        scores = [r.score for r, k in zip(ranked, kinds) if k == group]
+        assert scores == sorted(scores, reverse=True)
 
 
 def test_entropy_oracle_on_one_row(default_model):

@@ -6,9 +6,9 @@ Every statistic is an average over attending tokens (rows) and over texts, in [0
 ``entropy``     row entropy / log(number of keys it may see): 0 = one key, 1 = uniform (broad)
 ``special``     attention mass on special tokens ([CLS], [SEP], <s>, ...): no-op heads
 ``punct``       attention mass on punctuation tokens
-``prev``        mass on the previous token (positional head)
-``self``        mass on the token itself
-``next``        mass on the next token (positional head)
+``prev``        mass on the previous token (positional head)  } averaged over the same rows: those
+``self``        mass on the token itself                        } with a previous and a next token,
+``next``        mass on the next token (positional head)      } so prev + self + next <= 1
 ``agreement``   share of rows whose strongest key has the head's usual relation
                 (special / punctuation / previous / self / next / other), across all texts
 ==============  ===============================================================================
@@ -32,6 +32,7 @@ from shatterbox.capture.stats import is_punct, row_stats
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import InputError
 
+DELIMITER = 0.6  # a head with this much of its mass on special tokens and punctuation is a delimiter (no-op) head
 STATS = ("entropy", "special", "punct", "prev", "self", "next", "agreement")
 RELATIONS = ("special", "punct", "prev", "self", "next", "other")
 EXPLAIN = {
@@ -51,9 +52,10 @@ def _trace_stats(trace: Trace) -> tuple[dict[str, np.ndarray], np.ndarray]:
     n = trace.n_tokens
     punct = np.array([is_punct(lab) and not s for lab, s in zip(trace.labels, trace.special)])
     rows = row_stats(a, np.isfinite(trace.scores), trace.special, punct)
-    # the first token has no previous one and the last no next one: average over the rows that do
-    means = {k: (np.nanmean(v, -1) if n > 1 else np.zeros(a.shape[:2])) if k in ("prev", "next") else v.mean(-1)
-             for k, v in rows.items()}
+    # prev, self and next are shares of the same rows: those with both a previous and a next token
+    # (the first has no previous one, the last no next one); so the three never sum above 1
+    inner = slice(1, n - 1) if n >= 3 else slice(0, n)
+    means = {k: np.nan_to_num(v[..., inner]).mean(-1) if k in ("prev", "self", "next") else v.mean(-1) for k, v in rows.items()}
     idx = np.arange(n)
     top = a.argmax(-1)
     relation = np.full(top.shape, RELATIONS.index("other"))
@@ -93,7 +95,7 @@ class HeadStats:
     def kind(self, layer: int, head: int) -> str:
         """What a head mostly does: delimiter, previous-token, next-token, self, broad, or content (layer/head from 1)."""
         v = {k: float(arr[layer - 1, head - 1]) for k, arr in self.values.items()}
-        if v["special"] + v["punct"] >= 0.6:
+        if v["special"] + v["punct"] >= DELIMITER:
             return "delimiter (no-op)"
         for name, label in (("prev", "previous-token"), ("next", "next-token"), ("self", "self")):
             if v[name] >= 0.5:
@@ -111,10 +113,12 @@ class HeadStats:
     def ranking(self, top: int | None = None) -> list[HeadRow]:
         """Heads most worth inspecting first: focused, consistent, and not parked on delimiters.
 
-        score = (1 - entropy) x (1 - special - punct) x agreement.
+        score = (1 - entropy) x (1 - special - punct) x agreement; delimiter (no-op) heads come after
+        every other head whatever their score.
         """
         v, score = self.values, self.score
-        order = np.argsort(-score, axis=None, kind="stable")
+        delimiter = (v["special"] + v["punct"]) >= DELIMITER
+        order = np.lexsort((-score.ravel(), delimiter.ravel()))
         rows = []
         for flat in order[:top]:
             li, hi = np.unravel_index(flat, score.shape)
