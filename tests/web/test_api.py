@@ -219,3 +219,15 @@ def test_an_unexpected_failure_is_still_json(app, monkeypatch):
     monkeypatch.setattr(shatterbox.heads, "head_stats", broken)
     r = TestClient(app, raise_server_exceptions=False).post("/api/heads", json={"texts": [CHAPTER]})
     assert r.status_code == 500 and r.json() == {"error": "unexpected RuntimeError: boom"}
+
+
+def test_the_plan_of_an_explanation_matches_what_runs(client):
+    req = {"text": "I love playing chess with my friends.", "method": "all"}
+    plan = client.post("/api/explain/plan", json=req).json()
+    assert plan["words"] == 8 and plan["faithfulness"] == 18
+    assert [p["method"] for p in plan["plan"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
+    done = client.post("/api/explain", json=req).json()
+    for p, a in zip(plan["plan"], done["attributions"]):
+        assert a["method"] == p["method"] and a["evaluations"] <= p["evaluations"] + 2 * 8 + 2  # faithfulness adds its own
+    bad = client.post("/api/explain/plan", json={**req, "method": "shapley", "label": "joy"})
+    assert bad.status_code == 400 and "joy" in bad.json()["error"]

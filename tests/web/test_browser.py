@@ -83,6 +83,18 @@ def test_the_header_names_the_model(page):
     assert page.locator("#model-name").text_content().startswith("all-MiniLM-L6-v2 (default) · 6 layers")
 
 
+def test_a_running_explanation_says_what_it_costs(page):
+    page.click("nav button[data-tab='explain']")
+    page.evaluate("""() => { window.seen = []; const p = document.getElementById('ex-progress');
+        new MutationObserver(() => { if (!p.hidden) window.seen.push(p.textContent); }).observe(p, {childList: true, attributes: true, characterData: true, subtree: true}); }""")
+    page.fill("#ex-text", "I love playing chess with my friends.")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-word")
+    seen = page.evaluate("window.seen")
+    assert seen and seen[0] == "explaining: 8 words · exact 256 model evaluations at most (+18 per method for faithfulness) · 0 s"
+    assert page.locator("#ex-progress").is_hidden()
+
+
 def test_heads_tab(page, tmp_path):
     page.click("nav button[data-tab='heads']")
     page.click("#heads-run")

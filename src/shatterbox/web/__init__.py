@@ -423,10 +423,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
             raise InputError(f"{len(texts)} sentences; this server measures at most {limits.max_texts} at once")
         return head_stats(traces_for(texts)).to_dict(req.top)
 
-    @app.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
-    def explain(req: ExplainRequest) -> dict:
-        from shatterbox.attribution import explain as run_explain
-
+    def classifier_for(req: ExplainRequest):
         check_text(req.text)
         if req.zero_shot:
             from shatterbox.classifiers import zero_shot
@@ -441,6 +438,22 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
                     f"the served model {loaded.name!r} has no classification head: give zero_shot labels, or start "
                     "`shatterbox serve` with a sequence-classification --model (or the default, which explains the shipped sentiment classifier)"
                 )
+        return clf
+
+    @app.post("/api/explain/plan", summary="What an explanation will cost, before it runs: words and model evaluations per method")
+    def explain_plan(req: ExplainRequest) -> dict:
+        from shatterbox.attribution import make_game, plan
+
+        game = make_game(classifier_for(req), req.text, masking=req.masking)
+        planned = plan(game, req.method, label=req.label, budget=req.budget, precision=req.precision, samples=req.samples,
+                       steps=req.steps, pairs=req.pairs)
+        return {"words": game.n, "plan": [{"method": m, "evaluations": n} for m, n in planned], "faithfulness": 2 * game.n + 2}
+
+    @app.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
+    def explain(req: ExplainRequest) -> dict:
+        from shatterbox.attribution import explain as run_explain
+
+        clf = classifier_for(req)
         options = req.model_dump(exclude={"text", "zero_shot"})
 
         def make():

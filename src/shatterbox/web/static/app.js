@@ -178,7 +178,14 @@
     var req = explainRequest($("ex-text").value);
     explained = null; $("ex-result").textContent = ""; $("cf").hidden = true; $("cf-result").textContent = ""; showError("cf-error", null);
     run($("ex-form"), "ex-error", function () {
-      return api("/api/explain", req).then(function (d) {
+      return api("/api/explain/plan", req).then(function (p) { // say what it will cost, then count the seconds
+        var what = p.words + " words · " + p.plan.map(function (x) { return x.method + " " + x.evaluations.toLocaleString(); }).join(", ") +
+          " model evaluations at most (+" + p.faithfulness + " per method for faithfulness)", started = Date.now();
+        showNote("ex-progress", "explaining: " + what + " · 0 s");
+        var tick = setInterval(function () { showNote("ex-progress", "explaining: " + what + " · " + Math.round((Date.now() - started) / 1000) + " s"); }, 1000);
+        return api("/api/explain", req).then(function (d) { clearInterval(tick); showNote("ex-progress", null); return d; },
+                                             function (err) { clearInterval(tick); showNote("ex-progress", null); throw err; });
+      }).then(function (d) {
         explained = req; drawExplain($("ex-result"), d);
         $("cf").hidden = false; $("cf-text").value = req.text; $("cf-result").textContent = "";
       });
