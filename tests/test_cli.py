@@ -302,6 +302,8 @@ def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     text = page.read_text(encoding="utf-8")
     assert "Held-out quality per layer" in text and "<mark>" in text and "No polysemy table" in text  # 80 random sentences: no ambiguous word qualifies
     assert "Sentence embedding recovered" in text
+    unwritable = run("factors", "report", out, "--out", str(tmp_path / "missing" / "r.html"), "--per-level", "1", "--k", "2")
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.stderr and "Traceback" not in unwritable.output
 
 
 def test_factors_fit_per_layer_numbers_factors_by_layer(tmp_path):

@@ -95,6 +95,16 @@ def _trace(text: Optional[str], pair: Optional[str], model: str, trace_file: Opt
     return capture(load(model), text, pair)
 
 
+def _write_text(out: str, text: str) -> None:
+    """Write ``text`` to the file ``out``, or one clear error naming the fix."""
+    from pathlib import Path
+
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
+
+
 def _say_occurrence(trace, word: str) -> None:
     """Say which occurrence of a repeated word is analysed, and how to pick another."""
     text = word.strip()
@@ -259,10 +269,7 @@ def view(
 
     with _friendly_errors():
         trace = _trace(text, pair, model, trace_file)
-        try:
-            Path(out).write_text(trace.to_html(neuron=neuron), encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
+        _write_text(out, trace.to_html(neuron=neuron))
         typer.echo(f"wrote {out} ({Path(out).stat().st_size:,} bytes): open it in a browser")
 
 
@@ -331,12 +338,7 @@ def explain(
         if out is None:
             typer.echo(body)
             return
-        from pathlib import Path
-
-        try:
-            Path(out).write_text(body, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write {out!r}: {exc.strerror}; choose another --out file") from exc
+        _write_text(out, body)
         _say(f"wrote {out}")
 
 
@@ -671,8 +673,7 @@ def factors_report_cmd(
         store = Store.open(factors.store["path"])
         loaded = _store_model(store)
         report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded)
-        with open(out, "w", encoding="utf-8") as handle:
-            handle.write(factors_page(report))
+        _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))
 
