@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
-import numpy as np
 import torch
 
 from shatterbox._batching import chunks
@@ -39,18 +38,13 @@ def _embeddings(loaded, texts: list[str], layer: int | None = None, replace=None
         enc = encode(loaded, texts[part])
         inputs = enc.model_inputs(loaded.forward_keys)
         mask = inputs["attention_mask"].unsqueeze(-1).float()
-        special = torch.as_tensor(np.array(loaded.tokenizer(texts[part], padding=True, truncation=True, max_length=loaded.max_length,
-                                                           return_special_tokens_mask=True)["special_tokens_mask"]), dtype=torch.bool)
-        ctx = patched_layer(loaded, layer, lambda h: replace(h, special)) if replace is not None else _nothing()
+        # special tokens and padding: no sentence in the encoding already made (no second tokenization)
+        special = torch.tensor([[s is None for s in enc.batch.sequence_ids(i)] for i in range(len(enc.texts))], dtype=torch.bool)
+        ctx = patched_layer(loaded, layer, lambda h: replace(h, special)) if replace is not None else nullcontext()
         with torch.inference_mode(), ctx:
             hidden = loaded.model(**inputs, return_dict=True).last_hidden_state
         out.append((hidden * mask).sum(1) / mask.sum(1).clamp_min(1))
     return torch.cat(out)
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def embedding_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
