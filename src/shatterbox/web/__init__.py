@@ -324,7 +324,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         total = store.query(f"select count(*) from ({words})", [req.word.strip()]).column(0)[0].as_py()
         return {"store": name, "word": req.word.strip(), "total": total, "rows": rows}
 
-    tops: dict[tuple, Any] = {}  # (factors file, mtime, layer) -> TopK of every factor: ~150 KB each
+    tops = _LRU(64)  # (factors file, mtime, layer, block) -> TopK of a block of factors: [factors, 8] values and ids, ~150 KB each
 
     @app.get("/api/factors", summary="Factor files in the served folder (shatterbox factors fit STORE --out DIR/NAME.factors)")
     def list_factors() -> dict:
@@ -348,14 +348,12 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         layer = factors.layers[int(factors.importance_[index].argmax())]
         units = factors.companions(index)
         key = (name, (store_folder / name).stat().st_mtime_ns, layer, units[0])
-        if key not in tops:
-            if len(tops) >= 64:  # each entry is [factors, 8] values and ids: 64 entries stay under 64 MB for 16k factors
-                tops.clear()
-            tops[key] = store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units), where="not special")
+        top = tops.get(key, lambda: store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units),
+                                                where="not special"))
         from shatterbox.factors import contexts
 
         return {"name": name, "factor": index, "home": factors.home(index), "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
-                "curve": factors.importance_[index].round(4).tolist(), "contexts": contexts(factors, store, [index], layer, 8, top=tops[key])[index]}
+                "curve": factors.importance_[index].round(4).tolist(), "contexts": contexts(factors, store, [index], layer, 8, top=top)[index]}
 
     @app.post("/api/factors/{name}/word", summary="A word's sense-labelled occurrences grouped by the factors that fire, with agreement scores")
     def factor_word(name: str, req: OccurrencesRequest) -> dict:
