@@ -22,7 +22,7 @@ def sense_words(corpus: Corpus, *, min_examples: int = 3, min_senses: int = 2) -
     """
     require_senses(corpus.table.column_names)
     table = corpus.table.filter(pc.equal(corpus.table.column("kind"), "example"))
-    words = [str(w).lower() for w in table.column("word").to_pylist()]
+    words = _lowered(table)
     counts: dict[str, dict[str, int]] = {}
     for word, synset in zip(words, table.column("synset").to_pylist()):
         if word:
@@ -43,12 +43,16 @@ def sense_corpus(size: int = SENSES_SIZE, *, min_examples: int = 3, min_senses: 
     """
     wordnet = wordnet_corpus()
     words = set(sense_words(wordnet, min_examples=min_examples, min_senses=min_senses))
-    lowered = [str(w).lower() if w else "" for w in wordnet.table.column("word").to_pylist()]
-    chosen = np.array([i for i, w in enumerate(lowered) if w in words], dtype=np.int64)
+    chosen = np.array([i for i, w in enumerate(_lowered(wordnet.table)) if w in words], dtype=np.int64)
     rest = np.setdiff1d(np.arange(len(wordnet)), chosen)
     extra = np.random.default_rng(seed).choice(rest, size=max(0, size - len(chosen)), replace=False)
     rows = np.sort(np.concatenate([chosen, extra]))[: max(size, len(chosen))]
     return Corpus(wordnet.select(rows).table, "wordnet-senses")
+
+
+def _lowered(table: pa.Table) -> list[str]:
+    """The sense-bearing word of each row, lower-cased ("" where the example marks none)."""
+    return [str(w).lower() if w else "" for w in table.column("word").to_pylist()]
 
 
 def require_senses(columns: list[str]) -> None:
