@@ -595,7 +595,6 @@ def factors_show(
 ) -> None:
     """One factor: its level, importance curve over layers and top-activating tokens in context (from the store)."""
     from shatterbox.factors import Factors
-    from shatterbox.store import Store
 
     with _friendly_errors():
         factors = Factors.load(path)
@@ -603,9 +602,7 @@ def factors_show(
             raise InputError(f"factor {factor} is out of range: this file has factors 0-{factors.n_factors - 1}")
         curve = factors.importance_[factor]
         at = layer if layer is not None else factors.layers[int(curve.argmax())]
-        store = Store.open(factors.store["path"])
-        if store.manifest["key"] != factors.store["key"]:
-            raise InputError(f"the store {factors.store['path']!r} was harvested again since these factors were fitted: fit them again")
+        store = factors.open_store()
         top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at, units=[factor]), where="not special")
         if fmt is Format.table:
             home = factors.home(factor)
@@ -625,11 +622,10 @@ def factors_word(
     import pyarrow as pa
 
     from shatterbox.factors import Factors, word_senses
-    from shatterbox.store import Store
 
     with _friendly_errors():
         factors = Factors.load(path)
-        found = word_senses(factors, Store.open(factors.store["path"]), word, layer=layer)
+        found = word_senses(factors, factors.open_store(), word, layer=layer)
         if fmt is Format.json:
             typer.echo(json.dumps(found, ensure_ascii=False))
             return
@@ -662,15 +658,14 @@ def factors_report_cmd(
     """A self-contained HTML report: quality per layer (with PCA and the control), factors by level with contexts, polysemy."""
     from shatterbox.factors import Factors, factors_report
     from shatterbox.render.factors import factors_page
-    from shatterbox.store import Store
 
     with _friendly_errors():
         factors = Factors.load(path)
         pair = None
         if control is not None:
             c = Factors.load(control)
-            pair = (c, Store.open(c.store["path"]))
-        store = Store.open(factors.store["path"])
+            pair = (c, c.open_store())
+        store = factors.open_store()
         loaded = _store_model(store)
         report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded)
         _write_text(out, factors_page(report))

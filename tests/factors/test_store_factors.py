@@ -147,3 +147,12 @@ def test_a_per_layer_report_reads_each_factor_with_its_own_dictionary(store):
         own = per.models[per.home(factor)].transform(per.normalise(hidden, layer))[:, factor % 16]
         assert entry["contexts"][0]["value"] == pytest.approx(float(own.max()), rel=1e-5)
     assert "per layer (2)" in factors_page(report)
+
+
+def test_open_store_refuses_a_store_harvested_again(factors, store):
+    import dataclasses
+
+    assert factors.open_store().manifest["key"] == store.manifest["key"]
+    stale = dataclasses.replace(factors, store={**factors.store, "key": "another harvest"})
+    with pytest.raises(InputError, match="harvested again since these factors were fitted"):
+        stale.open_store()

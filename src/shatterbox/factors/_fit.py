@@ -138,10 +138,17 @@ class Factors:
 
     def reconstruct(self, hidden: np.ndarray, layer: int) -> np.ndarray:
         """Raw hidden states of ``layer`` rebuilt by that layer's model (normalisation undone) [n, d]."""
-        model = self.models.get(layer)
         x = self.normalise(hidden, layer)
+        model = self.models[layer]
         recon = model.inverse_transform(model.transform(x))
         return (recon * self.scale[layer] + self.mean[layer]).astype(np.float32)
+
+    def open_store(self) -> Store:
+        """The store these factors were fitted on; refused when it was harvested again since."""
+        store = Store.open(self.store["path"])
+        if store.manifest["key"] != self.store.get("key"):
+            raise InputError(f"the store {self.store['path']!r} was harvested again since these factors were fitted: fit them again")
+        return store
 
     def level_counts(self) -> dict[str, int]:
         """How many factors each level has."""
