@@ -27,6 +27,7 @@ from shatterbox.errors import BudgetTooSmall, InputError
 
 METHODS = ("shapley", "exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout")
 ALL_METHODS = ("shapley", "owen", "lime", "ig", "gradxinput", "rollout")
+INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
 TITLES = {
     "exact": "exact Shapley",
     "sampled": "sampled Shapley",
@@ -360,7 +361,7 @@ def methods_for(game: Game, method: str) -> list[str]:
     """
     if (method or "").strip().lower() != "all":
         return [method]
-    return [m for m in ALL_METHODS if isinstance(game, TokenGame) or m not in ("ig", "gradxinput", "rollout")]
+    return [m for m in ALL_METHODS if isinstance(game, TokenGame) or m not in INSIDE]
 
 
 def plan(game: Game, method: str = "shapley", *, label: str | int | None = None, budget: int | None = None, precision: float = 0.02,
@@ -420,7 +421,7 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
         )
     if concrete == "sampled":
         check_sampling_budget(game.n, limit)
-    if concrete in ("ig", "gradxinput", "rollout") and not isinstance(game, TokenGame):
+    if concrete in INSIDE and not isinstance(game, TokenGame):
         raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
     return concrete, plan
 
