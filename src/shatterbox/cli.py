@@ -685,12 +685,15 @@ def _print_arrow(table, fmt: Format) -> None:
         pacsv.write_csv(table, buffer)
         typer.echo(buffer.getvalue().decode("utf-8"), nl=False)
     else:
-        from rich.table import Table
+        import pyarrow.types as pat
+        from rich import box
 
-        view = Table(*table.column_names)
-        for row in table.to_pylist():
-            view.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
-        _console().print(view)
+        from shatterbox.render.terminal import ColumnBlocks
+
+        numeric = [pat.is_integer(f.type) or pat.is_floating(f.type) for f in table.schema]
+        rows = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()] for row in table.to_pylist()]
+        _console().print(ColumnBlocks(table.column_names, rows, justify=["right" if n else "left" for n in numeric],
+                                      wrap=tuple(i for i, n in enumerate(numeric) if not n and i > 0), box_style=box.HEAVY_HEAD))
 
 
 @app.command()

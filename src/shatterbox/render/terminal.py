@@ -61,9 +61,9 @@ class ColumnBlocks:
         cells = [self.header, *self.rows]
         return [WRAP_MIN if i in self.wrap else max(row[i].cell_len for row in cells) for i in range(len(self.header))]
 
-    def blocks(self, width: int) -> list[list[int]]:
+    def blocks(self, width: int, widths: list[int] | None = None) -> list[list[int]]:
         """Column indices of each block (the first column is added to every block)."""
-        widths, out, current = self._widths(), [], []
+        widths, out, current = widths or self._widths(), [], []
         used = widths[0] + CELL_EXTRA
         for i in range(1, len(widths)):
             if current and used + widths[i] + CELL_EXTRA > width:
@@ -74,7 +74,8 @@ class ColumnBlocks:
         return out + ([current] if current else [])
 
     def __rich_console__(self, console, options):
-        widths, chosen = self._widths(), self.blocks(options.max_width)
+        widths = self._widths()
+        chosen = self.blocks(options.max_width, widths)
         for n, block in enumerate(chosen):
             last = n == len(chosen) - 1
             grid = Table(title=self.title if n == 0 else None, caption=self.caption if last else None, box=self.box, pad_edge=False)
