@@ -17,8 +17,8 @@
         });
       });
   }
-  function showError(id, err) { var e = $(id); e.textContent = err ? (err.message || String(err)) : ""; e.hidden = !err; }
   function showNote(id, text) { var e = $(id); e.textContent = text || ""; e.hidden = !text; }
+  function showError(id, err) { showNote(id, err ? (err.message || String(err)) : null); }
   function busy(form, on) { form.classList.toggle("busy", on); form.querySelectorAll("button").forEach(function (b) { b.disabled = on; }); }
   function run(form, errorId, work) { // one request at a time per form; errors shown next to the input
     showError(errorId, null); busy(form, true);
