@@ -259,7 +259,7 @@ def view(
     model: str = ModelOpt,
     pair: Optional[str] = PairOpt,
     trace_file: Optional[str] = typer.Option(None, "--trace", help="Read a saved Trace instead of running the model."),
-    neuron: bool = typer.Option(True, "--neuron/--no-neuron", help="Include the neuron view (exact float32 queries and keys; the larger part of the file)."),
+    neuron: bool = typer.Option(True, "--neuron/--no-neuron", help="Include the neuron view (queries and keys to 15 bits; past twice the head size in tokens the other views read them anyway)."),
 ) -> None:
     """Write the head view, model view, probability table and neuron view as one self-contained HTML file.
 

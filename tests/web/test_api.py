@@ -72,8 +72,9 @@ def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):
     text = " ".join(["a"] * 600)
     data = client.post("/api/trace", json={"text": text}).json()
     assert data["truncated"] == 90 and len(data["tokens"]) == 512 and "90 tokens" in data["warning"]
-    assert "queries" not in data and "neuron view is left out" in data["warning"]
-    assert "queries" in client.post("/api/trace", json={"text": CHAPTER}).json()
+    assert data["neuron"] and all(layer["recomputed"] for layer in data["layers"])  # long: q and k carry the attention
+    short = client.post("/api/trace", json={"text": CHAPTER, "neuron": False}).json()
+    assert not short["neuron"] and all("queries" not in layer for layer in short["layers"])
     r = client.post("/api/explain", json={"text": text})
     assert r.status_code == 400 and "shorten the text" in r.json()["error"]
 

@@ -197,7 +197,8 @@ class Trace:
     def to_html(self, *, neuron: bool = True) -> str:
         """A self-contained HTML page with the head, model and neuron views and the table (no network).
 
-        ``neuron=False`` leaves out the neuron view's float32 queries and keys (a much smaller file).
+        ``neuron=False`` leaves out the neuron view (a smaller file for short texts, where the page then
+        carries the attention instead of the queries and keys it recomputes it from).
 
         Example:
             >>> from shatterbox import load

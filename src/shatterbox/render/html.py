@@ -1,7 +1,9 @@
 """Self-contained HTML views of a Trace: head view, model view and probability table.
 
-No CDN, no network: the page carries its own small JavaScript and CSS, and the attention as
-16-bit fixed-point numbers (one base64 string per layer, decoded only when that layer is shown).
+No CDN, no network: the page carries its own small JavaScript and CSS and, per layer, the queries and
+keys quantised to 15 bits, from which the page recomputes the softmax (its largest difference from the
+model's attention is measured here and printed on the page); a layer whose attention the softmax does
+not reproduce (position biases, other masks) carries the attention itself, quantised to 15 bits.
 Tokens are inserted with ``textContent`` only, and the JSON payload is escaped so that no token
 can close the ``<script>`` element that carries it.
 
@@ -23,27 +25,141 @@ import numpy as np
 
 from shatterbox.capture.trace import Trace
 
-SCALE = 65535
+ALPHABET = "".join(c for c in map(chr, range(32, 127)) if c not in '"&<>\\')  # 90 characters JSON and HTML keep as is
+LEVELS = 36299  # the most levels three of which fit seven characters: LEVELS**3 <= 90**7 < 2**53 (exact in JavaScript)
+SCALE = LEVELS - 1  # attention p in [0, 1] is the integer round(p * SCALE)
+HALF = SCALE // 2  # queries and keys: round(x / scale) in [-HALF, HALF], one scale per head and dimension
+RECOMPUTE_TOLERANCE = 1e-3  # a layer whose page-recomputed softmax differs more ships its exact attention
+
+
+def pack(codes: np.ndarray) -> str:
+    """Integers in [0, LEVELS) as text: three per seven characters of ``ALPHABET`` (15.1 bits in 2.33 bytes;
+    base64 of 16-bit integers takes 2.67). views.js ``unpack`` reads it back.
+
+    Example:
+        >>> text = pack(np.array([0, 1, SCALE, 7]))
+        >>> len(text), unpack(text, 4).tolist()
+        (14, [0, 1, 36298, 7])
+    """
+    flat = np.asarray(codes, dtype=np.int64).ravel()
+    if flat.size and (flat.min() < 0 or flat.max() >= LEVELS):
+        raise ValueError(f"pack takes integers in [0, {LEVELS})")
+    flat = np.concatenate([flat, np.zeros(-flat.size % 3, dtype=np.int64)]).reshape(-1, 3)
+    number = (flat[:, 0] * LEVELS + flat[:, 1]) * LEVELS + flat[:, 2]
+    digits = np.empty((flat.shape[0], 7), dtype=np.int64)
+    for k in range(6, -1, -1):
+        number, digits[:, k] = np.divmod(number, len(ALPHABET))
+    return np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)[digits].tobytes().decode("ascii")
+
+
+def unpack(text: str, count: int) -> np.ndarray:
+    """The first ``count`` integers of a ``pack`` string.
+
+    Example:
+        >>> unpack(pack(np.arange(5)), 5).tolist()
+        [0, 1, 2, 3, 4]
+    """
+    lookup = np.zeros(128, dtype=np.int64)
+    lookup[np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)] = np.arange(len(ALPHABET))
+    digits = lookup[np.frombuffer(text.encode("ascii"), dtype=np.uint8)].reshape(-1, 7)
+    number = np.zeros(digits.shape[0], dtype=np.int64)
+    for k in range(7):
+        number = number * len(ALPHABET) + digits[:, k]
+    out = np.stack([number // (LEVELS * LEVELS), number // LEVELS % LEVELS, number % LEVELS], axis=1)
+    return out.ravel()[:count]
 
 
 def quantise(attention: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] as uint16 fixed point (error at most 1/131070 ≈ 7.6e-6).
+    """Probabilities in [0, 1] as integers round(p * SCALE) (error at most 1 / (2 * SCALE) ≈ 1.4e-5).
 
     Example:
         >>> quantise(np.array([0.0, 0.5, 1.0])).tolist()
-        [0, 32768, 65535]
+        [0, 18149, 36298]
     """
-    return np.rint(np.clip(attention, 0.0, 1.0) * SCALE).astype("<u2")
+    return np.rint(np.clip(np.asarray(attention, dtype=np.float64), 0.0, 1.0) * SCALE).astype(np.int64)
+
+
+def quantise_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Queries or keys [head, token, d] as integers in [-HALF, HALF] with one float32 scale per head and
+    dimension. Returns ``(codes, scale)``; ``codes * scale`` is within ``scale / 2`` of every value.
+
+    Example:
+        >>> codes, scale = quantise_vectors(np.array([[[1.0, -2.0], [0.5, 4.0]]]))
+        >>> codes.tolist()
+        [[[18149, -9074], [9074, 18149]]]
+    """
+    peak = np.abs(vectors).max(axis=1, keepdims=True).astype(np.float64)
+    scale = np.where(peak > 0, peak / HALF, 1.0).astype(np.float32)  # the page reads float32 scales
+    codes = np.rint(np.clip(vectors / scale, -HALF, HALF)).astype(np.int64)
+    return codes, scale[:, 0, :]
+
+
+def dequantise_vectors(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The float32 vectors the page decodes from ``quantise_vectors`` (same arithmetic as views.js).
+
+    Example:
+        >>> dequantise_vectors(*quantise_vectors(np.array([[[1.0, -2.0]]]))).tolist()
+        [[[1.0, -2.0]]]
+    """
+    return codes.astype(np.float32) * scale[:, None, :].astype(np.float32)
+
+
+def recompute_attention(queries: np.ndarray, keys: np.ndarray, scaling: float, *, causal: bool) -> np.ndarray:
+    """softmax(q k^T * scaling) per head, with the causal mask if any: what the page computes.
+
+    Example:
+        >>> q = k = np.zeros((1, 2, 4), dtype=np.float32)
+        >>> recompute_attention(q, k, 0.5, causal=True)[0].tolist()
+        [[1.0, 0.0], [0.5, 0.5]]
+    """
+    scores = np.einsum("htd,hsd->hts", queries, keys, dtype=np.float32) * np.float32(scaling)
+    if causal:
+        n = scores.shape[-1]
+        scores = np.where(np.tril(np.ones((n, n), dtype=bool)), scores, -np.inf)
+    scores = scores - scores.max(-1, keepdims=True)
+    e = np.exp(scores)
+    return e / e.sum(-1, keepdims=True)
 
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
+def _layer(trace: Trace, layer: int, *, neuron: bool) -> dict:
+    """One layer as the page reads it: queries and keys where the page's softmax reproduces the model's
+    (``error`` = largest difference), the model's attention where it does not or where it is smaller."""
+    q, q_scale = quantise_vectors(trace.queries[layer])
+    k, k_scale = quantise_vectors(trace.keys[layer])
+    page = recompute_attention(dequantise_vectors(q, q_scale), dequantise_vectors(k, k_scale),
+                               float(trace.scaling[layer]), causal=trace.is_causal)
+    error = float(np.abs(page - trace.attentions[layer]).max())
+    cheaper = trace.n_tokens <= 2 * trace.head_dim  # T*T attention values vs 2*T*d vector values
+    exact = error > RECOMPUTE_TOLERANCE or (cheaper and not neuron)
+    out: dict = {"recomputed": not exact}
+    if exact:
+        codes = quantise(trace.attentions[layer])
+        out["attention"] = pack(codes)
+        error = float(np.abs(codes / SCALE - trace.attentions[layer]).max())
+    if neuron or not exact:
+        out.update(queries=pack(q + HALF), keys=pack(k + HALF),
+                   qScale=_b64(q_scale.astype("<f4")), kScale=_b64(k_scale.astype("<f4")))
+    out["error"] = error
+    return out
+
+
 def payload(trace: Trace, *, neuron: bool = True) -> dict:
-    """The JSON the page reads: labels, alignment, each layer's attention [head, query, key] in base64,
-    and (for the neuron view) each layer's queries and keys [head, token, d] as little-endian float32."""
-    data = {
+    """The JSON the page reads: labels, alignment, and per layer either the quantised queries and keys
+    (the page recomputes the softmax; ``error`` is its largest difference from the model's attention)
+    or the exact attention [head, query, key] as ``quantise`` codes, whichever is faithful and smaller;
+    integers are ``pack`` text, the per-head, per-dimension scales base64 float32.
+
+    Example:
+        >>> from shatterbox import load
+        >>> d = payload(load().capture("hello world"))
+        >>> sorted(d["layers"][0]), d["layers"][0]["error"] < 1e-3
+        (['error', 'kScale', 'keys', 'qScale', 'queries', 'recomputed'], True)
+    """
+    return {
         "model": trace.model,
         "tokens": trace.labels,
         "words": trace.words,
@@ -52,16 +168,16 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
         "sequence": trace.sequence.tolist(),
         "nLayers": trace.n_layers,
         "nHeads": trace.n_heads,
+        "headDim": trace.head_dim,
         "scale": SCALE,
-        "layers": [_b64(quantise(layer)) for layer in trace.attentions],
+        "half": HALF,
+        "levels": LEVELS,
+        "alphabet": ALPHABET,
+        "scaling": [float(x) for x in trace.scaling],
+        "layers": [_layer(trace, layer, neuron=neuron) for layer in range(trace.n_layers)],
         "causal": trace.is_causal,
+        "neuron": neuron,
     }
-    if neuron:
-        data["headDim"] = trace.head_dim
-        data["scaling"] = [float(x) for x in trace.scaling]
-        data["queries"] = [_b64(layer.astype("<f4")) for layer in trace.queries]
-        data["keys"] = [_b64(layer.astype("<f4")) for layer in trace.keys]
-    return data
 
 
 def _script_json(data: dict) -> str:
@@ -75,7 +191,7 @@ def _asset(name: str) -> str:
 
 def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -> str:
     """One self-contained HTML page with the head view, the model view, the probability table and
-    (``neuron=True``) the neuron view, which carries exact float32 queries and keys.
+    (``neuron=True``) the neuron view.
 
     Example:
         >>> from shatterbox import load

@@ -43,7 +43,6 @@ from shatterbox.errors import InputError, ShatterboxError
 __all__ = ["Limits", "create_app", "running", "serve"]
 
 
-NEURON_VIEW_TOKENS = 128
 
 
 class Limits(BaseModel):
@@ -64,8 +63,8 @@ class TraceRequest(BaseModel):
 
 
 class ViewRequest(TraceRequest):
-    neuron: bool | None = Field(
-        None, description="Include float32 queries and keys for the neuron view (default: only up to 128 tokens, they dominate the size)."
+    neuron: bool = Field(
+        True, description="Include the neuron view (its queries and keys; past twice the head size in tokens the other views read them anyway, so it costs nothing there)."
     )
 
 
@@ -390,14 +389,11 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         from shatterbox.render.html import payload
 
         t = trace_for(req.text, req.pair)
-        neuron = req.neuron if req.neuron is not None else t.n_tokens <= NEURON_VIEW_TOKENS
         notes = []
         if t.truncated:
             notes.append(f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off")
-        if not neuron and req.neuron is None:
-            notes.append(f"the neuron view is left out above {NEURON_VIEW_TOKENS} tokens (its queries and keys would dominate the download)")
         warning = "; ".join(notes) or None
-        return {**payload(t, neuron=neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
+        return {**payload(t, neuron=req.neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
 
     @app.post("/api/attention", summary="One head's probability table, or the ranking of what one word attends to")
     def attention(req: AttentionRequest) -> dict:

@@ -13,29 +13,76 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function bytes(b64) { // base64 -> ArrayBuffer (little-endian, as written by render/html.py)
+  function bytes(b64) { // base64 -> ArrayBuffer (little-endian float32 scales, as written by render/html.py)
     var bin = atob(b64), buf = new ArrayBuffer(bin.length), view = new Uint8Array(buf);
     for (var i = 0; i < bin.length; i++) view[i] = bin.charCodeAt(i);
     return buf;
+  }
+  function unpack(text, count, D) { // render/html.py pack(): three integers in [0, levels) per seven characters
+    var digit = {}, base = D.alphabet.length, L = D.levels, out = new Int32Array(count), g, k, n, v2, v1;
+    for (k = 0; k < base; k++) digit[D.alphabet.charCodeAt(k)] = k;
+    for (g = 0; 3 * g < count; g++) {
+      for (n = 0, k = 0; k < 7; k++) n = n * base + digit[text.charCodeAt(7 * g + k)]; // < 2^53: exact
+      v2 = n % L; n = (n - v2) / L; v1 = n % L;
+      out[3 * g] = (n - v1) / L; if (3 * g + 1 < count) out[3 * g + 1] = v1; if (3 * g + 2 < count) out[3 * g + 2] = v2;
+    }
+    return out;
   }
   function mount(root, D, onChange) { // draws every view of one payload D into root; returns {select(layer, heads)}
     // onChange(layer, heads), 0-based, runs whenever the views' own controls change the layer or heads
     var T = D.tokens.length, H = D.nHeads, L = D.nLayers;
     var cache = {}, state = { layer: 0, heads: [0], level: "token", hover: -1, filter: "all", word: -1 };
     root.textContent = "";
-    function layerData(l) { // Float32Array [head][query][key], decoded once per layer
-      if (!cache[l]) {
-        var u = new Uint16Array(bytes(D.layers[l])), out = new Float32Array(u.length);
-        for (var i = 0; i < u.length; i++) out[i] = u[i] / D.scale;
-        cache[l] = out;
-      }
+    function layerData(l) { // Float32Array [head][query][key], built once per layer
+      if (!cache[l]) cache[l] = D.layers[l].attention ? exact(l) : recompute(l);
       return cache[l];
     }
+    function exact(l) { // the model's attention, shipped as fixed point
+      var u = unpack(D.layers[l].attention, H * T * T, D), out = new Float32Array(u.length);
+      for (var i = 0; i < u.length; i++) out[i] = u[i] / D.scale;
+      return out;
+    }
+    function recompute(l) { // softmax(q k^T * scaling) from the quantised queries and keys (render/html.py checks it)
+      var d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), out = new Float32Array(H * T * T), h, i, j, c, r;
+      for (h = 0; h < H; h++) {
+        for (i = 0; i < T; i += 4) { // four queries per pass over the keys: each key is read once for all four
+          var q0 = (h * T + i) * d, q1 = i + 1 < T ? q0 + d : q0, q2 = i + 2 < T ? q0 + 2 * d : q0, q3 = i + 3 < T ? q0 + 3 * d : q0;
+          var o = h * T * T + i * T, last = D.causal ? Math.min(T, i + 4) : T;
+          for (j = 0; j < last; j++) {
+            var ko = (h * T + j) * d, s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (c = 0; c < d; c++) { var kc = ks[ko + c]; s0 += qs[q0 + c] * kc; s1 += qs[q1 + c] * kc; s2 += qs[q2 + c] * kc; s3 += qs[q3 + c] * kc; }
+            out[o + j] = s0; if (i + 1 < T) out[o + T + j] = s1; if (i + 2 < T) out[o + 2 * T + j] = s2; if (i + 3 < T) out[o + 3 * T + j] = s3;
+          }
+          for (r = 0; r < 4 && i + r < T; r++) softmax(out, o + r * T, D.causal ? i + r + 1 : T, D.scaling[l]);
+        }
+      }
+      return out;
+    }
+    function softmax(row, off, n, scaling) { // in place over row[off .. off + n); the masked rest stays 0
+      var mx = -Infinity, z = 0, j;
+      for (j = 0; j < n; j++) { row[off + j] *= scaling; if (row[off + j] > mx) mx = row[off + j]; }
+      for (j = 0; j < n; j++) { row[off + j] = Math.exp(row[off + j] - mx); z += row[off + j]; }
+      for (j = 0; j < n; j++) row[off + j] /= z;
+      for (j = n; j < T; j++) row[off + j] = 0;
+    }
     var qk = {};
-    function vectors(kind, l) { // Float32Array [head][token][d], decoded once per layer
+    function vectors(kind, l) { // Float32Array [head][token][d]: integer codes times one scale per head and dimension
       var key = kind + l;
-      if (!qk[key]) qk[key] = new Float32Array(bytes(D[kind][l]));
+      if (!qk[key]) {
+        var codes = unpack(D.layers[l][kind], H * T * D.headDim, D), scale = new Float32Array(bytes(D.layers[l][kind === "queries" ? "qScale" : "kScale"]));
+        var d = D.headDim, out = new Float32Array(codes.length);
+        for (var i = 0; i < codes.length; i++) out[i] = Math.fround((codes[i] - D.half) * scale[Math.floor(i / (T * d)) * d + i % d]);
+        qk[key] = out;
+      }
       return qk[key];
+    }
+    function precision() { // what the page shows and how far it is from the model's attention, as render/html.py measured it
+      var worst = 0, at = 0, redone = [];
+      D.layers.forEach(function (x, l) { if (x.recomputed) redone.push(l + 1); if (x.error > worst) { worst = x.error; at = l + 1; } });
+      var how = !redone.length ? "attention shipped as 15-bit fixed point"
+        : redone.length === L ? "attention recomputed in this page from 15-bit queries and keys (softmax of q\u00b7k \u00d7 scaling)"
+        : "attention recomputed from 15-bit queries and keys in layers " + redone.join(", ") + ", shipped as 15-bit fixed point in the others";
+      return how + "; largest difference from the model's: " + worst.toExponential(1) + " (layer " + at + ")";
     }
     function units() { return state.level === "word" ? D.words : D.tokens; }
     function matrix(l, h) { // [n][n] at the current level: attended pieces summed, attending pieces averaged
@@ -60,6 +107,7 @@
     }
 
     root.appendChild(el("h3", {}, "shatterbox - " + D.model + " - layers and heads are numbered from 1"));
+    root.appendChild(el("p", { id: "sb-precision", "class": "sb-note" }, precision()));
     var bar = el("div", { "class": "sb-bar" }); root.appendChild(bar);
     var layerSel = el("select", { id: "sb-layer" });
     for (var l = 0; l < L; l++) layerSel.appendChild(el("option", { value: l }, "layer " + (l + 1)));
@@ -81,7 +129,7 @@
     panes.appendChild(headPane); panes.appendChild(modelPane); root.appendChild(tablePane);
     var neuronPane = el("div", { id: "sb-neuronview" }), querySel = el("select", { id: "sb-query" });
     D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i + 1) + ": " + t)); }); // tokens count from 1, like layers and heads
-    if (D.queries) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
+    if (D.neuron) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
 
     function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
       var c = el("canvas", { width: values.length, height: 1, style: "width:" + (values.length * 4) + "px;height:12px" });
@@ -94,7 +142,7 @@
       return c;
     }
     function drawNeuron() { // the chapter's computation for one query token: q, k, q*k, q.k, x scaling, softmax
-      if (!D.queries) return;
+      if (!D.neuron) return;
       neuronPane.textContent = "";
       var h = state.heads[0]; if (h === undefined) return;
       var l = state.layer, d = D.headDim, qs = vectors("queries", l), ks = vectors("keys", l), qi = +querySel.value || 0;
@@ -110,8 +158,12 @@
         prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
       }
       var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
-      var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), a = layerData(l);
-      ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax", "model"].forEach(function (c) { tr.appendChild(el("th", {}, c)); });
+      var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), model = D.layers[l].attention ? layerData(l) : null;
+      var cols = ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax"];
+      cols.concat(model ? ["model"] : []).forEach(function (c) { tr.appendChild(el("th", {}, c)); });
+      neuronPane.appendChild(el("p", { "class": "sb-note", id: "sb-neuron-error" }, model
+        ? "q and k are shown to 15 bits; the model's own attention is in the last column"
+        : "q and k are shown to 15 bits; this softmax differs from the model's by at most " + D.layers[l].error.toExponential(1) + " on this layer"));
       t.appendChild(tr);
       var qrow = el("tr"); qrow.appendChild(el("th", {}, "q: " + D.tokens[qi])); var qc = el("td"); qc.appendChild(strip(q, big)); qrow.appendChild(qc); t.appendChild(qrow);
       var shown = [];
@@ -128,59 +180,86 @@
         row.appendChild(el("td", {}, dots[j].toFixed(3)));
         row.appendChild(el("td", {}, scores[j] === -Infinity ? "masked" : scores[j].toFixed(3)));
         row.appendChild(el("td", { "class": "sb-p", "data-p": String(p) }, p.toFixed(4)));
-        row.appendChild(el("td", {}, a[h * T * T + qi * T + j].toFixed(4)));
+        if (model) row.appendChild(el("td", {}, model[h * T * T + qi * T + j].toFixed(4)));
         t.appendChild(row);
       });
       neuronPane.appendChild(t);
     }
 
-    function drawHead() {
-      headPane.textContent = "";
+    function drawHead() { // labels in SVG (text only, so tokens stay text), lines on a canvas beneath them
+      headPane.textContent = ""; state.hover = -1;
       headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
       if (!state.heads.length) { headPane.appendChild(el("p", { id: "sb-nohead" }, "no head ticked: tick one or more heads above, or click a thumbnail")); }
-      var names = units(), n = names.length, rowH = 18, w = 360, svg = el("svg:svg", { width: w, height: n * rowH + 10, id: "sb-svg" });
-      var mats = state.heads.map(function (hh) { return matrix(state.layer, hh); });
-      state.heads.forEach(function (hh, k) {
-        var m = mats[k];
-        for (var i = 0; i < n; i++) {
-          for (var j = 0; j < n; j++) {
-            if (m[i][j] < 0.01 || !allowed(i, j)) continue;
-            svg.appendChild(el("svg:line", { x1: 120, y1: i * rowH + 14, x2: w - 120, y2: j * rowH + 14, stroke: COLORS[hh % COLORS.length], "stroke-opacity": m[i][j].toFixed(3), "stroke-width": 2, "class": "sb-line", "data-from": i, "data-to": j }));
-          }
-        }
+      var names = units(), n = names.length, rowH = 18, w = 360, height = n * rowH + 10, lines = [];
+      var box = el("div", { "class": "sb-headbox", style: "width:" + w + "px;height:" + height + "px" });
+      var canvas = el("canvas", { id: "sb-lines", style: "width:" + w + "px;height:" + height + "px" });
+      var svg = el("svg:svg", { width: w, height: height, id: "sb-svg" });
+      state.heads.forEach(function (hh) {
+        var m = matrix(state.layer, hh);
+        for (var i = 0; i < n; i++) for (var j = 0; j < n; j++) if (m[i][j] >= 0.01 && allowed(i, j)) lines.push([i, j, hh, m[i][j]]);
       });
+      canvas.sbLines = lines;
       names.forEach(function (name, i) {
         var left = el("svg:text", { x: 115, y: i * rowH + 18, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name);
-        left.addEventListener("mouseenter", function () { focus(svg, i); });
-        left.addEventListener("mouseleave", function () { focus(svg, -1); });
+        left.addEventListener("mouseenter", function () { focus(i); });
+        left.addEventListener("mouseleave", function () { focus(-1); });
         svg.appendChild(left);
         svg.appendChild(el("svg:text", { x: w - 115, y: i * rowH + 18 }, name));
       });
-      headPane.appendChild(svg);
+      box.appendChild(canvas); box.appendChild(svg); headPane.appendChild(box);
+      drawLines(canvas, w, height, rowH);
     }
-    function focus(svg, i) { // show only the lines of token i (all lines for i = -1), without redrawing
+    function drawLines(canvas, w, height, rowH) { // the lines of every ticked head, or only token state.hover's
+      var ratio = Math.max(1, Math.min(window.devicePixelRatio || 1, Math.floor(32000 / height))); // canvases stop at 32k px
+      canvas.width = w * ratio; canvas.height = height * ratio;
+      var ctx = canvas.getContext("2d"), shown = canvas.sbLines.filter(function (x) { return state.hover < 0 || x[0] === state.hover; });
+      ctx.scale(ratio, ratio); ctx.lineWidth = 2;
+      shown.forEach(function (x) {
+        ctx.globalAlpha = x[3]; ctx.strokeStyle = COLORS[x[2] % COLORS.length];
+        ctx.beginPath(); ctx.moveTo(120, x[0] * rowH + 14); ctx.lineTo(w - 120, x[1] * rowH + 14); ctx.stroke();
+      });
+      canvas.sbShown = shown.map(function (x) { return [x[0], x[1], x[2]]; }); // what is drawn, for tests and tools
+      canvas.redraw = function () { drawLines(canvas, w, height, rowH); };
+    }
+    function focus(i) { // only the lines of token i (all lines for i = -1)
       state.hover = i;
-      svg.querySelectorAll("line").forEach(function (ln) { ln.classList.toggle("sb-dim", i >= 0 && ln.getAttribute("data-from") !== String(i)); });
-      svg.querySelectorAll("text.sb-left").forEach(function (t) { t.classList.toggle("sb-hot", t.getAttribute("data-i") === String(i)); });
+      headPane.querySelectorAll("text.sb-left").forEach(function (t) { t.classList.toggle("sb-hot", t.getAttribute("data-i") === String(i)); });
+      var canvas = headPane.querySelector("#sb-lines"); if (canvas) canvas.redraw();
     }
-    function drawModel() {
-      modelPane.textContent = "";
+    var grid = null, canvases = [], pending = null;
+    function drawModel() { // the grid is built once per level; a layer's thumbnails appear once its attention is ready
+      modelPane.textContent = ""; canvases = [];
       modelPane.appendChild(el("h3", {}, "model view - click a head"));
-      var grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
+      grid = el("div", { "class": "sb-grid", style: "grid-template-columns:repeat(" + (H + 1) + ",auto)" });
       grid.appendChild(el("span", {}, ""));
       for (var h = 0; h < H; h++) grid.appendChild(el("span", {}, "h" + (h + 1)));
       var px = Math.min(units().length, 48);
       for (var l = 0; l < L; l++) {
-        grid.appendChild(el("span", {}, "L" + (l + 1)));
+        grid.appendChild(el("span", {}, "L" + (l + 1))); canvases.push([]);
         for (var h2 = 0; h2 < H; h2++) {
-          var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, style: "width:40px;height:40px" });
-          if (l === state.layer && state.heads.length === 1 && state.heads[0] === h2) c.className = "sb-on";
+          var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, "class": "sb-pending", style: "width:40px;height:40px" });
           c.addEventListener("click", (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2));
-          grid.appendChild(c);
-          thumb(c, l, h2, px);
+          grid.appendChild(c); canvases[l].push(c);
         }
       }
       modelPane.appendChild(grid);
+      markModel(); fillModel();
+    }
+    function fillModel() { // thumbnails of ready layers now, the others one layer per turn of the event loop
+      clearTimeout(pending);
+      var todo = [];
+      for (var l = 0; l < L; l++) { if (cache[l] || l === state.layer) drawLayerThumbs(l); else todo.push(l); }
+      (function next() {
+        if (!todo.length) return;
+        pending = setTimeout(function () { var l = todo.shift(); if (canvases[l][0].classList.contains("sb-pending")) drawLayerThumbs(l); next(); }, 0);
+      })();
+    }
+    function drawLayerThumbs(l) {
+      var px = canvases[l][0].width;
+      canvases[l].forEach(function (c, h) { thumb(c, l, h, px); c.classList.remove("sb-pending"); });
+    }
+    function markModel() { // outline the selected head without redrawing
+      canvases.forEach(function (row, l) { row.forEach(function (c, h) { c.classList.toggle("sb-on", l === state.layer && state.heads.length === 1 && state.heads[0] === h); }); });
     }
     var pooled = {};
     function pool(l, h, px) { // [px*px] max over the block of cells each pixel covers: a thin diagonal stays visible
@@ -244,16 +323,21 @@
       headBox.querySelectorAll("input").forEach(function (cb) { cb.checked = state.heads.indexOf(+cb.getAttribute("data-head")) >= 0; });
     }
     function told() { if (onChange) onChange(state.layer, state.heads.slice()); }
-    function select(l, heads, quiet) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); drawModel(); drawTable(); drawNeuron(); if (!quiet) told(); }
-    layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); drawModel(); drawTable(); drawNeuron(); told(); });
+    function select(l, heads, quiet) { state.layer = l; state.heads = heads; layerSel.value = String(l); syncHeads(); drawHead(); markModel(); drawTable(); drawNeuron(); if (!quiet) told(); }
+    layerSel.addEventListener("change", function () { state.layer = +layerSel.value; drawHead(); markModel(); drawTable(); drawNeuron(); told(); });
     levelSel.addEventListener("change", function () { state.level = levelSel.value; state.hover = -1; state.word = -1; drawHead(); drawModel(); drawTable(); });
     filterSel.addEventListener("change", function () { state.filter = filterSel.value; drawHead(); drawTable(); });
     headBox.addEventListener("change", function () {
       state.heads = []; headBox.querySelectorAll("input").forEach(function (cb) { if (cb.checked) state.heads.push(+cb.getAttribute("data-head")); });
-      drawHead(); drawModel(); drawTable(); drawNeuron(); told();
+      drawHead(); markModel(); drawTable(); drawNeuron(); told();
     });
-    select(0, [0], true);
-    return { select: function (l, heads) { select(l, heads, true); } }; // a caller's own selection needs no echo
+    drawModel(); select(0, [0], true);
+    var api = { // a caller's own selection needs no echo; attention(l) is what every view of layer l reads
+      select: function (l, heads) { select(l, heads, true); },
+      attention: function (l) { return layerData(l); }
+    };
+    root.sbViews = api;
+    return api;
   }
   window.shatterboxViews = { mount: mount };
   var data = document.getElementById("sb-data");
