@@ -20,7 +20,7 @@ from shatterbox.render.html import (
     trace_html,
     unpack,
 )
-from tests.conftest import CHAPTER, PAIR, watch
+from tests.conftest import CHAPTER, PAIR, TINY, watch
 
 
 def _data(page: str) -> dict:
@@ -79,6 +79,34 @@ def test_a_layer_the_softmax_cannot_reproduce_ships_its_attention(chapter_trace)
     assert [x["recomputed"] for x in d["layers"]] == [True, True, False, True, True, True]
     assert "attention" in d["layers"][2] and "queries" in d["layers"][2]  # the neuron view still shows q and k
     np.testing.assert_allclose(page_attention(d, trace, 2), attentions[2], atol=0.5 / SCALE + 1e-7)
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_every_architecture_is_recomputed_faithfully(tiny_models, name):
+    trace = tiny_models[name].capture("the model reads every word and attends to the others")
+    d = payload(trace)
+    for layer in range(trace.n_layers):  # causal masks, rotary q/k and grouped keys included
+        assert d["layers"][layer]["recomputed"]
+        page = page_attention(d, trace, layer)
+        assert np.abs(page - trace.attentions[layer]).max() == pytest.approx(d["layers"][layer]["error"], rel=1e-6)
+        assert d["layers"][layer]["error"] < RECOMPUTE_TOLERANCE
+        if trace.is_causal:
+            assert not page[:, np.triu_indices(trace.n_tokens, 1)[0], np.triu_indices(trace.n_tokens, 1)[1]].any()
+
+
+def test_causal_page_equals_python_in_chromium(tmp_path, tiny_models, browser):
+    trace = tiny_models["gpt2"].capture("the model reads every word and attends to the others")
+    page_file = tmp_path / "gpt2.html"
+    page_file.write_text(trace.to_html(), encoding="utf-8")
+    d = _data(page_file.read_text(encoding="utf-8"))
+    pg = browser.new_page()
+    errors, _ = watch(pg)
+    pg.goto(page_file.as_uri())
+    for layer in range(trace.n_layers):
+        shown = np.array(pg.evaluate("l => Array.from(document.getElementById('sb-root').sbViews.attention(l))", layer))
+        np.testing.assert_allclose(shown.reshape(trace.attentions[layer].shape), page_attention(d, trace, layer), atol=2e-6)
+    pg.close()
+    assert errors == []
 
 
 def test_hostile_tokens_cannot_close_the_script(default_model):
