@@ -196,3 +196,30 @@ def test_attention_equals_a_freshly_loaded_unwrapped_model(tiny_dir, tiny_models
     assert t.attentions.shape == expected.shape
     np.testing.assert_allclose(t.attentions, expected, atol=1e-5, rtol=0)
     np.testing.assert_allclose(t.hidden_states[-1], out.hidden_states[-1][0].numpy(), atol=1e-5)
+
+
+def test_concurrent_captures_keep_their_own_mlp_activations(default_model):
+    """Two threads capture at once: each Trace's MLP activations are its own (hooks shared by
+    concurrent recordings used to give each recording the other's activations too)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = ["A short one.", "A much longer sentence with many more words than the other one has in it."]
+    alone = {t: default_model.capture(t).mlp for t in texts}
+    with ThreadPoolExecutor(2) as pool:
+        traces = list(pool.map(lambda i: (texts[i % 2], default_model.capture(texts[i % 2])), range(40)))
+    for text, trace in traces:
+        assert trace.mlp is not None and trace.mlp.shape == alone[text].shape
+        np.testing.assert_allclose(trace.mlp, alone[text], atol=1e-5)
+
+
+def test_a_batched_trace_holds_only_its_own_rows(default_model):
+    from shatterbox.capture.trace import _ARRAYS
+
+    traces = sb.capture_batch(default_model, ["One.", "A second, longer sentence here.", "Third one, in the middle."])
+    for trace in traces:
+        for name in _ARRAYS:
+            array = getattr(trace, name)
+            if array is not None:  # a view of the padded batch would keep all of it alive
+                assert getattr(array.base, "nbytes", 0) <= array.nbytes, name
+        est = sb.Trace.estimate_bytes(trace.n_tokens, 6, 12, 32, 384, 1536)
+        assert abs(est - trace.nbytes) / trace.nbytes < 0.1

@@ -105,6 +105,14 @@ def _check_recorded(model: "LoadedModel", rec: Recording, attentions) -> None:
         )
 
 
+def _owned(array: np.ndarray | None) -> np.ndarray | None:
+    """``array`` in memory of its own: a row sliced from a padded batch must not keep the whole batch alive."""
+    if array is None:
+        return None
+    out = np.ascontiguousarray(array)
+    return out.copy() if getattr(out.base, "nbytes", 0) > out.nbytes else out
+
+
 def _item_trace(model, encoded, i, stacked, mlp, logits, scaling) -> Trace:
     n = int(encoded.lengths[i])
     text, pair = encoded.texts[i], encoded.pairs[i]
@@ -122,20 +130,20 @@ def _item_trace(model, encoded, i, stacked, mlp, logits, scaling) -> Trace:
         tokens=al.tokens,
         labels=al.labels,
         words=al.words,
-        token_ids=encoded.batch["input_ids"][i, :n].numpy(),
+        token_ids=_owned(encoded.batch["input_ids"][i, :n].numpy()),
         special=al.special,
         sequence=al.sequence,
         offsets=al.offsets,
         word_index=al.word_index,
         word_special=al.word_special,
-        attentions=attentions,
-        scores=scores,
-        queries=stacked["queries"][:, i, :, :n],
-        keys=stacked["keys"][:, i, :, :n],
-        hidden_states=stacked["hidden_states"][:, i, :n],
+        attentions=_owned(attentions),
+        scores=_owned(scores),
+        queries=_owned(stacked["queries"][:, i, :, :n]),
+        keys=_owned(stacked["keys"][:, i, :, :n]),
+        hidden_states=_owned(stacked["hidden_states"][:, i, :n]),
         scaling=scaling,
         is_causal=causal,
-        mlp=None if mlp is None else mlp[:, i, :n],
-        logits=item_logits,
+        mlp=None if mlp is None else _owned(mlp[:, i, :n]),
+        logits=_owned(item_logits),
         truncated=encoded.dropped[i],
     )

@@ -5,7 +5,9 @@ registered in ``AttentionInterface`` under the name ``"shatterbox"``. It calls t
 own eager attention (so the probabilities are the model's) and, while a recording is active,
 keeps the query and key tensors exactly as the model used them (after rotary embeddings,
 with grouped key heads repeated) and the scaled, masked scores. MLP neuron activations are the
-inputs of each layer's down projection, taken with forward pre-hooks. No model code is patched.
+inputs of each layer's down projection, taken with forward pre-hooks that write into the recording
+of the calling thread's context (a ``ContextVar``), so concurrent captures stay apart. No model code
+is patched.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import re
 import sys
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -71,6 +74,8 @@ class Recording:
 
 
 _active: contextvars.ContextVar[Recording | None] = contextvars.ContextVar("shatterbox_recording", default=None)
+_active_mlp: contextvars.ContextVar[Recording | None] = contextvars.ContextVar("shatterbox_mlp_recording", default=None)
+_hook_lock = threading.Lock()
 _own_eager: dict[type, Callable[..., Any]] = {}
 
 
@@ -147,14 +152,28 @@ def recording(model: nn.Module, *, attention: bool = True) -> Iterator[Recording
         (6, 6)
     """
     rec = Recording()
-    hooks = [
-        module.register_forward_pre_hook(lambda _m, args: rec.mlp.append(args[0].detach()))
-        for module in mlp_modules(model)
-    ]
-    token = _active.set(rec if attention else None)
+    _hook_mlp(model)
+    token, mlp_token = _active.set(rec if attention else None), _active_mlp.set(rec)
     try:
         yield rec
     finally:
         _active.reset(token)
-        for hook in hooks:
-            hook.remove()
+        _active_mlp.reset(mlp_token)
+
+
+def _record_mlp(_module: nn.Module, args: tuple) -> None:
+    rec = _active_mlp.get()
+    if rec is not None:
+        rec.mlp.append(args[0].detach())
+
+
+def _hook_mlp(model: nn.Module) -> None:
+    """One permanent pre-hook per down projection, writing into the recording of the calling thread's
+    context only: concurrent captures (the web app's threads) never see each other's activations."""
+    if getattr(model, "_shatterbox_mlp_hooked", False):
+        return
+    with _hook_lock:
+        if not getattr(model, "_shatterbox_mlp_hooked", False):
+            for module in mlp_modules(model):
+                module.register_forward_pre_hook(_record_mlp)
+            model._shatterbox_mlp_hooked = True

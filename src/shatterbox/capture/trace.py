@@ -92,6 +92,33 @@ class Trace:
         """Size d_k of one head's query and key vectors."""
         return int(self.queries.shape[-1])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the Trace's arrays (what a cache of Traces should count).
+
+        Example:
+            >>> from shatterbox import load
+            >>> t = load().capture("hello world")
+            >>> t.nbytes > 2 * t.attentions.nbytes
+            True
+        """
+        arrays = (getattr(self, name) for name in _ARRAYS)
+        return int(sum(a.nbytes for a in arrays if a is not None)) + 64 * (len(self.tokens) + len(self.words))
+
+    @staticmethod
+    def estimate_bytes(n_tokens: int, n_layers: int, n_heads: int, head_dim: int, hidden: int, mlp: int = 0) -> int:
+        """The ``nbytes`` of a Trace of ``n_tokens`` tokens before capturing it (float32 arrays).
+
+        Example:
+            >>> from shatterbox import load
+            >>> t = load().capture("hello world")
+            >>> est = Trace.estimate_bytes(t.n_tokens, 6, 12, 32, 384, 1536)
+            >>> abs(est - t.nbytes) / t.nbytes < 0.1
+            True
+        """
+        per_head = 2 * n_tokens * n_tokens + 2 * n_tokens * head_dim  # attentions and scores, queries and keys
+        return 4 * (n_layers * n_heads * per_head + (n_layers + 1) * n_tokens * hidden + n_layers * n_tokens * mlp)
+
     def head_index(self, layer: int, head: int) -> tuple[int, int]:
         """Check 1-based ``layer``/``head`` and return 0-based array indices.
 
