@@ -166,3 +166,10 @@ def watch(page) -> tuple[list[str], list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     return errors, dialogs
+
+
+def local_client(app, **kwargs):
+    """FastAPI's TestClient at the address the app answers to (it refuses other Host headers)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1", **kwargs)

@@ -1,16 +1,16 @@
 """The JSON API with FastAPI's TestClient: same objects as the library, every bad input a JSON 4xx."""
 
+import json
 import threading
 import time
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 import shatterbox as sb
 from shatterbox.attribution import explain
 from shatterbox.web import Limits, _Busy, _Gate, create_app
-from tests.conftest import CHAPTER, PAIR
+from tests.conftest import CHAPTER, PAIR, local_client
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,8 @@ def app():
 
 @pytest.fixture(scope="module")
 def client(app):
-    return TestClient(app)
+    with local_client(app) as c:  # one event loop for the module, as under uvicorn
+        yield c
 
 
 def test_model_info(client):
@@ -138,7 +139,7 @@ def test_page_and_docs_work_offline(client):
 
 
 def test_a_model_without_classifier_explains_only_zero_shot(tiny_dir):
-    client = TestClient(create_app(tiny_dir["bert"]))
+    client = local_client(create_app(tiny_dir["bert"]))
     r = client.post("/api/explain", json={"text": "the cat sat"})
     assert r.status_code == 400 and "has no classification head" in r.json()["error"]
     assert client.post("/api/explain", json={"text": "the cat sat", "zero_shot": ["a", "b"]}).status_code == 200
@@ -174,13 +175,32 @@ def test_gate_bounds_concurrency_and_queue():
     assert peak[0] == 1
 
 
-def test_busy_is_a_503():
-    app = create_app(limits=Limits(max_concurrent=1, max_queue=0))
-    client = TestClient(app)
-    with app.state.gate():  # the one model slot is taken and no one may wait
-        r = client.post("/api/trace", json={"text": "a fresh sentence"})
-    assert r.status_code == 503 and "busy" in r.json()["error"]
-    assert client.post("/api/trace", json={"text": "a fresh sentence"}).status_code == 200
+def test_a_full_queue_is_a_503_and_the_page_still_answers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    app = create_app(limits=Limits(max_concurrent=1, max_queue=2))
+    with local_client(app) as client, ThreadPoolExecutor(3) as pool:  # one event loop, as under uvicorn
+        with app.state.gate():  # the model is busy: admitted requests wait for it
+            waiting = [pool.submit(client.post, "/api/trace", json={"text": f"waiting sentence {i}"}) for i in range(3)]
+            deadline = time.monotonic() + 10
+            while app.state.admission.active < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert app.state.admission.active == 3  # one for the model slot, two in the queue
+            r = client.post("/api/trace", json={"text": "one too many"})
+            assert r.status_code == 503 and "busy" in r.json()["error"]
+            start = time.perf_counter()
+            assert client.get("/").status_code == 200 and client.get("/static/views.js").status_code == 200
+            assert time.perf_counter() - start < 1.0  # the page is answered on the event loop, not behind the queue
+        assert [f.result().status_code for f in waiting] == [200, 200, 200]
+    assert local_client(app).post("/api/trace", json={"text": "one too many"}).status_code == 200
+
+
+def test_a_request_that_waits_too_long_is_a_503():
+    app = create_app(limits=Limits(timeout=0.3))
+    client = local_client(app)
+    with app.state.gate():
+        r = client.post("/api/trace", json={"text": "a sentence that cannot be captured now"})
+    assert r.status_code == 503 and "more than 0.3 s" in r.json()["error"]
 
 
 def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_model):
@@ -200,10 +220,9 @@ def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_m
         futures[-1].result()
 
 
-def test_concurrent_requests_all_answer(app):
+def test_concurrent_requests_all_answer(client):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = TestClient(app)
     texts = [f"The {i}th request arrives at once." for i in range(24)]
     with ThreadPoolExecutor(24) as pool:
         results = list(pool.map(lambda t: client.post("/api/trace", json={"text": t}), texts))
@@ -218,7 +237,7 @@ def test_an_unexpected_failure_is_still_json(app, monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(shatterbox.heads, "head_stats", broken)
-    r = TestClient(app, raise_server_exceptions=False).post("/api/heads", json={"texts": [CHAPTER]})
+    r = local_client(app, raise_server_exceptions=False).post("/api/heads", json={"texts": [CHAPTER]})
     assert r.status_code == 500 and r.json() == {"error": "unexpected RuntimeError: boom"}
 
 
@@ -232,3 +251,76 @@ def test_the_plan_of_an_explanation_matches_what_runs(client):
         assert a["method"] == p["method"] and a["evaluations"] <= p["evaluations"] + 2 * 8 + 2  # faithfulness adds its own
     bad = client.post("/api/explain/plan", json={**req, "method": "shapley", "label": "joy"})
     assert bad.status_code == 400 and "joy" in bad.json()["error"]
+
+
+def test_other_host_names_are_refused_and_frames_are_forbidden(client):
+    r = client.get("/", headers={"host": "attacker.example:8000"})
+    assert r.status_code == 421 and "DNS rebinding" in r.json()["error"]
+    assert client.post("/api/trace", json={"text": "hi"}, headers={"host": "rebound.example"}).status_code == 421
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000"):
+        assert client.get("/", headers={"host": host}).status_code == 200, host
+    assert "frame-ancestors 'none'" in client.get("/").headers["content-security-policy"]
+
+
+def test_serving_on_all_interfaces_answers_ip_addresses_only():
+    from shatterbox.web import _Guard
+
+    guard = _Guard(None, max_body=1, hosts=("127.0.0.1", "localhost", "::1", "0.0.0.0"))
+    assert guard.host_allowed("192.168.1.20:8000") and guard.host_allowed("[fe80::1]:8000")
+    assert not guard.host_allowed("attacker.example:8000") and not guard.host_allowed("")
+
+
+def test_a_streamed_body_is_cut_off_while_it_streams():
+    import http.client
+
+    from shatterbox.web import running
+
+    with running(create_app(limits=Limits(max_body=20_000))) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.putrequest("POST", "/api/trace")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")  # no Content-Length to refuse up front
+        conn.endheaders()
+        chunk = b"a" * 8_000
+        conn.send(b'%x\r\n{"text": "\r\n' % len(b'{"text": "'))
+        for _ in range(4):  # 32 kB: past the limit, and the body never ends
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        response = conn.getresponse()
+        assert response.status == 413 and "too large" in json.loads(response.read())["error"]
+        conn.close()
+
+
+def test_the_trace_cache_is_bounded_in_bytes(default_model):
+    one = default_model.capture("The 0th short sentence of the cache test.").nbytes
+    app = create_app(limits=Limits(trace_cache_bytes=int(3.5 * one)))
+    with local_client(app) as client:
+        for i in range(10):
+            assert client.post("/api/trace", json={"text": f"The {i}th short sentence of the cache test."}).status_code == 200
+    cache = app.state.traces
+    assert len(cache) == 3 and cache.nbytes <= 3.5 * one
+    assert ("The 9th short sentence of the cache test.", None) in cache and ("The 0th short sentence of the cache test.", None) not in cache
+
+
+def test_a_batch_holds_at_most_batch_bytes_of_traces(default_model, monkeypatch):
+    import importlib
+
+    from shatterbox.web import _Batcher
+
+    module = importlib.import_module("shatterbox.capture")  # shatterbox.capture is also the function
+    texts = [f"sentence number {i} about cats and dogs" for i in range(7)]
+    one = default_model.capture(texts[0]).nbytes
+    sizes, real = [], module.capture_batch
+
+    def recording(model, texts, pairs=None, **kw):
+        sizes.append(len(texts))
+        return real(model, texts, pairs, **kw)
+
+    monkeypatch.setattr(module, "capture_batch", recording)
+    gate = _Gate(1, 64)
+    batcher = _Batcher(default_model, gate, max_bytes=int(2.5 * one))
+    with gate():  # everything queues up behind the busy model
+        futures = [batcher.submit(t, None) for t in texts]
+        time.sleep(0.2)
+    results = [f.result(timeout=60) for f in futures]
+    assert [r.text for r in results] == texts and sum(sizes) == 7 and max(sizes) == 2  # without the bound: one batch of 6

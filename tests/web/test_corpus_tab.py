@@ -1,12 +1,11 @@
 """The Corpus tab: stores of the served folder listed, one chosen for the corpus tabs, word occurrences found."""
 
 import pytest
-from fastapi.testclient import TestClient
 
 from shatterbox.corpus import Corpus
 from shatterbox.store import harvest
 from shatterbox.web import create_app, running
-from tests.conftest import open_app
+from tests.conftest import local_client, open_app
 
 TEXTS = ["The bank raised its rates.", "We sat on the river bank and watched the banks.", "<img src=x onerror=alert(1)> bank"]
 
@@ -22,7 +21,7 @@ def folder(tmp_path_factory, default_model, tiny_models):
 
 @pytest.fixture(scope="module")
 def client(folder):
-    return TestClient(create_app(stores=folder))
+    return local_client(create_app(stores=folder))
 
 
 def test_stores_are_listed_with_their_model(client, default_model):
@@ -51,7 +50,7 @@ def test_only_stores_of_the_folder_can_be_read(client, name):
 def test_without_a_folder_the_tab_says_how_to_serve_one():
     from shatterbox.web import create_app as make
 
-    c = TestClient(make())
+    c = local_client(make())
     assert c.get("/api/stores").json()["stores"] == []
     r = c.post("/api/stores/banks/occurrences", json={"word": "bank"})
     assert r.status_code == 404 and "--stores DIR" in r.json()["error"]

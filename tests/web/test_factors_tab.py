@@ -4,13 +4,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from fastapi.testclient import TestClient
 
 from shatterbox.corpus import Corpus, wordnet_corpus
 from shatterbox.factors import Factors, contexts, fit_factors, word_senses
 from shatterbox.store import Store, harvest
 from shatterbox.web import create_app, running
-from tests.conftest import open_app
+from tests.conftest import local_client, open_app
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +30,7 @@ def folder(tmp_path_factory, default_model):
 
 @pytest.fixture(scope="module")
 def client(folder):
-    return TestClient(create_app(stores=folder))
+    return local_client(create_app(stores=folder))
 
 
 def test_factor_files_are_listed_with_their_store(client):
@@ -84,7 +83,7 @@ def test_factors_tab_in_chromium(browser, folder):
         index = int(first.get_attribute("data-factor"))
         first.click()
         page.wait_for_selector("#factor-contexts li")
-        api = TestClient(create_app(stores=folder)).get(f"/api/factors/senses.factors/factor/{index}").json()
+        api = local_client(create_app(stores=folder)).get(f"/api/factors/senses.factors/factor/{index}").json()
         assert page.locator("#factor-contexts mark").all_text_contents() == [c["text"][c["start"]:c["end"]] for c in api["contexts"]]
         page.fill("#factors-word", "heavy")
         page.click("#factors-run")
@@ -95,7 +94,7 @@ def test_factors_tab_in_chromium(browser, folder):
 
 
 def api_word_rows(folder) -> int:
-    return len(TestClient(create_app(stores=folder)).post("/api/factors/senses.factors/word", json={"word": "heavy"}).json()["rows"])
+    return len(local_client(create_app(stores=folder)).post("/api/factors/senses.factors/word", json={"word": "heavy"}).json()["rows"])
 
 
 def test_a_per_layer_factor_reads_its_contexts_with_its_own_dictionary(client, folder):

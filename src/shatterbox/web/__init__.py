@@ -1,13 +1,18 @@
 """``shatterbox serve``: the analyses in the browser, from one local FastAPI app.
 
-The model is loaded once; traces and explanations are kept in bounded LRU caches, so switching
-layer, head or view never re-runs the model. At most ``max_concurrent`` model calls run at once;
-further requests wait in a bounded queue (503 when it is full). Every error is a JSON 4xx
-``{"error": message}`` that the page shows next to the input. Requests never name files.
+The model is loaded once; traces and explanations are kept in LRU caches bounded by bytes, so
+switching layer, head or view never re-runs the model. Endpoints are asynchronous: the page and
+its files are answered on the event loop at once, whatever the load; work runs in a few worker
+threads, at most ``max_concurrent`` model calls at once, and at most ``max_concurrent + max_queue``
+requests are admitted (503 beyond, and after ``timeout`` seconds). Waiting trace requests share
+batched forward passes whose traces stay under ``batch_bytes``. Bodies are cut off at ``max_body``
+while they stream; a Host header other than the served address is refused (DNS rebinding).
+Every error is a JSON 4xx ``{"error": message}`` that the page shows next to the input. Requests
+never name files.
 
 Example:
     >>> from fastapi.testclient import TestClient
-    >>> client = TestClient(create_app())
+    >>> client = TestClient(create_app(), base_url="http://127.0.0.1")
     >>> client.post("/api/attention", json={"text": "Transformers possess surprising emerging features.",
     ...                                     "layer": 6, "head": 6}).json()["layer"]
     6
@@ -15,18 +20,22 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import ipaddress
+import json
 import queue
 import re
 import sys
 import threading
 import warnings
-from concurrent.futures import Future
-from collections import OrderedDict
-from contextlib import contextmanager
+from concurrent.futures import Future, InvalidStateError
+from contextlib import asynccontextmanager, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal, Sequence
 
+import anyio
 import numpy as np
 
 from fastapi import FastAPI, Request
@@ -37,8 +46,9 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from shatterbox.attribution import METHODS
-from shatterbox.capture import TruncationWarning
+from shatterbox.capture import Trace, TruncationWarning
 from shatterbox.errors import InputError, ShatterboxError
+from shatterbox.memory import ByteLRU
 
 __all__ = ["Limits", "create_app", "running", "serve"]
 
@@ -46,15 +56,18 @@ __all__ = ["Limits", "create_app", "running", "serve"]
 
 
 class Limits(BaseModel):
-    """What one request may ask for."""
+    """What one request may ask for, and what the server may hold (bytes and seconds)."""
 
     max_chars: int = 5_000
     max_body: int = 256 * 1024
     max_texts: int = 200
-    max_concurrent: int = 1
-    max_queue: int = 256
-    trace_cache: int = 64
-    explain_cache: int = 64
+    max_concurrent: int = 1  # model calls at once
+    max_queue: int = 256  # further requests admitted to wait; beyond: 503
+    threads: int = 4  # worker threads for model calls, tables, stores and JSON
+    timeout: float = 300.0  # seconds a request may wait and run; beyond: 503
+    trace_cache_bytes: int = 1 << 30  # traces kept (a 512-token trace of the default model holds 185 MB)
+    explain_cache_bytes: int = 64 << 20
+    batch_bytes: int = 512 << 20  # the traces of one batched capture (a longer text runs alone)
 
 
 class TraceRequest(BaseModel):
@@ -95,29 +108,6 @@ class ExplainRequest(BaseModel):
     zero_shot: list[str] | None = Field(None, description="Classify by similarity to these labels instead.")
 
 
-class _LRU:
-    """A small thread-safe least-recently-used cache."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def __contains__(self, key: Any) -> bool:
-        with self.lock:
-            return key in self.items
-
-    def get(self, key: Any, make: Callable[[], Any]) -> Any:
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = make()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
 class _Busy(Exception):
     pass
 
@@ -144,24 +134,53 @@ class _Gate:
                 self.pending -= 1
 
 
+async def _result(future: Future) -> Any:
+    """Await a batcher future without cancelling it when the request gives up (its trace still gets cached)."""
+    return await asyncio.shield(asyncio.wrap_future(future))
+
+
+class _Admission:
+    """At most ``limit`` requests admitted at once (running or waiting); beyond that, busy.
+
+    Used on the event loop only, so a plain counter is enough.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.active = limit, 0
+
+    @asynccontextmanager
+    async def __call__(self):
+        if self.active >= self.limit:
+            raise _Busy()
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+
+
 class _Batcher:
     """Captures waiting trace requests together: one batched forward pass for everything queued.
 
-    While one batch runs, new requests queue up and form the next batch (at most ``max_batch``),
-    so under load the model sees large batches and alone a request runs at once. A text that
-    fails is retried on its own so that it gets its own error and the others their traces.
+    While one batch runs, new requests queue up and form the next batch (at most ``max_batch``
+    texts whose traces, padded to the longest, stay under ``max_bytes``; a longer text runs alone),
+    so under load the model sees large batches and alone a request runs at once. A text that fails
+    is retried on its own so that it gets its own error and the others their traces.
     """
 
-    def __init__(self, loaded, gate: _Gate, *, max_batch: int = 32, max_queue: int = 256) -> None:
-        self.loaded, self.gate, self.max_batch, self.max_queue = loaded, gate, max_batch, max_queue
+    def __init__(self, loaded, gate: _Gate, *, max_batch: int = 32, max_bytes: int = 512 << 20) -> None:
+        self.loaded, self.gate, self.max_batch, self.max_bytes = loaded, gate, max_batch, max_bytes
+        self.counter = copy.deepcopy(loaded.tokenizer)  # the batcher's own: fast tokenizers are not thread-safe
+        config = loaded.model.config
+        hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "n_embd", 0) or 0)
+        mlp = int(getattr(config, "intermediate_size", 0) or getattr(config, "n_inner", 0) or 4 * hidden)
+        self.dims = (loaded.n_layers, loaded.n_heads, hidden // max(1, loaded.n_heads), hidden, mlp)
         self.queue: "queue.Queue[tuple[str, str | None, Future]]" = queue.Queue()
         self.worker = threading.Thread(target=self._run, daemon=True, name="shatterbox-batcher")
         self.worker.start()
 
     def submit(self, text: str, pair: str | None) -> Future:
         """A future Trace of ``text`` (and ``pair``), captured in the next batch."""
-        if self.queue.qsize() + self.gate.pending >= self.gate.limit + self.max_queue:
-            raise _Busy()
         done: Future = Future()
         self.queue.put((text, pair, done))
         return done
@@ -170,18 +189,38 @@ class _Batcher:
         """The Trace of ``text`` (and ``pair``), captured in the next batch."""
         return self.submit(text, pair).result()
 
+    def trace_bytes(self, item: tuple) -> int:
+        """The bytes of ``item``'s Trace, from its token count."""
+        try:
+            n = len(self.counter(item[0], item[1], truncation=True, max_length=self.loaded.max_length)["input_ids"])
+        except Exception:  # noqa: BLE001 - the capture itself reports a bad text
+            n = 1
+        return Trace.estimate_bytes(n, *self.dims)
+
     def _run(self) -> None:
+        carry = None
         while True:
-            items = [self.queue.get()]
-            while len(items) < self.max_batch:
-                try:
-                    items.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
+            items, carry = self._next_batch(carry)
             for has_pair in (False, True):
                 group = [item for item in items if (item[1] is not None) == has_pair]
                 if group:
                     self._capture_group(group)
+
+    def _next_batch(self, carry) -> tuple[list, Any]:
+        """The waiting items of the next batch (at least one), and the item that did not fit."""
+        first = carry if carry is not None else self.queue.get()
+        items, largest = [first], self.trace_bytes(first)
+        while len(items) < self.max_batch:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            size = max(largest, self.trace_bytes(item))
+            if size * (len(items) + 1) > self.max_bytes:
+                return items, item
+            items.append(item)
+            largest = size
+        return items, None
 
     def _capture_group(self, group: list) -> None:
         from shatterbox.capture import capture_batch
@@ -196,11 +235,72 @@ class _Batcher:
                 for item in group:
                     self._capture_group([item])
                 return
-            group[0][2].set_exception(sys.exc_info()[1])
+            _settle(group[0][2], error=sys.exc_info()[1])
             return
         for (_, _, done), trace in zip(group, traces):
-            done.set_result(trace)
+            _settle(done, trace)
 
+
+def _settle(done: Future, result: Any = None, *, error: BaseException | None = None) -> None:
+    """Give ``done`` its result or error, unless it was cancelled meanwhile (nobody waits for it then)."""
+    try:
+        done.set_exception(error) if error is not None else done.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+class _TooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body too large (at most {limit:,} bytes)")
+
+
+class _Guard:
+    """ASGI middleware: refuse a Host header that is not one of ``hosts`` (DNS rebinding), and cut a
+    request body off once it passes ``max_body`` bytes while it streams."""
+
+    def __init__(self, app, *, max_body: int, hosts: Sequence[str]) -> None:
+        self.app, self.max_body, self.hosts = app, max_body, {h.lower().strip("[]") for h in hosts}
+
+    def host_allowed(self, header: str) -> bool:
+        """``header`` (host[:port]) names this server: a listed name, or any IP literal when serving on all interfaces."""
+        host = header.rsplit(":", 1)[0] if header.count(":") == 1 or header.startswith("[") else header
+        host = host.lower().strip("[]")
+        if host in self.hosts:
+            return True
+        if self.hosts & {"0.0.0.0", "::"}:
+            try:
+                ipaddress.ip_address(host)
+                return True
+            except ValueError:
+                return False
+        return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if not self.host_allowed(headers.get("host", "")):
+            shown = headers.get("host", "")[:100]
+            return await JSONResponse({"error": f"this server answers only at {', '.join(sorted(self.hosts))}, not at the Host {shown!r}: "
+                                                "open it by that address (other host names are refused against DNS rebinding)"}, 421)(scope, receive, send)
+        size = headers.get("content-length", "")
+        if size.isdigit() and int(size) > self.max_body:
+            return await JSONResponse({"error": f"request body too large ({int(size):,} bytes; at most {self.max_body:,})"}, 413)(scope, receive, send)
+        received = 0
+
+        async def limited():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge(self.max_body)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 _STATIC = {  # the only files the app serves: name -> (package, file, media type)
     "app.js": ("shatterbox.web.static", "app.js", "text/javascript"),
@@ -214,9 +314,11 @@ def _read(package: str, name: str) -> str:
     return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
-def create_app(model: str = "default", *, limits: Limits | None = None, stores: str | Path | None = None) -> FastAPI:
+def create_app(model: str = "default", *, limits: Limits | None = None, stores: str | Path | None = None,
+               hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
     """The web app for ``model`` (loaded now, once); ``stores`` is the folder whose sub-folders are
-    activation stores (the Corpus tab lists them; the app reads no other folder).
+    activation stores (the Corpus tab lists them; the app reads no other folder); ``hosts`` are the
+    names the app answers to (the Host header; anything else is refused).
 
     Example:
         >>> app = create_app()
@@ -227,48 +329,54 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
     limits = limits or Limits()
     loaded = load(model)
-    traces, explanations, zero_shots = _LRU(limits.trace_cache), _LRU(limits.explain_cache), _LRU(8)
-    gate = _Gate(limits.max_concurrent, limits.max_queue)
-    batcher = _Batcher(loaded, gate, max_queue=limits.max_queue)
+    traces = ByteLRU(limits.trace_cache_bytes, sizeof=lambda t: t.nbytes)
+    explanations, zero_shots = ByteLRU(limits.explain_cache_bytes), ByteLRU(64 << 20)
+    gate = _Gate(limits.max_concurrent, limits.max_queue + limits.threads)
+    batcher = _Batcher(loaded, gate, max_bytes=limits.batch_bytes)
+    admission, threads = _Admission(limits.max_concurrent + limits.max_queue), anyio.CapacityLimiter(limits.threads)
     app = FastAPIOffline(  # FastAPI with the /docs page's Swagger UI served locally, not from a CDN
         title="shatterbox",
         version=_version(),
         description=f"Attention, heads and attributions of {model!r}. Layers and heads are numbered from 1.",
     )
+    app.add_middleware(_Guard, max_body=limits.max_body, hosts=hosts)
 
     classifier = _classifier(loaded)
     app.state.traces, app.state.explanations, app.state.gate, app.state.model = traces, explanations, gate, loaded
+    app.state.admission = admission
+
+    async def run(work: Callable[[], Any]) -> Any:
+        """``work()`` in a worker thread, admitted (503 when the queue is full) and timed out."""
+        async with admission():
+            with anyio.fail_after(limits.timeout):
+                return await anyio.to_thread.run_sync(work, limiter=threads, abandon_on_cancel=True)
 
     def check_text(text: str | None, what: str = "text") -> None:
         if text is not None and len(text) > limits.max_chars:
             raise InputError(f"the {what} has {len(text):,} characters; this server accepts at most {limits.max_chars:,}: shorten it")
 
-    def trace_for(text: str, pair: str | None):
-        check_text(text)
-        check_text(pair, "second text")
-        return traces.get((text, pair), lambda: batcher.capture(text, pair))
-
-    def traces_for(texts: list[str]) -> list:
-        """Several sentences: every one not cached yet is queued at once, so they share batched forward passes."""
-        for text in texts:
+    async def traces_for(texts: list[str | tuple[str, str | None]]) -> list:
+        """Traces of ``texts`` (or (text, pair) tuples): cached ones at once, the others queued together so they share
+        batched forward passes; awaited without holding a thread."""
+        keys = [t if isinstance(t, tuple) else (t, None) for t in texts]
+        for text, pair in keys:
             check_text(text)
-        pending = {t: batcher.submit(t, None) for t in dict.fromkeys(texts) if (t, None) not in traces}
-        out = []
-        for text in texts:
-            make = pending[text].result if text in pending else (lambda t=text: batcher.capture(t, None))
-            out.append(traces.get((text, None), make))
-        return out
+            check_text(pair, "second text")
+        pending = {key: batcher.submit(*key) for key in dict.fromkeys(keys) if key not in traces}
+        for key, future in pending.items():
+            traces.put(key, await _result(future))
+        return [traces.get(key) or await _result(pending.get(key) or batcher.submit(*key)) for key in keys]
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and size.isdigit() and int(size) > limits.max_body:
-            return JSONResponse({"error": f"request body too large ({int(size):,} bytes; at most {limits.max_body:,})"}, 413)
-        if request.method == "POST" and size is None:
-            body = await request.body()
-            if len(body) > limits.max_body:
-                return JSONResponse({"error": f"request body too large (at most {limits.max_body:,} bytes)"}, 413)
-        return await call_next(request)
+    async def trace_for(text: str, pair: str | None):
+        return (await traces_for([(text, pair)]))[0]
+
+    async def admitted(coroutine_function: Callable[[], Any]) -> Any:
+        async with admission():
+            with anyio.fail_after(limits.timeout):
+                return await coroutine_function()
+
+    def json_bytes(data: Any) -> Response:
+        return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), media_type="application/json")
 
     @app.exception_handler(ShatterboxError)
     async def shatterbox_error(_request: Request, exc: ShatterboxError):
@@ -277,6 +385,10 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     @app.exception_handler(_Busy)
     async def busy(_request: Request, _exc: _Busy):
         return JSONResponse({"error": "the server is busy (too many requests waiting): try again in a moment"}, 503)
+
+    @app.exception_handler(TimeoutError)
+    async def timed_out(_request: Request, _exc: TimeoutError):
+        return JSONResponse({"error": f"the server is busy: the request waited and ran for more than {limits.timeout:g} s; try again in a moment"}, 503)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError):
@@ -292,11 +404,11 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         return JSONResponse({"error": str(exc.detail)}, exc.status_code)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index() -> HTMLResponse:
+    async def index() -> HTMLResponse:
         return HTMLResponse(_read("shatterbox.web.static", "index.html"), headers=_SECURITY_HEADERS)
 
     @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
+    async def static(name: str) -> Response:
         if name not in _STATIC:
             raise HTTPException(404, f"no such file: {name!r}")
         package, file, media = _STATIC[name]
@@ -305,61 +417,75 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     store_folder = None if stores is None else Path(stores).resolve()
 
     @app.get("/api/stores", summary="The activation stores in the served folder (shatterbox serve --stores DIR)")
-    def list_stores() -> dict:
-        return {"folder": None if store_folder is None else store_folder.name, "model_hash": model_hash_once(), "stores": _list_stores(store_folder)}
+    async def list_stores() -> dict:
+        return await run(lambda: {"folder": None if store_folder is None else store_folder.name, "model_hash": model_hash_once(),
+                                  "stores": _list_stores(store_folder)})
 
     @app.post("/api/stores/{name}/occurrences", summary="Where a word occurs in a store: token rows with their sentences")
-    def occurrences(name: str, req: OccurrencesRequest) -> dict:
-        store = _open_store(store_folder, name)
-        words = (  # one row per word occurrence (its pieces merged), with its characters in the sentence
-            "select sentence_id, word_index, any_value(word) as word, min(position) as position, min(char_start) as char_start, max(char_end) as char_end "
-            "from tokens where lower(word) = lower(?) group by sentence_id, word_index"
-        )
-        rows = store.query(
-            f"select w.sentence_id, w.position, w.word, w.char_start, w.char_end, s.text from ({words}) w join sentences s on s.id = w.sentence_id "
-            "order by w.sentence_id, w.position limit ?",
-            [req.word.strip(), req.limit],
-        ).to_pylist()
-        total = store.query(f"select count(*) from ({words})", [req.word.strip()]).column(0)[0].as_py()
-        return {"store": name, "word": req.word.strip(), "total": total, "rows": rows}
+    async def occurrences(name: str, req: OccurrencesRequest) -> dict:
+        def work() -> dict:
+            store = _open_store(store_folder, name)
+            words = (  # one row per word occurrence (its pieces merged), with its characters in the sentence
+                "select sentence_id, word_index, any_value(word) as word, min(position) as position, min(char_start) as char_start, max(char_end) as char_end "
+                "from tokens where lower(word) = lower(?) group by sentence_id, word_index"
+            )
+            rows = store.query(
+                f"select w.sentence_id, w.position, w.word, w.char_start, w.char_end, s.text from ({words}) w join sentences s on s.id = w.sentence_id "
+                "order by w.sentence_id, w.position limit ?",
+                [req.word.strip(), req.limit],
+            ).to_pylist()
+            total = store.query(f"select count(*) from ({words})", [req.word.strip()]).column(0)[0].as_py()
+            return {"store": name, "word": req.word.strip(), "total": total, "rows": rows}
 
-    tops = _LRU(64)  # (factors file, mtime, layer, block) -> TopK of a block of factors: [factors, 8] values and ids, ~150 KB each
+        return await run(work)
+
+    tops = ByteLRU(64 << 20)  # (factors file, mtime, layer, block) -> TopK of a block of factors
 
     @app.get("/api/factors", summary="Factor files in the served folder (shatterbox factors fit STORE --out DIR/NAME.factors)")
-    def list_factors() -> dict:
-        return {"factors": _list_factors(store_folder)}
+    async def list_factors() -> dict:
+        return await run(lambda: {"factors": _list_factors(store_folder)})
 
     @app.get("/api/factors/{name}/level/{level}", summary="The factors of one level, strongest first, with their importance curves")
-    def factors_level(name: str, level: str, limit: int = 40) -> dict:
-        factors, _ = _open_factors(store_folder, name)
-        if level not in ("low", "mid", "high", "dead"):
-            raise HTTPException(404, f"no level {level!r}: low, mid, high or dead")
-        chosen = np.flatnonzero(factors.levels_ == level)
-        chosen = chosen[np.argsort(-factors.importance_[chosen].max(1), kind="stable")][: max(1, min(limit, 200))]
-        return {"name": name, "level": level, "layers": factors.layers,
-                "factors": [{"factor": int(f), "curve": factors.importance_[f].round(4).tolist()} for f in chosen]}
+    async def factors_level(name: str, level: str, limit: int = 40) -> dict:
+        def work() -> dict:
+            factors, _ = _open_factors(store_folder, name)
+            if level not in ("low", "mid", "high", "dead"):
+                raise HTTPException(404, f"no level {level!r}: low, mid, high or dead")
+            chosen = np.flatnonzero(factors.levels_ == level)
+            chosen = chosen[np.argsort(-factors.importance_[chosen].max(1), kind="stable")][: max(1, min(limit, 200))]
+            return {"name": name, "level": level, "layers": factors.layers,
+                    "factors": [{"factor": int(f), "curve": factors.importance_[f].round(4).tolist()} for f in chosen]}
+
+        return await run(work)
 
     @app.get("/api/factors/{name}/factor/{index}", summary="One factor: level, importance curve and top contexts (from the store)")
-    def factor_detail(name: str, index: int) -> dict:
-        factors, store = _open_factors(store_folder, name)
-        if not 0 <= index < factors.n_factors:
-            raise HTTPException(404, f"factor {index} is out of range: 0-{factors.n_factors - 1}")
-        layer = factors.layers[int(factors.importance_[index].argmax())]
-        units = factors.companions(index)
-        key = (name, (store_folder / name).stat().st_mtime_ns, layer, units[0])
-        top = tops.get(key, lambda: store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units),
-                                                where="not special"))
-        from shatterbox.factors import contexts
+    async def factor_detail(name: str, index: int) -> dict:
+        def work() -> dict:
+            from shatterbox.factors import contexts
 
-        return {"name": name, "factor": index, "home": factors.home(index), "level": str(factors.levels_[index]), "layers": factors.layers, "peak_layer": layer,
-                "curve": factors.importance_[index].round(4).tolist(), "contexts": contexts(factors, store, [index], layer, 8, top=top)[index]}
+            factors, store = _open_factors(store_folder, name)
+            if not 0 <= index < factors.n_factors:
+                raise HTTPException(404, f"factor {index} is out of range: 0-{factors.n_factors - 1}")
+            layer = factors.layers[int(factors.importance_[index].argmax())]
+            units = factors.companions(index)
+            key = (name, (store_folder / name).stat().st_mtime_ns, layer, units[0])
+            top = tops.get_or_make(key, lambda: store.top_k(f"hidden_{layer}", units, 8, transform=lambda h: factors.codes(h, layer, units=units),
+                                                            where="not special"))
+            return {"name": name, "factor": index, "home": factors.home(index), "level": str(factors.levels_[index]), "layers": factors.layers,
+                    "peak_layer": layer, "curve": factors.importance_[index].round(4).tolist(),
+                    "contexts": contexts(factors, store, [index], layer, 8, top=top)[index]}
+
+        return await run(work)
 
     @app.post("/api/factors/{name}/word", summary="A word's sense-labelled occurrences grouped by the factors that fire, with agreement scores")
-    def factor_word(name: str, req: OccurrencesRequest) -> dict:
-        from shatterbox.factors import word_senses
+    async def factor_word(name: str, req: OccurrencesRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.factors import word_senses
 
-        factors, store = _open_factors(store_folder, name)
-        return word_senses(factors, store, req.word.strip())
+            factors, store = _open_factors(store_folder, name)
+            return word_senses(factors, store, req.word.strip())
+
+        return await run(work)
 
     hashes: dict[str, str] = {}
 
@@ -371,7 +497,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         return hashes["h"]
 
     @app.get("/api/model", summary="The served model: name, layers, heads, labels, limits")
-    def model_info() -> dict:
+    async def model_info() -> dict:
         clf = classifier
         return {
             "model": loaded.name,
@@ -385,27 +511,41 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         }
 
     @app.post("/api/trace", summary="Capture a sentence: tokens, words and every layer's attention (the views' data)")
-    def trace(req: ViewRequest) -> dict:
+    async def trace(req: ViewRequest) -> Response:
         from shatterbox.render.html import payload
 
-        t = trace_for(req.text, req.pair)
-        notes = []
-        if t.truncated:
-            notes.append(f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off")
-        warning = "; ".join(notes) or None
-        return {**payload(t, neuron=req.neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
+        async def work() -> Response:
+            t = await trace_for(req.text, req.pair)
+
+            def build() -> Response:
+                warning = None
+                if t.truncated:
+                    warning = f"the text is longer than the model accepts ({loaded.max_length} tokens): the last {t.truncated} tokens were cut off"
+                data = {**payload(t, neuron=req.neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
+                return json_bytes(data)
+
+            return await anyio.to_thread.run_sync(build, limiter=threads, abandon_on_cancel=True)
+
+        return await admitted(work)
 
     @app.post("/api/attention", summary="One head's probability table, or the ranking of what one word attends to")
-    def attention(req: AttentionRequest) -> dict:
+    async def attention(req: AttentionRequest) -> dict:
         from shatterbox.attention import attends_to, attention_table
 
-        t = trace_for(req.text, req.pair)
-        if req.word is not None:
-            return attends_to(t, req.layer, req.head, req.word, level=req.level, specials=req.specials).to_dict()
-        return attention_table(t, req.layer, req.head, level=req.level, specials=req.specials).to_dict()
+        async def work() -> dict:
+            t = await trace_for(req.text, req.pair)
+
+            def table() -> dict:
+                if req.word is not None:
+                    return attends_to(t, req.layer, req.head, req.word, level=req.level, specials=req.specials).to_dict()
+                return attention_table(t, req.layer, req.head, level=req.level, specials=req.specials).to_dict()
+
+            return await anyio.to_thread.run_sync(table, limiter=threads, abandon_on_cancel=True)
+
+        return await admitted(work)
 
     @app.post("/api/heads", summary="The head finder over a few sentences: statistics, kinds and ranking")
-    def heads(req: HeadsRequest) -> dict:
+    async def heads(req: HeadsRequest) -> dict:
         from shatterbox.heads import head_stats
 
         texts = [t for t in req.texts if t.strip()]
@@ -415,52 +555,67 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
             raise EmptyText("list of sentences")
         if len(texts) > limits.max_texts:
             raise InputError(f"{len(texts)} sentences; this server measures at most {limits.max_texts} at once")
-        return head_stats(traces_for(texts)).to_dict(req.top)
+
+        async def work() -> dict:
+            found = await traces_for(texts)
+            return await anyio.to_thread.run_sync(lambda: head_stats(found).to_dict(req.top), limiter=threads, abandon_on_cancel=True)
+
+        return await admitted(work)
 
     def classifier_for(req: ExplainRequest):
+        """The classifier of ``req`` (runs in a worker thread: zero-shot label prototypes are a model call, under the gate)."""
         check_text(req.text)
         if req.zero_shot:
             from shatterbox.classifiers import zero_shot
 
-            clf = zero_shots.get(tuple(req.zero_shot), lambda: zero_shot(req.zero_shot, loaded))
-        else:
-            clf = classifier
-            if clf is None:
-                from shatterbox.errors import NotAClassifier
+            def make():
+                with gate():
+                    return zero_shot(req.zero_shot, loaded)
 
-                raise NotAClassifier(
-                    f"the served model {loaded.name!r} has no classification head: give zero_shot labels, or start "
-                    "`shatterbox serve` with a sequence-classification --model (or the default, which explains the shipped sentiment classifier)"
-                )
-        return clf
+            return zero_shots.get_or_make(tuple(req.zero_shot), make)
+        if classifier is None:
+            from shatterbox.errors import NotAClassifier
+
+            raise NotAClassifier(
+                f"the served model {loaded.name!r} has no classification head: give zero_shot labels, or start "
+                "`shatterbox serve` with a sequence-classification --model (or the default, which explains the shipped sentiment classifier)"
+            )
+        return classifier
 
     @app.post("/api/explain/plan", summary="What an explanation will cost, before it runs: words and model evaluations per method")
-    def explain_plan(req: ExplainRequest) -> dict:
-        from shatterbox.attribution import make_game, plan
+    async def explain_plan(req: ExplainRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.attribution import make_game, plan
 
-        game = make_game(classifier_for(req), req.text, masking=req.masking)
-        planned = plan(game, req.method, label=req.label, budget=req.budget, precision=req.precision, samples=req.samples,
-                       steps=req.steps, pairs=req.pairs)
-        return {"words": game.n, "plan": [{"method": m, "evaluations": n} for m, n in planned], "faithfulness": 2 * game.n + 2}
+            game = make_game(classifier_for(req), req.text, masking=req.masking)
+            planned = plan(game, req.method, label=req.label, budget=req.budget, precision=req.precision, samples=req.samples,
+                           steps=req.steps, pairs=req.pairs)
+            return {"words": game.n, "plan": [{"method": m, "evaluations": n} for m, n in planned], "faithfulness": 2 * game.n + 2}
+
+        return await run(work)
 
     @app.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
-    def explain(req: ExplainRequest) -> dict:
-        from shatterbox.attribution import explain as run_explain
+    async def explain(req: ExplainRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.attribution import explain as run_explain
 
-        clf = classifier_for(req)
-        options = req.model_dump(exclude={"text", "zero_shot"})
+            clf = classifier_for(req)
+            options = req.model_dump(exclude={"text", "zero_shot"})
 
-        def make():
-            with gate():
-                return run_explain(clf, req.text, **options).to_dict()
+            def make():
+                with gate():
+                    return run_explain(clf, req.text, **options).to_dict()
 
-        return explanations.get((clf.name, req.text, tuple(sorted(options.items()))), make)
+            return explanations.get_or_make((clf.name, req.text, tuple(sorted(options.items()))), make)
+
+        return await run(work)
 
     return app
 
 
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
 }
 
@@ -570,11 +725,15 @@ def _version() -> str:
 def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, stores: str | Path | None = None, on_ready: Callable[[str], None] | None = None) -> None:
     """Load ``model`` and serve the app on ``host:port`` until Ctrl+C (127.0.0.1: this machine only).
 
+    The app answers to the local names and ``host``; on all interfaces (0.0.0.0, ::) to any IP address,
+    never to another host name (DNS rebinding).
+
     ``on_ready(url)`` is called once the server is listening.
     """
     import time
 
-    with running(create_app(model, limits=limits, stores=stores), host=host, port=port) as url:
+    hosts = LOCAL_HOSTS if host in LOCAL_HOSTS else (*LOCAL_HOSTS, host)
+    with running(create_app(model, limits=limits, stores=stores, hosts=hosts), host=host, port=port) as url:
         if on_ready is not None:
             on_ready(url)
         try:
