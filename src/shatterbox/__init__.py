@@ -15,12 +15,17 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+import warnings
 from typing import TYPE_CHECKING
 
 from shatterbox.errors import ShatterboxError
 
+# transformers imports tqdm.auto, which warns in every notebook without ipywidgets; its bars fall back to text
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use (below)
     from shatterbox.attention import AttentionSteps, AttentionTable, attention_steps, attention_table, attends_to
+    from shatterbox.attribution import Attribution, explain
     from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
     from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
 
@@ -31,6 +36,7 @@ _LAZY = {
     "shatterbox.models": ("DEFAULT_MODEL", "LoadedModel", "load", "wrap"),
     "shatterbox.capture": ("Trace", "TruncationWarning", "capture_batch"),  # capture: see _Package
     "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
+    "shatterbox.attribution": ("Attribution", "explain"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -69,6 +75,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "AttentionSteps",
     "AttentionTable",
+    "Attribution",
     "LoadedModel",
     "ShatterboxError",
     "Trace",
@@ -78,6 +85,7 @@ __all__ = [
     "attention_table",
     "capture",
     "capture_batch",
+    "explain",
     "load",
     "wrap",
 ]
