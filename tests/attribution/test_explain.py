@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import transformers as tf
 
-from shatterbox.attribution import ALL_METHODS, Attribution, Comparison, ValueGame, chapter_game, explain
-from shatterbox.classifiers import from_model, zero_shot
+import shatterbox as sb
+from shatterbox.attribution import ALL_METHODS, Attribution, Comparison, ValueGame, chapter_game, explain, make_game, plan
+from shatterbox.classifiers import from_model, sentiment, zero_shot
 from shatterbox.errors import BudgetTooSmall, EmptyText, InputError, NotAClassifier, TextTooLong, UnknownLabel
 
 TEXT = "I love playing chess with my friends."
@@ -66,7 +67,11 @@ def test_zero_shot_labels_as_words_and_as_prototypes():
 def test_every_method_gives_scored_per_word_values(method):
     a = explain(text=TEXT, method=method, samples=200)
     assert a.method == method and a.values.shape == (8, 2)
-    assert a.faithfulness is not None and 0 <= a.evaluations and a.seconds > 0
+    planned = dict(plan(make_game(sentiment.on(sb.load()), TEXT), method, samples=200))[method]
+    assert a.faithfulness is not None and a.seconds > 0
+    assert 3 <= a.evaluations <= planned + 2  # the plan, plus the text and the empty coalition the values are anchored to
+    if method == "exact":
+        assert a.evaluations == 2**8
     if method in ("exact", "sampled", "owen", "ig"):
         assert np.abs(a.values.sum(axis=0) - (a.prediction - a.base)).max() <= (1e-5 if method != "ig" else 0.01)
     if method == "sampled":
