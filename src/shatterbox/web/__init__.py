@@ -587,7 +587,9 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         def work() -> dict:
             from shatterbox.attribution import make_game, plan
 
-            game = make_game(classifier_for(req), req.text, masking=req.masking)
+            clf = classifier_for(req)
+            with gate():  # the game tokenizes with the model's tokenizer, which concurrent calls must not share
+                game = make_game(clf, req.text, masking=req.masking)
             planned = plan(game, req.method, label=req.label, budget=req.budget, precision=req.precision, samples=req.samples,
                            steps=req.steps, pairs=req.pairs)
             return {"words": game.n, "plan": [{"method": m, "evaluations": n} for m, n in planned], "faithfulness": 2 * game.n + 2}
