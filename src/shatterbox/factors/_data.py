@@ -40,7 +40,7 @@ class LayerVectors:
 
 def hidden_layers(store: Store) -> list[int]:
     """Layers whose hidden states the store holds (0 = embeddings)."""
-    return [c["layer"] for c in store.manifest["columns"] if c["kind"] == "hidden"]
+    return store.layers("hidden")
 
 
 def layer_vectors(store: Store, layers: list[int] | None = None, *, max_tokens: int = 50_000, heldout: float = 0.1,

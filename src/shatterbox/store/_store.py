@@ -109,6 +109,18 @@ class Store:
         """Sentences of the corpus the store covers."""
         return int(self.manifest["corpus"]["sentences"])
 
+    def layers(self, kind: str = "hidden") -> list[int]:
+        """Layers the store holds ``kind`` columns of: ``hidden`` (0 = embeddings), ``mlp`` or ``attention`` (statistics).
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="0,2").layers()
+            [0, 2]
+        """
+        return [c["layer"] for c in self.manifest["columns"] if c["kind"] == kind]
+
     def width(self, column: str) -> int:
         """Values per row of an activation column (e.g. 384 for ``hidden_3`` of the default model)."""
         return int(self._column(column)["width"])

@@ -1,0 +1,331 @@
+"""Probes: from which layer a property is readable, measured with control tasks (Hewitt & Liang 2019).
+
+A probe is a small classifier trained on one layer's representations to predict a property. High
+accuracy alone can mean the probe learned the task itself, so every accuracy comes with a *control
+task*: each word type gets a random label drawn from the property's label distribution, fixed for
+all its occurrences; a probe can only learn it by memorising word identity. Selectivity = accuracy
+minus control accuracy, per fold, with 95 % intervals over folds. Run the same probes on a store
+harvested with random weights (``shatterbox harvest --random-weights SEED``) for the baseline every
+probing result needs.
+
+Token properties come from the WordNet corpus's example sentences: the headword's part of speech
+(``pos``), its supersense (``supersense``, WordNet's lexicographer file) and its sense among the
+word's senses (``sense``); the probe reads the headword's first piece. Sentence properties
+(``level="sentence"``) read any label column of the store's corpus, mean-pooled over the sentence's
+tokens (special tokens left out).
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> labels = rng.integers(0, 3, 600); words = np.array([f"w{i % 150}" for i in range(600)])
+    >>> x = {1: rng.normal(size=(600, 8)), 2: np.c_[labels, rng.normal(size=(600, 7))]}
+    >>> result = probe_arrays(x, labels, words, folds=3)
+    >>> [round(r.accuracy, 2) > 0.9 for r in result.layers]
+    [False, True]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from shatterbox.errors import InputError
+from shatterbox.store import Store
+
+PROPERTIES = {"pos": "pos", "supersense": "supersense", "sense": "synset"}  # token property -> corpus column
+KINDS = ("linear", "mlp")
+MIN_CLASS = 5  # a class needs this many examples (and at least one per fold) to be probed
+
+__all__ = ["KINDS", "PROPERTIES", "Examples", "LayerScore", "ProbeResult", "control_labels", "examples", "features",
+           "make_probe", "probe", "probe_arrays"]
+
+
+@dataclass
+class Examples:
+    """Labelled examples of one property in a store: the rows to read and their gold labels."""
+
+    property: str
+    level: str
+    sentence_ids: np.ndarray
+    positions: np.ndarray  # the token read (token level); -1 at sentence level
+    words: np.ndarray  # the word type (lower-cased) each example is about; the sentence id at sentence level
+    labels: np.ndarray  # class names
+    dropped: dict = field(default_factory=dict)  # rare classes left out: name -> count
+
+
+@dataclass
+class LayerScore:
+    """One layer: accuracies over folds (mean and 95 % half-interval) for the task and its control."""
+
+    layer: int
+    accuracy: float
+    accuracy_ci: float
+    control: float
+    control_ci: float
+    selectivity: float
+    selectivity_ci: float
+    folds: list[float]
+    control_folds: list[float]
+
+
+@dataclass
+class ProbeResult:
+    """Per-layer scores of one probe kind on one property, with what the scores are relative to."""
+
+    property: str
+    level: str
+    kind: str
+    n_examples: int
+    n_classes: int
+    majority: float  # accuracy of always answering the most frequent class
+    chance_control: float  # agreement of control and task labels (about the sum of squared class shares)
+    layers: list[LayerScore]
+    seconds: float
+    model: str = ""
+    dropped: dict = field(default_factory=dict)
+
+    def best(self) -> LayerScore:
+        """The layer with the highest selectivity."""
+        return max(self.layers, key=lambda s: s.selectivity)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return asdict(self)
+
+
+def control_labels(words: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Hewitt & Liang's control task: one label per word type, drawn from the labels' distribution.
+
+    Every occurrence of a type gets the same control label, so the control is learnable only by
+    memorising types; over many types its distribution follows the task's.
+
+    Example:
+        >>> control_labels(np.array(["a", "b", "a"]), np.array(["x", "y", "x"]), seed=1).tolist()[0::2]  # both "a"s alike
+        ['x', 'x']
+    """
+    words, labels = np.asarray(words), np.asarray(labels)
+    classes, counts = np.unique(labels, return_counts=True)
+    types, inverse = np.unique(words, return_inverse=True)
+    drawn = np.random.default_rng(seed).choice(len(classes), size=len(types), p=counts / counts.sum())
+    return classes[drawn[inverse]]
+
+
+def make_probe(kind: str = "linear", *, seed: int = 0):
+    """A scikit-learn probe: standardised features into logistic regression (``linear``) or into one
+    hidden layer of 256 ReLU units (``mlp``, Adam, early stopping on 10 % of the training fold).
+
+    Example:
+        >>> type(make_probe("mlp")[-1]).__name__
+        'MLPClassifier'
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "linear":
+        head = LogisticRegression(C=0.5, max_iter=300, tol=1e-3)
+    elif kind == "mlp":
+        head = MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, early_stopping=True, max_iter=200, random_state=seed)
+    else:
+        raise InputError(f"unknown probe kind {kind!r}: use one of {', '.join(KINDS)}")
+    return make_pipeline(StandardScaler(), head)
+
+
+def _interval(values: Sequence[float]) -> float:
+    """Half-width of the 95 % t-interval of the mean of ``values``."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def _folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+
+
+def _check_labels(labels: np.ndarray, folds: int) -> None:
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise InputError(f"the property has {len(classes)} class{'es' if len(classes) != 1 else ''} in these examples: a probe needs at least two "
+                         "(choose another property, or a store whose corpus has more than one label)")
+    if counts.min() < folds:
+        raise InputError(f"class {classes[counts.argmin()]!r} has {counts.min()} examples, fewer than the {folds} folds: lower --folds or drop it")
+    if not 2 <= folds <= 20:
+        raise InputError(f"folds must be between 2 and 20 (got {folds})")
+
+
+def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray, *, kind: str = "linear", folds: int = 5,
+                 seed: int = 0, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+    """Probe every layer's features ``x[layer]`` [n, d] for ``labels``, and the control task of ``words``.
+
+    The task and its control use the same stratified folds (seeded), so selectivity is a paired
+    difference per fold. ``on_layer(layer)`` is called after each layer (progress bars).
+    """
+    start = time.perf_counter()
+    labels, words = np.asarray(labels), np.asarray(words)
+    _check_labels(labels, folds)
+    control = control_labels(words, labels, seed=seed)
+    splits = _folds(labels, folds, seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    scores = []
+    for layer in sorted(x):
+        task_acc, control_acc = [], []
+        for train, test in splits:
+            for target, out in ((labels, task_acc), (control, control_acc)):
+                model = make_probe(kind, seed=seed).fit(x[layer][train], target[train])
+                out.append(float((model.predict(x[layer][test]) == target[test]).mean()))
+        diff = np.subtract(task_acc, control_acc)
+        scores.append(LayerScore(layer, float(np.mean(task_acc)), _interval(task_acc), float(np.mean(control_acc)), _interval(control_acc),
+                                 float(diff.mean()), _interval(diff), task_acc, control_acc))
+        if on_layer is not None:
+            on_layer(layer)
+    return ProbeResult(property="", level="", kind=kind, n_examples=len(labels), n_classes=len(classes),
+                       majority=float(counts.max() / counts.sum()), chance_control=float((control == labels).mean()),
+                       layers=scores, seconds=time.perf_counter() - start)
+
+
+def examples(store: Store, property: str, *, level: str = "token", limit: int | None = None, seed: int = 0) -> Examples:
+    """The labelled examples of ``property`` in ``store`` (at most ``limit``, a seeded sample).
+
+    Token level: ``pos``, ``supersense`` or ``sense`` of each corpus sentence's headword (the
+    WordNet corpus marks it with ``word``, ``start`` and ``end``); ``sense`` keeps words with at
+    least two senses. Sentence level: any label column of the corpus. Classes with fewer than
+    ``MIN_CLASS`` examples are left out (listed in ``dropped``).
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=200, seed=1), tempfile.mkdtemp(), layers="1")
+        >>> e = examples(s, "pos")
+        >>> len(e.labels) > 20, set(e.labels) <= {"noun", "verb", "adj", "adv"}
+        (True, True)
+    """
+    names = store.sentences().schema.names
+    if level == "token":
+        if property not in PROPERTIES:
+            raise InputError(f"unknown token property {property!r}: use one of {', '.join(PROPERTIES)} (or --level sentence with a label column)")
+        if not {"word", "start", "end", PROPERTIES[property]} <= set(names):
+            raise InputError(f"the store's corpus has no headword marks ({', '.join(sorted({'word', 'start', 'end'} - set(names)))} missing): "
+                             "token probes need the WordNet corpus (harvest --corpus wordnet) or a corpus with word/start/end columns")
+        table = _token_examples(store, PROPERTIES[property])
+        sentence_ids, positions = table.column("sentence_id").to_numpy(), table.column("position").to_numpy()
+        words, labels = np.array(table.column("word").to_pylist(), dtype=object), np.array(table.column("label").to_pylist(), dtype=object)
+        if property == "sense":
+            keep = _several_senses(words, labels)
+            sentence_ids, positions, words, labels = sentence_ids[keep], positions[keep], words[keep], labels[keep]
+    elif level == "sentence":
+        if property not in names or property in ("id", "text"):
+            usable = [n for n in names if n not in ("id", "text", "start", "end", "offset")]
+            raise InputError(f"the store's corpus has no label column {property!r}: it has {', '.join(usable) or 'none'}")
+        table = store.query(f'select id, "{property}" as label from sentences where "{property}" is not null order by id')
+        sentence_ids = table.column("id").to_numpy()
+        positions = np.full(len(sentence_ids), -1)
+        labels = np.array([str(v) for v in table.column("label").to_pylist()], dtype=object)
+        words = sentence_ids.astype(str).astype(object)
+    else:
+        raise InputError(f"unknown level {level!r}: token or sentence")
+    kept, dropped = _common_classes(labels)
+    order = np.flatnonzero(kept)
+    if limit is not None and len(order) > limit:
+        order = np.sort(np.random.default_rng(seed).choice(order, size=limit, replace=False))
+    return Examples(property, level, sentence_ids[order], positions[order], words[order], labels[order], dropped)
+
+
+def _token_examples(store: Store, column: str):
+    """One row per corpus sentence with a headword: its first non-special piece, the word and the label."""
+    return store.query(
+        "with heads as ("
+        "  select t.sentence_id, min(t.position) as position from tokens t join sentences s on s.id = t.sentence_id"
+        "  where s.start >= 0 and not t.special and t.char_start < s.\"end\" and t.char_end > s.start group by t.sentence_id)"
+        f" select h.sentence_id, h.position, lower(s.word) as word, s.\"{column}\" as label"
+        " from heads h join sentences s on s.id = h.sentence_id order by h.sentence_id"
+    )
+
+
+def _several_senses(words: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Examples of words seen with at least two senses, each of those senses at least MIN_CLASS times."""
+    pairs, counts = np.unique(np.stack([words.astype(str), labels.astype(str)]), axis=1, return_counts=True)
+    good = pairs[:, counts >= MIN_CLASS]
+    types, per_type = np.unique(good[0], return_counts=True)
+    rich = set(types[per_type >= 2])
+    good_pairs = {(w, l) for w, l in zip(*good) if w in rich}
+    return np.array([(w, l) in good_pairs for w, l in zip(words, labels)], dtype=bool)
+
+
+def _common_classes(labels: np.ndarray) -> tuple[np.ndarray, dict]:
+    classes, counts = np.unique(labels.astype(str), return_counts=True)
+    rare = {str(c): int(n) for c, n in zip(classes, counts) if n < MIN_CLASS}
+    return np.array([str(l) not in rare for l in labels], dtype=bool), rare
+
+
+def features(store: Store, found: Examples, layer: int) -> np.ndarray:
+    """[examples, d] hidden states of ``layer`` for ``found``: the headword's token, or the sentence's mean over its tokens."""
+    column = f"hidden_{layer}"
+    if column not in store.columns:
+        raise InputError(f"the store has no hidden states of layer {layer}: it holds layers {store.layers() or 'none'}; "
+                         "harvest with --what hidden --layers ...")
+    if found.level == "token":
+        table = store.query(
+            "with wanted as (select unnest(?::bigint[]) as sentence_id, unnest(?::int[]) as position) "
+            f"select t.sentence_id, t.position, t.{column} from tokens t join wanted w using (sentence_id, position) order by t.sentence_id",
+            [found.sentence_ids.tolist(), found.positions.tolist()],
+        )
+        got = table.column("sentence_id").to_numpy()
+        if not np.array_equal(got, found.sentence_ids):
+            raise InputError("the store lacks tokens of some examples (a partial store?): finish the harvest first")
+        return _rows(table.column(column), store.width(column))
+    sums = np.zeros((len(found.sentence_ids), store.width(column)), dtype=np.float64)
+    counts = np.zeros(len(found.sentence_ids))
+    index = {int(s): i for i, s in enumerate(found.sentence_ids)}
+    for meta, values in store.batches(column, "not special"):
+        rows = np.array([index.get(int(s), -1) for s in meta.column("sentence_id").to_numpy()])
+        ok = rows >= 0
+        np.add.at(sums, rows[ok], values[ok])
+        np.add.at(counts, rows[ok], 1)
+    if (counts == 0).any():
+        raise InputError("some sentences have no (non-special) tokens in the store: finish the harvest first")
+    return (sums / counts[:, None]).astype(np.float32)
+
+
+def _rows(column, width: int) -> np.ndarray:
+    import pyarrow as pa
+
+    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, width)
+
+
+def probe(store: Store, property: str, *, level: str = "token", kind: str = "linear", layers: Sequence[int] | None = None,
+          folds: int = 5, limit: int | None = None, seed: int = 0, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+    """Probe ``property`` at every hidden layer of ``store`` (or ``layers``), with its control task.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=300, seed=2), tempfile.mkdtemp(), layers="0,6")
+        >>> r = probe(s, "pos", folds=3)
+        >>> [x.layer for x in r.layers], r.layers[1].accuracy > r.majority
+        ([0, 6], True)
+    """
+    if kind not in KINDS:
+        raise InputError(f"unknown probe kind {kind!r}: use one of {', '.join(KINDS)}")
+    available = store.layers()
+    chosen = available if layers is None else list(layers)
+    missing = [l for l in chosen if l not in available]
+    if not available or missing:
+        raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds layers "
+                         f"{available or 'none'}; harvest with --what hidden --layers ...")
+    found = examples(store, property, level=level, limit=limit, seed=seed)
+    x = {layer: features(store, found, layer) for layer in chosen}
+    result = probe_arrays(x, found.labels.astype(str), found.words.astype(str), kind=kind, folds=folds, seed=seed, on_layer=on_layer)
+    result.property, result.level, result.model, result.dropped = property, level, store.model, found.dropped
+    return result
