@@ -411,3 +411,21 @@ def test_arrow_tables_at_80_columns_keep_every_value_whole():
     assert table.exit_code == 0 and "…" not in table.stdout and max(len(line) for line in table.stdout.splitlines()) <= 80
     for row in rows:
         assert str(row["id"]) in table.stdout and str(row["offset"]) in table.stdout  # numbers whole; text may wrap
+
+
+def test_probe_command_prints_layers_and_writes_the_page(tmp_path):
+    from shatterbox.corpus import load_corpus
+    from shatterbox.store import harvest
+
+    store = harvest(load_corpus("wordnet", limit=300, seed=5), tmp_path / "s", layers="0,2")
+    runner = CliRunner()
+    page = tmp_path / "probe.html"
+    r = runner.invoke(app, ["probe", str(store.root), "--property", "pos", "--folds", "3", "--out", str(page)])
+    assert r.exit_code == 0, r.output
+    assert "selectivity" in r.stdout and "most selective at layer" in r.stderr and page.read_text().count("<polyline") == 3
+    data = json.loads(runner.invoke(app, ["probe", str(store.root), "--folds", "3", "--layers", "2", "--format", "json"]).stdout)
+    assert [s["layer"] for s in data["result"]["layers"]] == [2] and data["random_weights"] is None
+    bad = runner.invoke(app, ["probe", str(store.root), "--property", "colour"])
+    assert bad.exit_code == 2 and "unknown token property 'colour'" in bad.stderr and "Traceback" not in bad.output
+    bad = runner.invoke(app, ["probe", str(store.root), "--layers", "5"])
+    assert bad.exit_code == 2 and "layer" in bad.stderr

@@ -673,6 +673,60 @@ def factors_report_cmd(
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))
 
 
+@app.command()
+def probe(
+    store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest wordnet --where kind=example ...)."),
+    prop: str = typer.Option("pos", "--property", "-p", help="Token level: pos, supersense or sense (of the WordNet headword); sentence level: a label column of the corpus."),
+    level: str = typer.Option("token", "--level", help="token (the headword) or sentence (mean over its tokens)."),
+    kind: str = typer.Option("linear", "--kind", help="linear (logistic regression) or mlp (one hidden layer of 256)."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers to probe: all, or e.g. 0-6, 1,3."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, seeded)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many examples (a seeded sample)."),
+    random_store: Optional[str] = typer.Option(None, "--random", help="The same corpus harvested with --random-weights: its curves are the baseline."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write a self-contained HTML page with the plot."),
+    seed: int = SeedOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
+) -> None:
+    """From which layer a property is readable: probe accuracy, control-task accuracy and selectivity per layer (± 95 % over folds)."""
+    import pyarrow as pa
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shatterbox.probes import probe as run_probe
+    from shatterbox.store import Store, parse_layers
+
+    with _friendly_errors():
+        opened = Store.open(store)
+        available = opened.layers()
+        chosen = available if layers.strip().lower() == "all" else parse_layers(layers, max(available or [0]))
+        results = []
+        for path in [opened] + ([Store.open(random_store)] if random_store else []):
+            columns = (TextColumn(f"probe {prop}" + (" (random weights)" if results else "")), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("probe", total=len(chosen))
+                results.append(run_probe(path, prop, level=level, kind=kind, layers=chosen, folds=folds, limit=limit, seed=seed,
+                                         on_layer=lambda _l: bar.advance(task)))
+        result, control = results[0], (results[1] if len(results) > 1 else None)
+        if out is not None:
+            from shatterbox.render.probes import probes_page
+
+            _write_text(out, probes_page([(result, control)]))
+        if fmt is Format.json:
+            typer.echo(json.dumps({"result": result.to_dict(), "random_weights": None if control is None else control.to_dict()}))
+            return
+        rows = []
+        for i, s in enumerate(result.layers):
+            row = {"layer": s.layer, "accuracy": s.accuracy, "accuracy ±": s.accuracy_ci, "control": s.control, "control ±": s.control_ci,
+                   "selectivity": s.selectivity, "selectivity ±": s.selectivity_ci}
+            if control is not None:
+                row |= {"random weights: accuracy": control.layers[i].accuracy, "random weights: selectivity": control.layers[i].selectivity}
+            rows.append(row)
+        _print_arrow(pa.Table.from_pylist(rows), fmt)
+        best = result.best()
+        _say(f"{prop} ({level}, {kind} probe): {result.n_examples:,} examples, {result.n_classes} classes, majority class {result.majority:.3f}; "
+             f"most selective at layer {best.layer} ({best.selectivity:.3f} ± {best.selectivity_ci:.3f}); {result.seconds:.0f} s"
+             + (f"; wrote {out}" if out else ""))
+
+
 def _print_arrow(table, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))
