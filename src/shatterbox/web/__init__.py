@@ -487,6 +487,29 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
+    probes = ByteLRU(16 << 20)  # (store, its shards' mtime, request) -> probe results
+
+    @app.post("/api/stores/{name}/probe", summary="Probe a property layer by layer, with its control task (and a random-weight store's curves)")
+    async def probe_store(name: str, req: ProbeRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.probes import probe
+            from shatterbox.render.probes import probe_svg
+
+            store = _open_store(store_folder, name)
+            control = _open_store(store_folder, req.random) if req.random else None
+            options = dict(level=req.level, kind=req.kind, layers=req.layers, folds=req.folds, limit=req.limit, seed=req.seed)
+
+            def make() -> dict:
+                result = probe(store, req.property, **options)
+                baseline = None if control is None else probe(control, req.property, **options)
+                return {"store": name, "random": req.random, "result": result.to_dict(),
+                        "random_weights": None if baseline is None else baseline.to_dict(), "svg": probe_svg(result, baseline)}
+
+            stamp = tuple(p.stat().st_mtime_ns for p in (store.root / "manifest.json", *((control.root / "manifest.json",) if control else ())))
+            return probes.get_or_make((name, stamp, req.model_dump_json()), make)
+
+        return await run(work)
+
     hashes: dict[str, str] = {}
 
     def model_hash_once() -> str:
@@ -636,6 +659,17 @@ def _classifier(loaded):
 
             return sentiment.on(loaded)
         return None
+
+
+class ProbeRequest(BaseModel):
+    property: str = Field("pos", min_length=1, max_length=100, description="Token level: pos, supersense or sense; sentence level: a label column.")
+    level: Literal["token", "sentence"] = "token"
+    kind: Literal["linear", "mlp"] = "linear"
+    layers: list[int] | None = Field(None, description="Hidden layers to probe (default: all the store holds).")
+    folds: int = Field(5, ge=2, le=20)
+    limit: int = Field(2000, ge=20, le=20_000, description="Examples used at most (a seeded sample): probes take seconds per thousand.")
+    random: str | None = Field(None, description="A store of the same corpus harvested with --random-weights, for the baseline curves.")
+    seed: int = 0
 
 
 class OccurrencesRequest(BaseModel):

@@ -219,6 +219,55 @@
     });
   });
 
+  // ---- probes: a property layer by layer on the chosen store, with its control task ----
+  function probesTab() {
+    var name = window.shatterboxStore;
+    $("probes-store").textContent = name ? "store: " + name : "Choose a store in the Corpus tab first.";
+    $("probes-run").disabled = !name;
+    var pick = $("probes-random"), keep = pick.value;
+    pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "none"));
+    stores.filter(function (s) { return s.name !== name && !s.error; }).forEach(function (s) { pick.appendChild(el("option", { value: s.name }, s.name)); });
+    pick.value = keep;
+  }
+  document.querySelector('nav button[data-tab="probes"]').addEventListener("click", function () {
+    (stores.length ? Promise.resolve() : loadStores()).then(probesTab).catch(function (err) { showError("probes-error", err); });
+  });
+  function svgNode(text) { // the plot as Python drew it (render/probes.py): one renderer for the CLI's page and this tab
+    var doc = new DOMParser().parseFromString(text, "image/svg+xml");
+    if (doc.getElementsByTagName("parsererror").length) throw new Error("the plot could not be read");
+    return document.importNode(doc.documentElement, true);
+  }
+  function probeTable(r, base) {
+    var t = el("table", { "class": "ex-table", id: "probes-table" }), h = el("tr");
+    var cols = ["layer", "accuracy", "control", "selectivity"].concat(base ? ["random weights: accuracy", "random weights: selectivity"] : []);
+    cols.forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+    r.layers.forEach(function (s, i) {
+      var row = el("tr"), cells = [String(s.layer), s.accuracy.toFixed(3) + " ± " + s.accuracy_ci.toFixed(3), s.control.toFixed(3) + " ± " + s.control_ci.toFixed(3),
+        s.selectivity.toFixed(3) + " ± " + s.selectivity_ci.toFixed(3)];
+      if (base) cells.push(base.layers[i].accuracy.toFixed(3), base.layers[i].selectivity.toFixed(3));
+      cells.forEach(function (c) { row.appendChild(el("td", {}, c)); });
+      t.appendChild(row);
+    });
+    return t;
+  }
+  $("probes-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = window.shatterboxStore; if (!name) return;
+    var body = { property: $("probes-property").value.trim(), level: $("probes-level").value, kind: $("probes-kind").value,
+                 limit: +$("probes-limit").value, random: $("probes-random").value || null };
+    showNote("probes-progress", "probing every layer of " + name + (body.random ? " and of " + body.random : "") + ": a few seconds per thousand examples and layer");
+    $("probes-result").textContent = "";
+    run($("probes-form"), "probes-error", function () {
+      return api("/api/stores/" + encodeURIComponent(name) + "/probe", body).then(function (d) {
+        var r = d.result, box = $("probes-result");
+        box.appendChild(el("p", { id: "probes-summary" }, r.property + " (" + r.level + ", " + r.kind + " probe): " + r.n_examples.toLocaleString() + " examples, " +
+          r.n_classes + " classes; most frequent class " + r.majority.toFixed(3) + "; control labels agree with the task on " + r.chance_control.toFixed(3)));
+        box.appendChild(svgNode(d.svg));
+        box.appendChild(probeTable(r, d.random_weights));
+      });
+    }).then(function () { showNote("probes-progress", null); });
+  });
+
   // ---- corpus: the stores of the served folder; the chosen one is kept for the corpus tabs ----
   var stores = [];
   function storeRow(st) {
