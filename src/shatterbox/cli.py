@@ -727,6 +727,59 @@ def probe(
              + (f"; wrote {out}" if out else ""))
 
 
+@app.command()
+def project(
+    store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
+    out: str = typer.Option(..., "--out", "-o", help="The self-contained HTML page to write (scatter, layer slider, hover, PNG export)."),
+    method: str = typer.Option("pca", "--method", help="pca or umap (seeded: the same map every run)."),
+    level: str = typer.Option("sentence", "--level", help="sentence (mean of its tokens, as sentence-transformers embed) or token."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers to map: all, or e.g. 1-6, 3."),
+    limit: int = typer.Option(5000, "--limit", "-n", help="Points (a seeded sample of sentences or tokens)."),
+    colour: Optional[str] = typer.Option(None, "--colour", "--color", help="Colour by this label column (default: the first), or 'prediction'."),
+    predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (read from the store's last layer)."),
+    seed: int = SeedOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json: each map's faithfulness."),
+) -> None:
+    """Map sentences or tokens to 2-D at every layer (aligned across layers) with each map's trustworthiness and k-NN recall."""
+    import pyarrow as pa
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shatterbox.projector import METHODS, layer_vectors, predictions, project as make_map, align, sentence_points, token_points
+    from shatterbox.render.projector import projector_page
+    from shatterbox.store import Store, parse_layers
+
+    with _friendly_errors():
+        if method not in METHODS:
+            raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
+        if level not in ("sentence", "token"):
+            raise InputError(f"unknown level {level!r}: sentence or token")
+        opened = Store.open(store)
+        available = opened.layers()
+        chosen = [l for l in available] if layers.strip().lower() == "all" else parse_layers(layers, max(available or [0]))
+        points = (sentence_points if level == "sentence" else token_points)(opened, limit=limit, seed=seed)
+        if predict:
+            from shatterbox.classifiers.sentiment import sentiment
+
+            labels, confidence = predictions(opened, points, sentiment())
+            points.labels["prediction"] = labels
+            points.values["confidence"] = confidence
+        vectors = layer_vectors(opened, points, chosen)
+        maps = []
+        columns = (TextColumn(f"{method} maps"), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("map", total=len(chosen))
+            for layer in chosen:
+                m = make_map(vectors[layer], method, seed=seed, layer=layer)
+                if maps:
+                    m.coords = align(m.coords, maps[-1].coords)
+                maps.append(m)
+                bar.advance(task)
+        _write_text(out, projector_page(points, maps, colour=colour))
+        rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]
+        _print_arrow(pa.Table.from_pylist(rows), fmt)
+        _say(f"{len(points.texts):,} {level}s mapped by {method} at {len(maps)} layers; wrote {out}")
+
+
 def _print_arrow(table, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))

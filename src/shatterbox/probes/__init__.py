@@ -283,17 +283,7 @@ def features(store: Store, found: Examples, layer: int) -> np.ndarray:
         if not np.array_equal(got, found.sentence_ids):
             raise InputError("the store lacks tokens of some examples (a partial store?): finish the harvest first")
         return _rows(table.column(column), store.width(column))
-    sums = np.zeros((len(found.sentence_ids), store.width(column)), dtype=np.float64)
-    counts = np.zeros(len(found.sentence_ids))
-    index = {int(s): i for i, s in enumerate(found.sentence_ids)}
-    for meta, values in store.batches(column, "not special"):
-        rows = np.array([index.get(int(s), -1) for s in meta.column("sentence_id").to_numpy()])
-        ok = rows >= 0
-        np.add.at(sums, rows[ok], values[ok])
-        np.add.at(counts, rows[ok], 1)
-    if (counts == 0).any():
-        raise InputError("some sentences have no (non-special) tokens in the store: finish the harvest first")
-    return (sums / counts[:, None]).astype(np.float32)
+    return store.sentence_vectors(column, found.sentence_ids, special=False)
 
 
 def _rows(column, width: int) -> np.ndarray:

@@ -180,12 +180,19 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
     }
 
 
-def _script_json(data: dict) -> str:
+def script_json(data: dict) -> str:
+    """``data`` as JSON that can sit inside a ``<script>`` element: no text in it can close the element.
+
+    Example:
+        >>> "<" in script_json({"t": "</script><b>&"}), "&" in script_json({"t": "&"})
+        (False, False)
+    """
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """The text of one of the page assets (views.js, views.css, projector.js)."""
     return resources.files("shatterbox.render.assets").joinpath(name).read_text(encoding="utf-8")
 
 
@@ -201,8 +208,8 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
     heading = html.escape(title or f"shatterbox - {trace.model}")
     return (
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>" + heading + "</title>"
-        "<style>" + _asset("views.css") + "</style></head><body>"
+        "<style>" + asset("views.css") + "</style></head><body>"
         "<div id=\"sb-root\"></div>"
-        "<script type=\"application/json\" id=\"sb-data\">" + _script_json(payload(trace, neuron=neuron)) + "</script>"
-        "<script>" + _asset("views.js") + "</script></body></html>"
+        "<script type=\"application/json\" id=\"sb-data\">" + script_json(payload(trace, neuron=neuron)) + "</script>"
+        "<script>" + asset("views.js") + "</script></body></html>"
     )

@@ -214,6 +214,38 @@ class Store:
         table = self._fetch(f"select {column} from tokens{_where(where)}", params)
         return _matrix(table.column(0), width)
 
+    def sentence_vectors(self, column: str, sentence_ids: Sequence[int], *, pool: str = "mean", special: bool = True) -> np.ndarray:
+        """[len(sentence_ids), width] one vector per sentence: the mean of its tokens' ``column`` (``pool="mean"``;
+        special tokens included unless ``special=False``: the default is how sentence-transformers embed) or its
+        first token's (``pool="first"``, e.g. [CLS]). Streams the store; memory stays bounded.
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> s = harvest(Corpus.from_texts(["Hi there.", "Bye."]), tempfile.mkdtemp(), layers="1")
+            >>> s.sentence_vectors("hidden_1", [1, 0]).shape
+            (2, 384)
+        """
+        if pool not in ("mean", "first"):
+            raise InputError(f"unknown pooling {pool!r}: mean or first")
+        ids = np.asarray(sentence_ids, dtype=np.int64)
+        index = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)
+        index[ids] = np.arange(len(ids))
+        sums = np.zeros((len(ids), self.width(column)), dtype=np.float64)
+        counts = np.zeros(len(ids))
+        where = "position = 0" if pool == "first" else (None if special else "not special")
+        for meta, values in self.batches(column, where):
+            sid = meta.column("sentence_id").to_numpy()
+            rows = np.where(sid < len(index), index[np.minimum(sid, max(len(index) - 1, 0))], -1) if len(index) else np.full(len(sid), -1)
+            ok = rows >= 0
+            np.add.at(sums, rows[ok], values[ok])
+            np.add.at(counts, rows[ok], 1)
+        if (counts == 0).any():
+            missing = int(ids[np.flatnonzero(counts == 0)[0]])
+            raise InputError(f"sentence {missing} has no tokens in the store (a partial store, or an id the corpus lacks): finish the harvest first")
+        return (sums / counts[:, None]).astype(np.float32)
+
     def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None) -> Iterator[tuple[pa.Table, np.ndarray]]:
         """Stream (metadata [n rows], activations [n, width]) chunks of at most ``rows`` rows, in store order;
         memory stays bounded. A full scan (no ``where``) checks every page's checksum."""

@@ -1,0 +1,226 @@
+"""The projector: 2-D maps (PCA, UMAP) of sentence or token vectors at any layer, read from the store,
+each with its faithfulness to the full space, aligned across layers so points stay comparable.
+
+Faithfulness, next to every map: trustworthiness@k (scikit-learn; 1 = no false neighbours in the
+map) and k-NN recall@k (the share of each point's k nearest neighbours in the full space that are
+also among its k nearest on the map). Layer maps are aligned to the previous layer's by an
+orthogonal Procrustes rotation (with reflection and one scale), which moves no point relative to
+another, so a map's faithfulness is unchanged by it.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(200, 10)) * np.r_[5, 3, np.ones(8)]
+    >>> m = project(x, "pca")
+    >>> m.coords.shape, round(m.trustworthiness, 2) > 0.5
+    ((200, 2), True)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from shatterbox.errors import InputError
+from shatterbox.store import Store
+
+METHODS = ("pca", "umap")
+
+__all__ = ["METHODS", "Map", "Points", "align", "knn_recall", "layer_vectors", "project", "project_layers", "sentence_points", "token_points"]
+
+
+@dataclass
+class Map:
+    """One 2-D map of ``n`` points: coordinates and how faithful they are to the full space."""
+
+    layer: int | None
+    method: str
+    coords: np.ndarray  # [n, 2]
+    trustworthiness: float
+    recall: float
+    k: int
+    seconds: float
+
+
+@dataclass
+class Points:
+    """What is mapped: one row per sentence (or token), its text, the token's characters, and labels to colour by."""
+
+    level: str
+    sentence_ids: np.ndarray
+    positions: np.ndarray  # -1 at sentence level
+    texts: list[str]
+    spans: np.ndarray  # [n, 2] characters of the token in its sentence ([-1, -1] at sentence level)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)  # numeric colourings (e.g. confidence)
+
+
+def knn_recall(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
+    """Mean share of each point's ``k`` nearest neighbours in ``x`` that are among its ``k`` nearest in ``y``.
+
+    Example:
+        >>> x = np.arange(6.0)[:, None]
+        >>> knn_recall(x, x * 3, k=2), knn_recall(x, x[::-1] ** 3, k=2) < 1
+        (1.0, True)
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(k, len(x) - 1)
+    near_x = NearestNeighbors(n_neighbors=k).fit(x).kneighbors(return_distance=False)  # each point itself excluded
+    near_y = NearestNeighbors(n_neighbors=k).fit(y).kneighbors(return_distance=False)
+    hits = [len(set(a) & set(b)) for a, b in zip(near_x, near_y)]
+    return float(np.mean(hits) / k)
+
+
+def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, layer: int | None = None,
+            neighbours: int = 15) -> Map:
+    """A 2-D map of ``x`` [n, d] by ``pca`` (scikit-learn) or ``umap`` (umap-learn, seeded: the same map every run).
+
+    Example:
+        >>> x = np.random.default_rng(1).normal(size=(50, 4))
+        >>> project(x, "pca").coords[:2].round(3).tolist() == project(x, "pca").coords[:2].round(3).tolist()
+        True
+    """
+    from sklearn.manifold import trustworthiness
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 5:
+        raise InputError(f"a map needs at least 5 points (got {len(x)}): choose more sentences or tokens")
+    start = time.perf_counter()
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        coords = PCA(n_components=2, random_state=seed).fit_transform(x)
+    elif method == "umap":
+        import warnings
+
+        import umap
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded UMAP runs on one thread, as it should
+            coords = umap.UMAP(n_components=2, n_neighbors=min(neighbours, len(x) - 1), random_state=seed).fit_transform(x)
+    else:
+        raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
+    seconds = time.perf_counter() - start
+    k = min(k, (len(x) - 1) // 2)
+    return Map(layer, method, np.asarray(coords, dtype=np.float64), float(trustworthiness(x, coords, n_neighbors=k)),
+               knn_recall(x, coords, k), k, seconds)
+
+
+def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``coords`` rotated (reflection allowed), scaled and shifted onto ``reference`` (orthogonal Procrustes):
+    distances between points keep their ratios, so the map's faithfulness does not change.
+
+    Example:
+        >>> ref = np.random.default_rng(2).normal(size=(30, 2))
+        >>> turned = ref @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 3 + 5
+        >>> np.allclose(align(turned, ref), ref)
+        True
+    """
+    from scipy.linalg import orthogonal_procrustes
+
+    a, b = coords - coords.mean(0), reference - reference.mean(0)
+    rotation, _ = orthogonal_procrustes(a, b)
+    turned = a @ rotation
+    scale = float((turned * b).sum() / max((turned * turned).sum(), 1e-12))
+    return turned * scale + reference.mean(0)
+
+
+def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed: int = 0, k: int = 10) -> list[Map]:
+    """One map per layer, each aligned to the previous layer's, so a point moves only as its vector does."""
+    maps: list[Map] = []
+    for layer in sorted(vectors):
+        m = project(vectors[layer], method, seed=seed, k=k, layer=layer)
+        if maps:
+            m.coords = align(m.coords, maps[-1].coords)
+        maps.append(m)
+    return maps
+
+
+def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    if limit is None or len(ids) <= limit:
+        return ids
+    return np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
+
+
+def sentence_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Points:
+    """The store's sentences (a seeded sample of at most ``limit``) with every label column of the corpus."""
+    table = store.sentences()
+    ids = _sample(table.column("id").to_numpy(), limit, seed)
+    rows = table.filter(np.isin(table.column("id").to_numpy(), ids))
+    labels = {name: [str(v) for v in rows.column(name).to_pylist()] for name in rows.schema.names
+              if name not in ("id", "text", "start", "end", "offset")}
+    n = rows.num_rows
+    return Points("sentence", rows.column("id").to_numpy(), np.full(n, -1), rows.column("text").to_pylist(), np.full((n, 2), -1), labels)
+
+
+def token_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Points:
+    """A seeded sample of the store's non-special tokens, labelled by their word and their sentence's label columns."""
+    rows = store.query("select t.sentence_id, t.position, t.word, t.char_start, t.char_end, s.* exclude (id, start, \"end\", offset) "
+                       "from tokens t join sentences s on s.id = t.sentence_id where not t.special order by t.sentence_id, t.position")
+    keep = _sample(np.arange(rows.num_rows), limit, seed)
+    rows = rows.take(keep)
+    labels = {"word": [str(w).lower() for w in rows.column("word").to_pylist()]}
+    labels |= {name: [str(v) for v in rows.column(name).to_pylist()] for name in rows.schema.names
+               if name not in ("sentence_id", "position", "word", "char_start", "char_end", "text")}
+    spans = np.c_[rows.column("char_start").to_numpy(), rows.column("char_end").to_numpy()]
+    return Points("token", rows.column("sentence_id").to_numpy(), rows.column("position").to_numpy(), rows.column("text").to_pylist(), spans, labels)
+
+
+def layer_vectors(store: Store, points: Points, layers: Sequence[int], *, pool: str = "mean") -> dict[int, np.ndarray]:
+    """Each layer's vectors of ``points``: the sentence pooled by ``pool`` (mean over all its tokens, as
+    sentence-transformers embed, or first), or the token's own."""
+    available = store.layers()
+    missing = [l for l in layers if l not in available]
+    if missing or not layers:
+        raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds layers "
+                         f"{available or 'none'}; harvest with --what hidden --layers ...")
+    out = {}
+    for layer in layers:
+        column = f"hidden_{layer}"
+        if points.level == "sentence":
+            out[layer] = store.sentence_vectors(column, points.sentence_ids, pool=pool)
+        else:
+            table = store.query(
+                "with wanted as (select unnest(?::bigint[]) as sentence_id, unnest(?::int[]) as position) "
+                f"select t.{column} from tokens t join wanted w using (sentence_id, position) order by t.sentence_id, t.position",
+                [points.sentence_ids.tolist(), points.positions.tolist()],
+            )
+            flat = table.column(0).combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            out[layer] = np.asarray(flat, dtype=np.float32).reshape(-1, store.width(column))
+    return out
+
+
+def predictions(store: Store, points: Points, classifier) -> tuple[list[str], np.ndarray]:
+    """The classifier's predicted label and its probability for each point's sentence, from the store's last
+    layer (its head reads the mean of every token's last hidden state): the model is not run again.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.classifiers.sentiment import sentiment
+        >>> from shatterbox.corpus import Corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(Corpus.from_texts(["What a wonderful day.", "This is awful."]), tempfile.mkdtemp(), layers="6")
+        >>> predictions(s, sentence_points(s), sentiment())[0]
+        ['positive', 'negative']
+    """
+    import torch
+
+    from shatterbox.store import model_hash
+
+    if classifier.head is None:
+        raise InputError(f"{classifier.name!r} has its own classification head: the store holds only its encoder's hidden states, "
+                         "so its predictions cannot be read from the store")
+    if model_hash(classifier.model) != store.manifest["model"]["hash"]:
+        raise InputError(f"the classifier's encoder is not the model the store was harvested with ({store.model!r}): harvest with its encoder")
+    last = f"hidden_{classifier.model.n_layers}"
+    if last not in store.columns:
+        raise InputError(f"the classifier reads the last layer ({classifier.model.n_layers}), which the store lacks: harvest with --layers all")
+    ids, inverse = np.unique(points.sentence_ids, return_inverse=True)
+    pooled = torch.from_numpy(store.sentence_vectors(last, ids))
+    with torch.inference_mode():
+        probs = torch.softmax(classifier.head(pooled), dim=-1).numpy()[inverse]
+    best = probs.argmax(1)
+    return [classifier.labels[k] for k in best], probs.max(1)
