@@ -429,3 +429,20 @@ def test_probe_command_prints_layers_and_writes_the_page(tmp_path):
     assert bad.exit_code == 2 and "unknown token property 'colour'" in bad.stderr and "Traceback" not in bad.output
     bad = runner.invoke(app, ["probe", str(store.root), "--layers", "5"])
     assert bad.exit_code == 2 and "layer" in bad.stderr
+
+
+def test_project_command_writes_the_map_and_prints_its_faithfulness(tmp_path):
+    from shatterbox.corpus import load_corpus
+    from shatterbox.store import harvest
+
+    store = harvest(load_corpus("wordnet", limit=60, seed=6), tmp_path / "s", layers="1,6")
+    out = tmp_path / "map.html"
+    r = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--predict", "--colour", "prediction", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    assert [row["layer"] for row in rows] == [1, 6] and all(0.4 < row["trustworthiness"] <= 1 for row in rows)
+    assert '"defaultColour":"prediction"' in out.read_text(encoding="utf-8")
+    bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--method", "tsne"])
+    assert bad.exit_code == 2 and "unknown projection 'tsne'" in bad.stderr and "Traceback" not in bad.output
+    bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--layers", "3"])
+    assert bad.exit_code == 2 and "layer 3" in bad.stderr

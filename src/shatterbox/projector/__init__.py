@@ -158,7 +158,9 @@ def sentence_points(store: Store, *, limit: int | None = 5000, seed: int = 0) ->
 
 def token_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Points:
     """A seeded sample of the store's non-special tokens, labelled by their word and their sentence's label columns."""
-    rows = store.query("select t.sentence_id, t.position, t.word, t.char_start, t.char_end, s.* exclude (id, start, \"end\", offset) "
+    extra = [n for n in store.sentences().schema.names if n not in ("id", "start", "end", "offset", "word")]
+    chosen = "".join(f', s."{n}"' for n in extra)
+    rows = store.query(f"select t.sentence_id, t.position, t.word, t.char_start, t.char_end{chosen} "
                        "from tokens t join sentences s on s.id = t.sentence_id where not t.special order by t.sentence_id, t.position")
     keep = _sample(np.arange(rows.num_rows), limit, seed)
     rows = rows.take(keep)
