@@ -22,17 +22,7 @@ from shatterbox.render.html import asset, script_json
 if TYPE_CHECKING:
     from shatterbox.projector import Map, Points
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:1rem}
-.sbp-bar{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;margin:.3rem 0}
-.sbp-quality{font-size:.85rem;color:#444;margin:.2rem 0}
-.sbp-stage canvas{border:1px solid #ddd;cursor:crosshair}
-.sbp-tip{position:absolute;max-width:250px;background:#fff;border:1px solid #999;padding:.3rem .4rem;font-size:.8rem;pointer-events:none;box-shadow:0 1px 4px #0003}
-.sbp-legend{display:flex;flex-wrap:wrap;gap:.3rem .9rem;font-size:.8rem;margin:.4rem 0;max-width:820px}
-.sbp-legend span{padding-left:.3rem}
-.sbp-picked{font-size:.9rem;margin:.4rem 0;max-width:820px} .sbp-label{color:#555;font-size:.8rem}
-mark{background:#ffe08a}
-"""
+_CSS = 'body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:1rem}'
 
 
 def _codes(values: Sequence[str]) -> dict:
@@ -76,7 +66,8 @@ def projector_page(points: "Points", maps: Sequence["Map"], *, colour: str | Non
         >>> "<b>x" in page, page.startswith("<!doctype html>")
         (False, True)
     """
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>'
+    style = _CSS + asset("projector.css")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{style}</style></head>'
             f'<body><h1 style="font-size:1.1rem">{html.escape(title)}</h1><div id="sbp-root"></div>'
             f'<script type="application/json" id="sbp-data">{script_json(projector_payload(points, maps, colour=colour))}</script>'
             f"<script>{asset('projector.js')}</script></body></html>")

@@ -307,6 +307,8 @@ _STATIC = {  # the only files the app serves: name -> (package, file, media type
     "app.css": ("shatterbox.web.static", "app.css", "text/css"),
     "views.js": ("shatterbox.render.assets", "views.js", "text/javascript"),
     "views.css": ("shatterbox.render.assets", "views.css", "text/css"),
+    "projector.js": ("shatterbox.render.assets", "projector.js", "text/javascript"),
+    "projector.css": ("shatterbox.render.assets", "projector.css", "text/css"),
 }
 
 
@@ -510,6 +512,35 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
+    maps = ByteLRU(256 << 20)  # (store, its manifest's mtime, request) -> projector payload
+
+    @app.post("/api/stores/{name}/project", summary="2-D maps (PCA or UMAP) of sentences or tokens at every layer, with their faithfulness")
+    async def project_store(name: str, req: ProjectRequest) -> Response:
+        def work() -> Response:
+            from shatterbox.projector import layer_vectors, predictions, project_layers, sentence_points, token_points
+            from shatterbox.render.projector import projector_payload
+
+            store = _open_store(store_folder, name)
+
+            def make() -> bytes:
+                points = (sentence_points if req.level == "sentence" else token_points)(store, limit=req.limit, seed=req.seed)
+                if req.predict:
+                    labels, confidence = predictions(store, points, classifier_for_store())
+                    points.labels["prediction"], points.values["confidence"] = labels, confidence
+                chosen = req.layers or store.layers()
+                found = project_layers(layer_vectors(store, points, chosen), req.method, seed=req.seed)
+                return json.dumps(projector_payload(points, found, colour=req.colour), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+            stamp = (store.root / "manifest.json").stat().st_mtime_ns
+            return Response(maps.get_or_make((name, stamp, req.model_dump_json()), make), media_type="application/json")
+
+        return await run(work)
+
+    def classifier_for_store():
+        if classifier is None or classifier.head is None:
+            raise InputError("the served model has no classifier whose predictions the store can answer: serve the default model for the sentiment colouring")
+        return classifier
+
     hashes: dict[str, str] = {}
 
     def model_hash_once() -> str:
@@ -669,6 +700,16 @@ class ProbeRequest(BaseModel):
     folds: int = Field(5, ge=2, le=20)
     limit: int = Field(2000, ge=20, le=20_000, description="Examples used at most (a seeded sample): probes take seconds per thousand.")
     random: str | None = Field(None, description="A store of the same corpus harvested with --random-weights, for the baseline curves.")
+    seed: int = 0
+
+
+class ProjectRequest(BaseModel):
+    method: Literal["pca", "umap"] = "pca"
+    level: Literal["sentence", "token"] = "sentence"
+    layers: list[int] | None = Field(None, description="Hidden layers to map (default: all the store holds).")
+    limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
+    colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")
+    predict: bool = Field(False, description="Add the served sentiment classifier's prediction and confidence, read from the store's last layer.")
     seed: int = 0
 
 

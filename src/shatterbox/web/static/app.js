@@ -219,6 +219,32 @@
     });
   });
 
+  // ---- projector: maps of the chosen store; a point opens its sentence in the Attention and Explain tabs ----
+  document.querySelector('nav button[data-tab="projector"]').addEventListener("click", function () {
+    (stores.length ? Promise.resolve() : loadStores()).then(function () {
+      var name = window.shatterboxStore;
+      $("proj-store").textContent = name ? "store: " + name : "Choose a store in the Corpus tab first.";
+      $("proj-run").disabled = !name;
+    }).catch(function (err) { showError("proj-error", err); });
+  });
+  function openSentence(pick) { // from a map to the sentence-level tabs
+    $("att-text").value = pick.text; $("att-pair").value = ""; $("ex-text").value = pick.text;
+    document.querySelector('nav button[data-tab="attention"]').click();
+    $("att-run").click();
+  }
+  $("proj-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = window.shatterboxStore; if (!name) return;
+    var body = { method: $("proj-method").value, level: $("proj-level").value, limit: +$("proj-limit").value, predict: $("proj-predict").checked,
+                 colour: $("proj-predict").checked ? "prediction" : null };
+    showNote("proj-progress", "mapping " + body.limit.toLocaleString() + " " + body.level + "s of " + name + " at every layer" + (body.method === "umap" ? " (UMAP: about a minute per 10,000 points and layer)" : ""));
+    run($("proj-form"), "proj-error", function () {
+      return api("/api/stores/" + encodeURIComponent(name) + "/project", body).then(function (d) {
+        window.shatterboxProjector.mount($("proj-result"), d, openSentence);
+      });
+    }).then(function () { showNote("proj-progress", null); });
+  });
+
   // ---- probes: a property layer by layer on the chosen store, with its control task ----
   function probesTab() {
     var name = window.shatterboxStore;

@@ -1,4 +1,4 @@
-"""The Probes tab: the API equals the library, the plot is Python's, the tab draws it in Chromium."""
+"""The Probes and Projector tabs: the API equals the library, plots are Python's, the tabs work in Chromium."""
 
 import pytest
 
@@ -68,3 +68,43 @@ def test_probes_tab_in_chromium(browser, folder):
         assert "unknown token property" in page.locator("#probes-error").text_content()
         page.close()
         assert errors == [e for e in errors if "400" in e] and dialogs == []  # the refused request is the only console line
+
+
+def test_project_api_equals_the_library(client, folder):
+    from shatterbox.projector import layer_vectors, project_layers, sentence_points
+
+    d = client.post("/api/stores/wn/project", json={"limit": 50, "colour": "pos"}).json()
+    store = Store.open(folder / "wn")
+    points = sentence_points(store, limit=50)
+    maps = project_layers(layer_vectors(store, points, [0, 3]))
+    assert [x["layer"] for x in d["layers"]] == [0, 3] and d["defaultColour"] == "pos"
+    assert d["layers"][1]["x"][:5] == pytest.approx(maps[1].coords[:5, 0], abs=1e-4)
+    assert d["layers"][1]["trust"] == pytest.approx(maps[1].trustworthiness)
+    lacking = client.post("/api/stores/wn/project", json={"predict": True})  # the classifier reads layer 6
+    assert lacking.status_code == 400 and "harvest with --layers all" in lacking.json()["error"]
+    bad = client.post("/api/stores/wn/project", json={"method": "tsne"})
+    assert bad.status_code == 422 and "method" in bad.json()["error"]
+
+
+def test_projector_tab_opens_a_sentence_in_the_attention_tab(browser, folder):
+    with running(create_app(stores=folder)) as url:
+        page, errors, dialogs = open_app(browser, url)
+        page.click('nav button[data-tab="corpus"]')
+        page.wait_for_selector("#stores-table")
+        page.locator("#stores-table tr[data-store='wn'] button.use-store").click()
+        page.click('nav button[data-tab="projector"]')
+        page.fill("#proj-limit", "40")
+        page.uncheck("#proj-predict")  # the test store holds layers 0 and 3, not the classifier's layer 6
+        page.click("#proj-run")
+        page.wait_for_selector("#sbp-canvas")
+        assert "PCA of 40 sentences at layer 3" in page.locator("#sbp-quality").text_content()
+        screen = page.evaluate("document.getElementById('proj-result').sbProjector.screen()")
+        box = page.locator("#sbp-canvas").bounding_box()
+        page.mouse.move(box["x"] + screen[0], box["y"] + screen[1])
+        text = page.locator("#sbp-tip").text_content()
+        page.mouse.click(box["x"] + screen[0], box["y"] + screen[1])
+        page.wait_for_selector("#tab-attention:not([hidden])")
+        assert text.startswith(page.locator("#att-text").input_value())
+        page.wait_for_selector("#sb-lines")  # the sentence's attention is drawn
+        page.close()
+        assert errors == [] and dialogs == []
