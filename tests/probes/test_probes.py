@@ -113,3 +113,12 @@ def test_a_property_with_one_class_is_refused():
     x = {1: np.zeros((20, 3))}
     with pytest.raises(InputError, match="1 class in these examples"):
         probe_arrays(x, np.array(["a"] * 20), np.arange(20).astype(str))
+
+
+def test_a_sample_leaves_out_the_classes_it_makes_rare(small_store):
+    full = examples(small_store, "supersense")
+    sample = examples(small_store, "supersense", limit=120, seed=2)
+    classes, counts = np.unique(sample.labels, return_counts=True)
+    assert len(sample.labels) <= 120 and counts.min() >= 5 and sample.dropped  # rare in the sample: listed, not probed
+    assert set(classes) <= set(full.labels)
+    probe(small_store, "supersense", limit=120, seed=2, folds=5)  # no fold without a class

@@ -233,10 +233,11 @@ def examples(store: Store, property: str, *, level: str = "token", limit: int | 
         words = sentence_ids.astype(str).astype(object)
     else:
         raise InputError(f"unknown level {level!r}: token or sentence")
-    kept, dropped = _common_classes(labels)
-    order = np.flatnonzero(kept)
-    if limit is not None and len(order) > limit:
+    order = np.arange(len(labels))
+    if limit is not None and len(order) > limit:  # sample first: the rare classes are counted in what is probed
         order = np.sort(np.random.default_rng(seed).choice(order, size=limit, replace=False))
+    kept, dropped = _common_classes(labels[order])
+    order = order[kept]
     return Examples(property, level, sentence_ids[order], positions[order], words[order], labels[order], dropped)
 
 
