@@ -120,3 +120,14 @@ def test_projector_page_in_chromium(tmp_path, small_store, browser):
     assert download.value.suggested_filename == "shatterbox-projector-layer-0.png"
     pg.close()
     assert errors == []
+
+
+@pytest.mark.parametrize("n,k", [(60, 5), (300, 10), (513, 7)])
+def test_trustworthiness_equals_scikit_learns_in_bounded_memory(n, k):
+    from sklearn.manifold import trustworthiness as theirs
+
+    from shatterbox.projector import trustworthiness
+
+    x = spread(n=n, seed=n)
+    y = x[:, :2] + np.random.default_rng(1).normal(size=(n, 2))
+    assert trustworthiness(x, y, k, block=64) == pytest.approx(theirs(x, y, n_neighbors=k), abs=1e-12)

@@ -28,7 +28,8 @@ from shatterbox.store import Store
 
 METHODS = ("pca", "umap")
 
-__all__ = ["METHODS", "Map", "Points", "align", "knn_recall", "layer_vectors", "project", "project_layers", "sentence_points", "token_points"]
+__all__ = ["METHODS", "Map", "Points", "align", "knn_recall", "layer_vectors", "predictions", "project", "project_layers", "sentence_points",
+           "token_points", "trustworthiness"]
 
 
 @dataclass
@@ -74,6 +75,35 @@ def knn_recall(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
     return float(np.mean(hits) / k)
 
 
+def trustworthiness(x: np.ndarray, y: np.ndarray, k: int = 10, *, block: int = 256) -> float:
+    """Trustworthiness@k of the map ``y`` of ``x`` (Venna & Kaski; the value scikit-learn's
+    ``sklearn.manifold.trustworthiness`` gives), computed a block of rows at a time: memory stays
+    at ``block`` × n instead of scikit-learn's n × n distance and rank matrices (3.2 GB at 20,000 points).
+
+    Example:
+        >>> from sklearn import manifold
+        >>> x = np.random.default_rng(0).normal(size=(40, 5))
+        >>> bool(abs(trustworthiness(x, x[:, :2], k=5) - manifold.trustworthiness(x, x[:, :2], n_neighbors=5)) < 1e-12)
+        True
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.asarray(x)
+    x = x if x.dtype == np.float64 else x.astype(np.float32)  # float32 vectors: float32 distances, as scikit-learn
+    n = len(x)
+    near_y = NearestNeighbors(n_neighbors=k).fit(y).kneighbors(return_distance=False)  # [n, k], each point itself excluded
+    squared = (x * x).sum(1)
+    penalty = 0.0
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        d = squared[start:stop, None] - 2 * (x[start:stop] @ x.T) + squared[None, :]
+        d[np.arange(stop - start), np.arange(start, stop)] = np.inf  # a point is not its own neighbour
+        dj = np.take_along_axis(d, near_y[start:stop], axis=1)
+        ranks = (d[:, :, None] < dj[:, None, :]).sum(1) + 1  # rank of each map neighbour in the full space
+        penalty += float(np.maximum(ranks - k, 0).sum())
+    return 1.0 - penalty * 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0))
+
+
 def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, layer: int | None = None,
             neighbours: int = 15) -> Map:
     """A 2-D map of ``x`` [n, d] by ``pca`` (scikit-learn) or ``umap`` (umap-learn, seeded: the same map every run).
@@ -83,8 +113,6 @@ def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, l
         >>> project(x, "pca").coords[:2].round(3).tolist() == project(x, "pca").coords[:2].round(3).tolist()
         True
     """
-    from sklearn.manifold import trustworthiness
-
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) < 5:
         raise InputError(f"a map needs at least 5 points (got {len(x)}): choose more sentences or tokens")
@@ -105,7 +133,7 @@ def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, l
         raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
     seconds = time.perf_counter() - start
     k = min(k, (len(x) - 1) // 2)
-    return Map(layer, method, np.asarray(coords, dtype=np.float64), float(trustworthiness(x, coords, n_neighbors=k)),
+    return Map(layer, method, np.asarray(coords, dtype=np.float64), trustworthiness(x, coords, k),
                knn_recall(x, coords, k), k, seconds)
 
 
