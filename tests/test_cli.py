@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -446,3 +447,29 @@ def test_project_command_writes_the_map_and_prints_its_faithfulness(tmp_path):
     assert bad.exit_code == 2 and "unknown projection 'tsne'" in bad.stderr and "Traceback" not in bad.output
     bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--layers", "3"])
     assert bad.exit_code == 2 and "layer 3" in bad.stderr
+
+
+def test_project_colours_tokens_by_a_factor_code(tmp_path):
+    from shatterbox.corpus import load_corpus
+    from shatterbox.factors import Factors
+    from shatterbox.projector import layer_vectors, token_points
+    from shatterbox.store import Store, harvest
+
+    store = harvest(load_corpus("wordnet", limit=80, seed=7), tmp_path / "s", layers="1,2")
+    fitted = tmp_path / "f.safetensors"
+    r = runner.invoke(app, ["factors", "fit", str(store.root), "--out", str(fitted), "--factors", "16", "--epochs", "1", "--max-tokens", "500"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "map.html"
+    r = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--level", "token", "--limit", "60",
+                            "--factors", str(fitted), "--factor", "3", "--colour", "factor 3"])
+    assert r.exit_code == 0, r.output
+    page = out.read_text(encoding="utf-8")
+    data = json.loads(page.split('id="sbp-data">', 1)[1].split("</script>", 1)[0])
+    name = next(k for k in data["colourings"] if k.startswith("factor 3 (layer "))
+    layer = int(name.split("layer ")[1].rstrip(")"))
+    factors = Factors.load(fitted)
+    points = token_points(Store.open(store.root), limit=60)
+    want = factors.codes(layer_vectors(Store.open(store.root), points, [layer])[layer], layer, units=[3])[:, 3]
+    np.testing.assert_allclose(data["colourings"][name]["values"], want, atol=1e-4)  # the page's colours are the factor's codes
+    bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--factor", "3"])
+    assert bad.exit_code == 2 and "--factors and --factor go together" in bad.stderr
