@@ -733,6 +733,7 @@ def project(
     out: str = typer.Option(..., "--out", "-o", help="The self-contained HTML page to write (scatter, layer slider, hover, PNG export)."),
     method: str = typer.Option("pca", "--method", help="pca or umap (seeded: the same map every run)."),
     level: str = typer.Option("sentence", "--level", help="sentence (mean of its tokens, as sentence-transformers embed) or token."),
+    pool: str = typer.Option("mean", "--pool", help="Sentence vectors: mean (of all its tokens) or first (the [CLS] token)."),
     layers: str = typer.Option("all", "--layers", help="Hidden layers to map: all, or e.g. 1-6, 3."),
     limit: int = typer.Option(5000, "--limit", "-n", help="Points (a seeded sample of sentences or tokens)."),
     colour: Optional[str] = typer.Option(None, "--colour", "--color", help="Colour by this label column (default: the first), or 'prediction'."),
@@ -765,7 +766,9 @@ def project(
             labels, confidence = predictions(opened, points, sentiment())
             points.labels["prediction"] = labels
             points.values["confidence"] = confidence
-        vectors = layer_vectors(opened, points, chosen)
+        if pool not in ("mean", "first"):
+            raise InputError(f"unknown pooling {pool!r}: mean or first")
+        vectors = layer_vectors(opened, points, chosen, pool=pool)
         if (factors_file is None) != (factor is None):
             raise InputError("--factors and --factor go together: the factors file and the factor whose code colours the points")
         if factors_file is not None:

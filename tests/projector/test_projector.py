@@ -81,6 +81,11 @@ def test_points_and_vectors_come_from_the_store(small_store):
     points = sentence_points(small_store)
     vectors = layer_vectors(small_store, points, [0, 6])
     assert vectors[6].shape == (9, 384) and points.texts[0] == "What a wonderful, happy day."
+    first = layer_vectors(small_store, points, [6], pool="first")[6]
+    cls = small_store.activations("hidden_6", "position = 0")  # the [CLS] rows, in sentence order
+    np.testing.assert_allclose(first, cls, atol=1e-6)
+    manual = small_store.activations("hidden_6", "sentence_id = 0").mean(0)  # every token, [CLS] and [SEP] included
+    np.testing.assert_allclose(vectors[6][0], manual, atol=1e-5)
     tokens = token_points(small_store, limit=20, seed=1)
     assert len(tokens.texts) == 20 and all(t[s:e].lower() == w.lower() or w.startswith("#") for t, (s, e), w in
                                            zip(tokens.texts, tokens.spans, tokens.labels["word"]) if s >= 0)

@@ -10,6 +10,13 @@ from shatterbox.web import create_app, running
 from tests.conftest import local_client, open_app
 
 
+def use_store(page, name: str) -> None:
+    """Choose store ``name`` in the Corpus tab, as a user does before the store tabs."""
+    page.click('nav button[data-tab="corpus"]')
+    page.wait_for_selector("#stores-table")
+    page.locator(f"#stores-table tr[data-store='{name}'] button.use-store").click()
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, default_model):
     root = tmp_path_factory.mktemp("probe-stores")
@@ -48,9 +55,7 @@ def test_bad_probe_requests_are_clear_errors(client, body, status, message):
 def test_probes_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)
-        page.click('nav button[data-tab="corpus"]')
-        page.wait_for_selector("#stores-table")
-        page.locator("#stores-table tr[data-store='wn'] button.use-store").click()
+        use_store(page, "wn")
         page.click('nav button[data-tab="probes"]')
         page.wait_for_selector("#probes-random option[value='wn-random']", state="attached")
         assert "store: wn" in page.locator("#probes-store").text_content()
@@ -89,9 +94,7 @@ def test_project_api_equals_the_library(client, folder):
 def test_projector_tab_opens_a_sentence_in_the_attention_tab(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)
-        page.click('nav button[data-tab="corpus"]')
-        page.wait_for_selector("#stores-table")
-        page.locator("#stores-table tr[data-store='wn'] button.use-store").click()
+        use_store(page, "wn")
         page.click('nav button[data-tab="projector"]')
         page.fill("#proj-limit", "40")
         page.uncheck("#proj-predict")  # the test store holds layers 0 and 3, not the classifier's layer 6

@@ -528,7 +528,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
                     labels, confidence = predictions(store, points, classifier_for_store())
                     points.labels["prediction"], points.values["confidence"] = labels, confidence
                 chosen = req.layers or store.layers()
-                found = project_layers(layer_vectors(store, points, chosen), req.method, seed=req.seed)
+                found = project_layers(layer_vectors(store, points, chosen, pool=req.pool), req.method, seed=req.seed)
                 return json.dumps(projector_payload(points, found, colour=req.colour), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
             stamp = (store.root / "manifest.json").stat().st_mtime_ns
@@ -706,6 +706,7 @@ class ProbeRequest(BaseModel):
 class ProjectRequest(BaseModel):
     method: Literal["pca", "umap"] = "pca"
     level: Literal["sentence", "token"] = "sentence"
+    pool: Literal["mean", "first"] = Field("mean", description="Sentence vectors: mean of all its tokens, or its first ([CLS]) token.")
     layers: list[int] | None = Field(None, description="Hidden layers to map (default: all the store holds).")
     limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
     colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")

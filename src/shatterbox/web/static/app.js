@@ -235,7 +235,7 @@
   $("proj-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var name = window.shatterboxStore; if (!name) return;
-    var body = { method: $("proj-method").value, level: $("proj-level").value, limit: +$("proj-limit").value, predict: $("proj-predict").checked,
+    var body = { method: $("proj-method").value, level: $("proj-level").value, pool: $("proj-pool").value, limit: +$("proj-limit").value, predict: $("proj-predict").checked,
                  colour: $("proj-predict").checked ? "prediction" : null };
     showNote("proj-progress", "mapping " + body.limit.toLocaleString() + " " + body.level + "s of " + name + " at every layer" + (body.method === "umap" ? " (UMAP: about a minute per 10,000 points and layer)" : ""));
     run($("proj-form"), "proj-error", function () {
