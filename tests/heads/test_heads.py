@@ -90,3 +90,10 @@ def test_causal_entropy_uses_visible_keys(tiny_models):
 def test_no_traces_is_a_clear_error():
     with pytest.raises(InputError, match="no texts"):
         head_stats([])
+
+
+def test_agreement_of_one_text_says_what_it_is_over(default_model):
+    one = head_stats([default_model.capture("The cat sat on the mat.")]).ranking(3)
+    two = head_stats([default_model.capture("The cat sat on the mat."), default_model.capture("Dogs bark at night.")]).ranking(3)
+    assert all("over the rows of one text" in row.reason for row in one)
+    assert not any("one text" in row.reason for row in two)

@@ -126,7 +126,7 @@ class HeadStats:
             reason = (
                 f"entropy {v['entropy'][li, hi]:.2f}, delimiters {v['special'][li, hi] + v['punct'][li, hi]:.2f}, "
                 f"prev/self/next {v['prev'][li, hi]:.2f}/{v['self'][li, hi]:.2f}/{v['next'][li, hi]:.2f}, "
-                f"agreement {v['agreement'][li, hi]:.2f}"
+                f"agreement {v['agreement'][li, hi]:.2f}" + (" (over the rows of one text: give more texts for agreement across texts)" if self.n_texts == 1 else "")
             )
             rows.append(HeadRow(int(li) + 1, int(hi) + 1, kind, float(score[li, hi]), reason))
         return rows
