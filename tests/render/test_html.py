@@ -223,6 +223,13 @@ def test_512_token_views_stay_small_and_responsive(tmp_path, default_model, brow
         ))
     assert pg.locator("#sb-table tr").count() == 65 and "of 512" in pg.locator("#sb-table-note").text_content()
     assert pg.locator("#sb-neuron tr").count() == 2 + 64
+    height = pg.locator("#sb-svg").evaluate("s => s.getBoundingClientRect().height")
+    assert height < 2700 and "every 3rd token labelled" in pg.locator("#sb-head-note").text_content()  # 9,226 px before
+    assert pg.locator("text.sb-left").count() == 171
+    box = pg.locator("#sb-svg").bounding_box()
+    pg.mouse.move(box["x"] + 60, box["y"] + 8 + 101 * 5)  # row 101 has no label: pointing at it still picks it
+    shown = pg.evaluate("document.getElementById('sb-lines').sbShown")
+    assert shown and {x[0] for x in shown} == {101}
     pg.screenshot(path=str(tmp_path / "long.png"))
     pg.close()
     print(f"\n512-token page: {size:,} bytes; opened in {opened:.2f} s, model view filled at {filled:.2f} s; "

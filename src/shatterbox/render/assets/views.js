@@ -186,40 +186,52 @@
       neuronPane.appendChild(t);
     }
 
+    var LONG = 64; // past this many rows the head view packs its rows and labels every few tokens
     function drawHead() { // labels in SVG (text only, so tokens stay text), lines on a canvas beneath them
       headPane.textContent = ""; state.hover = -1;
       headPane.appendChild(el("h3", {}, "head view - layer " + (state.layer + 1)));
       if (!state.heads.length) { headPane.appendChild(el("p", { id: "sb-nohead" }, "no head ticked: tick one or more heads above, or click a thumbnail")); }
-      var names = units(), n = names.length, rowH = 18, w = 360, height = n * rowH + 10, lines = [];
+      var names = units(), n = names.length, long = n > LONG, rowH = long ? Math.max(5, Math.floor(1600 / n)) : 18;
+      var every = long ? Math.ceil(12 / rowH) : 1, w = 360, top = long ? 8 : 14, height = n * rowH + 2 * top, lines = [];
+      if (long) headPane.appendChild(el("p", { "class": "sb-note", id: "sb-head-note" }, n + " rows, " + rowH + " px apart, every " +
+        (every === 1 ? "" : every + (every === 2 ? "nd" : every === 3 ? "rd" : "th") + " ") + "token labelled (point at a row to see its lines); " +
+        "line opacity is relative to each token's strongest line, so long rows of small weights stay visible"));
       var box = el("div", { "class": "sb-headbox", style: "width:" + w + "px;height:" + height + "px" });
       var canvas = el("canvas", { id: "sb-lines", style: "width:" + w + "px;height:" + height + "px" });
       var svg = el("svg:svg", { width: w, height: height, id: "sb-svg" });
       state.heads.forEach(function (hh) {
         var m = matrix(state.layer, hh);
-        for (var i = 0; i < n; i++) for (var j = 0; j < n; j++) if (m[i][j] >= 0.01 && allowed(i, j)) lines.push([i, j, hh, m[i][j]]);
+        for (var i = 0; i < n; i++) {
+          var peak = long ? Math.max.apply(null, Array.from(m[i])) : 1;
+          for (var j = 0; j < n; j++) if (m[i][j] >= 0.01 && allowed(i, j)) lines.push([i, j, hh, Math.min(1, m[i][j] / peak)]);
+        }
       });
       canvas.sbLines = lines;
       names.forEach(function (name, i) {
-        var left = el("svg:text", { x: 115, y: i * rowH + 18, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name);
-        left.addEventListener("mouseenter", function () { focus(i); });
-        left.addEventListener("mouseleave", function () { focus(-1); });
-        svg.appendChild(left);
-        svg.appendChild(el("svg:text", { x: w - 115, y: i * rowH + 18 }, name));
+        if (i % every) return;
+        svg.appendChild(el("svg:text", { x: 115, y: top + i * rowH + 4, "text-anchor": "end", "data-i": i, "class": "sb-left" }, name));
+        svg.appendChild(el("svg:text", { x: w - 115, y: top + i * rowH + 4 }, name));
       });
+      svg.addEventListener("mousemove", function (ev) { // the row under the pointer, labelled or not
+        var r = svg.getBoundingClientRect(), row = Math.floor((ev.clientY - r.top - top + rowH / 2) / rowH);
+        var i = ev.clientX - r.left < w / 2 && row >= 0 && row < n ? row : -1;
+        if (i !== state.hover) focus(i);
+      });
+      svg.addEventListener("mouseleave", function () { focus(-1); });
       box.appendChild(canvas); box.appendChild(svg); headPane.appendChild(box);
-      drawLines(canvas, w, height, rowH);
+      drawLines(canvas, w, height, rowH, top);
     }
-    function drawLines(canvas, w, height, rowH) { // the lines of every ticked head, or only token state.hover's
+    function drawLines(canvas, w, height, rowH, top) { // the lines of every ticked head, or only token state.hover's
       var ratio = Math.max(1, Math.min(window.devicePixelRatio || 1, Math.floor(32000 / height))); // canvases stop at 32k px
       canvas.width = w * ratio; canvas.height = height * ratio;
       var ctx = canvas.getContext("2d"), shown = canvas.sbLines.filter(function (x) { return state.hover < 0 || x[0] === state.hover; });
-      ctx.scale(ratio, ratio); ctx.lineWidth = 2;
+      ctx.scale(ratio, ratio); ctx.lineWidth = rowH < 10 ? 1 : 2;
       shown.forEach(function (x) {
         ctx.globalAlpha = x[3]; ctx.strokeStyle = COLORS[x[2] % COLORS.length];
-        ctx.beginPath(); ctx.moveTo(120, x[0] * rowH + 14); ctx.lineTo(w - 120, x[1] * rowH + 14); ctx.stroke();
+        ctx.beginPath(); ctx.moveTo(120, top + x[0] * rowH); ctx.lineTo(w - 120, top + x[1] * rowH); ctx.stroke();
       });
       canvas.sbShown = shown.map(function (x) { return [x[0], x[1], x[2]]; }); // what is drawn, for tests and tools
-      canvas.redraw = function () { drawLines(canvas, w, height, rowH); };
+      canvas.redraw = function () { drawLines(canvas, w, height, rowH, top); };
     }
     function focus(i) { // only the lines of token i (all lines for i = -1)
       state.hover = i;
