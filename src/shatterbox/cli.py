@@ -46,7 +46,11 @@ def _console() -> Console:
     """stdout: the terminal's width; piped, $COLUMNS when set (else 200, so that nothing wraps)."""
     columns = os.environ.get("COLUMNS", "")
     width = int(columns) if columns.isdigit() and int(columns) > 0 else (None if sys.stdout.isatty() else 200)
-    return Console(width=width, highlight=False)
+    console = Console(width=width, highlight=False)
+    from shatterbox.render.terminal import use_palette
+
+    use_palette(console.color_system)  # 16-colour terminals get cell styles that stay readable
+    return console
 
 
 def _say(message: str) -> None:

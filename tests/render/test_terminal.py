@@ -46,3 +46,30 @@ def test_blocks_fit_the_width_they_are_given():
     for width in (40, 80, 120):
         text = _print(blocks, width)
         assert max(len(line) for line in text.splitlines()) <= width and text.count("0.123456") == 20
+
+
+def test_sixteen_colour_terminals_get_readable_cells(default_model):
+    """TERM=xterm: no light text on a light background and no dark text on a dark one (rich rounded the
+    shades to the nearest grey before, printing white on light grey)."""
+    from shatterbox.render.terminal import attribution_renderable, use_palette
+
+    light_bg, dark_bg = {"47", "100", "107", "103", "106"}, {"40", "44", "41", "45"}
+    light_fg, dark_fg = {"37", "97"}, {"30"}
+    table = attention_table(default_model.capture(CHAPTER), 3, 1)
+    a = explain(text="I love playing chess with my friends.")
+    for system, expect_pairs in (("standard", True), ("truecolor", False)):
+        use_palette(system)
+        try:
+            console = Console(file=io.StringIO(), color_system=system, force_terminal=True, width=200)
+            console.print(table_renderable(table))
+            console.print(attribution_renderable(a))
+            out = console.file.getvalue()
+        finally:
+            use_palette("truecolor")
+        pairs = re.findall(r"\x1b\[((?:\d+;)*\d+)m", out)
+        codes = [set(p.split(";")) for p in pairs]
+        if expect_pairs:
+            assert codes and not any((c & light_fg and c & light_bg) or (c & dark_fg and c & dark_bg) for c in codes)
+            assert any("44" in c for c in codes)  # the strongest cells are still marked
+        else:
+            assert any("48" in c for c in codes)  # full colour keeps its shades (24-bit backgrounds)

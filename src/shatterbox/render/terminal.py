@@ -19,6 +19,23 @@ _LOW = (255, 255, 255)
 _HIGH = (8, 69, 148)
 
 
+_SIXTEEN = [False]  # set by use_palette for the console that prints
+
+
+def use_palette(color_system: str | None) -> None:
+    """Choose cell styles for the console that prints them: on a 16-colour terminal (``TERM=xterm``)
+    rich would round the shades to whatever grey is nearest, white text on light grey included, so
+    there the cells use fixed pairs that stay readable.
+
+    Example:
+        >>> use_palette("standard"); shade(0.9)
+        'bold bright_white on blue'
+        >>> use_palette("truecolor"); shade(0.9)
+        'white on rgb(21,79,153)'
+    """
+    _SIXTEEN[0] = color_system in ("standard", "windows")
+
+
 def shade(weight: float) -> str:
     """A rich style whose background darkens with ``weight`` in [0, 1] (square-root scale).
 
@@ -27,6 +44,8 @@ def shade(weight: float) -> str:
         'black on rgb(255,255,255)'
     """
     t = min(max(float(weight), 0.0), 1.0) ** 0.5
+    if _SIXTEEN[0]:
+        return "black on white" if t < 0.3 else "black on cyan" if t < 0.55 else "bright_white on blue" if t < 0.8 else "bold bright_white on blue"
     r, g, b = (round(lo + (hi - lo) * t) for lo, hi in zip(_LOW, _HIGH))
     return f"{'white' if t > 0.55 else 'black'} on rgb({r},{g},{b})"
 
@@ -146,6 +165,11 @@ def _word_style(value: float, scale: float) -> str:
     from shatterbox.render.attribution import diverging
 
     r, g, b, alpha = diverging(value / scale)
+    if _SIXTEEN[0]:
+        if alpha < 0.15:
+            return "default"
+        warm = value > 0
+        return ("bright_white on red" if warm else "bright_white on blue") if alpha > 0.6 else ("black on bright_red" if warm else "black on cyan")
     mix = [round(255 + (c - 255) * alpha) for c in (r, g, b)]
     return f"{'white' if alpha > 0.6 else 'black'} on rgb({mix[0]},{mix[1]},{mix[2]})"
 
