@@ -48,6 +48,9 @@ def test_attention_tab_layer_6_head_6_and_word_ranking(page, default_model, tmp_
     expected = sb.attends_to(trace, 6, 6, 1, level="token")
     assert len(items) == trace.n_tokens and items[0].split()[0] == expected.items[0][0]
     assert "layer 6, head 6" in page.locator("#sb-ranking h3").text_content()
+    assert page.locator("th.sb-rowhead.sb-chosen").all_text_contents() == ["transformers"]  # the clicked row stays marked
+    page.locator("th.sb-rowhead[data-i='3']").click()
+    assert page.locator("th.sb-rowhead.sb-chosen").all_text_contents() == [trace.labels[3]]
     page.screenshot(path=str(tmp_path / "attention-tab.png"), full_page=True)
 
 

@@ -12,7 +12,7 @@
     return e;
   }
   function mount(root, D, onPick) {
-    var W = 820, H = 560, n = D.text.length, state = { layer: D.layers.length - 1, colour: D.defaultColour, hover: -1 };
+    var W = Math.max(320, Math.min(820, (root.clientWidth || 820) - 4)), H = Math.round(W * 0.68), n = D.text.length, state = { layer: D.layers.length - 1, colour: D.defaultColour, hover: -1 };
     root.textContent = "";
     var bar = el("div", { "class": "sbp-bar" }); root.appendChild(bar);
     var slider = el("input", { type: "range", min: 0, max: D.layers.length - 1, value: state.layer, id: "sbp-layer" });

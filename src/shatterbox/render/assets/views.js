@@ -308,8 +308,10 @@
       rows = rows.slice(0, MAX_ROWS); cols = cols.slice(0, MAX_ROWS);
       tr.appendChild(el("th", {}, "")); cols.forEach(function (j) { tr.appendChild(el("th", {}, all[j])); }); t.appendChild(tr);
       rows.forEach(function (i) {
-        var row = el("tr"), th = el("th", { "class": "sb-rowhead", "data-i": i, title: "click: rank what this attends to" }, all[i]);
-        th.addEventListener("click", function () { state.word = i; drawRanking(); });
+        var row = el("tr"), th = el("th", { "class": "sb-rowhead" + (i === state.word ? " sb-chosen" : ""), "data-i": i, title: "click: rank what this attends to" }, all[i]);
+        th.addEventListener("click", function () { // the clicked row stays marked next to its ranking
+          state.word = i; t.querySelectorAll("th.sb-rowhead").forEach(function (x) { x.classList.toggle("sb-chosen", x === th); }); drawRanking();
+        });
         row.appendChild(th);
         cols.forEach(function (j) {
           var v = m[i][j], c = ramp(v);
