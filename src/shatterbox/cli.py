@@ -776,7 +776,10 @@ def project(
         if (factors_file is None) != (factor is None):
             raise InputError("--factors and --factor go together: the factors file and the factor whose code colours the points")
         if factors_file is not None:
-            name, values = _factor_colouring(factors_file, factor, opened, points)
+            from shatterbox.factors import Factors
+            from shatterbox.projector import factor_values
+
+            name, values = factor_values(Factors.load(factors_file), factor, opened, points)
             points.values[name] = values
         maps = []
         columns = (TextColumn(f"{method} maps"), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
@@ -792,22 +795,6 @@ def project(
         rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]
         _print_arrow(pa.Table.from_pylist(rows), fmt)
         _say(f"{len(points.texts):,} {level}s mapped by {method} at {len(maps)} layers; wrote {out}")
-
-
-def _factor_colouring(path: str, factor: int, store, points) -> tuple[str, "np.ndarray"]:
-    """(name, code per point) of ``factor`` at the layer where it matters most: the token's own code, or its
-    sentence's mean vector's."""
-    from shatterbox.factors import Factors
-    from shatterbox.projector import layer_vectors
-
-    factors = Factors.load(path)
-    if factors.store.get("key") != store.manifest.get("key"):
-        raise InputError(f"{path!r} was fitted on another store (or this one was harvested again): fit factors on this store")
-    if not 0 <= factor < factors.n_factors:
-        raise InputError(f"factor {factor} is out of range: this file has factors 0-{factors.n_factors - 1}")
-    layer = factors.layers[int(factors.importance_[factor].argmax())]
-    hidden = layer_vectors(store, points, [layer])[layer]
-    return f"factor {factor} (layer {layer})", factors.codes(hidden, layer, units=[factor])[:, factor]
 
 
 def _print_arrow(table, fmt: Format) -> None:

@@ -111,3 +111,22 @@ def test_projector_tab_opens_a_sentence_in_the_attention_tab(browser, folder):
         page.wait_for_selector("#sb-lines")  # the sentence's attention is drawn
         page.close()
         assert errors == [] and dialogs == []
+
+
+def test_project_api_colours_by_a_factor_of_the_served_folder(folder):
+    from shatterbox.factors import fit_factors
+    from shatterbox.projector import factor_values, token_points
+
+    store = Store.open(folder / "wn")
+    fitted = fit_factors(store, n_factors=8, n_epochs=1, max_tokens=400)
+    fitted.save(folder / "wn8.factors")
+    try:
+        client = local_client(create_app(stores=folder))
+        d = client.post("/api/stores/wn/project", json={"level": "token", "limit": 40, "factors": "wn8.factors", "factor": 5}).json()
+        name, want = factor_values(fitted, 5, store, token_points(store, limit=40))
+        assert d["defaultColour"] == name and d["colourings"][name]["values"] == pytest.approx(want, abs=1e-4)
+        other = client.post("/api/stores/wn-random/project", json={"limit": 40, "factors": "wn8.factors"})
+        assert other.status_code == 400 and "fitted on the store 'wn'" in other.json()["error"]
+        assert client.post("/api/stores/wn/project", json={"factors": "nope.factors"}).status_code == 404
+    finally:
+        (folder / "wn8.factors").unlink()

@@ -28,7 +28,7 @@ from shatterbox.store import Store
 
 METHODS = ("pca", "umap")
 
-__all__ = ["METHODS", "Map", "Points", "align", "knn_recall", "layer_vectors", "predictions", "project", "project_layers", "sentence_points",
+__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "predictions", "project", "project_layers", "sentence_points",
            "token_points", "trustworthiness"]
 
 
@@ -254,3 +254,27 @@ def predictions(store: Store, points: Points, classifier) -> tuple[list[str], np
         probs = torch.softmax(classifier.head(pooled), dim=-1).numpy()[inverse]
     best = probs.argmax(1)
     return [classifier.labels[k] for k in best], probs.max(1)
+
+
+def factor_values(factors, factor: int, store: Store, points: Points) -> tuple[str, np.ndarray]:
+    """(name, code per point) of ``factor`` of ``factors`` (fitted on ``store``) at the layer where it matters
+    most: a token's own code, or its sentence's pooled vector's.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.factors import fit_factors
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=40), tempfile.mkdtemp(), layers="1")
+        >>> f = fit_factors(s, n_factors=8, n_epochs=1, max_tokens=300)
+        >>> name, values = factor_values(f, 2, s, token_points(s, limit=30))
+        >>> name, values.shape
+        ('factor 2 (layer 1)', (30,))
+    """
+    if factors.store.get("key") != store.manifest.get("key"):
+        raise InputError("the factors were fitted on another store (or this one was harvested again): fit factors on this store")
+    if not 0 <= factor < factors.n_factors:
+        raise InputError(f"factor {factor} is out of range: these factors are 0-{factors.n_factors - 1}")
+    layer = factors.layers[int(factors.importance_[factor].argmax())]
+    hidden = layer_vectors(store, points, [layer])[layer]
+    return f"factor {factor} (layer {layer})", factors.codes(hidden, layer, units=[factor])[:, factor]

@@ -523,13 +523,23 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
             store = _open_store(store_folder, name)
 
             def make() -> bytes:
+                first = req.colour
                 points = (sentence_points if req.level == "sentence" else token_points)(store, limit=req.limit, seed=req.seed)
                 if req.predict:
                     labels, confidence = predictions(store, points, classifier_for_store())
                     points.labels["prediction"], points.values["confidence"] = labels, confidence
+                if req.factors:
+                    from shatterbox.projector import factor_values
+
+                    factors, fitted_on = _open_factors(store_folder, req.factors)
+                    if fitted_on.root.name != name:
+                        raise InputError(f"{req.factors!r} was fitted on the store {fitted_on.root.name!r}, not {name!r}: choose that store or other factors")
+                    label, values = factor_values(factors, req.factor, store, points)
+                    points.values[label] = values
+                    first = first or label
                 chosen = req.layers or store.layers()
                 found = project_layers(layer_vectors(store, points, chosen, pool=req.pool), req.method, seed=req.seed)
-                return json.dumps(projector_payload(points, found, colour=req.colour), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                return json.dumps(projector_payload(points, found, colour=first), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
             stamp = (store.root / "manifest.json").stat().st_mtime_ns
             return Response(maps.get_or_make((name, stamp, req.model_dump_json()), make), media_type="application/json")
@@ -711,6 +721,8 @@ class ProjectRequest(BaseModel):
     limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
     colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")
     predict: bool = Field(False, description="Add the served sentiment classifier's prediction and confidence, read from the store's last layer.")
+    factors: str | None = Field(None, max_length=200, description="A factors file of the served folder, fitted on this store: colour by one factor's code.")
+    factor: int = Field(0, ge=0, description="The factor (from 0) whose code colours the points.")
     seed: int = 0
 
 

@@ -225,6 +225,10 @@
       var name = window.shatterboxStore;
       $("proj-store").textContent = name ? "store: " + name : "Choose a store in the Corpus tab first.";
       $("proj-run").disabled = !name;
+      return api("/api/factors").then(function (d) { // factor files fitted on this store can colour the points
+        var pick = $("proj-factors"); pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "none"));
+        d.factors.filter(function (f) { return f.store === name; }).forEach(function (f) { pick.appendChild(el("option", { value: f.name }, f.name)); });
+      });
     }).catch(function (err) { showError("proj-error", err); });
   });
   function openSentence(pick) { // from a map to the sentence-level tabs
@@ -236,7 +240,8 @@
     ev.preventDefault();
     var name = window.shatterboxStore; if (!name) return;
     var body = { method: $("proj-method").value, level: $("proj-level").value, pool: $("proj-pool").value, limit: +$("proj-limit").value, predict: $("proj-predict").checked,
-                 colour: $("proj-predict").checked ? "prediction" : null };
+                 colour: $("proj-factors").value ? null : $("proj-predict").checked ? "prediction" : null,
+                 factors: $("proj-factors").value || null, factor: +$("proj-factor").value || 0 };
     showNote("proj-progress", "mapping " + body.limit.toLocaleString() + " " + body.level + "s of " + name + " at every layer" + (body.method === "umap" ? " (UMAP: about a minute per 10,000 points and layer)" : ""));
     run($("proj-form"), "proj-error", function () {
       return api("/api/stores/" + encodeURIComponent(name) + "/project", body).then(function (d) {
