@@ -559,13 +559,12 @@ def factors_fit(
     """Fit factors shared across layers (or one set per layer); prints held-out variance explained next to PCA with as many components as the mean L0."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.factors import fit_factors, hidden_layers, spread
-    from shatterbox.store import Store, parse_layers
+    from shatterbox.factors import fit_factors, spread
+    from shatterbox.store import Store
 
     with _friendly_errors():
         opened = Store.open(store)
-        hidden = hidden_layers(opened)
-        chosen = [l for l in hidden if l > 0] if layers.strip().lower() == "all" else parse_layers(layers, max(hidden or [0]))
+        chosen = _layers_option(opened, layers, embeddings=False)
         params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k})
         columns = (TextColumn(f"fit {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
@@ -696,12 +695,11 @@ def probe(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shatterbox.probes import probe as run_probe
-    from shatterbox.store import Store, parse_layers
+    from shatterbox.store import Store
 
     with _friendly_errors():
         opened = Store.open(store)
-        available = opened.layers()
-        chosen = available if layers.strip().lower() == "all" else parse_layers(layers, max(available or [0]))
+        chosen = _layers_option(opened, layers)
         results = []
         for path in [opened] + ([Store.open(random_store)] if random_store else []):
             columns = (TextColumn(f"probe {prop}" + (" (random weights)" if results else "")), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
@@ -753,7 +751,7 @@ def project(
 
     from shatterbox.projector import METHODS, layer_vectors, predictions, project as make_map, align, sentence_points, token_points
     from shatterbox.render.projector import projector_page
-    from shatterbox.store import Store, parse_layers
+    from shatterbox.store import Store
 
     with _friendly_errors():
         if method not in METHODS:
@@ -761,8 +759,7 @@ def project(
         if level not in ("sentence", "token"):
             raise InputError(f"unknown level {level!r}: sentence or token")
         opened = Store.open(store)
-        available = opened.layers()
-        chosen = [l for l in available] if layers.strip().lower() == "all" else parse_layers(layers, max(available or [0]))
+        chosen = _layers_option(opened, layers)
         points = (sentence_points if level == "sentence" else token_points)(opened, limit=limit, seed=seed)
         if predict:
             from shatterbox.classifiers.sentiment import sentiment
@@ -795,6 +792,17 @@ def project(
         rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]
         _print_arrow(pa.Table.from_pylist(rows), fmt)
         _say(f"{len(points.texts):,} {level}s mapped by {method} at {len(maps)} layers; wrote {out}")
+
+
+def _layers_option(store, layers: str, *, embeddings: bool = True) -> list[int]:
+    """A --layers option against a store: ``all`` is every hidden layer it holds (the embeddings, layer 0,
+    only with ``embeddings``), otherwise a range or list."""
+    from shatterbox.store import parse_layers
+
+    available = store.layers()
+    if layers.strip().lower() == "all":
+        return [l for l in available if embeddings or l > 0]
+    return parse_layers(layers, max(available or [0]))
 
 
 def _print_arrow(table, fmt: Format) -> None:

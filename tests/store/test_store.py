@@ -277,3 +277,23 @@ def test_a_run_killed_before_its_corpus_table_was_written_resumes(tmp_path, defa
     resumed = harvest(corpus, tmp_path / "s", model=default_model, layers="1")
     np.testing.assert_array_equal(resumed.activations("hidden_1"), expected)
     assert resumed.sentences().column("text").to_pylist() == SENTENCES[:4]
+
+
+def test_token_vectors_follow_the_order_asked_and_refuse_missing_tokens(small):
+    _, small = small
+    column = small.columns[0]
+    rows = small.rows(columns=["sentence_id", "position"]).to_pylist()
+    picked = [rows[5], rows[0], rows[-1], rows[5]]  # out of store order, one twice
+    got = small.token_vectors(column, [r["sentence_id"] for r in picked], [r["position"] for r in picked])
+    for r, vector in zip(picked, got):
+        want = small.activations(column, "sentence_id = ? and position = ?", [r["sentence_id"], r["position"]])[0]
+        np.testing.assert_array_equal(vector, want)
+    with pytest.raises(InputError, match="lacks 1 of the 2 tokens"):
+        small.token_vectors(column, [rows[0]["sentence_id"], 10**6], [0, 0])
+    assert small.require_hidden() == small.layers() and "hidden states of layer 99" in _message(lambda: small.require_hidden([99]))
+
+
+def _message(call) -> str:
+    with pytest.raises(InputError) as info:
+        call()
+    return str(info.value)

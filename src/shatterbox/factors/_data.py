@@ -60,14 +60,7 @@ def layer_vectors(store: Store, layers: list[int] | None = None, *, max_tokens: 
         >>> v.layers, v.train[1].shape[1], len(v.train[1]) == len(v.train[2])
         ([1, 2], 384, True)
     """
-    available = hidden_layers(store)
-    chosen = available if layers is None else list(layers)
-    missing = [l for l in chosen if l not in available]
-    if not available or missing:
-        raise InputError(
-            f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds hidden layers "
-            f"{available or 'none'}; harvest with --what hidden --layers ..."
-        )
+    chosen = store.require_hidden(layers)
     if not 0 <= heldout < 1:
         raise InputError(f"heldout must be in [0, 1) (got {heldout})")
     where = None if special else "not special"

@@ -270,28 +270,10 @@ def _common_classes(labels: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def features(store: Store, found: Examples, layer: int) -> np.ndarray:
     """[examples, d] hidden states of ``layer`` for ``found``: the headword's token, or the sentence's mean over its tokens."""
-    column = f"hidden_{layer}"
-    if column not in store.columns:
-        raise InputError(f"the store has no hidden states of layer {layer}: it holds layers {store.layers() or 'none'}; "
-                         "harvest with --what hidden --layers ...")
+    column = f"hidden_{store.require_hidden([layer])[0]}"
     if found.level == "token":
-        table = store.query(
-            "with wanted as (select unnest(?::bigint[]) as sentence_id, unnest(?::int[]) as position) "
-            f"select t.sentence_id, t.position, t.{column} from tokens t join wanted w using (sentence_id, position) order by t.sentence_id",
-            [found.sentence_ids.tolist(), found.positions.tolist()],
-        )
-        got = table.column("sentence_id").to_numpy()
-        if not np.array_equal(got, found.sentence_ids):
-            raise InputError("the store lacks tokens of some examples (a partial store?): finish the harvest first")
-        return _rows(table.column(column), store.width(column))
+        return store.token_vectors(column, found.sentence_ids, found.positions)
     return store.sentence_vectors(column, found.sentence_ids, special=False)
-
-
-def _rows(column, width: int) -> np.ndarray:
-    import pyarrow as pa
-
-    values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return np.asarray(values.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, width)
 
 
 def probe(store: Store, property: str, *, level: str = "token", kind: str = "linear", layers: Sequence[int] | None = None,
@@ -309,12 +291,7 @@ def probe(store: Store, property: str, *, level: str = "token", kind: str = "lin
     """
     if kind not in KINDS:
         raise InputError(f"unknown probe kind {kind!r}: use one of {', '.join(KINDS)}")
-    available = store.layers()
-    chosen = available if layers is None else list(layers)
-    missing = [l for l in chosen if l not in available]
-    if not available or missing:
-        raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds layers "
-                         f"{available or 'none'}; harvest with --what hidden --layers ...")
+    chosen = store.require_hidden(layers)
     found = examples(store, property, level=level, limit=limit, seed=seed)
     x = {layer: features(store, found, layer) for layer in chosen}
     result = probe_arrays(x, found.labels.astype(str), found.words.astype(str), kind=kind, folds=folds, seed=seed, on_layer=on_layer)

@@ -202,24 +202,13 @@ def token_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Po
 def layer_vectors(store: Store, points: Points, layers: Sequence[int], *, pool: str = "mean") -> dict[int, np.ndarray]:
     """Each layer's vectors of ``points``: the sentence pooled by ``pool`` (mean over all its tokens, as
     sentence-transformers embed, or first), or the token's own."""
-    available = store.layers()
-    missing = [l for l in layers if l not in available]
-    if missing or not layers:
-        raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds layers "
-                         f"{available or 'none'}; harvest with --what hidden --layers ...")
     out = {}
-    for layer in layers:
+    for layer in store.require_hidden(layers):
         column = f"hidden_{layer}"
         if points.level == "sentence":
             out[layer] = store.sentence_vectors(column, points.sentence_ids, pool=pool)
         else:
-            table = store.query(
-                "with wanted as (select unnest(?::bigint[]) as sentence_id, unnest(?::int[]) as position) "
-                f"select t.{column} from tokens t join wanted w using (sentence_id, position) order by t.sentence_id, t.position",
-                [points.sentence_ids.tolist(), points.positions.tolist()],
-            )
-            flat = table.column(0).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            out[layer] = np.asarray(flat, dtype=np.float32).reshape(-1, store.width(column))
+            out[layer] = store.token_vectors(column, points.sentence_ids, points.positions)
     return out
 
 

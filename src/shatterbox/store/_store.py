@@ -121,6 +121,46 @@ class Store:
         """
         return [c["layer"] for c in self.manifest["columns"] if c["kind"] == kind]
 
+    def require_hidden(self, layers: Sequence[int] | None = None) -> list[int]:
+        """``layers`` (default: every hidden layer the store holds), refused with one message naming the
+        layers it does hold when one is missing.
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="0,2").require_hidden()
+            [0, 2]
+        """
+        available = self.layers("hidden")
+        chosen = available if layers is None else [int(l) for l in layers]
+        missing = [l for l in chosen if l not in available]
+        if not chosen or missing:
+            raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds hidden layers "
+                             f"{available or 'none'}; harvest with --what hidden --layers ...")
+        return chosen
+
+    def token_vectors(self, column: str, sentence_ids: Sequence[int], positions: Sequence[int]) -> np.ndarray:
+        """[n, width] ``column`` of the tokens at (``sentence_ids[i]``, ``positions[i]``), in that order.
+
+        Example:
+            >>> import tempfile
+            >>> from shatterbox.corpus import Corpus
+            >>> from shatterbox.store import harvest
+            >>> s = harvest(Corpus.from_texts(["Hi there.", "Bye."]), tempfile.mkdtemp(), layers="1")
+            >>> s.token_vectors("hidden_1", [1, 0], [1, 2]).shape
+            (2, 384)
+        """
+        ids, places = [int(i) for i in sentence_ids], [int(p) for p in positions]
+        table = self._fetch(
+            "with wanted as (select unnest(?::bigint[]) as sentence_id, unnest(?::int[]) as position, unnest(?::int[]) as k) "
+            f"select t.{self._checked_name(column)} from tokens t join wanted w using (sentence_id, position) order by w.k",
+            [ids, places, list(range(len(ids)))],
+        )
+        if table.num_rows != len(ids):
+            raise InputError(f"the store lacks {len(ids) - table.num_rows} of the {len(ids)} tokens asked for (a partial store?): finish the harvest first")
+        return _matrix(table.column(0), self.width(column))
+
     def width(self, column: str) -> int:
         """Values per row of an activation column (e.g. 384 for ``hidden_3`` of the default model)."""
         return int(self._column(column)["width"])

@@ -347,11 +347,19 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     app.state.traces, app.state.explanations, app.state.gate, app.state.model = traces, explanations, gate, loaded
     app.state.admission = admission
 
-    async def run(work: Callable[[], Any]) -> Any:
-        """``work()`` in a worker thread, admitted (503 when the queue is full) and timed out."""
+    async def admitted(coroutine_function: Callable[[], Any]) -> Any:
+        """``await coroutine_function()``, admitted (503 when the queue is full) and timed out."""
         async with admission():
             with anyio.fail_after(limits.timeout):
-                return await anyio.to_thread.run_sync(work, limiter=threads, abandon_on_cancel=True)
+                return await coroutine_function()
+
+    async def in_thread(work: Callable[[], Any]) -> Any:
+        """``work()`` in one of the worker threads (the request gives up on it when it times out)."""
+        return await anyio.to_thread.run_sync(work, limiter=threads, abandon_on_cancel=True)
+
+    async def run(work: Callable[[], Any]) -> Any:
+        """``work()`` in a worker thread, admitted and timed out."""
+        return await admitted(lambda: in_thread(work))
 
     def check_text(text: str | None, what: str = "text") -> None:
         if text is not None and len(text) > limits.max_chars:
@@ -371,11 +379,6 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
     async def trace_for(text: str, pair: str | None):
         return (await traces_for([(text, pair)]))[0]
-
-    async def admitted(coroutine_function: Callable[[], Any]) -> Any:
-        async with admission():
-            with anyio.fail_after(limits.timeout):
-                return await coroutine_function()
 
     def json_bytes(data: Any) -> Response:
         return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), media_type="application/json")
@@ -588,7 +591,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
                 data = {**payload(t, neuron=req.neuron), "text": t.text, "pair": t.text_pair, "truncated": t.truncated, "warning": warning}
                 return json_bytes(data)
 
-            return await anyio.to_thread.run_sync(build, limiter=threads, abandon_on_cancel=True)
+            return await in_thread(build)
 
         return await admitted(work)
 
@@ -604,7 +607,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
                     return attends_to(t, req.layer, req.head, req.word, level=req.level, specials=req.specials).to_dict()
                 return attention_table(t, req.layer, req.head, level=req.level, specials=req.specials).to_dict()
 
-            return await anyio.to_thread.run_sync(table, limiter=threads, abandon_on_cancel=True)
+            return await in_thread(table)
 
         return await admitted(work)
 
@@ -622,7 +625,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         async def work() -> dict:
             found = await traces_for(texts)
-            return await anyio.to_thread.run_sync(lambda: head_stats(found).to_dict(req.top), limiter=threads, abandon_on_cancel=True)
+            return await in_thread(lambda: head_stats(found).to_dict(req.top))
 
         return await admitted(work)
 
