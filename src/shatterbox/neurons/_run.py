@@ -1,0 +1,225 @@
+"""A run: explain and score many units, part by part, resumable (each part written once, atomically)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shatterbox.errors import InputError
+from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
+from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, SimulationJudge, score, verdict
+from shatterbox.neurons._units import Records, Units, records
+from shatterbox.store import Store
+
+FORMAT = "shatterbox.neurons/1"
+PART_UNITS = 64
+SCORES = ("correlation", "detection", "fuzzing")
+RUN = "run.json"
+
+
+@dataclass
+class Settings:
+    """How excerpts are chosen: ``n_explain`` top excerpts for the explainer (and as many random ones), ``n_top``
+    held-out top and ``n_random`` held-out random excerpts for the scores, ``window`` tokens, ``seed``."""
+
+    n_explain: int = 10
+    n_top: int = 10
+    n_random: int = 10
+    window: int = 32
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Explained:
+    """One unit's explanation, its baselines' explanations and every score (rows of the result table)."""
+
+    records: Records
+    explanation: str
+    baselines: dict[str, str]
+    scores: dict[str, dict]  # "explanation" and each baseline -> {"correlation": Score, ...}
+    flagged: bool
+    reason: str
+    differences: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def row(self, units: Units) -> dict:
+        """One flat row of the result table."""
+        out = {"layer": units.layer, "kind": units.kind, "unit": self.records.unit, "explanation": self.explanation,
+               "flagged": self.flagged, "reason": self.reason, "maximum": self.records.maximum, "seconds": self.seconds}
+        for name, text in self.baselines.items():
+            out[f"{name}_explanation"] = text
+        for who, scores in self.scores.items():
+            for metric in SCORES:
+                s = scores[metric]
+                prefix = metric if who == "explanation" else f"{who}_{metric}"
+                out[prefix], out[f"{prefix}_low"], out[f"{prefix}_high"] = s.value, s.low, s.high
+        for name, d in self.differences.items():
+            out[f"beats_{name}"], out[f"beats_{name}_low"] = d.value, d.low
+        out |= {k: v for k, v in self.records.quantiles.items() if k != "max"}  # of the unit's per-sentence maxima
+        return out
+
+
+def explain_records(chunk: Sequence[Records], explainer: Explainer, simulator: Simulator, judge: Judge, *, seed: int = 0,
+                    partners: Sequence[Records] = (), vocabulary: Sequence[str] | None = None) -> list[Explained]:
+    """Explain each unit of ``chunk`` and score it next to its baselines (the shuffled baseline of unit ``i`` is
+    the explanation of unit ``i+1`` of the chunk, cyclically; ``partners`` are extra units explained only for that;
+    the random baseline draws from ``vocabulary``, by default every token type of the chunk's excerpts).
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=80), tempfile.mkdtemp(), layers="2", what="mlp")
+        >>> r = records(Units.neurons(s, 2), [3, 4], n_explain=5, n_top=5, n_random=5)
+        >>> out = explain_records(r, TokenExplainer(), TokenSimulator(), SimulationJudge(TokenSimulator()))
+        >>> sorted(out[0].scores)
+        ['explanation', 'random', 'shuffled', 'token_lookup']
+    """
+    everyone = list(chunk) + list(partners)
+    if len(everyone) < 2:
+        raise InputError("the shuffled baseline needs at least two units: explain more units, or pass partners")
+    started = time.perf_counter()
+    texts = [explainer.explain(r) for r in everyone]
+    per_unit = (time.perf_counter() - started) / len(everyone)
+    vocab = sorted({t.lower() for r in everyone for e in r.explain_top + r.score_top + r.explain_random + r.score_random for t in e.tokens}
+                   if vocabulary is None else set(vocabulary))
+    out = []
+    for i, rec in enumerate(chunk):
+        t0 = time.perf_counter()
+        baselines = {"random": random_explanation(rec, vocab, seed), "shuffled": texts[(i + 1) % len(everyone)], "token_lookup": token_lookup(rec)}
+        scores = {"explanation": score(rec, texts[i], simulator, judge, seed=seed)}
+        scores |= {name: score(rec, text, simulator, judge, seed=seed) for name, text in baselines.items()}
+        flagged, reason, diffs = verdict(rec, scores["explanation"], scores, seed)
+        for s in scores.values():
+            s.pop("simulated")
+        out.append(Explained(rec, texts[i], baselines, scores, flagged, reason, diffs, per_unit + time.perf_counter() - t0))
+    return out
+
+
+def _atomic_parquet(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: Settings, names: dict[str, str]) -> dict:
+    return {"format": FORMAT, "store": {"path": str(source.store.root), "key": source.store.manifest.get("key")}, "kind": source.kind,
+            "source": source.source, "units": {str(l): u.tolist() for l, u in units_by_layer.items()}, "settings": settings.to_dict(),
+            "explainer": names["explainer"], "simulator": names["simulator"], "judge": names["judge"], "margin": MARGIN}
+
+
+def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, Sequence[int]], out: str | Path | None = None, *,
+                  explainer: Explainer | None = None, simulator: Simulator | None = None, judge: Judge | None = None,
+                  settings: Settings | None = None, part_units: int = PART_UNITS,
+                  progress: Callable[[int, int], None] | None = None) -> pa.Table:
+    """Explain and score every unit of ``units_by_layer`` ({layer: units}); ``make_units(layer)`` gives the
+    layer's :class:`Units`. With ``out`` (a folder) each part of ``part_units`` units is written once,
+    atomically, as it finishes: run again with the same arguments after an interruption and only the missing
+    parts are done. Returns the table of all units (one row each, sorted by correlation score).
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=80), tempfile.mkdtemp(), layers="2", what="mlp")
+        >>> t = explain_units(lambda l: Units.neurons(s, l), {2: [0, 1, 2]}, settings=Settings(n_explain=5, n_top=5, n_random=5))
+        >>> t.num_rows, "beats_token_lookup_low" in t.column_names
+        (3, True)
+    """
+    settings = settings or Settings()
+    explainer, simulator = explainer or TokenExplainer(), simulator or TokenSimulator()
+    judge = judge or SimulationJudge(simulator)
+    layers = {int(l): make_units(int(l)) for l in units_by_layer}
+    chosen = {l: layers[l].check(u) for l, u in units_by_layer.items()}
+    folder = None if out is None else _prepare(Path(out), _run_record(chosen, next(iter(layers.values())), settings,
+                                                                     {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name}))
+    total, done = sum(len(u) for u in chosen.values()), 0
+    tables = []
+    for layer, units in layers.items():
+        for start in range(0, len(chosen[layer]), part_units):
+            part = chosen[layer][start:start + part_units]
+            path = None if folder is None else folder / f"layer-{layer:03d}-part-{start // part_units:05d}.parquet"
+            if path is not None and path.exists():
+                tables.append(pq.read_table(path))
+            else:
+                tables.append(_part(units, part, explainer, simulator, judge, settings))
+                if path is not None:
+                    _atomic_parquet(tables[-1], path)
+            done += len(part)
+            if progress:
+                progress(done, total)
+    table = pa.concat_tables(tables, promote_options="default")
+    return table.sort_by([("correlation", "descending")])
+
+
+def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings) -> pa.Table:
+    partners: list[int] = []
+    if len(part) == 1:  # a shuffled baseline needs another unit: one seeded partner
+        rng = np.random.default_rng([settings.seed, int(part[0]), 3])
+        partners = [int(rng.choice(np.setdiff1d(np.arange(units.count), part)))]
+    found = records(units, np.r_[part, partners].astype(np.int64), n_explain=settings.n_explain, n_top=settings.n_top,
+                    n_random=settings.n_random, window=settings.window, seed=settings.seed)
+    explained = explain_records(found[:len(part)], explainer, simulator, judge, seed=settings.seed, partners=found[len(part):],
+                                vocabulary=vocabulary(units.store))
+    return pa.Table.from_pylist([e.row(units) for e in explained])
+
+
+def vocabulary(store: Store) -> list[str]:
+    """Every token type of the store's text (lower-cased, special tokens left out), sorted: what random explanations draw from."""
+    return sorted(store.query("select distinct lower(token) from tokens where not special").column(0).to_pylist())
+
+
+def _prepare(folder: Path, record: dict) -> Path:
+    """Create ``folder`` with its run record, or check that an existing one was made with the same arguments."""
+    meta = folder / RUN
+    if meta.exists():
+        try:
+            old = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(record)):
+            raise InputError(f"{str(folder)!r} holds a run with other arguments (store, units, settings or explainer): "
+                             "give another --out folder, or delete it to start over")
+        return folder
+    if folder.exists() and any(folder.iterdir()):
+        raise InputError(f"{str(folder)!r} exists and is not a neurons run: give an empty or new --out folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = meta.with_name(f".{RUN}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, meta)
+    return folder
+
+
+def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
+    """(run record, table of every finished unit sorted by correlation) of a run folder.
+
+    Example:
+        >>> read_run("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: '/nonexistent' is not a neurons run (no run.json): make one with `shatterbox neurons explain STORE --out /nonexistent`
+    """
+    folder = Path(folder)
+    meta = folder / RUN
+    if not meta.is_file():
+        raise InputError(f"{str(folder)!r} is not a neurons run (no {RUN}): make one with `shatterbox neurons explain STORE --out {folder}`")
+    record = json.loads(meta.read_text())
+    parts = sorted(folder.glob("layer-*-part-*.parquet"))
+    if not parts:
+        return record, pa.table({})
+    table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+    return record, table.sort_by([("correlation", "descending")])
