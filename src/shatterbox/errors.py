@@ -99,3 +99,7 @@ class StoreMismatch(StoreError):
 
 class StoreCorrupt(StoreError):
     """A store shard that is truncated or damaged; the message names it and the repair."""
+
+
+class LLMError(ShatterboxError):
+    """A chat endpoint could not be used (unreachable, too slow, refused, or its answer is not a chat completion)."""

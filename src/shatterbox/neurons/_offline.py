@@ -134,14 +134,16 @@ def _format(rules: list[int], levels: np.ndarray, candidates: list) -> str:
 
 
 def parse(explanation: str) -> tuple[dict[str, float], dict[str, float], float]:
-    """(token rules, after rules, elsewhere level) read from an explanation; free text without quoted rules
-    falls back to its content words at level 10.
+    """(token rules, after rules, elsewhere level) read from an explanation; free text without rules falls back to
+    its quoted tokens, else its content words, at level 10.
 
     Example:
         >>> parse('"bank" (9), "shore" (3); after "river" (7); elsewhere 1')
         ({'bank': 9.0, 'shore': 3.0}, {'river': 7.0}, 1.0)
         >>> parse("mentions of money and banks")[0]
         {'mentions': 10.0, 'money': 10.0, 'banks': 10.0}
+        >>> parse('the token "the" before nouns')[0]
+        {'the': 10.0}
     """
     tokens: dict[str, float] = {}
     after: dict[str, float] = {}
@@ -150,8 +152,10 @@ def parse(explanation: str) -> tuple[dict[str, float], dict[str, float], float]:
         target[_unquote(key).lower()] = max(target.get(_unquote(key).lower(), 0.0), min(float(level), LEVELS))
     found = _ELSEWHERE.search(explanation)
     elsewhere = min(float(found.group(1)), LEVELS) if found else 0.0
-    if not tokens and not after and not found:
-        tokens = {w.lower(): float(LEVELS) for w in _WORD.findall(explanation) if w.lower() not in _STOP}
+    if not tokens and not after and not found:  # free text: its quoted tokens, else its content words, at level 10
+        quoted = [_unquote(q).lower() for q in re.findall(r'"((?:[^"\\]|\\.)+)"', explanation)]
+        words = quoted or [w.lower() for w in _WORD.findall(explanation) if w.lower() not in _STOP]
+        tokens = {w: float(LEVELS) for w in words}
     return tokens, after, elsewhere
 
 

@@ -145,8 +145,8 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     judge = judge or SimulationJudge(simulator)
     layers = {int(l): make_units(int(l)) for l in units_by_layer}
     chosen = {l: layers[l].check(u) for l, u in units_by_layer.items()}
-    folder = None if out is None else _prepare(Path(out), _run_record(chosen, next(iter(layers.values())), settings,
-                                                                     {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name}))
+    record = _run_record(chosen, next(iter(layers.values())), settings, {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name})
+    folder = None if out is None else _check(Path(out), record)
     total, done = sum(len(u) for u in chosen.values()), 0
     tables = []
     for layer, units in layers.items():
@@ -158,6 +158,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
             else:
                 tables.append(_part(units, part, explainer, simulator, judge, settings))
                 if path is not None:
+                    _commit(path.parent, record)
                     _atomic_parquet(tables[-1], path)
             done += len(part)
             if progress:
@@ -169,6 +170,8 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
 def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings) -> pa.Table:
     partners: list[int] = []
     if len(part) == 1:  # a shuffled baseline needs another unit: one seeded partner
+        if units.count < 2:
+            raise InputError("the shuffled baseline needs another unit, and this layer has one: explain units of a layer with more")
         rng = np.random.default_rng([settings.seed, int(part[0]), 3])
         partners = [int(rng.choice(np.setdiff1d(np.arange(units.count), part)))]
     found = records(units, np.r_[part, partners].astype(np.int64), n_explain=settings.n_explain, n_top=settings.n_top,
@@ -183,8 +186,8 @@ def vocabulary(store: Store) -> list[str]:
     return sorted(store.query("select distinct lower(token) from tokens where not special").column(0).to_pylist())
 
 
-def _prepare(folder: Path, record: dict) -> Path:
-    """Create ``folder`` with its run record, or check that an existing one was made with the same arguments."""
+def _check(folder: Path, record: dict) -> Path:
+    """``folder``, refused when it holds a run made with other arguments, or other files."""
     meta = folder / RUN
     if meta.exists():
         try:
@@ -194,14 +197,20 @@ def _prepare(folder: Path, record: dict) -> Path:
         if old != json.loads(json.dumps(record)):
             raise InputError(f"{str(folder)!r} holds a run with other arguments (store, units, settings or explainer): "
                              "give another --out folder, or delete it to start over")
-        return folder
-    if folder.exists() and any(folder.iterdir()):
+    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{str(folder)!r} exists and is not a neurons run: give an empty or new --out folder")
+    return folder
+
+
+def _commit(folder: Path, record: dict) -> None:
+    """Write the run record (atomically) just before the first part, so a failed start leaves nothing behind."""
+    meta = folder / RUN
+    if meta.exists():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     tmp = meta.with_name(f".{RUN}.tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, meta)
-    return folder
 
 
 def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
