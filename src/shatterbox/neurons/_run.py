@@ -23,6 +23,7 @@ FORMAT = "shatterbox.neurons/1"
 PART_UNITS = 64
 SCORES = ("correlation", "detection", "fuzzing")
 RUN = "run.json"
+EXCERPTS = 5  # top excerpts kept with each result (for the report and the web app)
 
 
 @dataclass
@@ -57,7 +58,8 @@ class Explained:
     def row(self, units: Units) -> dict:
         """One flat row of the result table."""
         out = {"layer": units.layer, "kind": units.kind, "unit": self.records.unit, "explanation": self.explanation,
-               "flagged": self.flagged, "reason": self.reason, "maximum": self.records.maximum, "seconds": self.seconds}
+               "flagged": self.flagged, "reason": self.reason, "maximum": self.records.maximum, "seconds": self.seconds,
+               "excerpts": json.dumps([e.to_dict() for e in self.records.top[:EXCERPTS]])}
         for name, text in self.baselines.items():
             out[f"{name}_explanation"] = text
         for who, scores in self.scores.items():

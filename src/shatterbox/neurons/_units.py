@@ -264,3 +264,42 @@ def _sentences(units: Units, chosen: np.ndarray, wanted: np.ndarray) -> tuple[di
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
     ends = np.r_[starts[1:], len(sid)]
     return ({int(sid[a]): toks[a:b] for a, b in zip(starts, ends)}, {int(sid[a]): values[a:b] for a, b in zip(starts, ends)})
+
+
+def parse_units(spec: str, count: int) -> list[int]:
+    """Unit numbers from ``"0-99"``, ``"3,17,200"`` or ``"0-9,50"``, checked against ``count`` units.
+
+    Example:
+        >>> parse_units("0-3,10", 1536)
+        [0, 1, 2, 3, 10]
+        >>> parse_units("1600", 1536)
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: unit 1600 is out of range: there are units 0-1535
+    """
+    units: list[int] = []
+    for part in str(spec).split(","):
+        bounds = part.strip().split("-")
+        try:
+            lo, hi = int(bounds[0]), int(bounds[-1])
+        except ValueError:
+            raise InputError(f"cannot read the units {spec!r}: write e.g. 0-99 or 3,17,200") from None
+        units += range(lo, hi + 1)
+    bad = [u for u in units if not 0 <= u < count]
+    if bad or not units:
+        raise InputError(f"unit {bad[0] if bad else '(none)'} is out of range: there are units 0-{count - 1}")
+    return sorted(set(units))
+
+
+def sample_units(count: int, n: int, *, seed: int = 0, layer: int = 0, exclude: Sequence[int] = ()) -> list[int]:
+    """``n`` units of ``count`` drawn without replacement, seeded per layer, never one of ``exclude`` (e.g. dead factors).
+
+    Example:
+        >>> len(sample_units(1536, 5, seed=1)), sample_units(1536, 5, seed=1) == sample_units(1536, 5, seed=1)
+        (5, True)
+    """
+    pool = np.setdiff1d(np.arange(count), np.asarray(list(exclude), dtype=np.int64))
+    if n < 1:
+        raise InputError("--sample must be at least 1")
+    rng = np.random.default_rng([seed, layer, 5])
+    return sorted(int(u) for u in rng.choice(pool, size=min(n, len(pool)), replace=False))
