@@ -818,7 +818,7 @@ def _neuron_layers(spec: str, available: list[int], what: str) -> list[int]:
 
     if not available:
         raise InputError(f"the store holds no {what}: harvest with --what {'mlp' if what.startswith('MLP') else 'hidden'}")
-    chosen = available if spec.strip().lower() == "all" else parse_layers(spec, max(available))
+    chosen = available if spec.strip().lower() == "all" else parse_layers(spec, 10**6)  # checked against the store below
     missing = [l for l in chosen if l not in available]
     if missing:
         raise InputError(f"the store has no {what} of layer {missing[0]}: it holds layers {available}")
@@ -900,8 +900,8 @@ def neurons_explain(
     import pyarrow as pa
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.neurons import Settings, SimulationJudge, TokenExplainer, TokenSimulator, explain_units, parse_units, sample_units
-    from shatterbox.neurons._llm import ChatClient, LLMExplainer, LLMJudge, estimate
+    from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, Settings, SimulationJudge, TokenExplainer, TokenSimulator, estimate,
+                                    explain_units, parse_units, sample_units)
     from shatterbox.render.neurons import summary
     from shatterbox.store import Store
 
@@ -915,11 +915,7 @@ def neurons_explain(
         per_layer = {l: parse_units(units, count) if units is not None else sample_units(count, sample, seed=seed, layer=l, exclude=dead) for l in chosen_layers}
         total = sum(len(u) for u in per_layer.values())
         settings = Settings(n_explain=n_explain, n_top=n_top, n_random=n_random, seed=seed)
-        sim = TokenSimulator() if simulator == "offline" else None
-        if sim is None:
-            from shatterbox.neurons._local import LMSimulator
-
-            sim = LMSimulator.from_pretrained(simulator)
+        sim = TokenSimulator() if simulator == "offline" else LMSimulator.from_pretrained(simulator)
         explainer, judge = TokenExplainer(), SimulationJudge(sim)
         if llm is not None:
             client = ChatClient(llm, llm_model, api_key=llm_key, timeout=llm_timeout)
