@@ -170,17 +170,20 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
 
 
 def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings) -> pa.Table:
-    partners: list[int] = []
-    if len(part) == 1:  # a shuffled baseline needs another unit: one seeded partner
-        if units.count < 2:
-            raise InputError("the shuffled baseline needs another unit, and this layer has one: explain units of a layer with more")
-        rng = np.random.default_rng([settings.seed, int(part[0]), 3])
-        partners = [int(rng.choice(np.setdiff1d(np.arange(units.count), part)))]
+    partners = _partner(units, part, settings.seed) if len(part) == 1 else []
     found = records(units, np.r_[part, partners].astype(np.int64), n_explain=settings.n_explain, n_top=settings.n_top,
                     n_random=settings.n_random, window=settings.window, seed=settings.seed)
     explained = explain_records(found[:len(part)], explainer, simulator, judge, seed=settings.seed, partners=found[len(part):],
                                 vocabulary=vocabulary(units.store))
     return pa.Table.from_pylist([e.row(units) for e in explained])
+
+
+def _partner(units: Units, part: np.ndarray, seed: int) -> list[int]:
+    """One seeded unit outside ``part``, whose explanation is the shuffled baseline of a lone unit."""
+    if units.count < 2:
+        raise InputError("the shuffled baseline needs another unit, and this layer has one: explain units of a layer with more")
+    rng = np.random.default_rng([seed, int(part[0]), 3])
+    return [int(rng.choice(np.setdiff1d(np.arange(units.count), part)))]
 
 
 def vocabulary(store: Store) -> list[str]:
@@ -234,3 +237,65 @@ def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
         return record, pa.table({})
     table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
     return record, table.sort_by([("correlation", "descending")])
+
+
+def _excerpt_payload(excerpt: dict, maximum: float) -> dict:
+    """An excerpt as the web page shows it: tokens, activations and their 0–10 levels (computed here, once)."""
+    from shatterbox.neurons._scoring import discretise
+
+    return excerpt | {"levels": discretise(np.asarray(excerpt["activations"], dtype=np.float64), maximum).tolist()}
+
+
+def unit_payload(row: dict) -> dict:
+    """A row of a run's table as JSON for the web app: explanation, scores with intervals (explanation and baselines),
+    flag, and the kept top excerpts with their levels.
+
+    Example:
+        >>> row = {"layer": 1, "unit": 2, "kind": "neuron", "explanation": '"a" (9)', "flagged": False, "reason": "", "maximum": 2.0,
+        ...        "correlation": 0.9, "correlation_low": 0.8, "correlation_high": 1.0,
+        ...        "excerpts": '[{"sentence_id": 0, "tokens": ["a"], "activations": [2.0]}]'}
+        >>> p = unit_payload(row); p["scores"]["explanation"]["correlation"], p["excerpts"][0]["levels"]
+        ({'value': 0.9, 'low': 0.8, 'high': 1.0}, [10])
+    """
+    def score(prefix: str) -> dict | None:
+        if row.get(prefix) is None:
+            return None
+        return {"value": _num(row.get(prefix)), "low": _num(row.get(f"{prefix}_low")), "high": _num(row.get(f"{prefix}_high"))}
+
+    scores = {who: {m: score(m if who == "explanation" else f"{who}_{m}") for m in SCORES} for who in ("explanation",) + BASELINES}
+    return {"layer": row["layer"], "unit": row["unit"], "kind": row["kind"], "explanation": row["explanation"], "flagged": bool(row["flagged"]),
+            "reason": row["reason"], "maximum": row["maximum"], "baselines": {b: row.get(f"{b}_explanation") for b in BASELINES},
+            "scores": scores, "excerpts": [_excerpt_payload(e, row["maximum"]) for e in json.loads(row.get("excerpts") or "[]")]}
+
+
+def _num(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+
+def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, seed: int = 0) -> dict:
+    """One unit explained offline and scored next to its baselines, as JSON (the web app's Neurons tab): everything of
+    :func:`unit_payload`, plus quantiles and random excerpts. A seeded partner unit supplies the shuffled baseline.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=80), tempfile.mkdtemp(), layers="2", what="mlp")
+        >>> d = explain_unit(Units.neurons(s, 2), 5, settings=Settings(n_explain=5, n_top=5, n_random=5))
+        >>> d["unit"], sorted(d["scores"]), len(d["random_excerpts"])
+        (5, ['explanation', 'random', 'shuffled', 'token_lookup'], 10)
+    """
+    settings = settings or Settings(seed=seed)
+    chosen = units.check([unit])
+    found = records(units, np.r_[chosen, _partner(units, chosen, settings.seed)], n_explain=settings.n_explain, n_top=settings.n_top,
+                    n_random=settings.n_random, window=settings.window, seed=settings.seed)
+    simulator = TokenSimulator()
+    explained = explain_records(found[:1], TokenExplainer(), simulator, SimulationJudge(simulator), seed=settings.seed, partners=found[1:],
+                                vocabulary=vocabulary(units.store))[0]
+    row = explained.row(units)
+    found = found[0]
+    out = unit_payload(row | {"excerpts": json.dumps([e.to_dict() for e in found.top])})
+    out["name"] = units.name(unit)
+    out["quantiles"] = found.quantiles
+    out["random_excerpts"] = [_excerpt_payload(e.to_dict(), found.maximum) for e in found.explain_random + found.score_random]
+    return out

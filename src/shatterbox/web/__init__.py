@@ -549,6 +549,46 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
+    units_cache = ByteLRU(64 << 20)  # (store, manifest mtime, request) -> one unit explained and scored
+
+    @app.post("/api/stores/{name}/neuron", summary="One MLP neuron (or factor): top and random excerpts, an offline explanation and its scores vs baselines")
+    async def neuron_detail(name: str, req: NeuronRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.neurons import Units, explain_unit
+
+            store = _open_store(store_folder, name)
+            if req.factors:
+                factors, fitted_on = _open_factors(store_folder, req.factors)
+                if fitted_on.root.name != name:
+                    raise InputError(f"{req.factors!r} was fitted on the store {fitted_on.root.name!r}, not {name!r}: choose that store or other factors")
+                units = Units.factors(store, factors, req.layer, req.factors)
+            else:
+                units = Units.neurons(store, req.layer)
+            stamp = (store.root / "manifest.json").stat().st_mtime_ns
+            return units_cache.get_or_make((name, stamp, req.model_dump_json()), lambda: explain_unit(units, req.unit, seed=req.seed))
+
+        return await run(work)
+
+    @app.get("/api/neurons", summary="Neuron runs in the served folder (shatterbox neurons explain STORE --out DIR/NAME)")
+    async def list_neuron_runs() -> dict:
+        return await run(lambda: {"runs": _list_runs(store_folder)})
+
+    @app.get("/api/neurons/{run_name}", summary="The units of a neuron run sorted by score; search their explanations")
+    async def neuron_run(run_name: str, search: str = "", limit: int = 50) -> dict:
+        def work() -> dict:
+            from shatterbox.neurons import read_run, unit_payload
+
+            if store_folder is None or not _STORE_NAME.match(run_name) or not (store_folder / run_name / "run.json").is_file():
+                raise HTTPException(404, f"no neuron run named {run_name!r} in the served folder")
+            record, table = read_run(store_folder / run_name)
+            rows = table.to_pylist()
+            if search.strip():
+                rows = [r for r in rows if search.strip().lower() in r["explanation"].lower()]
+            return {"run": run_name, "kind": record["kind"], "total": table.num_rows, "matches": len(rows),
+                    "units": [unit_payload(r) for r in rows[: max(1, min(limit, 500))]]}
+
+        return await run(work)
+
     def classifier_for_store():
         if classifier is None or classifier.head is None:
             raise InputError("the served model has no classifier whose predictions the store can answer: serve the default model for the sentiment colouring")
@@ -729,6 +769,13 @@ class ProjectRequest(BaseModel):
     seed: int = 0
 
 
+class NeuronRequest(BaseModel):
+    layer: int = Field(..., ge=0, description="The layer whose MLP neurons (or, with factors, whose hidden states) are read.")
+    unit: int = Field(..., ge=0, description="The neuron or factor number, from 0.")
+    factors: str | None = Field(None, max_length=200, description="A factors file of the served folder fitted on this store: a factor instead of a neuron.")
+    seed: int = 0
+
+
 class OccurrencesRequest(BaseModel):
     word: str = Field(..., min_length=1, max_length=100, description="A word of the corpus (case-insensitive).")
     limit: int = Field(20, ge=1, le=200)
@@ -768,6 +815,23 @@ def _open_store(folder: Path | None, name: str):
     if not _STORE_NAME.match(name) or not (folder / name / "manifest.json").is_file():
         raise HTTPException(404, f"no store named {name!r} in the served folder")
     return Store.open(folder / name, partial=True)
+
+
+def _list_runs(folder: Path | None) -> list[dict]:
+    """Neuron runs (sub-folders with a run.json) of the served folder: kind, units done, the store they read."""
+    from shatterbox.neurons import read_run
+
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "run.json").is_file() and _STORE_NAME.match(p.name)):
+        try:
+            record, table = read_run(sub)
+            found.append({"name": sub.name, "kind": record["kind"], "units": table.num_rows, "store": Path(record["store"]["path"]).name,
+                          "explainer": record["explainer"]})
+        except (ShatterboxError, ValueError, KeyError, OSError) as exc:
+            found.append({"name": sub.name, "error": str(exc).replace(str(folder), folder.name)})
+    return found
 
 
 _FACTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(factors|safetensors)$")

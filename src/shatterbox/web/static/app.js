@@ -472,4 +472,107 @@
       });
     });
   });
+
+  // ---- neurons: one unit of the chosen store explained and scored offline; runs searchable by explanation ----
+  function neuronsTab() {
+    var name = window.shatterboxStore, st = stores.filter(function (s) { return s.name === name; })[0];
+    $("neurons-store").textContent = name ? "store: " + name : "Choose a store in the Corpus tab first.";
+    $("neurons-run").disabled = !name;
+    var useFactors = !!$("neurons-factors").value, kind = useFactors ? "hidden" : "mlp";
+    var layers = st && st.columns ? st.columns.filter(function (c) { return c.kind === kind && c.layer > 0; }).map(function (c) { return c.layer; }) : [];
+    var pick = $("neurons-layer"), keep = pick.value; pick.textContent = "";
+    layers.forEach(function (l) { pick.appendChild(el("option", { value: l }, String(l))); });
+    if (layers.indexOf(+keep) >= 0) pick.value = keep;
+    if (name && !layers.length) showError("neurons-error", new Error("the store " + name + " has no " + (useFactors ? "hidden states" : "MLP activations") + ": harvest with --what " + kind));
+  }
+  function loadNeuronLists() {
+    var name = window.shatterboxStore;
+    return Promise.all([api("/api/factors"), api("/api/neurons")]).then(function (both) {
+      var pick = $("neurons-factors"), keep = pick.value; pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "none (MLP neurons)"));
+      both[0].factors.filter(function (f) { return f.store === name; }).forEach(function (f) { pick.appendChild(el("option", { value: f.name }, f.name)); });
+      pick.value = keep;
+      var runs = $("neurons-runs"); runs.textContent = "";
+      both[1].runs.filter(function (r) { return !r.error; }).forEach(function (r) {
+        runs.appendChild(el("option", { value: r.name }, r.name + " · " + r.units + " " + r.kind + "s of " + r.store));
+      });
+      $("neurons-search-run").disabled = !runs.options.length;
+    });
+  }
+  document.querySelector('nav button[data-tab="neurons"]').addEventListener("click", function () {
+    showError("neurons-error", null);
+    (stores.length ? Promise.resolve() : loadStores()).then(loadNeuronLists).then(neuronsTab).catch(function (err) { showError("neurons-error", err); });
+  });
+  $("neurons-factors").addEventListener("change", function () { showError("neurons-error", null); neuronsTab(); });
+  function excerptNode(ex) { // tokens shaded by the level the server computed (0-10); values in tooltips
+    var p = el("p", { "class": "neuron-excerpt" });
+    ex.tokens.forEach(function (t, i) {
+      var piece = t.indexOf("##") === 0 ? t.slice(2) : t;
+      if (i && t.indexOf("##") !== 0) p.appendChild(document.createTextNode(" "));
+      var span = el("span", { "class": "neuron-token", title: ex.activations[i].toFixed(3), "data-level": ex.levels[i] }, piece);
+      if (ex.levels[i]) span.style.background = "rgba(8,69,148," + (ex.levels[i] / 10) + ")";
+      if (ex.levels[i] >= 6) span.style.color = "#fff";
+      p.appendChild(span);
+    });
+    return p;
+  }
+  function scoreText(s) { return !s || s.value === null ? "–" : s.value.toFixed(3) + (s.low === null ? "" : " [" + s.low.toFixed(2) + ", " + s.high.toFixed(2) + "]"); }
+  function unitNode(d) {
+    var box = el("div", { "class": "neuron-unit" });
+    box.appendChild(el("h3", {}, (d.name || ("layer " + d.layer + " " + d.kind + " " + d.unit))));
+    box.appendChild(el("p", { "class": "neuron-explanation" }, "Explanation: " + d.explanation));
+    if (d.flagged) box.appendChild(el("p", { "class": "neuron-flag" }, "flagged: " + d.reason + " (must beat both by 0.05, paired 95 % interval above 0)"));
+    var t = el("table", { "class": "ex-table neuron-scores" }), h = el("tr");
+    ["", "correlation", "detection", "fuzzing", "explanation"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+    ["explanation", "random", "shuffled", "token_lookup"].forEach(function (who) {
+      var row = el("tr", { "data-who": who });
+      [who.replace("_", " "), scoreText(d.scores[who].correlation), scoreText(d.scores[who].detection), scoreText(d.scores[who].fuzzing),
+       who === "explanation" ? "" : (d.baselines[who] || "")].forEach(function (c) { row.appendChild(el("td", {}, c)); });
+      t.appendChild(row);
+    });
+    box.appendChild(t);
+    if (d.quantiles) box.appendChild(el("p", { "class": "hint" }, "largest activation " + d.maximum.toFixed(3) + "; per-sentence maximum: median " + d.quantiles.q50.toFixed(3) +
+      ", 90 % " + d.quantiles.q90.toFixed(3) + ", 99 % " + d.quantiles.q99.toFixed(3)));
+    box.appendChild(el("h4", {}, "Top excerpts"));
+    d.excerpts.forEach(function (ex) { box.appendChild(excerptNode(ex)); });
+    if (d.random_excerpts) {
+      box.appendChild(el("h4", {}, "Random excerpts"));
+      d.random_excerpts.forEach(function (ex) { box.appendChild(excerptNode(ex)); });
+    }
+    return box;
+  }
+  $("neurons-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = window.shatterboxStore; if (!name) return;
+    var body = { layer: +$("neurons-layer").value, unit: +$("neurons-unit").value, factors: $("neurons-factors").value || null };
+    $("neurons-result").textContent = "";
+    showNote("neurons-progress", "reading " + name + " for " + (body.factors ? "factor " : "neuron ") + body.unit + " of layer " + body.layer + ": two passes over the store");
+    run($("neurons-form"), "neurons-error", function () {
+      return api("/api/stores/" + encodeURIComponent(name) + "/neuron", body).then(function (d) { $("neurons-result").appendChild(unitNode(d)); });
+    }).then(function () { showNote("neurons-progress", null); });
+  });
+  $("neurons-search-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var runName = $("neurons-runs").value; if (!runName) return;
+    $("neurons-search-result").textContent = "";
+    run($("neurons-search-form"), "neurons-search-error", function () {
+      return api("/api/neurons/" + encodeURIComponent(runName) + "?search=" + encodeURIComponent($("neurons-search").value.trim())).then(function (d) {
+        var box = $("neurons-search-result");
+        box.appendChild(el("p", { id: "neurons-search-summary" }, d.matches + " of " + d.total + " units match, best score first"));
+        var t = el("table", { "class": "ex-table", id: "neurons-table" }), h = el("tr");
+        ["layer", "unit", "explanation", "correlation", "random", "token lookup", "flag"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+        var detail = el("div", { id: "neurons-run-detail" });
+        d.units.forEach(function (u) {
+          var row = el("tr", { "data-unit": u.layer + ":" + u.unit });
+          [String(u.layer), String(u.unit), u.explanation, scoreText(u.scores.explanation.correlation), scoreText(u.scores.random.correlation),
+           scoreText(u.scores.token_lookup.correlation), u.flagged ? u.reason : ""].forEach(function (c) { row.appendChild(el("td", {}, c)); });
+          row.addEventListener("click", function () {
+            t.querySelectorAll("tr.chosen").forEach(function (r) { r.classList.remove("chosen"); });
+            row.classList.add("chosen"); detail.textContent = ""; detail.appendChild(unitNode(u));
+          });
+          t.appendChild(row);
+        });
+        box.appendChild(t); box.appendChild(detail);
+      });
+    });
+  });
 })();
