@@ -23,7 +23,7 @@ from shatterbox.render.terminal import shade
 
 SCORES = ("correlation", "detection", "fuzzing")
 WHO = ("explanation", "random", "shuffled", "token_lookup")
-COLOURS = {"explanation": "#c03", "random": "#888", "shuffled": "#e69f00", "token_lookup": "#0072b2"}
+COLOURS = {"explanation": "#c03", "random": "#888", "shuffled": "#e69f00", "token_lookup": "#0072b2", "random weights": "#009e73"}
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -103,7 +103,8 @@ def histogram_png(values: dict[str, Sequence[float]], path: str | os.PathLike[st
     edges = np.linspace(-0.3, 1.0, bins + 1)
     for name, v in values.items():
         v = np.asarray(v, float)
-        ax.hist(v[np.isfinite(v)], edges, histtype="step", linewidth=2, color=COLOURS.get(name, "#333"), label=name.replace("_", " "))
+        ax.hist(np.clip(v[np.isfinite(v)], edges[0], edges[-1]), edges, histtype="step", linewidth=2,
+                color=COLOURS.get(name.split(":")[0], "#333"), linestyle="--" if ":" in name else "-", label=name.replace("_", " "))
     ax.set_xlabel("correlation of simulated with true activations (held-out excerpts)")
     ax.set_ylabel("units")
     ax.set_title(title, fontsize=10)
