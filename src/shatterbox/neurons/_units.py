@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from shatterbox.errors import InputError
-from shatterbox.store import Store
+from shatterbox.store import Store, parse_ranges
 
 WINDOW = 32  # tokens shown around a unit's strongest token
 MAXIMA_BYTES = 256 << 20  # per-sentence maxima held at once: more units are done in more passes
@@ -277,14 +277,7 @@ def parse_units(spec: str, count: int) -> list[int]:
         ...
         shatterbox.errors.InputError: unit 1600 is out of range: there are units 0-1535
     """
-    units: list[int] = []
-    for part in str(spec).split(","):
-        bounds = part.strip().split("-")
-        try:
-            lo, hi = int(bounds[0]), int(bounds[-1])
-        except ValueError:
-            raise InputError(f"cannot read the units {spec!r}: write e.g. 0-99 or 3,17,200") from None
-        units += range(lo, hi + 1)
+    units = parse_ranges(spec, f"cannot read the units {spec!r}: write e.g. 0-99 or 3,17,200")
     bad = [u for u in units if not 0 <= u < count]
     if bad or not units:
         raise InputError(f"unit {bad[0] if bad else '(none)'} is out of range: there are units 0-{count - 1}")

@@ -75,6 +75,24 @@ def parse_what(what: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(n for n in lay.WHAT if n in names)
 
 
+def parse_ranges(spec: str, error: str) -> list[int]:
+    """The numbers of ``"2-4,6"`` (ranges inclusive, in order given, repeats kept), or ``InputError(error)``.
+
+    Example:
+        >>> parse_ranges("2-4,6", "bad")
+        [2, 3, 4, 6]
+    """
+    numbers: list[int] = []
+    for part in str(spec).split(","):
+        bounds = part.strip().split("-")
+        try:
+            lo, hi = int(bounds[0]), int(bounds[-1])
+        except ValueError:
+            raise InputError(error) from None
+        numbers += range(lo, hi + 1)
+    return numbers
+
+
 def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
     """Layer numbers from ``"all"``, ``"0-6"``, ``"1,3,6"`` or a list; 0 is the embeddings.
 
@@ -85,14 +103,7 @@ def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "all")):
         return list(range(n_layers + 1))
     if isinstance(spec, str):
-        layers: list[int] = []
-        for part in spec.split(","):
-            bounds = part.strip().split("-")
-            try:
-                lo, hi = int(bounds[0]), int(bounds[-1])
-            except ValueError:
-                raise InputError(f"cannot read the layers {spec!r}: write e.g. all, 0-{n_layers} or 1,3,{n_layers}") from None
-            layers += range(lo, hi + 1)
+        layers = parse_ranges(spec, f"cannot read the layers {spec!r}: write e.g. all, 0-{n_layers} or 1,3,{n_layers}")
     else:
         layers = [int(x) for x in spec]
     bad = [x for x in layers if not 0 <= x <= n_layers]
