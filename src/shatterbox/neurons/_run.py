@@ -171,10 +171,14 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
 
 def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings) -> pa.Table:
     partners = _partner(units, part, settings.seed) if len(part) == 1 else []
+    started = time.perf_counter()
     found = records(units, np.r_[part, partners].astype(np.int64), n_explain=settings.n_explain, n_top=settings.n_top,
                     n_random=settings.n_random, window=settings.window, seed=settings.seed)
     explained = explain_records(found[:len(part)], explainer, simulator, judge, seed=settings.seed, partners=found[len(part):],
                                 vocabulary=vocabulary(units.store))
+    read = (time.perf_counter() - started - sum(e.seconds for e in explained)) / len(part)  # reading the store, shared out
+    for e in explained:
+        e.seconds += max(read, 0.0)
     return pa.Table.from_pylist([e.row(units) for e in explained])
 
 
