@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Iterable
 
 DEBIAN_DIR = "/usr/share/wordnet"
+EXCEPTIONS_FILE = Path(__file__).parent / "data" / "wordnet-exceptions.tsv"
 DATA_FILE = Path(__file__).parent / "data" / "wordnet.parquet"
 LICENSE_FILE = Path(__file__).parent / "data" / "LICENSE-WordNet.txt"
 POS_FILES = (("noun", "n"), ("verb", "v"), ("adj", "a"), ("adv", "r"))
@@ -238,7 +239,16 @@ def build(wordnet_dir: str | os.PathLike[str] = DEBIAN_DIR, out: str | os.PathLi
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out, compression="zstd", compression_level=19, row_group_size=1 << 20)
     (out.parent / LICENSE_FILE.name).write_text(read_licence(wordnet_dir), encoding="utf-8")
+    write_exceptions(wordnet_dir, out.parent / EXCEPTIONS_FILE.name)
     return out
+
+
+def write_exceptions(wordnet_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """The irregular forms of all parts of speech (``inflected<TAB>base``, sorted) for the lemmatizer."""
+    pairs = sorted({(inflected, base) for pos_file in ("noun", "verb", "adj", "adv")
+                    for base, forms in read_exceptions(wordnet_dir, pos_file).items() for inflected in forms})
+    Path(out).write_text("".join(f"{a}\t{b}\n" for a, b in pairs), encoding="utf-8")
+    return Path(out)
 
 
 def main(argv: list[str] | None = None) -> None:
