@@ -18,6 +18,7 @@ from shatterbox.attribution._explain import (
     plan,
     planned_evaluations,
     resolve_method,
+    resolve_target,
     run_method,
 )
 from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, faithfulness
@@ -64,6 +65,7 @@ __all__ = [
     "owen_values",
     "planned_evaluations",
     "resolve_method",
+    "resolve_target",
     "rollout_relevance",
     "run_method",
     "shapley_exact",

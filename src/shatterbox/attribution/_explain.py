@@ -255,6 +255,26 @@ def _two_words(game: Game) -> Game:
     return game
 
 
+def resolve_target(target: Any) -> Any:
+    """``target`` made ready to explain many texts: a model name, folder, pipeline or ``None`` (the shipped
+    sentiment classifier) loaded once as a :class:`~shatterbox.classifiers.Classifier`; a classifier or a
+    callable as it is.
+
+    Example:
+        >>> type(resolve_target(None)).__name__
+        'Classifier'
+    """
+    classifier = _classifier(target)
+    if classifier is not None:
+        return classifier
+    if callable(target) or isinstance(target, Game):
+        return target
+    raise InputError(
+        f"cannot explain a {type(target).__name__}: give a model name or folder, a classifier, a text-classification "
+        "pipeline, a function f(list[str]) -> probabilities, or a ValueGame"
+    )
+
+
 def _classifier(target: Any) -> Classifier | None:
     from shatterbox.models import LoadedModel, wrap
 

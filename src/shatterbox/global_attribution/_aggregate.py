@@ -1,0 +1,154 @@
+"""From per-text attributions to per-word effects: counts, means with 95 % intervals, signs, drill-down, diagnostics."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from shatterbox.errors import InputError
+from shatterbox.global_attribution._run import CorpusRun
+
+BY = ("lemma", "word")
+
+
+def keys_of(words: Sequence[str], by: str = "lemma") -> list[str]:
+    """Each word's grouping key: its lemma (:func:`shatterbox.corpus.lemma.lemma`) or its lower-cased form.
+
+    Example:
+        >>> keys_of(["Movies", "loves", "."], "lemma"), keys_of(["Movies"], "word")
+        (['movie', 'love', '.'], ['movies'])
+    """
+    if by not in BY:
+        raise InputError(f"unknown grouping {by!r}: lemma or word")
+    if by == "word":
+        return [w.lower() for w in words]
+    from shatterbox.corpus.lemma import lemma
+
+    return [lemma(w) for w in words]
+
+
+def per_text(run: CorpusRun, by: str = "lemma") -> dict[str, np.ndarray]:
+    """One effect per (label, key, text): the sum of the key's values in that text (a repeated word counts once, with
+    its occurrences summed), with its occurrences and how many of them pushed the label up; as sorted arrays."""
+    rows = run.rows
+    if rows.num_rows == 0:
+        raise InputError("the run has no explained text yet: run it (or let it finish a part) first")
+    words = rows.column("word").to_pylist()
+    unique = sorted(set(words))
+    mapping = dict(zip(unique, keys_of(unique, by)))
+    key = np.array([mapping[w] for w in words], dtype=object)
+    label = np.array(rows.column("label").to_pylist(), dtype=object)
+    text = rows.column("text_id").to_numpy()
+    value = rows.column("value").to_numpy()
+    groups = np.array([f"{a}\x00{b}\x00{c}" for a, b, c in zip(label, key, text)], dtype=object)
+    order = np.argsort(groups, kind="stable")
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    sums = np.add.reduceat(value[order], starts)
+    counts = np.diff(np.r_[starts, len(g)])
+    ups = np.add.reduceat((value[order] > 0).astype(np.int64), starts)
+    absolute = np.add.reduceat(np.abs(value[order]), starts)
+    first = order[starts]
+    return {"label": label[first], "key": key[first], "text_id": text[first], "effect": sums, "occurrences": counts, "up": ups, "abs": absolute}
+
+
+def word_table(run: CorpusRun, *, by: str = "lemma", min_count: int = 1, confidence: float = 0.95) -> pa.Table:
+    """Per label and word (``by`` lemma or lower-cased form): texts, occurrences, mean effect per text with its
+    ``confidence`` interval (Student t over texts; the per-text sampling noise is part of the spread it measures),
+    mean |value| per occurrence, the share of occurrences that pushed the label up, and the sign consistency
+    (|mean| / mean |value| : 1 = always the same sign, near 0 = flips with context). Words in fewer than
+    ``min_count`` texts are left out.
+    """
+    t = per_text(run, by)
+    group = np.array([f"{a}\x00{b}" for a, b in zip(t["label"], t["key"])], dtype=object)
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    n = np.diff(np.r_[starts, len(g)])
+    effect = t["effect"][order]
+    mean = np.add.reduceat(effect, starts) / n
+    squares = np.add.reduceat(effect ** 2, starts)
+    var = np.where(n > 1, (squares - n * mean ** 2) / np.maximum(n - 1, 1), np.nan)
+    sd = np.sqrt(np.maximum(var, 0))
+    half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
+    occ = np.add.reduceat(t["occurrences"][order], starts)
+    up = np.add.reduceat(t["up"][order], starts)
+    mean_abs = np.add.reduceat(t["abs"][order], starts) / occ
+    first = order[starts]
+    keep = n >= min_count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        consistency = np.where(mean_abs > 0, np.abs(np.add.reduceat(effect, starts) / occ) / mean_abs, np.nan)
+    table = pa.table({
+        "label": t["label"][first][keep].tolist(), "word": t["key"][first][keep].tolist(), "texts": n[keep], "occurrences": occ[keep],
+        "mean": mean[keep], "low": (mean - half)[keep], "high": (mean + half)[keep], "sd": sd[keep], "mean_abs": mean_abs[keep],
+        "share_up": (up / occ)[keep], "consistency": consistency[keep],
+    })
+    return table.sort_by([("label", "ascending"), ("mean", "descending")])
+
+
+def top_words(table: pa.Table, label: str, *, k: int = 15, direction: str = "up", min_count: int = 5) -> pa.Table:
+    """The ``k`` words that push ``label`` up (largest mean) or down (smallest), among words in ``min_count`` texts or more.
+
+    Example:
+        >>> t = pa.table({"label": ["p"] * 3, "word": ["a", "b", "c"], "texts": [9, 9, 1], "mean": [0.2, -0.1, 0.9]})
+        >>> top_words(t, "p", k=1).column("word").to_pylist(), top_words(t, "p", k=1, direction="down").column("word").to_pylist()
+        (['a'], ['b'])
+    """
+    labels = set(table.column("label").to_pylist())
+    if label not in labels:
+        raise InputError(f"no label {label!r} in the run: its labels are {', '.join(sorted(labels))}")
+    if direction not in ("up", "down"):
+        raise InputError(f"direction must be up or down, not {direction!r}")
+    mask = np.array([(l == label and n >= min_count) for l, n in zip(table.column("label").to_pylist(), table.column("texts").to_pylist())])
+    chosen = table.filter(pa.array(mask))
+    ordered = chosen.sort_by([("mean", "descending" if direction == "up" else "ascending")])
+    return ordered.slice(0, k)
+
+
+def flips(table: pa.Table, label: str, *, k: int = 15, min_count: int = 5) -> pa.Table:
+    """Words whose effect on ``label`` changes sign with context: lowest sign consistency, then largest spread."""
+    mask = np.array([(l == label and n >= min_count) for l, n in zip(table.column("label").to_pylist(), table.column("texts").to_pylist())])
+    chosen = table.filter(pa.array(mask))
+    return chosen.sort_by([("consistency", "ascending"), ("sd", "descending")]).slice(0, k)
+
+
+def least_faithful(run: CorpusRun, k: int = 10) -> pa.Table:
+    """The ``k`` texts whose explanation is least faithful (lowest comprehensiveness: deleting the top words changes
+    the prediction least) — the first places to look."""
+    texts = run.texts.filter(pa.compute.is_valid(run.texts.column("comprehensiveness")))
+    return texts.sort_by([("comprehensiveness", "ascending")]).slice(0, k).select(
+        ["text_id", "text", "prediction", "probability", "comprehensiveness", "sufficiency"])
+
+
+def drill_down(run: CorpusRun, word: str, label: str, *, by: str = "lemma", k: int = 5) -> list[dict]:
+    """The ``k`` texts where ``word`` moved ``label`` the most (largest |effect|), each with all its words and
+    their values for ``label`` (to colour like the single-text plot) and the positions of ``word``.
+
+    Example:
+        >>> run = __import__("shatterbox.global_attribution", fromlist=["x"]).explain_corpus(["I loved it.", "loved and hated"])
+        >>> sorted(d["text_id"] for d in drill_down(run, "loved", "positive", by="word"))
+        [0, 1]
+    """
+    target = keys_of([word], by)[0]
+    t = per_text(run, by)
+    hits = np.flatnonzero((t["key"] == target) & (t["label"] == label))
+    if not len(hits):
+        raise InputError(f"{word!r} does not occur in the explained texts (for label {label!r})")
+    hits = hits[np.argsort(-np.abs(t["effect"][hits]), kind="stable")][:k]
+    rows = run.rows
+    out = []
+    text_ids = rows.column("text_id").to_numpy()
+    labels = np.array(rows.column("label").to_pylist(), dtype=object)
+    texts = dict(zip(run.texts.column("text_id").to_pylist(), run.texts.to_pylist()))
+    for h in hits:
+        tid = int(t["text_id"][h])
+        mine = np.flatnonzero((text_ids == tid) & (labels == label))
+        sub = rows.take(pa.array(mine)).sort_by("position")
+        words = sub.column("word").to_pylist()
+        out.append({"text_id": tid, "effect": float(t["effect"][h]), "words": words, "values": sub.column("value").to_pylist(),
+                    "positions": [i for i, k2 in enumerate(keys_of(words, by)) if k2 == target],
+                    "prediction": texts[tid]["prediction"], "probability": texts[tid]["probability"]})
+    return out

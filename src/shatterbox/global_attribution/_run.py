@@ -1,0 +1,283 @@
+"""Explaining a whole corpus: texts read and screened, each explained, results written part by part (resumable)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shatterbox.attribution import make_game, resolve_target, run_method
+from shatterbox.errors import InputError, ShatterboxError
+
+FORMAT = "shatterbox.explain_corpus/1"
+RUN = "run.json"
+SKIPPED = "skipped.parquet"
+PART_TEXTS = 64
+DEFAULT_PAIRS = 4  # quick sampled Shapley: 2 + 8·(words − 1) model evaluations per text
+MAX_WORDS = 64
+
+
+@dataclass
+class Screened:
+    """The texts to explain (ids, texts) and those left out, each with its reason."""
+
+    ids: list[int]
+    texts: list[str]
+    skipped: list[dict] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        """How many texts were left out for each reason (empty, duplicate, too long, ...).
+
+        Example:
+            >>> screen(["a b", "", "a b"]).counts()
+            {'empty': 1, 'duplicate': 1}
+        """
+        out: dict[str, int] = {}
+        for row in self.skipped:
+            out[row["reason"]] = out.get(row["reason"], 0) + 1
+        return out
+
+
+def read_texts(source: str | os.PathLike | Sequence[str], column: str = "text") -> tuple[list[int], list[str]]:
+    """(ids, texts) of ``source``: a list of texts, a .txt file (one text per line, blank lines kept so they can be
+    reported; ids are line numbers from 1), a .csv/.tsv/.parquet file (its ``column``), or an activation store (its sentences).
+
+    Example:
+        >>> read_texts(["one", "two"])
+        ([0, 1], ['one', 'two'])
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        texts = [str(t) if t is not None else "" for t in source]
+        return list(range(len(texts))), texts
+    path = Path(source)
+    if (path / "manifest.json").is_file():
+        from shatterbox.store import Store
+
+        table = Store.open(path).sentences()
+        return table.column("id").to_pylist(), table.column("text").to_pylist()
+    if not path.exists():
+        raise InputError(f"no corpus at {str(path)!r}: give a .txt file (one text per line), a .csv/.tsv/.parquet file, or a store folder")
+    if path.suffix.lower() in ("", ".txt"):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise InputError(f"{str(path)!r} is not UTF-8 text: save it as UTF-8") from None
+        return list(range(1, len(lines) + 1)), lines
+    from shatterbox.corpus import load_corpus
+
+    corpus = load_corpus(path, column=column)
+    return corpus.ids.tolist(), corpus.texts
+
+
+def screen(texts: Sequence[str], ids: Sequence[int] | None = None, *, count_words: Callable[[str], int] | None = None,
+           max_words: int = MAX_WORDS) -> Screened:
+    """Leave out, with a reason each, empty texts, repeats of an earlier text (kept once) and texts over ``max_words``
+    words (``count_words``, default: whitespace split) — reported, never fatal.
+
+    Example:
+        >>> s = screen(["good", "  ", "good", "a b c"], max_words=2)
+        >>> s.texts, [(r["id"], r["reason"]) for r in s.skipped]
+        (['good'], [(1, 'empty'), (2, 'duplicate'), (3, 'too long')])
+    """
+    ids = list(range(len(texts))) if ids is None else list(ids)
+    count_words = count_words or (lambda t: len(t.split()))
+    seen: dict[str, int] = {}
+    out = Screened([], [])
+    for i, text in zip(ids, texts):
+        clean = (text or "").strip()
+        if not clean:
+            out.skipped.append({"id": i, "reason": "empty", "detail": ""})
+        elif clean in seen:
+            out.skipped.append({"id": i, "reason": "duplicate", "detail": f"same as {seen[clean]}"})
+        elif (n := count_words(clean)) > max_words:
+            out.skipped.append({"id": i, "reason": "too long", "detail": f"{n} words > {max_words}"})
+        else:
+            seen[clean] = i
+            out.ids.append(i)
+            out.texts.append(clean)
+    return out
+
+
+@dataclass
+class Settings:
+    """How each text is explained: ``method`` (``sampled`` with ``pairs`` antithetic permutation pairs by default;
+    any method of :func:`shatterbox.attribution.explain`), ``label`` (default: every label's values, the explained
+    label being the predicted one), ``budget``, ``seed``, and ``max_words``."""
+
+    method: str = "sampled"
+    pairs: int | None = DEFAULT_PAIRS
+    label: str | int | None = None
+    budget: int | None = None
+    seed: int = 0
+    max_words: int = MAX_WORDS
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return dict(self.__dict__)
+
+
+def explain_text(target: Any, text: str, settings: Settings) -> tuple[list[dict], dict]:
+    """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness."""
+    game = make_game(target, text)
+    a = run_method(game, settings.method, label=settings.label, budget=settings.budget, seed=settings.seed,
+                   pairs=settings.pairs if settings.method in ("sampled", "shapley") else None)
+    predicted = int(np.argmax(a.prediction))
+    error = a.error if a.error is not None else np.full_like(a.values, np.nan)
+    rows = [{"position": i, "word": w, "label": name, "value": float(a.values[i, c]), "error": float(error[i, c])}
+            for c, name in enumerate(a.labels) for i, w in enumerate(a.words)]
+    f = a.faithfulness
+    summary = {"text": text, "words": len(a.words), "prediction": a.labels[predicted], "probability": float(a.prediction[predicted]),
+               "explained": a.label_name, "base": float(a.base[a.label]), "comprehensiveness": None if f is None else f.comprehensiveness,
+               "sufficiency": None if f is None else f.sufficiency, "method": a.method, "evaluations": a.evaluations, "seconds": a.seconds}
+    return rows, summary
+
+
+def _digest(ids: Sequence[int], texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for i, t in zip(ids, texts):
+        h.update(f"{i}\x00{t}\x01".encode())
+    return h.hexdigest()[:32]
+
+
+def _atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def explain_corpus(source: str | os.PathLike | Sequence[str], target: Any = None, out: str | os.PathLike | None = None, *,
+                   settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
+                   progress: Callable[[int, int], None] | None = None) -> "CorpusRun":
+    """Explain every text of ``source`` (see :func:`read_texts`) for ``target`` (default: the shipped sentiment classifier).
+
+    Texts are screened first (:func:`screen`: empty, duplicate and over-long texts are reported and skipped). With
+    ``out`` (a folder) results are written every ``part_texts`` texts, atomically: run the same call again after an
+    interruption and only the missing parts are done. Returns the :class:`CorpusRun`.
+
+    Example:
+        >>> run = explain_corpus(["I loved it.", "I hated it.", ""])
+        >>> run.texts.num_rows, run.skipped.num_rows, sorted(set(run.rows.column("label").to_pylist()))
+        (2, 1, ['negative', 'positive'])
+    """
+    settings = settings or Settings()
+    ids, texts = read_texts(source, column)
+    if limit is not None:
+        ids, texts = ids[:limit], texts[:limit]
+    resolved = resolve_target(target)
+    screened = screen(texts, ids, max_words=settings.max_words)
+    if not screened.texts:
+        raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
+    record = {"format": FORMAT, "source": str(source) if isinstance(source, (str, os.PathLike)) else "texts", "texts": _digest(screened.ids, screened.texts),
+              "model": getattr(resolved, "name", None) or getattr(resolved, "__name__", type(resolved).__name__), "settings": settings.to_dict(),
+              "part_texts": part_texts}
+    folder = None if out is None else _check(Path(out), record)
+    skipped = pa.Table.from_pylist(screened.skipped, schema=pa.schema([("id", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]))
+    row_parts, text_parts = [], []
+    total = len(screened.texts)
+    for start in range(0, total, part_texts):
+        names = None if folder is None else (folder / f"rows-{start // part_texts:05d}.parquet", folder / f"texts-{start // part_texts:05d}.parquet")
+        if names is not None and names[1].exists():  # the texts file is written last: its presence marks a whole part
+            row_parts.append(pq.read_table(names[0]))
+            text_parts.append(pq.read_table(names[1]))
+        else:
+            rows, summaries = _part(resolved, screened.ids[start:start + part_texts], screened.texts[start:start + part_texts], settings)
+            row_parts.append(rows)
+            text_parts.append(summaries)
+            if names is not None:
+                _commit(folder, record, skipped)
+                _atomic(rows, names[0])
+                _atomic(summaries, names[1])
+        if progress:
+            progress(min(start + part_texts, total), total)
+    return CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
+
+
+def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings) -> tuple[pa.Table, pa.Table]:
+    rows, summaries = [], []
+    for i, text in zip(ids, texts):
+        try:
+            found, summary = explain_text(target, text, settings)
+        except ShatterboxError as exc:  # e.g. a one-word text: reported with the texts, never fatal
+            summaries.append({"text_id": i, "text": text, "problem": str(exc)})
+            continue
+        rows += [{"text_id": i, **r, "prediction": summary["prediction"]} for r in found]
+        summaries.append({"text_id": i, **summary, "problem": None})
+    return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), pa.Table.from_pylist(summaries, schema=TEXT_SCHEMA)
+
+
+ROW_SCHEMA = pa.schema([("text_id", pa.int64()), ("position", pa.int32()), ("word", pa.string()), ("label", pa.string()), ("value", pa.float64()),
+                        ("error", pa.float64()), ("prediction", pa.string())])
+TEXT_SCHEMA = pa.schema([("text_id", pa.int64()), ("text", pa.string()), ("words", pa.int32()), ("prediction", pa.string()), ("probability", pa.float64()),
+                         ("explained", pa.string()), ("base", pa.float64()), ("comprehensiveness", pa.float64()), ("sufficiency", pa.float64()),
+                         ("method", pa.string()), ("evaluations", pa.int64()), ("seconds", pa.float64()), ("problem", pa.string())])
+
+
+def _check(folder: Path, record: dict) -> Path:
+    meta = folder / RUN
+    if meta.exists():
+        try:
+            old = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(record)):
+            raise InputError(f"{str(folder)!r} holds a run of other texts, model or settings: give another --out folder, or delete it to start over")
+    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError(f"{str(folder)!r} exists and is not a corpus explanation: give an empty or new --out folder")
+    return folder
+
+
+def _commit(folder: Path, record: dict, skipped: pa.Table) -> None:
+    """The run record and the skipped texts, written once, just before the first part."""
+    if (folder / RUN).exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic(skipped, folder / SKIPPED)
+    tmp = folder / f".{RUN}.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, folder / RUN)
+
+
+@dataclass
+class CorpusRun:
+    """The results of :func:`explain_corpus`: ``rows`` (one per text × word × label), ``texts`` (one per text:
+    prediction, faithfulness, cost), ``skipped`` (left out, with reasons) and the run ``record``."""
+
+    record: dict
+    rows: pa.Table
+    texts: pa.Table
+    skipped: pa.Table
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> "CorpusRun":
+        """A run folder written by :func:`explain_corpus` (its finished parts).
+
+        Example:
+            >>> CorpusRun.read("/nonexistent")
+            Traceback (most recent call last):
+            ...
+            shatterbox.errors.InputError: '/nonexistent' is not a corpus explanation (no run.json): make one with `shatterbox explain --corpus FILE --out /nonexistent`
+        """
+        folder = Path(folder)
+        if not (folder / RUN).is_file():
+            raise InputError(f"{str(folder)!r} is not a corpus explanation (no {RUN}): make one with `shatterbox explain --corpus FILE --out {folder}`")
+        record = json.loads((folder / RUN).read_text())
+        texts = sorted(folder.glob("texts-*.parquet"))
+        rows = [folder / p.name.replace("texts-", "rows-") for p in texts]
+        return cls(record, pa.concat_tables([pq.read_table(p) for p in rows]) if rows else ROW_SCHEMA.empty_table(),
+                   pa.concat_tables([pq.read_table(p) for p in texts]) if texts else TEXT_SCHEMA.empty_table(),
+                   pq.read_table(folder / SKIPPED) if (folder / SKIPPED).exists() else pa.table({}))
+
+    def seconds_per_text(self) -> float:
+        """Mean explanation time per text (model evaluations included)."""
+        s = np.array([x for x in self.texts.column("seconds").to_pylist() if x is not None], dtype=float)
+        return float(s.mean()) if len(s) else float("nan")
