@@ -109,8 +109,10 @@ def top_words(table: pa.Table, label: str, *, k: int = 15, direction: str = "up"
 
 
 def flips(table: pa.Table, label: str, *, k: int = 15, min_count: int = 5) -> pa.Table:
-    """Words whose effect on ``label`` changes sign with context: lowest sign consistency, then largest spread."""
-    mask = np.array([(l == label and n >= min_count) for l, n in zip(table.column("label").to_pylist(), table.column("texts").to_pylist())])
+    """Words whose effect on ``label`` changes sign with context: lowest sign consistency, then largest spread (words
+    that never move the label, all values 0, are not among them)."""
+    mask = np.array([(l == label and n >= min_count and a > 0) for l, n, a in
+                     zip(table.column("label").to_pylist(), table.column("texts").to_pylist(), table.column("mean_abs").to_pylist())])
     chosen = table.filter(pa.array(mask))
     return chosen.sort_by([("consistency", "ascending"), ("sd", "descending")]).slice(0, k)
 

@@ -155,10 +155,11 @@ def _atomic(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def explain_corpus(source: str | os.PathLike | Sequence[str], target: Any = None, out: str | os.PathLike | None = None, *,
+def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", target: Any = None, out: str | os.PathLike | None = None, *,
                    settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
                    progress: Callable[[int, int], None] | None = None) -> "CorpusRun":
-    """Explain every text of ``source`` (see :func:`read_texts`) for ``target`` (default: the shipped sentiment classifier).
+    """Explain every text of ``source`` (see :func:`read_texts`; or an already :func:`screen`-ed set) for ``target``
+    (default: the shipped sentiment classifier).
 
     Texts are screened first (:func:`screen`: empty, duplicate and over-long texts are reported and skipped). With
     ``out`` (a folder) results are written every ``part_texts`` texts, atomically: run the same call again after an
@@ -170,14 +171,17 @@ def explain_corpus(source: str | os.PathLike | Sequence[str], target: Any = None
         (2, 1, ['negative', 'positive'])
     """
     settings = settings or Settings()
-    ids, texts = read_texts(source, column)
-    if limit is not None:
-        ids, texts = ids[:limit], texts[:limit]
+    if isinstance(source, Screened):
+        screened = source
+    else:
+        ids, texts = read_texts(source, column)
+        if limit is not None:
+            ids, texts = ids[:limit], texts[:limit]
+        screened = screen(texts, ids, max_words=settings.max_words)
     resolved = resolve_target(target)
-    screened = screen(texts, ids, max_words=settings.max_words)
     if not screened.texts:
         raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
-    record = {"format": FORMAT, "source": str(source) if isinstance(source, (str, os.PathLike)) else "texts", "texts": _digest(screened.ids, screened.texts),
+    record = {"format": FORMAT, "source": str(source) if isinstance(source, (str, os.PathLike)) else "texts", "skipped": screened.counts(), "texts": _digest(screened.ids, screened.texts),
               "model": getattr(resolved, "name", None) or getattr(resolved, "__name__", type(resolved).__name__), "settings": settings.to_dict(),
               "part_texts": part_texts}
     folder = None if out is None else _check(Path(out), record)
@@ -190,7 +194,8 @@ def explain_corpus(source: str | os.PathLike | Sequence[str], target: Any = None
             row_parts.append(pq.read_table(names[0]))
             text_parts.append(pq.read_table(names[1]))
         else:
-            rows, summaries = _part(resolved, screened.ids[start:start + part_texts], screened.texts[start:start + part_texts], settings)
+            step = (lambda done, at=start: progress(at + done, total)) if progress else None
+            rows, summaries = _part(resolved, screened.ids[start:start + part_texts], screened.texts[start:start + part_texts], settings, step)
             row_parts.append(rows)
             text_parts.append(summaries)
             if names is not None:
@@ -202,9 +207,12 @@ def explain_corpus(source: str | os.PathLike | Sequence[str], target: Any = None
     return CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
 
 
-def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings) -> tuple[pa.Table, pa.Table]:
+def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings,
+          step: Callable[[int], None] | None = None) -> tuple[pa.Table, pa.Table]:
     rows, summaries = [], []
-    for i, text in zip(ids, texts):
+    for n, (i, text) in enumerate(zip(ids, texts), 1):
+        if step and n > 1:
+            step(n - 1)
         try:
             found, summary = explain_text(target, text, settings)
         except ShatterboxError as exc:  # e.g. a one-word text: reported with the texts, never fatal

@@ -174,6 +174,23 @@ def _word_style(value: float, scale: float) -> str:
     return f"{'white' if alpha > 0.6 else 'black'} on rgb({mix[0]},{mix[1]},{mix[2]})"
 
 
+def word_values_text(words: list[str], values: list[float], marked: list[int] = ()) -> Text:
+    """Words coloured by their values like the single-text plot (red up, blue down, scaled to the largest |value|);
+    the words at ``marked`` positions underlined.
+
+    Example:
+        >>> word_values_text(["a", "good", "film"], [0.0, 0.5, -0.1], [1]).plain
+        'a good film'
+    """
+    scale = max((abs(v) for v in values), default=0.0) or 1.0
+    out = Text()
+    for i, (word, value) in enumerate(zip(words, values)):
+        if i:
+            out.append(" ")
+        out.append(word, style=_word_style(value, scale) + (" underline" if i in marked else ""))
+    return out
+
+
 def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
     """Coloured words (red up, blue down for the explained label), the largest values, faithfulness.
 

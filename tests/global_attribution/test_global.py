@@ -1,0 +1,114 @@
+"""Corpus attributions: planted words recovered with their signs and intervals covering the exact values, a SIGKILLed
+run resumes to the same table, bad lines reported and skipped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from shatterbox.errors import InputError
+from shatterbox.global_attribution import (CorpusRun, Settings, drill_down, explain_corpus, flips, least_faithful, screen, top_words,
+                                           word_table)
+from tests.global_attribution import planted
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return planted.corpus(120)
+
+
+@pytest.fixture(scope="module")
+def sampled(texts):
+    return explain_corpus(texts, planted.classify, settings=Settings(method="sampled", pairs=2))
+
+
+@pytest.fixture(scope="module")
+def exact(texts):
+    return explain_corpus(texts, planted.classify, settings=Settings(method="exact", pairs=None))
+
+
+def test_planted_words_come_first_with_their_signs(sampled):
+    table = word_table(sampled, by="word")
+    up = top_words(table, "LABEL_1", k=2, min_count=5).column("word").to_pylist()
+    down = top_words(table, "LABEL_1", k=2, direction="down", min_count=5).column("word").to_pylist()
+    assert up == ["good", "great"] and down == ["awful", "bad"]
+    rows = {r["word"]: r for r in table.to_pylist() if r["label"] == "LABEL_1"}
+    for word, weight in planted.WEIGHTS.items():  # a planted word pushes its way in every text, and its interval says so
+        assert rows[word]["share_up"] == (1.0 if weight > 0 else 0.0)
+        assert (rows[word]["low"] > 0) if weight > 0 else (rows[word]["high"] < 0)
+    fillers = [rows[w]["mean"] for w in planted.FILLERS if w not in planted.TRIPLE]
+    assert max(map(abs, fillers)) < 0.01 < min(abs(rows[w]["mean"]) for w in planted.WEIGHTS)
+    mirror = {r["word"]: r["mean"] for r in table.to_pylist() if r["label"] == "LABEL_0"}
+    assert mirror["good"] == pytest.approx(-rows["good"]["mean"])
+
+
+def test_intervals_cover_the_exact_values(sampled, exact):
+    noisy = {r["word"]: r for r in word_table(sampled, by="word").to_pylist() if r["label"] == "LABEL_1"}
+    truth = {r["word"]: r["mean"] for r in word_table(exact, by="word").to_pylist() if r["label"] == "LABEL_1"}
+    assert all(noisy[w]["high"] - noisy[w]["low"] > 0.005 for w in planted.WEIGHTS)  # the logistic makes sampled values noisy
+    assert all(noisy[w]["low"] <= truth[w] <= noisy[w]["high"] for w in planted.WEIGHTS)
+    assert max(abs(noisy[w]["mean"] - truth[w]) for w in planted.WEIGHTS) > 1e-6  # sampled, not exact
+    covered = [noisy[w]["low"] <= truth[w] <= noisy[w]["high"] for w in truth if noisy[w]["texts"] >= 5]
+    assert len(covered) >= 14 and sum(covered) >= 0.85 * len(covered)
+
+
+def test_drill_down_flips_and_least_faithful(sampled):
+    found = drill_down(sampled, "plot", "LABEL_1", by="word", k=3)
+    effects = [abs(d["effect"]) for d in found]
+    assert effects == sorted(effects, reverse=True) and all(d["words"][p] == "plot" for d in found for p in d["positions"])
+    table = word_table(sampled, by="word")
+    flipping = flips(table, "LABEL_1", k=3, min_count=5).column("word").to_pylist()
+    assert flipping[0] == planted.FLIP and not set(flipping) & set(planted.FILLERS)  # words that never move are not "flips"
+    worst = least_faithful(sampled, 3).column("comprehensiveness").to_pylist()
+    assert worst == sorted(worst)
+
+
+def test_bad_lines_are_reported_and_skipped(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("good film\n\n   \ngood film\n" + " ".join(["long"] * 80) + "\nbad film\nalone\n")
+    run = explain_corpus(path, planted.classify)
+    assert sorted((r["id"], r["reason"]) for r in run.skipped.to_pylist()) == [(2, "empty"), (3, "empty"), (4, "duplicate"), (5, "too long")]
+    problems = {r["text_id"]: r["problem"] for r in run.texts.to_pylist() if r["problem"]}
+    assert list(problems) == [7] and "single word" in problems[7]  # one word: reported with the texts, never fatal
+    assert set(run.texts.column("text_id").to_pylist()) == {1, 6, 7}
+    with pytest.raises(InputError, match="no text left to explain: 2 empty"):
+        explain_corpus(["", " "], planted.classify)
+
+
+def test_screen_counts():
+    assert screen(["a", "a", "", "b c d"], max_words=2).counts() == {"duplicate": 1, "empty": 1, "too long": 1}
+
+
+def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(texts[:96]) + "\n")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from tests.global_attribution import planted
+        from shatterbox.global_attribution import Settings, explain_corpus
+        planted.DELAY = 0.004
+        explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=Settings(pairs=2), part_texts=8)
+    """)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(killed)])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(killed.glob("texts-*.parquet"))) < 2:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(killed.glob("texts-*.parquet")))
+    assert 2 <= done < 12, "the kill must land mid-run"
+    resumed = explain_corpus(source, planted.classify, killed, settings=Settings(pairs=2), part_texts=8)
+    clean = explain_corpus(source, planted.classify, tmp_path / "clean", settings=Settings(pairs=2), part_texts=8)
+    assert word_table(resumed).to_pandas().equals(word_table(clean).to_pandas())  # NaN where a word is in one text, on both sides
+    again = CorpusRun.read(killed)
+    assert again.texts.num_rows == 96 and again.rows.num_rows == clean.rows.num_rows
+    with pytest.raises(InputError, match="other texts, model or settings"):
+        explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)
