@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shatterbox.attribution import make_game, resolve_target, run_method
+from shatterbox.attribution import make_game, resolve_method, resolve_target, run_method
 from shatterbox.errors import InputError, ShatterboxError
 
 FORMAT = "shatterbox.explain_corpus/1"
@@ -64,7 +64,13 @@ def read_texts(source: str | os.PathLike | Sequence[str], column: str = "text") 
         table = Store.open(path).sentences()
         return table.column("id").to_pylist(), table.column("text").to_pylist()
     if not path.exists():
-        raise InputError(f"no corpus at {str(path)!r}: give a .txt file (one text per line), a .csv/.tsv/.parquet file, or a store folder")
+        from shatterbox.corpus import SHIPPED, load_corpus
+
+        if str(source) in SHIPPED:  # a shipped corpus by name, e.g. "wordnet"
+            corpus = load_corpus(str(source))
+            return corpus.ids.tolist(), corpus.texts
+        raise InputError(f"no corpus at {str(path)!r}: give a .txt file (one text per line), a .csv/.tsv/.parquet file, a store folder, "
+                         f"or a shipped corpus ({', '.join(SHIPPED)})")
     if path.suffix.lower() in ("", ".txt"):
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -178,6 +184,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
         if limit is not None:
             ids, texts = ids[:limit], texts[:limit]
         screened = screen(texts, ids, max_words=settings.max_words)
+    resolve_method(settings.method, 2)  # an unknown method is one error now, not one per text
     resolved = resolve_target(target)
     if not screened.texts:
         raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
@@ -204,7 +211,11 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
                 _atomic(summaries, names[1])
         if progress:
             progress(min(start + part_texts, total), total)
-    return CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
+    run = CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
+    if run.rows.num_rows == 0:
+        problems = [p for p in run.texts.column("problem").to_pylist() if p]
+        raise InputError(f"no text could be explained: {problems[0] if problems else 'nothing to explain'}")
+    return run
 
 
 def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings,

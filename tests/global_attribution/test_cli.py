@@ -1,0 +1,56 @@
+"""`shatterbox explain --corpus`: tables, formats, drill-down, and one clear line for bad input."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shatterbox.cli import app
+
+runner = CliRunner()
+TEXTS = ["I loved this film.", "", "A dull and boring film.", "I loved this film.", "The acting was wonderful and moving.", "The plot was dull."]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "c.txt"
+    path.write_text("\n".join(TEXTS) + "\n")
+    return path
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_tables_and_drill_down(corpus, tmp_path):
+    r = run("explain", "--corpus", corpus, "--min-count", 1, "--top", 3, "--word", "dull", "--results", tmp_path / "res")
+    assert r.exit_code == 0, r.stderr
+    assert "left out: 1 empty, 1 duplicate" in r.stderr and "4 texts explained" in r.stderr
+    assert "words that push positive up" in r.stdout and "words that push negative down" in r.stdout
+    assert "where 'dull' moved negative most" in r.stdout and "least faithful explanations" in r.stdout
+    again = run("explain", "--corpus", corpus, "--min-count", 1, "--format", "json", "--results", tmp_path / "res", "--word", "dull")
+    d = json.loads(again.stdout)  # read back from the results folder: the same words
+    words = {(w["label"], w["word"]) for w in d["words"]}
+    assert ("negative", "dull") in words and d["texts"] == 4 and [s["reason"] for s in d["skipped"]] == ["empty", "duplicate"]
+    assert {x["text_id"] for x in d["drill_down"]["negative"]} == {3, 6}
+
+
+def test_csv_and_html(corpus, tmp_path):
+    c = run("explain", "--corpus", corpus, "--format", "csv")
+    assert c.stdout.splitlines()[0].startswith('"label","word","texts","occurrences","mean","low","high"')
+    h = run("explain", "--corpus", corpus, "--format", "html", "--out", tmp_path / "r.html", "--min-count", 1)
+    page = (tmp_path / "r.html").read_text()
+    assert h.exit_code == 0 and "push positive up" in page and "<script" not in page and "Left out" in page
+
+
+@pytest.mark.parametrize("args, message", [
+    (["some text", "--corpus", "x.txt"], "give a TEXT or --corpus, not both"),
+    (["--corpus", "/nonexistent.txt"], "no corpus at '/nonexistent.txt'"),
+    (["--corpus", "CORPUS", "--by", "stem"], "--by 'stem': lemma or word"),
+    (["--corpus", "CORPUS", "--method", "magic"], "unknown method 'magic'"),
+    ([], "give a TEXT to explain, or --corpus FILE"),
+    (["one text", "--format", "csv"], "--format csv is the word table of --corpus"),
+])
+def test_bad_input_is_one_line(corpus, args, message):
+    r = run("explain", *[str(corpus) if a == "CORPUS" else a for a in args])
+    assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
