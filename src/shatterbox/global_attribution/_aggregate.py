@@ -154,3 +154,31 @@ def drill_down(run: CorpusRun, word: str, label: str, *, by: str = "lemma", k: i
                     "positions": [i for i, k2 in enumerate(keys_of(words, by)) if k2 == target],
                     "prediction": texts[tid]["prediction"], "probability": texts[tid]["probability"]})
     return out
+
+
+def dataset_payload(run: CorpusRun, *, by: str = "lemma", min_count: int = 5, top: int = 15, texts_per_word: int = 3) -> dict:
+    """Everything the web app's Dataset section shows, JSON-ready: per label the words that push it up and down
+    (with intervals and their drill-down texts), the flips, the least faithful texts, what was skipped, the cost.
+
+    Example:
+        >>> from shatterbox.global_attribution import explain_corpus
+        >>> d = dataset_payload(explain_corpus(["I loved the film.", "I hated the film."]), min_count=1, top=2)
+        >>> sorted(d["labels"]), len(d["words"]["positive"]["up"])
+        (['negative', 'positive'], 2)
+    """
+    table = word_table(run, by=by)
+    labels = sorted(set(table.column("label").to_pylist()))
+    words: dict[str, dict] = {}
+    for label in labels:
+        words[label] = {}
+        for direction in ("up", "down"):
+            rows = top_words(table, label, k=top, direction=direction, min_count=min_count).to_pylist()
+            for r in rows:
+                r["texts_shown"] = drill_down(run, r["word"], label, by=by, k=texts_per_word)
+            words[label][direction] = rows
+        words[label]["flips"] = flips(table, label, k=8, min_count=min_count).to_pylist()
+    skipped = run.skipped.to_pylist() if run.skipped.num_rows else []
+    return {"record": run.record, "by": by, "min_count": min_count, "labels": labels, "words": words, "texts": run.texts.num_rows,
+            "seconds_per_text": run.seconds_per_text(), "least_faithful": least_faithful(run, 8).to_pylist(),
+            "skipped": {r: sum(1 for s in skipped if s["reason"] == r) for r in sorted({s["reason"] for s in skipped})},
+            "problems": sum(1 for p in run.texts.column("problem").to_pylist() if p)}

@@ -589,6 +589,49 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
+    datasets = ByteLRU(64 << 20)  # (source, stamp, request) -> Dataset payload
+
+    @app.get("/api/datasets", summary="Corpus explanations in the served folder (shatterbox explain --corpus FILE --results DIR/NAME)")
+    async def list_datasets() -> dict:
+        return await run(lambda: {"runs": _list_datasets(store_folder)})
+
+    def dataset_response(run_, req: "DatasetRequest") -> dict:
+        from shatterbox.global_attribution import dataset_payload
+        from shatterbox.render.global_attribution import bars_svg
+
+        payload = dataset_payload(run_, by=req.by, min_count=req.min_count, top=req.top)
+        payload["svg"] = {label: {d: bars_svg(payload["words"][label][d]) for d in ("up", "down")} for label in payload["labels"]}
+        return payload
+
+    @app.post("/api/datasets/{run_name}", summary="A corpus explanation of the served folder: words per label with intervals, drill-down, diagnostics")
+    async def dataset(run_name: str, req: DatasetRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.global_attribution import CorpusRun
+
+            if store_folder is None or not _STORE_NAME.match(run_name) or not (store_folder / run_name / "run.json").is_file():
+                raise HTTPException(404, f"no corpus explanation named {run_name!r} in the served folder")
+            folder = store_folder / run_name
+            stamp = max(p.stat().st_mtime_ns for p in folder.iterdir())
+            return datasets.get_or_make((run_name, stamp, req.model_dump_json()), lambda: dataset_response(CorpusRun.read(folder), req))
+
+        return await run(work)
+
+    @app.post("/api/stores/{name}/explain-corpus", summary="Explain the first sentences of a store with the served classifier (quick sampled Shapley) and rank the words per label")
+    async def explain_store(name: str, req: DatasetRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.global_attribution import Settings, explain_corpus
+
+            store = _open_store(store_folder, name)
+            stamp = (store.root / "manifest.json").stat().st_mtime_ns
+
+            def make() -> dict:
+                texts = store.query(f"select text from sentences order by id limit {int(req.limit)}").column(0).to_pylist()
+                return dataset_response(explain_corpus(texts, classifier_for_store(), settings=Settings(pairs=req.pairs)), req)
+
+            return datasets.get_or_make((name, stamp, req.model_dump_json()), make)
+
+        return await run(work)
+
     def classifier_for_store():
         if classifier is None or classifier.head is None:
             raise InputError("the served model has no classifier whose predictions the store can answer: serve the default model for the sentiment colouring")
@@ -769,6 +812,14 @@ class ProjectRequest(BaseModel):
     seed: int = 0
 
 
+class DatasetRequest(BaseModel):
+    by: Literal["lemma", "word"] = "lemma"
+    min_count: int = Field(5, ge=1, le=10_000, description="Words in fewer texts are left out of the rankings.")
+    top: int = Field(15, ge=1, le=100)
+    limit: int = Field(200, ge=2, le=1000, description="Store sentences to explain (explain-corpus only): about 0.1-0.2 s each.")
+    pairs: int = Field(2, ge=1, le=16, description="Antithetic permutation pairs per text (explain-corpus only).")
+
+
 class NeuronRequest(BaseModel):
     layer: int = Field(..., ge=0, description="The layer whose MLP neurons (or, with factors, whose hidden states) are read.")
     unit: int = Field(..., ge=0, description="The neuron or factor number, from 0.")
@@ -826,11 +877,31 @@ def _list_runs(folder: Path | None) -> list[dict]:
     found = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "run.json").is_file() and _STORE_NAME.match(p.name)):
         try:
+            if not str(json.loads((sub / "run.json").read_text()).get("format", "")).startswith("shatterbox.neurons/"):
+                continue  # another kind of run (e.g. a corpus explanation)
             record, table = read_run(sub)
             found.append({"name": sub.name, "kind": record["kind"], "units": table.num_rows, "store": Path(record["store"]["path"]).name,
                           "explainer": record["explainer"]})
         except (ShatterboxError, ValueError, KeyError, OSError) as exc:
             found.append({"name": sub.name, "error": str(exc).replace(str(folder), folder.name)})
+    return found
+
+
+def _list_datasets(folder: Path | None) -> list[dict]:
+    """Corpus explanations (sub-folders whose run.json is an explain --corpus record) of the served folder."""
+    if folder is None or not folder.is_dir():
+        return []
+    found = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "run.json").is_file() and _STORE_NAME.match(p.name)):
+        try:
+            record = json.loads((sub / "run.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if str(record.get("format", "")).startswith("shatterbox.explain_corpus/"):
+            import pyarrow.parquet as pq
+
+            found.append({"name": sub.name, "source": Path(str(record.get("source"))).name, "model": record.get("model"),
+                          "texts": sum(pq.ParquetFile(p).metadata.num_rows for p in sub.glob("texts-*.parquet"))})
     return found
 
 

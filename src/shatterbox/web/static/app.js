@@ -575,4 +575,77 @@
       });
     });
   });
+
+  // ---- explain: the Dataset section (corpus-level attributions) ----
+  function loadDatasets() {
+    return api("/api/datasets").then(function (d) {
+      var pick = $("ds-runs"), keep = pick.value; pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "—"));
+      d.runs.forEach(function (r) { pick.appendChild(el("option", { value: r.name }, r.name + " · " + r.texts + " texts of " + r.source)); });
+      pick.value = keep;
+    });
+  }
+  document.querySelector('nav button[data-tab="explain"]').addEventListener("click", function () {
+    loadDatasets().catch(function (err) { showError("ds-error", err); });
+  });
+  function datasetWords(label, rows, direction, detail) {
+    var t = el("table", { "class": "ex-table ds-words", "data-label": label, "data-direction": direction }), h = el("tr");
+    ["word", "mean effect [95 %]", "texts", "up"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+    rows.forEach(function (r) {
+      var tr = el("tr", { "data-word": r.word, title: "click: the texts where it mattered most" });
+      var ci = r.low === null || isNaN(r.low) ? "" : " [" + r.low.toFixed(3) + ", " + r.high.toFixed(3) + "]";
+      [r.word, (r.mean >= 0 ? "+" : "") + r.mean.toFixed(4) + ci, String(r.texts), Math.round(100 * r.share_up) + " %"].forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+      tr.addEventListener("click", function () {
+        document.querySelectorAll(".ds-words tr.chosen").forEach(function (x) { x.classList.remove("chosen"); });
+        tr.classList.add("chosen"); detail.textContent = "";
+        detail.appendChild(el("h4", {}, "Where “" + r.word + "” moved " + label + " most"));
+        r.texts_shown.forEach(function (d) {
+          var p = el("p", { "class": "ds-text", "data-text": String(d.text_id) });
+          p.appendChild(el("span", { "class": "ds-effect" }, (d.effect >= 0 ? "+" : "") + d.effect.toFixed(3) + "  "));
+          var scale = Math.max.apply(null, d.values.map(Math.abs));
+          d.words.forEach(function (w, i) {
+            var s = el("span", { "class": "ex-word" + (d.positions.indexOf(i) >= 0 ? " ds-hit" : ""), title: w + ": " + d.values[i].toFixed(4) }, w);
+            s.style.background = colour(d.values[i], scale);
+            p.appendChild(s); p.appendChild(document.createTextNode(" "));
+          });
+          detail.appendChild(p);
+        });
+      });
+      t.appendChild(tr);
+    });
+    return t;
+  }
+  function drawDataset(d) {
+    var box = $("ds-result"); box.textContent = "";
+    var skipped = Object.keys(d.skipped).map(function (k) { return d.skipped[k] + " " + k; }).join(", ");
+    box.appendChild(el("p", { id: "ds-summary" }, d.texts + " texts explained (" + Math.round(1000 * d.seconds_per_text) + " ms each)" +
+      (skipped ? "; left out: " + skipped : "") + (d.problems ? "; " + d.problems + " could not be explained" : "") + "; words in at least " + d.min_count + " texts"));
+    var detail = el("div", { id: "ds-detail" });
+    d.labels.forEach(function (label) {
+      box.appendChild(el("h4", {}, label));
+      var row = el("div", { "class": "side-by-side" });
+      ["up", "down"].forEach(function (dir) {
+        var col = el("div");
+        col.appendChild(el("p", { "class": "ex-meta" }, "push " + label + " " + dir));
+        col.appendChild(svgNode(d.svg[label][dir]));
+        col.appendChild(datasetWords(label, d.words[label][dir], dir, detail));
+        row.appendChild(col);
+      });
+      box.appendChild(row);
+    });
+    box.appendChild(detail);
+  }
+  function datasetRequest() { return { min_count: +$("ds-min").value || 5, limit: +$("ds-limit").value || 200 }; }
+  $("ds-open").addEventListener("click", function () {
+    var name = $("ds-runs").value; if (!name) { showError("ds-error", new Error("choose results to open (shatterbox explain --corpus FILE --results DIR/NAME)")); return; }
+    $("ds-result").textContent = "";
+    run($("ds-form"), "ds-error", function () { return api("/api/datasets/" + encodeURIComponent(name), datasetRequest()).then(drawDataset); });
+  });
+  $("ds-run").addEventListener("click", function () {
+    var name = window.shatterboxStore; if (!name) { showError("ds-error", new Error("choose a store in the Corpus tab first")); return; }
+    var body = datasetRequest();
+    $("ds-result").textContent = "";
+    showNote("ds-progress", "explaining the first " + body.limit + " sentences of " + name + ": about 0.1-0.2 s each");
+    run($("ds-form"), "ds-error", function () { return api("/api/stores/" + encodeURIComponent(name) + "/explain-corpus", body).then(drawDataset); })
+      .then(function () { showNote("ds-progress", null); });
+  });
 })();
