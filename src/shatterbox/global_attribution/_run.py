@@ -124,6 +124,7 @@ class Settings:
     budget: int | None = None
     seed: int = 0
     max_words: int = MAX_WORDS
+    score: bool = True  # faithfulness of every text's explanation (2·words + 2 more model evaluations each)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -133,7 +134,7 @@ class Settings:
 def explain_text(target: Any, text: str, settings: Settings) -> tuple[list[dict], dict]:
     """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness."""
     game = make_game(target, text)
-    a = run_method(game, settings.method, label=settings.label, budget=settings.budget, seed=settings.seed,
+    a = run_method(game, settings.method, label=settings.label, budget=settings.budget, seed=settings.seed, score=settings.score,
                    pairs=settings.pairs if settings.method in ("sampled", "shapley") else None)
     predicted = int(np.argmax(a.prediction))
     error = a.error if a.error is not None else np.full_like(a.values, np.nan)
