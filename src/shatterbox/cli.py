@@ -387,6 +387,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
         if limit is not None:
             ids, texts = ids[:limit], texts[:limit]
         screened = screen(texts, ids, max_words=settings.max_words)
+        screened.source = corpus
         counts = screened.counts()
         if counts:
             _say("left out: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + (f" (listed in {results}/skipped.parquet)" if results else ""))

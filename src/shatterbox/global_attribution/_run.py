@@ -32,6 +32,7 @@ class Screened:
     ids: list[int]
     texts: list[str]
     skipped: list[dict] = field(default_factory=list)
+    source: str = "texts"  # where they came from (a file, a store, a corpus name)
 
     def counts(self) -> dict[str, int]:
         """How many texts were left out for each reason (empty, duplicate, too long, ...).
@@ -189,7 +190,8 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
     resolved = resolve_target(target)
     if not screened.texts:
         raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
-    record = {"format": FORMAT, "source": str(source) if isinstance(source, (str, os.PathLike)) else "texts", "skipped": screened.counts(), "texts": _digest(screened.ids, screened.texts),
+    name = source.source if isinstance(source, Screened) else str(source) if isinstance(source, (str, os.PathLike)) else "texts"
+    record = {"format": FORMAT, "source": name, "skipped": screened.counts(), "texts": _digest(screened.ids, screened.texts),
               "model": getattr(resolved, "name", None) or getattr(resolved, "__name__", type(resolved).__name__), "settings": settings.to_dict(),
               "part_texts": part_texts}
     folder = None if out is None else _check(Path(out), record)

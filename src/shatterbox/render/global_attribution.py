@@ -36,10 +36,13 @@ def bars_svg(rows: Sequence[dict], *, width: int = 460, row_height: int = 18) ->
         >>> svg = bars_svg([{"word": "good", "mean": 0.2, "low": 0.1, "high": 0.3}, {"word": "<b>", "mean": -0.1, "low": -0.2, "high": 0.0}])
         >>> svg.count("<rect"), "&lt;b&gt;" in svg
         (2, True)
+        >>> "nan" in bars_svg([{"word": "once", "mean": -0.3, "low": float("nan"), "high": float("nan")}])
+        False
     """
     if not rows:
         return '<p class="note">no word in enough texts</p>'
-    span = max(max(abs(r["low"]), abs(r["high"]), abs(r["mean"])) for r in rows if r["mean"] == r["mean"]) or 1.0
+    finite = [abs(v) for r in rows for v in (r["low"], r["high"], r["mean"]) if v == v]  # an interval of one text is NaN
+    span = max(finite, default=0.0) or 1.0
     label_w, height = 120, row_height * len(rows) + 22
     zero = label_w + (width - label_w - 10) / 2
     scale = (width - label_w - 10) / 2 / span
@@ -50,11 +53,15 @@ def bars_svg(rows: Sequence[dict], *, width: int = 460, row_height: int = 18) ->
         red, green, blue, _ = diverging(1.0 if r["mean"] >= 0 else -1.0)
         parts.append(f'<text x="{label_w - 4}" y="{y + 12}" font-size="11" text-anchor="end">{html.escape(str(r["word"]))}</text>'
                      f'<rect x="{x0:.1f}" y="{y + 2}" width="{max(x1 - x0, 0.5):.1f}" height="{row_height - 6}" fill="rgb({red},{green},{blue})" opacity="0.75">'
-                     f'<title>{html.escape(str(r["word"]))}: {r["mean"]:+.4f} [{r["low"]:+.4f}, {r["high"]:+.4f}]</title></rect>')
-        if r["low"] == r["low"]:
+                     f'<title>{html.escape(str(r["word"]))}: {r["mean"]:+.4f}{_interval(r)}</title></rect>')
+        if r["low"] == r["low"] and r["high"] == r["high"]:
             parts.append(f'<line x1="{zero + r["low"] * scale:.1f}" y1="{y + row_height / 2}" x2="{zero + r["high"] * scale:.1f}" y2="{y + row_height / 2}" stroke="#222"/>')
     parts.append(f'<text x="{zero:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">0 (±{span:.3f} at the edges)</text>')
     return f'<svg width="{width}" height="{height}" role="img" aria-label="mean effect per text">{"".join(parts)}</svg>'
+
+
+def _interval(r: dict) -> str:
+    return f" [{r['low']:+.4f}, {r['high']:+.4f}]" if r["low"] == r["low"] and r["high"] == r["high"] else " (one text: no interval)"
 
 
 def words_html(words: Sequence[str], values: Sequence[float], marked: Sequence[int] = ()) -> str:
