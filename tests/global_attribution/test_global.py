@@ -110,5 +110,5 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
     assert word_table(resumed).to_pandas().equals(word_table(clean).to_pandas())  # NaN where a word is in one text, on both sides
     again = CorpusRun.read(killed)
     assert again.texts.num_rows == 96 and again.rows.num_rows == clean.rows.num_rows
-    with pytest.raises(InputError, match="other texts, model or settings"):
+    with pytest.raises(InputError, match="a corpus explanation made with other arguments"):
         explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)

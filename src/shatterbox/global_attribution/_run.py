@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,9 +15,9 @@ import pyarrow.parquet as pq
 
 from shatterbox.attribution import make_game, resolve_method, resolve_target, run_method
 from shatterbox.errors import InputError, ShatterboxError
+from shatterbox.runs import RECORD as RUN, RunFolder
 
 FORMAT = "shatterbox.explain_corpus/1"
-RUN = "run.json"
 SKIPPED = "skipped.parquet"
 PART_TEXTS = 64
 DEFAULT_PAIRS = 4  # quick sampled Shapley: 2 + 8·(words − 1) model evaluations per text
@@ -155,14 +154,6 @@ def _digest(ids: Sequence[int], texts: Sequence[str]) -> str:
     return h.hexdigest()[:32]
 
 
-def _atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", target: Any = None, out: str | os.PathLike | None = None, *,
                    settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
                    progress: Callable[[int, int], None] | None = None) -> "CorpusRun":
@@ -194,24 +185,23 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
     record = {"format": FORMAT, "source": name, "skipped": screened.counts(), "texts": _digest(screened.ids, screened.texts),
               "model": getattr(resolved, "name", None) or getattr(resolved, "__name__", type(resolved).__name__), "settings": settings.to_dict(),
               "part_texts": part_texts}
-    folder = None if out is None else _check(Path(out), record)
+    folder = None if out is None else RunFolder(out, record, what="a corpus explanation", option="--results")
     skipped = pa.Table.from_pylist(screened.skipped, schema=pa.schema([("id", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]))
     row_parts, text_parts = [], []
     total = len(screened.texts)
     for start in range(0, total, part_texts):
-        names = None if folder is None else (folder / f"rows-{start // part_texts:05d}.parquet", folder / f"texts-{start // part_texts:05d}.parquet")
-        if names is not None and names[1].exists():  # the texts file is written last: its presence marks a whole part
-            row_parts.append(pq.read_table(names[0]))
-            text_parts.append(pq.read_table(names[1]))
+        names = (f"rows-{start // part_texts:05d}.parquet", f"texts-{start // part_texts:05d}.parquet")
+        if folder is not None and folder.done(names[1]):  # the texts file is written last: its presence marks a whole part
+            row_parts.append(folder.read(names[0]))
+            text_parts.append(folder.read(names[1]))
         else:
             step = (lambda done, at=start: progress(at + done, total)) if progress else None
             rows, summaries = _part(resolved, screened.ids[start:start + part_texts], screened.texts[start:start + part_texts], settings, step)
             row_parts.append(rows)
             text_parts.append(summaries)
-            if names is not None:
-                _commit(folder, record, skipped)
-                _atomic(rows, names[0])
-                _atomic(summaries, names[1])
+            if folder is not None:
+                folder.write(names[0], rows, first={SKIPPED: skipped})
+                folder.write(names[1], summaries)
         if progress:
             progress(min(start + part_texts, total), total)
     run = CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
@@ -242,31 +232,6 @@ ROW_SCHEMA = pa.schema([("text_id", pa.int64()), ("position", pa.int32()), ("wor
 TEXT_SCHEMA = pa.schema([("text_id", pa.int64()), ("text", pa.string()), ("words", pa.int32()), ("prediction", pa.string()), ("probability", pa.float64()),
                          ("explained", pa.string()), ("base", pa.float64()), ("comprehensiveness", pa.float64()), ("sufficiency", pa.float64()),
                          ("method", pa.string()), ("evaluations", pa.int64()), ("seconds", pa.float64()), ("problem", pa.string())])
-
-
-def _check(folder: Path, record: dict) -> Path:
-    meta = folder / RUN
-    if meta.exists():
-        try:
-            old = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != json.loads(json.dumps(record)):
-            raise InputError(f"{str(folder)!r} holds a run of other texts, model or settings: give another --out folder, or delete it to start over")
-    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError(f"{str(folder)!r} exists and is not a corpus explanation: give an empty or new --out folder")
-    return folder
-
-
-def _commit(folder: Path, record: dict, skipped: pa.Table) -> None:
-    """The run record and the skipped texts, written once, just before the first part."""
-    if (folder / RUN).exists():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic(skipped, folder / SKIPPED)
-    tmp = folder / f".{RUN}.tmp"
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, folder / RUN)
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,12 @@ from shatterbox.errors import InputError
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
 from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, SimulationJudge, score, verdict
 from shatterbox.neurons._units import Records, Units, records
+from shatterbox.runs import RECORD as RUN, RunFolder
 from shatterbox.store import Store
 
 FORMAT = "shatterbox.neurons/1"
 PART_UNITS = 64
 SCORES = ("correlation", "detection", "fuzzing")
-RUN = "run.json"
 EXCERPTS = 5  # top excerpts kept with each result (for the report and the web app)
 
 
@@ -110,14 +109,6 @@ def explain_records(chunk: Sequence[Records], explainer: Explainer, simulator: S
     return out
 
 
-def _atomic_parquet(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: Settings, names: dict[str, str]) -> dict:
     return {"format": FORMAT, "store": {"path": str(source.store.root), "key": source.store.manifest.get("key")}, "kind": source.kind,
             "source": source.source, "units": {str(l): u.tolist() for l, u in units_by_layer.items()}, "settings": settings.to_dict(),
@@ -148,20 +139,19 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     layers = {int(l): make_units(int(l)) for l in units_by_layer}
     chosen = {l: layers[l].check(u) for l, u in units_by_layer.items()}
     record = _run_record(chosen, next(iter(layers.values())), settings, {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name})
-    folder = None if out is None else _check(Path(out), record)
+    folder = None if out is None else RunFolder(out, record, what="a neurons run", option="--out")
     total, done = sum(len(u) for u in chosen.values()), 0
     tables = []
     for layer, units in layers.items():
         for start in range(0, len(chosen[layer]), part_units):
             part = chosen[layer][start:start + part_units]
-            path = None if folder is None else folder / f"layer-{layer:03d}-part-{start // part_units:05d}.parquet"
-            if path is not None and path.exists():
-                tables.append(pq.read_table(path))
+            name = f"layer-{layer:03d}-part-{start // part_units:05d}.parquet"
+            if folder is not None and folder.done(name):
+                tables.append(folder.read(name))
             else:
                 tables.append(_part(units, part, explainer, simulator, judge, settings))
-                if path is not None:
-                    _commit(path.parent, record)
-                    _atomic_parquet(tables[-1], path)
+                if folder is not None:
+                    folder.write(name, tables[-1])
             done += len(part)
             if progress:
                 progress(done, total)
@@ -193,33 +183,6 @@ def _partner(units: Units, part: np.ndarray, seed: int) -> list[int]:
 def vocabulary(store: Store) -> list[str]:
     """Every token type of the store's text (lower-cased, special tokens left out), sorted: what random explanations draw from."""
     return sorted(store.query("select distinct lower(token) from tokens where not special").column(0).to_pylist())
-
-
-def _check(folder: Path, record: dict) -> Path:
-    """``folder``, refused when it holds a run made with other arguments, or other files."""
-    meta = folder / RUN
-    if meta.exists():
-        try:
-            old = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != json.loads(json.dumps(record)):
-            raise InputError(f"{str(folder)!r} holds a run with other arguments (store, units, settings or explainer): "
-                             "give another --out folder, or delete it to start over")
-    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError(f"{str(folder)!r} exists and is not a neurons run: give an empty or new --out folder")
-    return folder
-
-
-def _commit(folder: Path, record: dict) -> None:
-    """Write the run record (atomically) just before the first part, so a failed start leaves nothing behind."""
-    meta = folder / RUN
-    if meta.exists():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = meta.with_name(f".{RUN}.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, meta)
 
 
 def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
