@@ -366,10 +366,9 @@ def explain(
 def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pairs, seed, fmt, out, results, by, min_count, top, word, limit, column,
                     text) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
-    import pyarrow as pa
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.global_attribution import CorpusRun, Settings, explain_corpus, read_texts, screen
+    from shatterbox.global_attribution import Settings, explain_corpus, read_texts, screen
 
     with _friendly_errors():
         if text is not None:
@@ -399,8 +398,6 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
 
 
 def _report_corpus(run, *, fmt, out, by, min_count, top, word) -> None:
-    import pyarrow as pa
-
     from shatterbox.global_attribution import drill_down, flips, least_faithful, top_words, word_table
 
     table = word_table(run, by=by)

@@ -1,7 +1,6 @@
 """Corpus attributions: planted words recovered with their signs and intervals covering the exact values, a SIGKILLed
 run resumes to the same table, bad lines reported and skipped."""
 
-import json
 import os
 import signal
 import subprocess
@@ -9,7 +8,6 @@ import sys
 import textwrap
 import time
 
-import numpy as np
 import pytest
 
 from shatterbox.errors import InputError

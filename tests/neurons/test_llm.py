@@ -1,13 +1,12 @@
 """The chat-model path against a fake OpenAI-compatible server on loopback."""
 
-import json
 import time
 
 import numpy as np
 import pytest
 
 from shatterbox.errors import LLMError
-from shatterbox.neurons import Settings, Units, explain_units, records
+from shatterbox.neurons import Settings, Units, explain_units
 from shatterbox.neurons._llm import ChatClient, LLMExplainer, LLMJudge, estimate
 from shatterbox.neurons._offline import TokenSimulator
 
