@@ -85,11 +85,12 @@ def run_shap(classifier, text: str, game: TokenGame):
     start = time.perf_counter()
     sv = explainer([text], silent=True)
     seconds = time.perf_counter() - start
-    tokens = classifier.tokenizer(text, add_special_tokens=False)
-    word_ids = np.array([w for w in tokens.word_ids()])
+    word_ids = classifier.tokenizer(text).word_ids()  # with [CLS] and [SEP]: shap's values have a slot for each
     values = sv.values[0][:, 1]
+    assert len(values) == len(word_ids), (text, len(values), len(word_ids))
+    keep = np.array([w is not None for w in word_ids])
     words = np.zeros(game.n)
-    np.add.at(words, word_ids[: len(values)], values[: len(word_ids)])
+    np.add.at(words, np.array([w for w in word_ids if w is not None], dtype=int), values[keep])
     return words, seconds, f.texts, "Partition, Text masker ([MASK] per token, no collapse)"
 
 

@@ -51,19 +51,21 @@ def shap_ranking(classifier, texts: list[str]) -> tuple[dict[str, tuple[float, i
     seconds = time.perf_counter() - start
     effects: dict[str, list[float]] = {}
     for i, text in enumerate(texts):
-        enc = classifier.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        word_ids = [w for w in enc.word_ids()]
-        values = sv.values[i][:, 1][: len(word_ids)]
+        enc = classifier.tokenizer(text, return_offsets_mapping=True)  # with [CLS] and [SEP]: shap's values have a slot for each
+        word_ids = enc.word_ids()
+        values = sv.values[i][:, 1]
+        assert len(values) == len(word_ids), (text, len(values), len(word_ids))
         per_word: dict[int, float] = {}
-        for w, v in zip(word_ids, values):
+        spans: dict[int, list[int]] = {}
+        for w, v, (a, b) in zip(word_ids, values, enc["offset_mapping"]):
+            if w is None:  # a special token: shap gives it a value too (0 here); not a word
+                continue
             per_word[w] = per_word.get(w, 0.0) + float(v)
-        words = {}
-        for w, (a, b) in zip(word_ids, enc["offset_mapping"]):
-            words.setdefault(w, [a, b])[1] = b
+            spans.setdefault(w, [a, b])[1] = b
         in_text: dict[str, float] = {}
-        for w, (a, b) in words.items():
+        for w, (a, b) in spans.items():
             key = text[a:b].lower()
-            in_text[key] = in_text.get(key, 0.0) + per_word.get(w, 0.0)
+            in_text[key] = in_text.get(key, 0.0) + per_word[w]
         for key, v in in_text.items():
             effects.setdefault(key, []).append(v)
     return {k: (float(np.mean(v)), len(v)) for k, v in effects.items()}, seconds, calls[0]

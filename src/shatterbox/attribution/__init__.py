@@ -21,8 +21,8 @@ from shatterbox.attribution._explain import (
     resolve_target,
     run_method,
 )
-from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, faithfulness
-from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
+from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, curve_masks, faithfulness
+from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame, evaluate_together
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
 from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
 from shatterbox.attribution._teaching import chapter_game, word_game
@@ -31,6 +31,7 @@ from shatterbox.attribution._shapley import (
     SampledShapley,
     ShapleyValues,
     coalitions,
+    first_round_coalitions,
     owen_values,
     shapley_exact,
     shapley_sampled,
@@ -38,6 +39,9 @@ from shatterbox.attribution._shapley import (
 
 __all__ = [
     "ALL_METHODS",
+    "curve_masks",
+    "evaluate_together",
+    "first_round_coalitions",
     "METHODS",
     "Attribution",
     "Comparison",

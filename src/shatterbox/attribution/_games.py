@@ -56,6 +56,7 @@ class Game:
         self.cache_bytes = CACHE_BYTES
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cached_bytes = 0
+        self._prefilled: dict[bytes, np.ndarray] = {}
 
     @property
     def n(self) -> int:
@@ -71,6 +72,13 @@ class Game:
         masks = np.asarray(masks, dtype=bool).reshape(-1, self.n)
         keys = [row.tobytes() for row in np.packbits(masks, axis=1)]
         todo = {key: i for i, key in enumerate(keys) if key not in self._cache}
+        ready = [key for key in todo if key in self._prefilled]  # evaluated with other games' coalitions: counted here
+        if ready:
+            entries = [(key, self._prefilled.pop(key)) for key in ready]
+            self.evaluations += len(entries)
+            self._cache.update(entries)
+            self._cached_bytes += sum(_entry_bytes(key, value) for key, value in entries)
+            todo = {key: i for key, i in todo.items() if key not in self._cache}
         if todo:
             rows = np.fromiter(todo.values(), dtype=np.int64)
             fresh = np.concatenate(
@@ -85,6 +93,20 @@ class Game:
         while self._cached_bytes > self.cache_bytes and self._cache:
             self._cached_bytes -= _entry_bytes(*self._cache.popitem(last=False))
         return out
+
+    def prefill(self, masks: np.ndarray, values: np.ndarray) -> None:
+        """Values of coalitions evaluated ahead (see :func:`evaluate_together`): the next call that asks for one takes
+        it as its own evaluation (counted then); :meth:`reset` keeps them.
+
+        Example:
+            >>> g = ValueGame(["a", "b"], lambda m: m.sum(axis=1) * 1.0)
+            >>> g.prefill(np.array([[True, True]]), np.array([[5.0]]))
+            >>> g(np.array([[True, True], [True, False]]))[:, 0].tolist(), g.evaluations
+            ([5.0, 1.0], 2)
+        """
+        masks = np.asarray(masks, dtype=bool).reshape(-1, self.n)
+        for key, value in zip((row.tobytes() for row in np.packbits(masks, axis=1)), np.asarray(values, dtype=np.float64).reshape(len(masks), -1)):
+            self._prefilled[key] = value.copy()
 
     def reset(self) -> None:
         """Forget every evaluated coalition and zero the count (each method is counted on its own)."""
@@ -203,6 +225,42 @@ class TokenGame(Game):
         fast = self.dtype == "bfloat16"
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
             return self.classifier.probabilities(self.masked_inputs(masks)).double().numpy()
+
+
+def evaluate_together(games: Sequence[Game], masks: Sequence[np.ndarray], *, batch_tokens: int = BATCH_TOKENS) -> None:
+    """Evaluate the coalitions ``masks[i]`` of every ``games[i]`` ahead, in shared forward passes, and
+    :meth:`Game.prefill` them: many short texts of one classifier fill a batch that each alone would not (2-3x
+    fewer seconds per row for 13-row batches on 2 cores). Games of one classifier, dtype and masked width go into
+    the same passes (no padding is added); any other game is left to evaluate itself.
+
+    Example:
+        >>> from shatterbox.classifiers.sentiment import sentiment
+        >>> c = sentiment()
+        >>> games = [TokenGame(c, "I love chess"), TokenGame(c, "I hate chess")]
+        >>> full = [np.ones((1, 3), bool)] * 2
+        >>> evaluate_together(games, full)
+        >>> bool(np.allclose(games[0](full[0]), c.predict(["I love chess"]), atol=1e-5)), games[0].evaluations
+        (True, 1)
+    """
+    groups: dict[tuple, list[tuple[Game, np.ndarray, dict]]] = {}
+    for game, m in zip(games, masks):
+        if not isinstance(game, TokenGame) or game.masking != "mask" or not len(m):
+            continue
+        m = np.unique(np.asarray(m, dtype=bool).reshape(-1, game.n), axis=0)
+        inputs = game.masked_inputs(m)
+        key = (id(game.classifier), game.dtype, tuple(sorted(inputs)), int(inputs["input_ids"].shape[1]))
+        groups.setdefault(key, []).append((game, m, inputs))
+    for (_, dtype, names, width), items in groups.items():
+        rows = max(1, batch_tokens // max(width, 1))
+        stacked = {name: torch.cat([inputs[name] for _, _, inputs in items]) for name in names}
+        classifier = items[0][0].classifier
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16"):
+            values = torch.cat([classifier.probabilities({k: v[a:a + rows] for k, v in stacked.items()}).double()
+                                for a in range(0, len(stacked["input_ids"]), rows)]).numpy()
+        start = 0
+        for game, m, _ in items:
+            game.prefill(m, values[start:start + len(m)])
+            start += len(m)
 
 
 class TextGame(Game):

@@ -106,6 +106,26 @@ def _marginals(ranks: np.ndarray, v: np.ndarray, base: np.ndarray, full: np.ndar
     return np.take_along_axis(chain, ranks[..., None] + 1, axis=1) - np.take_along_axis(chain, ranks[..., None], axis=1)
 
 
+def _antithetic_ranks(rng: np.random.Generator, pairs: int, n_players: int) -> np.ndarray:
+    """[2·pairs, n] positions of each player: ``pairs`` random permutations, then their reverses."""
+    ranks = np.argsort(rng.random((pairs, n_players)), axis=1).argsort(axis=1)
+    return np.concatenate([ranks, n_players - 1 - ranks])
+
+
+def first_round_coalitions(n_players: int, pairs: int, seed: int = 0) -> np.ndarray:
+    """The coalitions :func:`shapley_sampled` evaluates first with ``min_pairs=pairs`` and this ``seed`` (the empty and
+    full ones, then the prefixes of each permutation and its reverse) — all of them in the quick mode, so they can be
+    evaluated ahead with other texts' (:func:`~shatterbox.attribution.evaluate_together`).
+
+    Example:
+        >>> first_round_coalitions(3, 1).astype(int).tolist()[:2], first_round_coalitions(3, 1).shape
+        ([[0, 0, 0], [1, 1, 1]], (6, 3))
+    """
+    ends = np.stack([np.zeros(n_players, bool), np.ones(n_players, bool)])
+    both = _antithetic_ranks(np.random.default_rng(seed), pairs, n_players)
+    return np.concatenate([ends, _prefix_masks(both).reshape(-1, n_players)])
+
+
 def pair_cost(n_players: int) -> int:
     """Model evaluations of one antithetic pair of permutations (a permutation and its reverse).
 
@@ -172,8 +192,7 @@ def shapley_sampled(
     spent, round_pairs, error, worst, cols = 0, min_pairs, None, float("inf"), None
     while True:
         round_pairs = max(1, min(round_pairs, (budget - spent - (2 if not spent else 0)) // cost))
-        ranks = np.argsort(rng.random((round_pairs, n_players)), axis=1).argsort(axis=1)
-        both = np.concatenate([ranks, n_players - 1 - ranks])
+        both = _antithetic_ranks(rng, round_pairs, n_players)
         masks = _prefix_masks(both).reshape(-1, n_players)
         v = np.asarray(value_fn(masks if spent else np.concatenate([ends, masks])), dtype=np.float64)
         v = v[:, None] if v.ndim == 1 else v

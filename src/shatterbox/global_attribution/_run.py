@@ -13,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shatterbox.attribution import make_game, resolve_method, resolve_target, run_method
+from shatterbox.attribution import (curve_masks, evaluate_together, faithfulness, first_round_coalitions, make_game, resolve_method, resolve_target,
+                                    run_method)
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.runs import RECORD as RUN, RunFolder
 
@@ -125,6 +126,7 @@ class Settings:
     seed: int = 0
     max_words: int = MAX_WORDS
     score: bool = True  # faithfulness of every text's explanation (2·words + 2 more model evaluations each)
+    dtype: str = "float32"  # "bfloat16": masked texts scored with CPU autocast (faster where the CPU has bfloat16 instructions)
 
     def to_dict(self) -> dict:
         """JSON-ready."""
@@ -132,16 +134,55 @@ class Settings:
 
 
 def explain_text(target: Any, text: str, settings: Settings) -> tuple[list[dict], dict]:
-    """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness."""
-    game = make_game(target, text)
-    a = run_method(game, settings.method, label=settings.label, budget=settings.budget, seed=settings.seed, score=settings.score,
-                   pairs=settings.pairs if settings.method in ("sampled", "shapley") else None)
+    """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness.
+
+    Example:
+        >>> rows, summary = explain_text(None, "I loved it.", Settings())
+        >>> summary["prediction"], len(rows)
+        ('positive', 8)
+    """
+    return explain_texts(target, [text], settings)[0]
+
+
+def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list[tuple[list[dict], dict] | ShatterboxError]:
+    """:func:`explain_text` for several texts at once: in the quick mode (sampled with fixed ``pairs``) every text's
+    coalitions, then every text's faithfulness curves, are scored in shared forward passes
+    (:func:`~shatterbox.attribution.evaluate_together`); the numbers are those of one text at a time. A text that
+    cannot be explained gives its error instead.
+    """
+    games: list[Any] = []
+    for text in texts:
+        try:
+            games.append(make_game(target, text, dtype=settings.dtype))
+        except ShatterboxError as exc:
+            games.append(exc)
+    live = [g for g in games if not isinstance(g, ShatterboxError)]
+    quick = settings.method == "sampled" and settings.pairs is not None
+    if quick:
+        evaluate_together(live, [first_round_coalitions(g.n, settings.pairs, settings.seed) for g in live])
+    found: list[Any] = []
+    for g in games:
+        try:
+            found.append(g if isinstance(g, ShatterboxError) else
+                         run_method(g, settings.method, label=settings.label, budget=settings.budget, seed=settings.seed, score=False,
+                                    pairs=settings.pairs if settings.method in ("sampled", "shapley") else None))
+        except ShatterboxError as exc:
+            found.append(exc)
+    done = [(g, a) for g, a in zip(games, found) if not isinstance(a, ShatterboxError)]
+    if settings.score:
+        evaluate_together([g for g, _ in done], [np.concatenate(curve_masks(a.values[:, a.label])) for _, a in done])
+        for g, a in done:
+            a.faithfulness = faithfulness(g, a.values[:, a.label], a.label)
+    return [a if isinstance(a, ShatterboxError) else _rows(a) for a in found]
+
+
+def _rows(a) -> tuple[list[dict], dict]:
     predicted = int(np.argmax(a.prediction))
     error = a.error if a.error is not None else np.full_like(a.values, np.nan)
     rows = [{"position": i, "word": w, "label": name, "value": float(a.values[i, c]), "error": float(error[i, c])}
             for c, name in enumerate(a.labels) for i, w in enumerate(a.words)]
     f = a.faithfulness
-    summary = {"text": text, "words": len(a.words), "prediction": a.labels[predicted], "probability": float(a.prediction[predicted]),
+    summary = {"text": a.text, "words": len(a.words), "prediction": a.labels[predicted], "probability": float(a.prediction[predicted]),
                "explained": a.label_name, "base": float(a.base[a.label]), "comprehensiveness": None if f is None else f.comprehensiveness,
                "sufficiency": None if f is None else f.sufficiency, "method": a.method, "evaluations": a.evaluations, "seconds": a.seconds}
     return rows, summary
@@ -212,18 +253,18 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
 
 
 def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings,
-          step: Callable[[int], None] | None = None) -> tuple[pa.Table, pa.Table]:
+          step: Callable[[int], None] | None = None, batch: int = 16) -> tuple[pa.Table, pa.Table]:
     rows, summaries = [], []
-    for n, (i, text) in enumerate(zip(ids, texts), 1):
-        if step and n > 1:
-            step(n - 1)
-        try:
-            found, summary = explain_text(target, text, settings)
-        except ShatterboxError as exc:  # e.g. a one-word text: reported with the texts, never fatal
-            summaries.append({"text_id": i, "text": text, "problem": str(exc)})
-            continue
-        rows += [{"text_id": i, **r, "prediction": summary["prediction"]} for r in found]
-        summaries.append({"text_id": i, **summary, "problem": None})
+    for start in range(0, len(texts), batch):
+        for i, text, got in zip(ids[start:start + batch], texts[start:start + batch], explain_texts(target, texts[start:start + batch], settings)):
+            if isinstance(got, ShatterboxError):  # e.g. a one-word text: reported with the texts, never fatal
+                summaries.append({"text_id": i, "text": text, "problem": str(got)})
+                continue
+            found, summary = got
+            rows += [{"text_id": i, **r, "prediction": summary["prediction"]} for r in found]
+            summaries.append({"text_id": i, **summary, "text": text, "problem": None})
+        if step:
+            step(min(start + batch, len(texts)))
     return pa.Table.from_pylist(rows, schema=ROW_SCHEMA), pa.Table.from_pylist(summaries, schema=TEXT_SCHEMA)
 
 
