@@ -110,3 +110,18 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
     assert again.texts.num_rows == 96 and again.rows.num_rows == clean.rows.num_rows
     with pytest.raises(InputError, match="a corpus explanation made with other arguments"):
         explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)
+
+
+def test_batched_texts_give_the_numbers_of_one_text_at_a_time():
+    from shatterbox.attribution import explain
+
+    texts = ["I loved this film.", "A dull and boring film.", "The acting was wonderful and moving.", "One"]
+    run = explain_corpus(texts, None, settings=Settings(pairs=2))
+    for i, text in enumerate(texts[:3]):
+        alone = explain(None, text, method="sampled", pairs=2)
+        together = [r["value"] for r in run.rows.to_pylist() if r["text_id"] == i and r["label"] == alone.label_name]
+        assert together == pytest.approx(alone.values[:, alone.label].tolist(), abs=1e-5)
+        summary = [r for r in run.texts.to_pylist() if r["text_id"] == i][0]
+        assert summary["comprehensiveness"] == pytest.approx(alone.faithfulness.comprehensiveness, abs=1e-5)
+        assert summary["evaluations"] == alone.evaluations and summary["seconds"] > 0
+    assert "single word" in [r for r in run.texts.to_pylist() if r["text_id"] == 3][0]["problem"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -150,6 +151,7 @@ def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list
     (:func:`~shatterbox.attribution.evaluate_together`); the numbers are those of one text at a time. A text that
     cannot be explained gives its error instead.
     """
+    started = time.perf_counter()
     games: list[Any] = []
     for text in texts:
         try:
@@ -173,6 +175,10 @@ def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list
         evaluate_together([g for g, _ in done], [np.concatenate(curve_masks(a.values[:, a.label])) for _, a in done])
         for g, a in done:
             a.faithfulness = faithfulness(g, a.values[:, a.label], a.label)
+    share = (time.perf_counter() - started) / max(len(texts), 1)  # the shared passes, shared out: seconds per text
+    for a in found:
+        if not isinstance(a, ShatterboxError):
+            a.seconds = share
     return [a if isinstance(a, ShatterboxError) else _rows(a) for a in found]
 
 
