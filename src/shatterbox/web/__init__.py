@@ -325,7 +325,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     Example:
         >>> app = create_app()
         >>> sorted(r.path for r in app.routes if r.path.startswith("/api"))[:4]
-        ['/api/attention', '/api/explain', '/api/explain/plan', '/api/factors']
+        ['/api/attention', '/api/datasets', '/api/datasets/{run_name}', '/api/explain']
     """
     from shatterbox.models import load
 
