@@ -173,3 +173,18 @@ def local_client(app, **kwargs):
     from fastapi.testclient import TestClient
 
     return TestClient(app, base_url="http://127.0.0.1", **kwargs)
+
+
+def kill_mid_run(command: list[str], folder, pattern: str, parts: int = 2, timeout: float = 120.0) -> int:
+    """Start ``command``, SIGKILL it once ``folder`` holds ``parts`` files matching ``pattern``; the files left."""
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and len(list(folder.glob(pattern))) < parts:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(list(folder.glob(pattern)))

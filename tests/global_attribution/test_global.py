@@ -2,17 +2,15 @@
 run resumes to the same table, bad lines reported and skipped."""
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from shatterbox.errors import InputError
 from shatterbox.global_attribution import (CorpusRun, Settings, drill_down, explain_corpus, flips, least_faithful, screen, top_words,
                                            word_table)
+from tests.conftest import kill_mid_run
 from tests.global_attribution import planted
 
 
@@ -95,13 +93,7 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
         explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=Settings(pairs=2), part_texts=8)
     """)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-c", script, str(killed)])
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(killed.glob("texts-*.parquet"))) < 2:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done = len(list(killed.glob("texts-*.parquet")))
+    done = kill_mid_run([sys.executable, "-c", script, str(killed)], killed, "texts-*.parquet")
     assert 2 <= done < 12, "the kill must land mid-run"
     resumed = explain_corpus(source, planted.classify, killed, settings=Settings(pairs=2), part_texts=8)
     clean = explain_corpus(source, planted.classify, tmp_path / "clean", settings=Settings(pairs=2), part_texts=8)

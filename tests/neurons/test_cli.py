@@ -2,16 +2,14 @@
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from shatterbox.cli import app
+from tests.conftest import kill_mid_run
 
 runner = CliRunner()
 
@@ -77,13 +75,7 @@ def test_a_killed_run_resumes_to_the_same_table(example_store, tmp_path):
             "--n-explain", 6, "--n-top", 6, "--n-random", 6]
     args = [str(a) for a in args]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "shatterbox.cli", *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(killed.glob("*.parquet"))) < 2:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    written = len(list(killed.glob("*.parquet")))
+    written = kill_mid_run([sys.executable, "-m", "shatterbox.cli", *args, "--out", str(killed)], killed, "*.parquet")
     assert 2 <= written < 10, "the kill must land mid-run"
     assert not [p for p in killed.iterdir() if p.name.startswith(".")] or all(p.suffix == ".tmp" for p in killed.iterdir() if p.name.startswith("."))
     resumed = run(*args, "--out", killed)

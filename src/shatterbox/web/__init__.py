@@ -868,17 +868,25 @@ def _open_store(folder: Path | None, name: str):
     return Store.open(folder / name, partial=True)
 
 
-def _list_runs(folder: Path | None) -> list[dict]:
-    """Neuron runs (sub-folders with a run.json) of the served folder: kind, units done, the store they read."""
-    from shatterbox.neurons import read_run
+def _runs_of(folder: Path | None, kind: str) -> Iterator[Path]:
+    """Sub-folders of the served folder holding a run whose record's format starts with ``kind`` (``shatterbox.runs``)."""
+    from shatterbox.runs import read_record
 
     if folder is None or not folder.is_dir():
-        return []
+        return
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and _STORE_NAME.match(p.name)):
+        record = read_record(sub)
+        if record is not None and str(record.get("format", "")).startswith(kind):
+            yield sub
+
+
+def _list_runs(folder: Path | None) -> list[dict]:
+    """Neuron runs of the served folder: kind, units done, the store they read."""
+    from shatterbox.neurons import read_run
+
     found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "run.json").is_file() and _STORE_NAME.match(p.name)):
+    for sub in _runs_of(folder, "shatterbox.neurons/"):
         try:
-            if not str(json.loads((sub / "run.json").read_text()).get("format", "")).startswith("shatterbox.neurons/"):
-                continue  # another kind of run (e.g. a corpus explanation)
             record, table = read_run(sub)
             found.append({"name": sub.name, "kind": record["kind"], "units": table.num_rows, "store": Path(record["store"]["path"]).name,
                           "explainer": record["explainer"]})
@@ -888,21 +896,14 @@ def _list_runs(folder: Path | None) -> list[dict]:
 
 
 def _list_datasets(folder: Path | None) -> list[dict]:
-    """Corpus explanations (sub-folders whose run.json is an explain --corpus record) of the served folder."""
-    if folder is None or not folder.is_dir():
-        return []
-    found = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "run.json").is_file() and _STORE_NAME.match(p.name)):
-        try:
-            record = json.loads((sub / "run.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if str(record.get("format", "")).startswith("shatterbox.explain_corpus/"):
-            import pyarrow.parquet as pq
+    """Corpus explanations (``shatterbox explain --corpus FILE --results DIR/NAME``) of the served folder."""
+    import pyarrow.parquet as pq
 
-            found.append({"name": sub.name, "source": Path(str(record.get("source"))).name, "model": record.get("model"),
-                          "texts": sum(pq.ParquetFile(p).metadata.num_rows for p in sub.glob("texts-*.parquet"))})
-    return found
+    from shatterbox.runs import read_record
+
+    return [{"name": sub.name, "source": Path(str(record.get("source"))).name, "model": record.get("model"),
+             "texts": sum(pq.ParquetFile(p).metadata.num_rows for p in sub.glob("texts-*.parquet"))}
+            for sub in _runs_of(folder, "shatterbox.explain_corpus/") for record in [read_record(sub)]]
 
 
 _FACTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(factors|safetensors)$")
