@@ -329,7 +329,8 @@ def explain(
 
     if corpus is not None:
         return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, seed=seed, fmt=fmt,
-                               out=out, results=results, by=by, min_count=min_count, top=top, word=word, limit=limit, column=column, text=text)
+                               out=out, results=results, by=by, min_count=min_count, top=top, word=word, limit=limit, column=column, text=text,
+                               dtype="bfloat16" if bf16 else "float32")
     method = method or "shapley"
     with _friendly_errors():
         if text is None:
@@ -364,7 +365,7 @@ def explain(
 
 
 def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pairs, seed, fmt, out, results, by, min_count, top, word, limit, column,
-                    text) -> None:
+                    text, dtype) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -381,7 +382,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
 
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         chosen = (method or "sampled").strip().lower()
-        settings = Settings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, seed=seed)
+        settings = Settings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, seed=seed, dtype=dtype)
         ids, texts = read_texts(corpus, column)
         if limit is not None:
             ids, texts = ids[:limit], texts[:limit]

@@ -54,3 +54,9 @@ def test_csv_and_html(corpus, tmp_path):
 def test_bad_input_is_one_line(corpus, args, message):
     r = run("explain", *[str(corpus) if a == "CORPUS" else a for a in args])
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bf16_reaches_the_corpus_run(corpus, tmp_path):
+    r = run("explain", "--corpus", corpus, "--bf16", "--results", tmp_path / "bf", "--min-count", 1)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "bf" / "run.json").read_text())["settings"]["dtype"] == "bfloat16"
