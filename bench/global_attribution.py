@@ -93,13 +93,13 @@ def main() -> None:
     rows = []
     ranking, seconds, calls = shap_ranking(classifier, texts)
     rows.append(("shap Partition (default max_evals)", seconds, calls, *agreement(ranking, reference)))
-    for pairs in (1, 2, 4):
-        for score in (False, True):
-            start = time.perf_counter()
-            run = explain_corpus(texts, classifier, settings=Settings(pairs=pairs, score=score))
-            took = time.perf_counter() - start
-            name = f"shatterbox --pairs {pairs}" + (" + faithfulness" if score else "")
-            rows.append((name, took, int(run.texts.column("evaluations").to_numpy().sum()), *agreement(ranking_from_table(word_table(run, by="word")), reference)))
+    for pairs, score, dtype in [(1, False, "float32"), (1, True, "float32"), (2, False, "float32"), (2, False, "bfloat16"), (2, True, "float32"),
+                                (4, False, "float32"), (4, False, "bfloat16"), (4, True, "float32")]:
+        start = time.perf_counter()
+        run = explain_corpus(texts, classifier, settings=Settings(pairs=pairs, score=score, dtype=dtype))
+        took = time.perf_counter() - start
+        name = f"shatterbox --pairs {pairs}" + (" --bf16" if dtype == "bfloat16" else "") + (" + faithfulness" if score else "")
+        rows.append((name, took, int(run.texts.column("evaluations").to_numpy().sum()), *agreement(ranking_from_table(word_table(run, by="word")), reference)))
     base = rows[0][1]
     print(f"{'tool':40s} {'seconds':>8s} {'texts scored':>13s} {'Spearman vs exact':>18s} {'words':>6s} {'speed-up vs shap':>17s}")
     for name, took, calls, rho, n in rows:
