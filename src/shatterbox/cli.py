@@ -415,13 +415,7 @@ def _report_corpus(run, *, fmt, out, by, min_count, top, word) -> None:
                            "drill_down": {label: drill_down(run, word, label, by=by) for label in labels} if word else None},
                           ensure_ascii=False, default=str)
     elif fmt is ExplainFormat.csv:
-        import io
-
-        import pyarrow.csv as pacsv
-
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer)
-        body = buffer.getvalue().decode("utf-8")
+        body = _csv_text(table)
     else:
         body = None
     if body is not None:
@@ -1117,17 +1111,22 @@ def _layers_option(store, layers: str, *, embeddings: bool = True) -> list[int]:
     return parse_layers(layers, max(available or [0]))
 
 
+def _csv_text(table) -> str:
+    """An Arrow table as CSV text (pyarrow's writer: a header row, strings quoted)."""
+    import io
+
+    import pyarrow.csv as pacsv
+
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer)
+    return buffer.getvalue().decode("utf-8")
+
+
 def _print_arrow(table, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))
     elif fmt is Format.csv:
-        import io
-
-        import pyarrow.csv as pacsv
-
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer)
-        typer.echo(buffer.getvalue().decode("utf-8"), nl=False)
+        typer.echo(_csv_text(table), nl=False)
     else:
         import pyarrow.types as pat
         from rich import box

@@ -534,9 +534,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
                 if req.factors:
                     from shatterbox.projector import factor_values
 
-                    factors, fitted_on = _open_factors(store_folder, req.factors)
-                    if fitted_on.root.name != name:
-                        raise InputError(f"{req.factors!r} was fitted on the store {fitted_on.root.name!r}, not {name!r}: choose that store or other factors")
+                    factors = _factors_of(store_folder, req.factors, name)
                     label, values = factor_values(factors, req.factor, store, points)
                     points.values[label] = values
                     first = first or label
@@ -558,9 +556,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
             store = _open_store(store_folder, name)
             if req.factors:
-                factors, fitted_on = _open_factors(store_folder, req.factors)
-                if fitted_on.root.name != name:
-                    raise InputError(f"{req.factors!r} was fitted on the store {fitted_on.root.name!r}, not {name!r}: choose that store or other factors")
+                factors = _factors_of(store_folder, req.factors, name)
                 units = Units.factors(store, factors, req.layer, req.factors)
             else:
                 units = Units.neurons(store, req.layer)
@@ -943,6 +939,14 @@ def _open_factors(folder: Path | None, name: str):
         if store.manifest.get("key") == factors.store.get("key"):
             return factors, store
     raise HTTPException(404, f"the store {name!r} was fitted on is not in the served folder (or was harvested again): put it there or fit again")
+
+
+def _factors_of(folder: Path | None, name: str, store_name: str):
+    """The factors file ``name`` of the served folder, refused unless it was fitted on the store ``store_name``."""
+    factors, fitted_on = _open_factors(folder, name)
+    if fitted_on.root.name != store_name:
+        raise InputError(f"{name!r} was fitted on the store {fitted_on.root.name!r}, not {store_name!r}: choose that store or other factors")
+    return factors
 
 
 def _version() -> str:
