@@ -106,3 +106,18 @@ def test_bad_units_and_layers_are_one_clear_error(example_store):
         Units.neurons(example_store, 1).check([1536])
     with pytest.raises(InputError, match="no MLP activations of layer 4"):
         Units.neurons(example_store, 4)
+
+
+def test_records_bounded_by_bytes_equal_one_pass(example_store, monkeypatch):
+    import shatterbox.neurons._units as units_module
+
+    u = Units.neurons(example_store, 1)
+    whole = records(u, [3, 40, 700], n_explain=4, n_top=4, n_random=4)
+    monkeypatch.setattr(units_module, "MAXIMA_BYTES", 1)  # one unit per pass over the store
+    assert [len(c) for c in units_module.unit_chunks(u, [3, 40, 700])] == [1, 1, 1]
+    split = records(u, [3, 40, 700], n_explain=4, n_top=4, n_random=4)
+    for a, b in zip(whole, split):
+        assert (a.unit, a.maximum, a.quantiles) == (b.unit, b.maximum, b.quantiles)
+        for x, y in zip(a.explain_top + a.score_top + a.explain_random + a.score_random, b.explain_top + b.score_top + b.explain_random + b.score_random):
+            assert x.sentence_id == y.sentence_id and x.tokens == y.tokens
+            np.testing.assert_array_equal(x.activations, y.activations)

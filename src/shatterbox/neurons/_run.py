@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from shatterbox.errors import InputError
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
 from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, SimulationJudge, score, verdict
+from shatterbox.neurons._scoring import discretise
 from shatterbox.neurons._units import Records, Units, records
 from shatterbox.runs import RECORD as RUN, RunFolder
 from shatterbox.store import Store
@@ -141,6 +142,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     record = _run_record(chosen, next(iter(layers.values())), settings, {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name})
     folder = None if out is None else RunFolder(out, record, what="a neurons run", option="--out")
     total, done = sum(len(u) for u in chosen.values()), 0
+    words = vocabulary(next(iter(layers.values())).store)  # one store: its token types, read once for every part
     tables = []
     for layer, units in layers.items():
         for start in range(0, len(chosen[layer]), part_units):
@@ -149,7 +151,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
             if folder is not None and folder.done(name):
                 tables.append(folder.read(name))
             else:
-                tables.append(_part(units, part, explainer, simulator, judge, settings))
+                tables.append(_part(units, part, explainer, simulator, judge, settings, words))
                 if folder is not None:
                     folder.write(name, tables[-1])
             done += len(part)
@@ -159,17 +161,24 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     return table.sort_by([("correlation", "descending")])
 
 
-def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings) -> pa.Table:
+def _explain_part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings,
+                  words: Sequence[str]) -> tuple[list[Records], list[Explained]]:
+    """Records and explanations of the units of ``part`` (a lone unit gets a seeded partner for its shuffled baseline);
+    each unit's seconds include its share of reading the store."""
     partners = _partner(units, part, settings.seed) if len(part) == 1 else []
     started = time.perf_counter()
     found = records(units, np.r_[part, partners].astype(np.int64), n_explain=settings.n_explain, n_top=settings.n_top,
                     n_random=settings.n_random, window=settings.window, seed=settings.seed)
-    explained = explain_records(found[:len(part)], explainer, simulator, judge, seed=settings.seed, partners=found[len(part):],
-                                vocabulary=vocabulary(units.store))
+    explained = explain_records(found[:len(part)], explainer, simulator, judge, seed=settings.seed, partners=found[len(part):], vocabulary=words)
     read = (time.perf_counter() - started - sum(e.seconds for e in explained)) / len(part)  # reading the store, shared out
     for e in explained:
         e.seconds += max(read, 0.0)
-    return pa.Table.from_pylist([e.row(units) for e in explained])
+    return found[:len(part)], explained
+
+
+def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings,
+          words: Sequence[str]) -> pa.Table:
+    return pa.Table.from_pylist([e.row(units) for e in _explain_part(units, part, explainer, simulator, judge, settings, words)[1]])
 
 
 def _partner(units: Units, part: np.ndarray, seed: int) -> list[int]:
@@ -208,8 +217,6 @@ def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
 
 def _excerpt_payload(excerpt: dict, maximum: float) -> dict:
     """An excerpt as the web page shows it: tokens, activations and their 0–10 levels (computed here, once)."""
-    from shatterbox.neurons._scoring import discretise
-
     return excerpt | {"levels": discretise(np.asarray(excerpt["activations"], dtype=np.float64), maximum).tolist()}
 
 
@@ -253,15 +260,11 @@ def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, s
         (5, ['explanation', 'random', 'shuffled', 'token_lookup'], 10)
     """
     settings = settings or Settings(seed=seed)
-    chosen = units.check([unit])
-    found = records(units, np.r_[chosen, _partner(units, chosen, settings.seed)], n_explain=settings.n_explain, n_top=settings.n_top,
-                    n_random=settings.n_random, window=settings.window, seed=settings.seed)
     simulator = TokenSimulator()
-    explained = explain_records(found[:1], TokenExplainer(), simulator, SimulationJudge(simulator), seed=settings.seed, partners=found[1:],
-                                vocabulary=vocabulary(units.store))[0]
-    row = explained.row(units)
+    found, explained = _explain_part(units, units.check([unit]), TokenExplainer(), simulator, SimulationJudge(simulator), settings,
+                                     vocabulary(units.store))
     found = found[0]
-    out = unit_payload(row | {"excerpts": json.dumps([e.to_dict() for e in found.top])})
+    out = unit_payload(explained[0].row(units) | {"excerpts": json.dumps([e.to_dict() for e in found.top])})
     out["name"] = units.name(unit)
     out["quantiles"] = found.quantiles
     out["random_excerpts"] = [_excerpt_payload(e.to_dict(), found.maximum) for e in found.explain_random + found.score_random]

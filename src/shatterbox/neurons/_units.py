@@ -169,8 +169,9 @@ def _id_bound(store: Store) -> int:
     return 0 if top is None else int(top) + 1
 
 
-def unit_chunks(units: Units, chosen: Sequence[int], budget: int = MAXIMA_BYTES) -> list[np.ndarray]:
-    """``chosen`` split so that one chunk's per-sentence maxima fit in ``budget`` bytes."""
+def unit_chunks(units: Units, chosen: Sequence[int], budget: int | None = None) -> list[np.ndarray]:
+    """``chosen`` split so that one chunk's per-sentence maxima fit in ``budget`` bytes (default ``MAXIMA_BYTES``)."""
+    budget = MAXIMA_BYTES if budget is None else budget
     per_unit = max(_id_bound(units.store), 1) * 4
     size = max(1, budget // per_unit)
     chosen = units.check(chosen)
@@ -193,7 +194,7 @@ def _split(ranked: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.
 def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: int = 10, n_random: int = 10,
             window: int = WINDOW, seed: int = 0) -> list[Records]:
     """:class:`Records` of each unit in ``chosen``: two passes over the store (per-sentence maxima, then the
-    tokens of the chosen sentences), whatever the number of units.
+    tokens of the chosen sentences) for as many units as ``MAXIMA_BYTES`` of maxima hold, more passes beyond.
 
     Top sentences are split alternately by rank between the explainer and the scorer; random sentences
     (seeded per unit, never one of the unit's top sentences) likewise. An excerpt is the whole sentence, or
@@ -211,6 +212,11 @@ def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: 
     chosen = units.check(chosen)
     if min(n_explain, n_top) < 1 or n_random < 1:
         raise InputError("n_explain, n_top and n_random must be at least 1")
+    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed)]
+
+
+def _records(units: Units, chosen: np.ndarray, n_explain: int, n_top: int, n_random: int, window: int, seed: int) -> list[Records]:
+    """:func:`records` of units whose per-sentence maxima fit in memory together."""
     ids, maxima = sentence_maxima(units, chosen)
     if len(ids) < n_explain + n_top + 2:
         raise InputError(f"the store has {len(ids)} sentences: too few for {n_explain} + {n_top} top excerpts and random ones; harvest more")
