@@ -999,7 +999,7 @@ def neurons_explain(
     import pyarrow as pa
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, Settings, SimulationJudge, TokenExplainer, TokenSimulator, estimate,
+    from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, Settings, TokenExplainer, TokenSimulator, estimate,
                                     explain_units, parse_units, sample_units)
     from shatterbox.render.neurons import summary
     from shatterbox.store import Store
@@ -1015,7 +1015,7 @@ def neurons_explain(
         total = sum(len(u) for u in per_layer.values())
         settings = Settings(n_explain=n_explain, n_top=n_top, n_random=n_random, seed=seed)
         sim = TokenSimulator() if simulator == "offline" else LMSimulator.from_pretrained(simulator)
-        explainer, judge = TokenExplainer(), SimulationJudge(sim)
+        explainer, judge = TokenExplainer(), None  # None: the simulator judges too, sharing its simulations with the scorer
         if llm is not None:
             client = ChatClient(llm, llm_model, api_key=llm_key, timeout=llm_timeout)
             explainer, judge = LLMExplainer(client), LLMJudge(client)
@@ -1037,7 +1037,7 @@ def neurons_explain(
             from shatterbox.render.neurons import neurons_page
 
             record = read_run(out)[0] if out else {"kind": make(chosen_layers[0]).kind, "store": {"path": store}, "settings": settings.to_dict(),
-                                                   "explainer": explainer.name, "simulator": sim.name, "judge": judge.name}
+                                                   "explainer": explainer.name, "simulator": sim.name, "judge": (judge or sim).name}
             _write_text(html_out, neurons_page(record, found))
         if fmt is not Format.table:
             _print_arrow(table.drop_columns(["excerpts"]), fmt)

@@ -86,3 +86,11 @@ def test_a_killed_run_resumes_to_the_same_table(example_store, tmp_path):
     assert len(strip(clean.stdout)) == 160
     assert os.path.exists(killed / "run.json")
     assert pq.read_table(sorted(killed.glob("*.parquet"))[0]).num_rows == 16
+
+
+def test_html_without_a_results_folder(example_store, tmp_path):
+    r = run("neurons", "explain", example_store.root, "--layers", 1, "--units", "0-3", "--html", tmp_path / "r.html",
+            "--n-explain", 6, "--n-top", 6, "--n-random", 6)
+    assert r.exit_code == 0, r.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<tr><td>1</td>") == 4 and "judge offline" in page

@@ -121,3 +121,18 @@ def test_records_bounded_by_bytes_equal_one_pass(example_store, monkeypatch):
         for x, y in zip(a.explain_top + a.score_top + a.explain_random + a.score_random, b.explain_top + b.score_top + b.explain_random + b.score_random):
             assert x.sentence_id == y.sentence_id and x.tokens == y.tokens
             np.testing.assert_array_equal(x.activations, y.activations)
+
+
+def test_each_excerpt_is_simulated_once_per_explanation(example_store):
+    from shatterbox.neurons import TokenSimulator
+
+    seen = []
+
+    class Counting(TokenSimulator):
+        def simulate(self, explanation, excerpts):
+            seen.extend((explanation, tuple(e.tokens)) for e in excerpts)
+            return super().simulate(explanation, excerpts)
+
+    table = explain_units(lambda l: Units.neurons(example_store, l), {1: [0]}, simulator=Counting(), settings=SMALL)
+    assert table.num_rows == 1 and len(seen) == len(set(seen))  # the scorer, detection and fuzzing share the simulations
+    assert len(seen) >= 4 * 12  # 4 explanations x at least 12 distinct held-out excerpts each (8 top + 8 random)

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from shatterbox.errors import InputError
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
-from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, SimulationJudge, score, verdict
+from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, Remembered, SimulationJudge, score, verdict
 from shatterbox.neurons._scoring import discretise
 from shatterbox.neurons._units import Records, Units, records
 from shatterbox.runs import RECORD as RUN, RunFolder
@@ -135,8 +135,8 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
         (3, True)
     """
     settings = settings or Settings()
-    explainer, simulator = explainer or TokenExplainer(), simulator or TokenSimulator()
-    judge = judge or SimulationJudge(simulator)
+    explainer, simulator = explainer or TokenExplainer(), Remembered(simulator or TokenSimulator())
+    judge = judge or SimulationJudge(simulator)  # the default judge shares the scorer's simulations
     layers = {int(l): make_units(int(l)) for l in units_by_layer}
     chosen = {l: layers[l].check(u) for l, u in units_by_layer.items()}
     record = _run_record(chosen, next(iter(layers.values())), settings, {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name})
@@ -260,7 +260,7 @@ def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, s
         (5, ['explanation', 'random', 'shuffled', 'token_lookup'], 10)
     """
     settings = settings or Settings(seed=seed)
-    simulator = TokenSimulator()
+    simulator = Remembered(TokenSimulator())
     found, explained = _explain_part(units, units.check([unit]), TokenExplainer(), simulator, SimulationJudge(simulator), settings,
                                      vocabulary(units.store))
     found = found[0]

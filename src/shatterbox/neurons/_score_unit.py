@@ -27,6 +27,37 @@ class Judge(Protocol):
     def fuzz(self, explanation: str, excerpts: Sequence[Excerpt], highlights: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
+class Remembered:
+    """A simulator that answers an excerpt it has already simulated for the same explanation from memory: the
+    correlation score, detection and fuzzing read the same held-out excerpts, and a simulator reads nothing but the
+    explanation and the tokens. It remembers one explanation at a time.
+
+    Example:
+        >>> from shatterbox.neurons._offline import TokenSimulator
+        >>> sim = Remembered(TokenSimulator())
+        >>> e = Excerpt(0, ["a", "bank"], np.zeros(2))
+        >>> [x.tolist() for x in sim.simulate('"bank" (9)', [e, e])], sim.simulated
+        ([[0.0, 9.0], [0.0, 9.0]], 1)
+    """
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator, self.name = simulator, simulator.name
+        self.simulated = 0  # excerpts the wrapped simulator was asked for
+        self._explanation: str | None = None
+        self._memo: dict[tuple[str, ...], np.ndarray] = {}
+
+    def simulate(self, explanation: str, excerpts: Sequence[Excerpt]) -> list[np.ndarray]:
+        """Simulated 0–10 activations, one array per excerpt; only excerpts not seen with this explanation are simulated."""
+        if explanation != self._explanation:
+            self._explanation, self._memo = explanation, {}
+        keys = [tuple(e.tokens) for e in excerpts]
+        missing = {k: e for k, e in zip(keys, excerpts) if k not in self._memo}
+        if missing:
+            self._memo.update(zip(missing, self.simulator.simulate(explanation, list(missing.values()))))
+            self.simulated += len(missing)
+        return [self._memo[k] for k in keys]
+
+
 class SimulationJudge:
     """A judge built on a simulator: an excerpt activates when some token is simulated at level >= 5; a
     highlighting is right when the highlighted tokens' mean simulated level exceeds the others'.
