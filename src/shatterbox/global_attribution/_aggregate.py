@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from shatterbox.errors import InputError
@@ -32,27 +33,21 @@ def keys_of(words: Sequence[str], by: str = "lemma") -> list[str]:
 
 def per_text(run: CorpusRun, by: str = "lemma") -> dict[str, np.ndarray]:
     """One effect per (label, key, text): the sum of the key's values in that text (a repeated word counts once, with
-    its occurrences summed), with its occurrences and how many of them pushed the label up; as sorted arrays."""
+    its occurrences summed), with its occurrences and how many of them pushed the label up; sorted by label, key, text."""
     rows = run.rows
     if rows.num_rows == 0:
         raise InputError("the run has no explained text yet: run it (or let it finish a part) first")
-    words = rows.column("word").to_pylist()
-    unique = sorted(set(words))
-    mapping = dict(zip(unique, keys_of(unique, by)))
-    key = np.array([mapping[w] for w in words], dtype=object)
-    label = np.array(rows.column("label").to_pylist(), dtype=object)
-    text = rows.column("text_id").to_numpy()
-    value = rows.column("value").to_numpy()
-    groups = np.array([f"{a}\x00{b}\x00{c}" for a, b, c in zip(label, key, text)], dtype=object)
-    order = np.argsort(groups, kind="stable")
-    g = groups[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    sums = np.add.reduceat(value[order], starts)
-    counts = np.diff(np.r_[starts, len(g)])
-    ups = np.add.reduceat((value[order] > 0).astype(np.int64), starts)
-    absolute = np.add.reduceat(np.abs(value[order]), starts)
-    first = order[starts]
-    return {"label": label[first], "key": key[first], "text_id": text[first], "effect": sums, "occurrences": counts, "up": ups, "abs": absolute}
+    words = rows.column("word")
+    unique = pc.unique(words)
+    keys = pa.array(keys_of(unique.to_pylist(), by), pa.string()).take(pc.index_in(words, value_set=unique))  # each word type keyed once
+    value = rows.column("value")
+    table = pa.table({"label": rows.column("label"), "key": keys, "text_id": rows.column("text_id"), "value": value,
+                      "up": pc.cast(pc.greater(value, 0), pa.int64()), "abs": pc.abs(value)})
+    grouped = table.group_by(["label", "key", "text_id"], use_threads=False).aggregate(
+        [("value", "sum"), ("value", "count"), ("up", "sum"), ("abs", "sum")]).sort_by([("label", "ascending"), ("key", "ascending"), ("text_id", "ascending")])
+    return {"label": grouped.column("label").to_numpy(zero_copy_only=False), "key": grouped.column("key").to_numpy(zero_copy_only=False),
+            "text_id": grouped.column("text_id").to_numpy(), "effect": grouped.column("value_sum").to_numpy(),
+            "occurrences": grouped.column("value_count").to_numpy(), "up": grouped.column("up_sum").to_numpy(), "abs": grouped.column("abs_sum").to_numpy()}
 
 
 def word_table(run: CorpusRun, *, by: str = "lemma", min_count: int = 1, confidence: float = 0.95) -> pa.Table:
@@ -63,30 +58,27 @@ def word_table(run: CorpusRun, *, by: str = "lemma", min_count: int = 1, confide
     ``min_count`` texts are left out.
     """
     t = per_text(run, by)
-    group = np.array([f"{a}\x00{b}" for a, b in zip(t["label"], t["key"])], dtype=object)
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    n = np.diff(np.r_[starts, len(g)])
-    effect = t["effect"][order]
-    mean = np.add.reduceat(effect, starts) / n
-    squares = np.add.reduceat(effect ** 2, starts)
-    var = np.where(n > 1, (squares - n * mean ** 2) / np.maximum(n - 1, 1), np.nan)
+    texts = pa.table({"label": t["label"], "key": t["key"], "effect": t["effect"], "square": t["effect"] ** 2, "occurrences": t["occurrences"],
+                      "up": t["up"], "abs": t["abs"]})
+    g = texts.group_by(["label", "key"], use_threads=False).aggregate(
+        [("effect", "sum"), ("effect", "count"), ("square", "sum"), ("occurrences", "sum"), ("up", "sum"), ("abs", "sum")])
+    n = g.column("effect_count").to_numpy()
+    total = g.column("effect_sum").to_numpy()
+    mean = total / n
+    var = np.where(n > 1, (g.column("square_sum").to_numpy() - n * mean ** 2) / np.maximum(n - 1, 1), np.nan)
     sd = np.sqrt(np.maximum(var, 0))
     half = stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n)
-    occ = np.add.reduceat(t["occurrences"][order], starts)
-    up = np.add.reduceat(t["up"][order], starts)
-    mean_abs = np.add.reduceat(t["abs"][order], starts) / occ
-    first = order[starts]
-    keep = n >= min_count
+    occ = g.column("occurrences_sum").to_numpy()
+    mean_abs = g.column("abs_sum").to_numpy() / occ
     with np.errstate(invalid="ignore", divide="ignore"):
-        consistency = np.where(mean_abs > 0, np.abs(np.add.reduceat(effect, starts) / occ) / mean_abs, np.nan)
+        consistency = np.where(mean_abs > 0, np.abs(total / occ) / mean_abs, np.nan)
+    keep = n >= min_count
     table = pa.table({
-        "label": t["label"][first][keep].tolist(), "word": t["key"][first][keep].tolist(), "texts": n[keep], "occurrences": occ[keep],
+        "label": g.column("label").filter(pa.array(keep)), "word": g.column("key").filter(pa.array(keep)), "texts": n[keep], "occurrences": occ[keep],
         "mean": mean[keep], "low": (mean - half)[keep], "high": (mean + half)[keep], "sd": sd[keep], "mean_abs": mean_abs[keep],
-        "share_up": (up / occ)[keep], "consistency": consistency[keep],
+        "share_up": (g.column("up_sum").to_numpy() / occ)[keep], "consistency": consistency[keep],
     })
-    return table.sort_by([("label", "ascending"), ("mean", "descending")])
+    return table.sort_by([("label", "ascending"), ("mean", "descending"), ("word", "ascending")])
 
 
 def top_words(table: pa.Table, label: str, *, k: int = 15, direction: str = "up", min_count: int = 5) -> pa.Table:
