@@ -108,3 +108,15 @@ def test_the_estimate_counts_what_a_run_sends(example_store, fake, tmp_path):
     assert est.calls == client.usage.calls  # no partner needed: the two units are each other's shuffled baseline
     sent = sum(len(m["content"]) for r in server.requests for m in r["messages"]) / 4
     assert 0.5 < est.prompt_tokens / sent < 2.0, (est.prompt_tokens, sent)
+
+
+def test_the_disk_cache_is_bounded_in_bytes(fake, tmp_path):
+    server = fake()
+    client = ChatClient(server.url, "m", cache=tmp_path / "c", cache_bytes=100)
+    for i in range(12):
+        client.complete([{"role": "user", "content": f"question {i}"}])
+    files = list((tmp_path / "c").glob("*/*.json"))
+    assert sum(p.stat().st_size for p in files) <= 100 and 0 < len(files) < 12  # the oldest answers went first
+    again = ChatClient(server.url, "m", cache=tmp_path / "c", cache_bytes=100)
+    again.complete([{"role": "user", "content": "question 11"}])
+    assert again.usage.cached == 1 and again.usage.calls == 0  # the newest answer was kept

@@ -81,6 +81,7 @@ class ChatClient:
         self.api_key = api_key or next((os.environ[k] for k in KEY_VARIABLES if os.environ.get(k)), None)
         self.cache = None if cache is None else (cache_dir() / "llm" if cache == "default" else Path(cache))
         self.cache_bytes = int(cache_bytes)
+        self._cached_bytes: int | None = None  # bytes in the cache folder, once listed
         self.usage = Usage()
 
     @property
@@ -165,7 +166,12 @@ class ChatClient:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"answer": answer}))
         os.replace(tmp, path)
-        self._trim()
+        if self._cached_bytes is None:  # the folder is listed once; afterwards each answer adds its size
+            self._cached_bytes = sum(p.stat().st_size for p in self.cache.glob("*/*.json"))
+        else:
+            self._cached_bytes += path.stat().st_size
+        if self._cached_bytes > self.cache_bytes:
+            self._trim()
 
     def _trim(self) -> None:
         """Delete the oldest answers while the cache holds more than ``cache_bytes``."""
@@ -176,6 +182,7 @@ class ChatClient:
                 break
             path.unlink(missing_ok=True)
             total -= size
+        self._cached_bytes = total
 
 
 def _short(raw: bytes | str, limit: int = 120) -> str:
