@@ -864,8 +864,8 @@ def _open_store(folder: Path | None, name: str):
     return Store.open(folder / name, partial=True)
 
 
-def _runs_of(folder: Path | None, kind: str) -> Iterator[Path]:
-    """Sub-folders of the served folder holding a run whose record's format starts with ``kind`` (``shatterbox.runs``)."""
+def _runs_of(folder: Path | None, kind: str) -> Iterator[tuple[Path, dict]]:
+    """(sub-folder, run record) of the served folder's runs whose record's format starts with ``kind`` (``shatterbox.runs``)."""
     from shatterbox.runs import read_record
 
     if folder is None or not folder.is_dir():
@@ -873,7 +873,7 @@ def _runs_of(folder: Path | None, kind: str) -> Iterator[Path]:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and _STORE_NAME.match(p.name)):
         record = read_record(sub)
         if record is not None and str(record.get("format", "")).startswith(kind):
-            yield sub
+            yield sub, record
 
 
 def _list_runs(folder: Path | None) -> list[dict]:
@@ -881,7 +881,7 @@ def _list_runs(folder: Path | None) -> list[dict]:
     from shatterbox.neurons import read_run
 
     found = []
-    for sub in _runs_of(folder, "shatterbox.neurons/"):
+    for sub, _ in _runs_of(folder, "shatterbox.neurons/"):
         try:
             record, table = read_run(sub)
             found.append({"name": sub.name, "kind": record["kind"], "units": table.num_rows, "store": Path(record["store"]["path"]).name,
@@ -895,11 +895,9 @@ def _list_datasets(folder: Path | None) -> list[dict]:
     """Corpus explanations (``shatterbox explain --corpus FILE --results DIR/NAME``) of the served folder."""
     import pyarrow.parquet as pq
 
-    from shatterbox.runs import read_record
-
     return [{"name": sub.name, "source": Path(str(record.get("source"))).name, "model": record.get("model"),
              "texts": sum(pq.ParquetFile(p).metadata.num_rows for p in sub.glob("texts-*.parquet"))}
-            for sub in _runs_of(folder, "shatterbox.explain_corpus/") for record in [read_record(sub)]]
+            for sub, record in _runs_of(folder, "shatterbox.explain_corpus/")]
 
 
 _FACTORS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.(factors|safetensors)$")
