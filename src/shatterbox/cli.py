@@ -838,7 +838,7 @@ def project(
     layers: str = typer.Option("all", "--layers", help="Hidden layers to map: all, or e.g. 1-6, 3."),
     limit: int = typer.Option(5000, "--limit", "-n", help="Points (a seeded sample of sentences or tokens)."),
     colour: Optional[str] = typer.Option(None, "--colour", "--color", help="Colour by this label column (default: the first), or 'prediction'."),
-    predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (read from the store's last layer)."),
+    predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (it runs once per sentence shown)."),
     factors_file: Optional[str] = typer.Option(None, "--factors", help="A factors file fitted on this store: colour by --factor's code."),
     factor: Optional[int] = typer.Option(None, "--factor", help="The factor (from 0) whose code colours the points, at the layer where it matters most."),
     seed: int = SeedOpt,

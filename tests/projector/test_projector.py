@@ -66,15 +66,31 @@ def small_store(tmp_path_factory, default_model):
     return harvest(Corpus.from_texts(texts), tmp_path_factory.mktemp("proj") / "s", model=default_model, layers="0,6")
 
 
-def test_predictions_from_the_store_equal_the_classifier(small_store):
+def test_predictions_from_the_store_equal_the_classifier(small_store, monkeypatch):
+    from shatterbox.classifiers import zero_shot
+
+    clf = zero_shot({"good": ["I loved it."], "bad": ["I hated it."]})
+    points = sentence_points(small_store)
+    probs = clf.predict(points.texts)
+    monkeypatch.setattr(type(clf), "predict", lambda *a, **k: pytest.fail("the store answers: the model must not run"))
+    labels, confidence = predictions(small_store, points, clf)
+    assert labels == [clf.labels[k] for k in probs.argmax(1)] and set(labels) == {"good", "bad"}
+    np.testing.assert_allclose(confidence, probs.max(1), atol=1e-4)
+
+
+def test_the_fine_tuned_sentiment_classifier_runs_once_per_distinct_sentence(small_store, monkeypatch):
     from shatterbox.classifiers.sentiment import sentiment
 
     clf = sentiment()
-    points = sentence_points(small_store)
+    points = token_points(small_store, limit=None)
+    expected = clf.predict([small_store.sentences().column("text").to_pylist()[i] for i in points.sentence_ids])
+    seen = []
+    original = type(clf).predict
+    monkeypatch.setattr(type(clf), "predict", lambda self, texts, **k: seen.append(len(texts)) or original(self, texts, **k))
     labels, confidence = predictions(small_store, points, clf)
-    probs = clf.predict(points.texts)
-    assert labels == [clf.labels[k] for k in probs.argmax(1)]
-    np.testing.assert_allclose(confidence, probs.max(1), atol=1e-4)
+    assert seen == [9] and len(labels) == len(points.sentence_ids) > 9
+    assert labels == [clf.labels[k] for k in expected.argmax(1)]
+    np.testing.assert_allclose(confidence, expected.max(1), atol=1e-4)
 
 
 def test_points_and_vectors_come_from_the_store(small_store):

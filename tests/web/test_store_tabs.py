@@ -2,9 +2,11 @@
 
 import pytest
 
+from shatterbox.classifiers.sentiment import sentiment
 from shatterbox.corpus import load_corpus
 from shatterbox.models import random_weights
 from shatterbox.probes import probe
+from shatterbox.projector import predictions
 from shatterbox.store import Store, harvest
 from shatterbox.web import create_app, running
 from tests.conftest import local_client, open_app
@@ -85,8 +87,10 @@ def test_project_api_equals_the_library(client, folder):
     assert [x["layer"] for x in d["layers"]] == [0, 3] and d["defaultColour"] == "pos"
     assert d["layers"][1]["x"][:5] == pytest.approx(maps[1].coords[:5, 0], abs=1e-4)
     assert d["layers"][1]["trust"] == pytest.approx(maps[1].trustworthiness)
-    lacking = client.post("/api/stores/wn/project", json={"predict": True})  # the classifier reads layer 6
-    assert lacking.status_code == 400 and "harvest with --layers all" in lacking.json()["error"]
+    predicted = client.post("/api/stores/wn/project", json={"limit": 50, "predict": True}).json()  # the classifier runs: no layer 6 needed
+    labels = predictions(store, points, sentiment())[0]
+    names = predicted["colourings"]["prediction"]["names"]
+    assert [names[c] for c in predicted["colourings"]["prediction"]["codes"]] == labels
     bad = client.post("/api/stores/wn/project", json={"method": "tsne"})
     assert bad.status_code == 422 and "method" in bad.json()["error"]
 

@@ -362,7 +362,7 @@ def explain(
     Example:
         >>> a = explain(text="I love playing chess with my friends.")
         >>> a.label_name, a.method, [w for w, _ in a.top(2)]
-        ('positive', 'exact', ['love', '.'])
+        ('positive', 'exact', ['love', 'I'])
         >>> bool(abs(a.values[:, a.label].sum() - (a.prediction - a.base)[a.label]) < 1e-5)
         True
     """

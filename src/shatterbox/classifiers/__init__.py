@@ -110,8 +110,8 @@ class Classifier:
 
         Example:
             >>> from shatterbox.classifiers.sentiment import sentiment
-            >>> sentiment().predict(["A wonderful film."]).round(1).tolist()
-            [[0.1, 0.9]]
+            >>> sentiment().predict(["A wonderful film.", "Not a wonderful film."]).round(1).tolist()
+            [[0.0, 1.0], [0.8, 0.2]]
         """
         with torch.inference_mode():
             parts = [self.probabilities(inputs) for inputs in _batches(self.model, texts, batch_size, allow_empty=True)]

@@ -28,7 +28,7 @@ from shatterbox.store import Store
 
 METHODS = ("pca", "umap")
 
-__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "predictions", "project", "project_layers", "sentence_points",
+__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "predictions", "project", "reads_store", "project_layers", "sentence_points",
            "token_points", "trustworthiness"]
 
 
@@ -213,36 +213,62 @@ def layer_vectors(store: Store, points: Points, layers: Sequence[int], *, pool: 
 
 
 def predictions(store: Store, points: Points, classifier) -> tuple[list[str], np.ndarray]:
-    """The classifier's predicted label and its probability for each point's sentence, from the store's last
-    layer (its head reads the mean of every token's last hidden state): the model is not run again.
+    """The classifier's predicted label and its probability for each point's sentence. A pooled head on the
+    encoder the store was harvested with (e.g. zero-shot on the default model) reads the store's last layer
+    and the model is not run again; any other classifier (the shipped sentiment classifier has its own
+    fine-tuned encoder; a Hugging Face classifier its own head) runs once on each distinct sentence.
 
     Example:
         >>> import tempfile
-        >>> from shatterbox.classifiers.sentiment import sentiment
+        >>> from shatterbox.classifiers import zero_shot
         >>> from shatterbox.corpus import Corpus
         >>> from shatterbox.store import harvest
         >>> s = harvest(Corpus.from_texts(["What a wonderful day.", "This is awful."]), tempfile.mkdtemp(), layers="6")
-        >>> predictions(s, sentence_points(s), sentiment())[0]
-        ['positive', 'negative']
+        >>> predictions(s, sentence_points(s), zero_shot({"good": ["I loved it."], "bad": ["I hated it."]}))[0]
+        ['good', 'bad']
     """
-    import torch
+    ids, inverse = np.unique(points.sentence_ids, return_inverse=True)
+    probs = (_read_predictions(store, ids, classifier) if reads_store(store, classifier) else _run_predictions(store, ids, classifier))
+    probs = probs[inverse]
+    best = probs.argmax(1)
+    return [classifier.labels[k] for k in best], probs.max(1)
 
+
+def reads_store(store: Store, classifier) -> bool:
+    """Whether ``classifier``'s predictions can be read from ``store`` (a pooled head on the very encoder the
+    store was harvested with) instead of running it.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.classifiers import zero_shot
+        >>> from shatterbox.classifiers.sentiment import sentiment
+        >>> from shatterbox.corpus import Corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(Corpus.from_texts(["Fine."]), tempfile.mkdtemp(), layers="6")
+        >>> reads_store(s, zero_shot(["good", "bad"])), reads_store(s, sentiment())
+        (True, False)
+    """
     from shatterbox.store import model_hash
 
-    if classifier.head is None:
-        raise InputError(f"{classifier.name!r} has its own classification head: the store holds only its encoder's hidden states, "
-                         "so its predictions cannot be read from the store")
-    if model_hash(classifier.model) != store.manifest["model"]["hash"]:
-        raise InputError(f"the classifier's encoder is not the model the store was harvested with ({store.model!r}): harvest with its encoder")
+    return classifier.head is not None and model_hash(classifier.model) == store.manifest["model"]["hash"]
+
+
+def _read_predictions(store: Store, ids: np.ndarray, classifier) -> np.ndarray:
+    import torch
+
     last = f"hidden_{classifier.model.n_layers}"
     if last not in store.columns:
         raise InputError(f"the classifier reads the last layer ({classifier.model.n_layers}), which the store lacks: harvest with --layers all")
-    ids, inverse = np.unique(points.sentence_ids, return_inverse=True)
     pooled = torch.from_numpy(store.sentence_vectors(last, ids))
     with torch.inference_mode():
-        probs = torch.softmax(classifier.head(pooled), dim=-1).numpy()[inverse]
-    best = probs.argmax(1)
-    return [classifier.labels[k] for k in best], probs.max(1)
+        return torch.softmax(classifier.head(pooled), dim=-1).numpy()
+
+
+def _run_predictions(store: Store, ids: np.ndarray, classifier) -> np.ndarray:
+    table = store.sentences()
+    order = {int(i): k for k, i in enumerate(table.column("id").to_numpy())}
+    texts = table.column("text").to_pylist()
+    return classifier.predict([texts[order[int(i)]] for i in ids])
 
 
 def factor_values(factors, factor: int, store: Store, points: Points) -> tuple[str, np.ndarray]:

@@ -629,8 +629,8 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
         return await run(work)
 
     def classifier_for_store():
-        if classifier is None or classifier.head is None:
-            raise InputError("the served model has no classifier whose predictions the store can answer: serve the default model for the sentiment colouring")
+        if classifier is None:
+            raise InputError("the served model has no classifier: serve the default model (the shipped sentiment classifier) or a sequence-classification model")
         return classifier
 
     hashes: dict[str, str] = {}
@@ -802,7 +802,7 @@ class ProjectRequest(BaseModel):
     layers: list[int] | None = Field(None, description="Hidden layers to map (default: all the store holds).")
     limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
     colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")
-    predict: bool = Field(False, description="Add the served sentiment classifier's prediction and confidence, read from the store's last layer.")
+    predict: bool = Field(False, description="Add the served classifier's prediction and confidence (read from the store when its encoder's last layer answers it, else run once per sentence).")
     factors: str | None = Field(None, max_length=200, description="A factors file of the served folder, fitted on this store: colour by one factor's code.")
     factor: int = Field(0, ge=0, description="The factor (from 0) whose code colours the points.")
     seed: int = 0
