@@ -58,7 +58,7 @@ def test_fine_tuning_reproduces_the_shipped_adapter_and_generalises():
     np.testing.assert_allclose(result.classifier.predict(hard), sentiment().predict(hard), atol=1e-3)
     assert result.test_accuracy >= 0.9 and result.n_test >= 170 and result.test_by_kind["general"] >= 0.95
     assert result.challenge_accuracy >= 0.85 and result.challenge_by_kind["negation"] >= 0.8
-    assert result.seconds < 240
+    assert result.seconds < 400  # about 130 s on 2 idle cores
 
 
 def test_negation_and_contrast_beat_the_frozen_encoder_control():
