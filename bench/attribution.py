@@ -1,6 +1,6 @@
 """Attribution: shatterbox vs shap's Partition explainer and lime's LimeTextExplainer, same model, same run.
 
-Model: the shipped sentiment classifier (default encoder + logistic-regression head). Every tool
+Model: the shipped sentiment classifier (the default encoder fine-tuned with low-rank adapters, linear head). Every tool
 gets the same batched scoring function ``f(list[str]) -> probabilities`` (shatterbox calls the model
 on token ids it masked itself). For each text and tool: seconds, model texts evaluated, and, for
 texts of at most 14 words, the mean absolute error of the positive-label values against exact

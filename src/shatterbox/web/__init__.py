@@ -769,7 +769,7 @@ _SECURITY_HEADERS = {
 
 
 def _classifier(loaded):
-    """The classifier explain uses: the served model's own head, or the shipped sentiment head on the default."""
+    """The classifier explain uses: the served model's own head, or the shipped sentiment classifier (adapters on a copy of the default's linear weights)."""
     from shatterbox.classifiers import from_model
     from shatterbox.errors import NotAClassifier
     from shatterbox.models import DEFAULT_MODEL
