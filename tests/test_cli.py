@@ -78,6 +78,24 @@ def test_help_states_the_numbering():
     assert "numbered from 1" in " ".join(r.stdout.split())
 
 
+def test_flags_show_no_value_in_any_help():
+    """A flag takes no value, so no help shows one (typer prints ``--flag <bool>`` unless told otherwise)."""
+    import typer
+
+    from shatterbox.cli import app
+
+    top = typer.main.get_command(app).commands
+    commands = [[n] for n, c in top.items() if not hasattr(c, "commands")]
+    commands += [[n, sub] for n, c in top.items() if hasattr(c, "commands") for sub in c.commands]
+    flags = 0
+    for words in commands:
+        text = run(*words, "--help").stdout
+        assert "<bool>" not in text, words
+        flags += text.count("--help")
+    assert len(commands) >= 12 and flags >= len(commands)
+    assert "<int>" in run("project", "--help").stdout  # options with values still show their type
+
+
 BAD = [
     (["attention", ""], "empty"),
     (["attention", "   "], "empty"),

@@ -23,6 +23,20 @@ CHAPTER_SENTENCE = "Transformers possess surprising emerging features."
 CHAPTER_HEADS = ((1, 1), (1, 6), (6, 1), (6, 6))
 NUMBERING_HELP = "Layers and heads are numbered from 1 (the default model has layers 1-6 and heads 1-12)."
 
+
+
+def _flags_show_no_value(option: type) -> None:
+    """typer's help shows every flag as taking a value (``--predict <bool>``); a flag takes none, so it shows none."""
+    shown = option.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)
+
+    option.display_type_rich = display_type_rich
+
+
+_flags_show_no_value(typer.core.TyperOption)
+
 app = typer.Typer(
     help=f"Open the black box of transformer models, offline. {NUMBERING_HELP}",
     no_args_is_help=True,
@@ -312,7 +326,7 @@ def explain(
     samples: int = typer.Option(500, "--samples", help="LIME: perturbed texts."),
     steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
-    bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (1.8x faster in bench/attribution.py on a 2-core AVX512-BF16 CPU; probabilities move by ~0.004)."),
+    bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (1.6x faster in bench/attribution.py on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008)."),
     fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="text (coloured words; with --corpus: tables), json, html, or csv (--corpus: the word table)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html/csv to this file instead of standard output."),
     corpus: Optional[str] = typer.Option(None, "--corpus", help="Explain every text of a .txt file (one per line), a .csv/.tsv/.parquet file or a store, and rank the words that drive each label."),

@@ -357,7 +357,7 @@ def explain(
     mode: 2 + 2N(n-1) model evaluations; error bars from 2 pairs on). ``label`` is the output to explain, by name or number
     (default: the predicted one); ``output_names`` names a callable target's outputs. Results are
     deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
-    masked texts with CPU autocast (1.8x faster in ``bench/attribution.py`` on a 2-core AVX512-BF16 CPU; probabilities move by ~0.004).
+    masked texts with CPU autocast (1.6x faster in ``bench/attribution.py`` on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008).
 
     Example:
         >>> a = explain(text="I love playing chess with my friends.")
