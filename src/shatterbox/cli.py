@@ -512,6 +512,11 @@ def corpus(
         _print_arrow(table, fmt)
 
 
+EngineOpt = typer.Option("local", "--engine", help="local, or ray: shards computed by model replicas on Ray workers (pip install -e \".[ray]\"); the same store.")
+RayAddressOpt = typer.Option(None, "--ray-address", help="An existing Ray cluster (e.g. auto or ray://host:10001); its workers must see the store folder. Default: a local Ray instance.")
+WorkersOpt = typer.Option(None, "--workers", help="Model replicas on Ray (default: one per CPU of the cluster).")
+
+
 @app.command()
 def harvest(
     source: str = CorpusArg,
@@ -531,6 +536,9 @@ def harvest(
     repair: bool = typer.Option(False, "--repair", help="Re-read every shard with checksums and redo the damaged ones."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a store of another model, corpus or settings."),
     random_weights: Optional[int] = typer.Option(None, "--random-weights", help="Control: the same architecture with random weights drawn with this seed."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Run the model over a corpus and store what every layer computes, per token, in Parquet shards.
 
@@ -562,7 +570,7 @@ def harvest(
                 bar.update(task, completed=done, rate=rate)
 
             store = run_harvest(sentences, out, model=m, layers=layers, what=what, dtype=dtype, batch_tokens=batch_tokens,
-                                repair=repair, overwrite=overwrite, progress=progress)
+                                repair=repair, overwrite=overwrite, progress=progress, engine=engine, ray_address=ray_address, workers=workers)
         info = store.to_dict()
         notes = [f"{info['truncated']} sentences truncated to {m.max_length} tokens"] if info["truncated"] else []
         notes += [f"{info['skipped']} sentences with no tokens skipped"] if info["skipped"] else []

@@ -125,6 +125,9 @@ def harvest(
     repair: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
 ):
     """Run ``model`` over ``corpus`` and write per-token activations to the store ``out``; returns the Store.
 
@@ -132,7 +135,9 @@ def harvest(
     shards are computed; a store of another model, corpus or settings is refused (``overwrite=True``
     replaces it). ``repair=True`` re-reads every shard with checksums and redoes damaged ones.
     Memory is bounded by ``batch_tokens`` per forward pass and ``shard_bytes`` per shard, whatever
-    the corpus size.
+    the corpus size. ``engine="ray"`` computes the shards on Ray replicas of the model (``workers`` of them,
+    default one per CPU; ``ray_address`` joins an existing cluster, whose workers must see ``out``) and gives
+    the same store.
 
     Example:
         >>> import tempfile
@@ -143,8 +148,10 @@ def harvest(
         (['hidden_6', 'mlp_6'], 16)
     """
     from shatterbox.models import LoadedModel, load
+    from shatterbox.store._ray import check_engine
     from shatterbox.store._store import Store
 
+    check_engine(engine)
     loaded = model if isinstance(model, LoadedModel) else load(model)
     corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
     if dtype not in lay.DTYPES:
@@ -165,7 +172,7 @@ def harvest(
     }
     manifest = _prepare(root, content, overwrite, lambda: _plan(loaded, corpus, columns, shard_bytes))
     with bounded_heap():  # freed activation buffers go back to the OS: memory stays flat over the corpus
-        _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress)
+        _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, engine=engine, ray_address=ray_address, workers=workers)
     return Store.open(root)
 
 
@@ -286,7 +293,7 @@ def _clear(root: Path) -> None:
     shutil.rmtree(root / lay.SENTENCES.parent, ignore_errors=True)
 
 
-def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress) -> None:
+def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, *, engine="local", ray_address=None, workers=None) -> None:
     lay.write_manifest(root, manifest)  # first: a run killed from here on is a store that resumes
     if not (root / lay.SENTENCES).exists():
         (root / lay.SENTENCES.parent).mkdir(exist_ok=True)
@@ -302,24 +309,25 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
             continue
         done[index] = lay.shard_meta(path, manifest["key"], hint)
     total = len(corpus)
-    sentences_done = sum(m["stop"] - m["first"] for m in done.values())
-    tokens_done = sum(m["rows"] for m in done.values())
+    counts = [sum(m["stop"] - m["first"] for m in done.values()), sum(m["rows"] for m in done.values())]
     if progress:
-        progress(sentences_done, tokens_done, total)
+        progress(counts[0], counts[1], total)
     bounds = manifest["shard_starts"] + [total]
-    # one shard is written in a background thread while the next is computed (at most one waits)
-    with ThreadPoolExecutor(max_workers=1) as writer:
-        pending: Future | None = None
-        for index in range(manifest["shards"]):
-            if index in done:
-                continue
-            rows = slice(bounds[index], bounds[index + 1])
-            table = _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens)
-            if pending is not None:
-                sentences_done, tokens_done = _finish(pending, done, sentences_done, tokens_done, total, progress)
-            pending = writer.submit(_write, root, index, table)
-        if pending is not None:
-            _finish(pending, done, sentences_done, tokens_done, total, progress)
+    missing = [(i, bounds[i], bounds[i + 1]) for i in range(manifest["shards"]) if i not in done]
+
+    def landed(meta: dict) -> None:
+        done[meta["shard"]] = meta
+        counts[0], counts[1] = counts[0] + meta["stop"] - meta["first"], counts[1] + meta["rows"]
+        if progress:
+            progress(counts[0], counts[1], total)
+
+    if engine == "ray":
+        from shatterbox.store._ray import run_on_ray
+
+        run_on_ray(root, missing, loaded, corpus, manifest, columns, batch_tokens, _shard_table, _write, landed,
+                   address=ray_address, workers=workers)
+    else:
+        _run_local(root, missing, loaded, corpus, manifest, columns, batch_tokens, landed)
     manifest.update(
         complete=True,
         tokens=int(sum(m["rows"] for m in done.values())),
@@ -331,14 +339,17 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
     lay.write_manifest(root, manifest)
 
 
-def _finish(pending: Future, done: dict, sentences: int, tokens: int, total: int, progress: Progress | None) -> tuple[int, int]:
-    """Wait for a shard write; record it and report progress."""
-    meta = pending.result()
-    done[meta["shard"]] = meta
-    sentences, tokens = sentences + meta["stop"] - meta["first"], tokens + meta["rows"]
-    if progress:
-        progress(sentences, tokens, total)
-    return sentences, tokens
+def _run_local(root, missing, loaded, corpus, manifest, columns, batch_tokens, landed: Callable[[dict], None]) -> None:
+    """Compute the shards ``missing`` here; one is written in a background thread while the next is computed."""
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending: Future | None = None
+        for index, first, stop in missing:
+            table = _shard_table(index, slice(first, stop), manifest, loaded, corpus, columns, batch_tokens)
+            if pending is not None:
+                landed(pending.result())
+            pending = writer.submit(_write, root, index, table)
+        if pending is not None:
+            landed(pending.result())
 
 
 def _batches(lengths: np.ndarray, budget_tokens: int, attention_row_bytes: int) -> list[np.ndarray]:
