@@ -15,7 +15,7 @@ import pytest
 from shatterbox.corpus import load_corpus
 from shatterbox.errors import InputError
 from shatterbox.store import harvest
-from shatterbox.store._ray import check_engine
+from shatterbox.engines import check_engine
 
 ARGS = dict(layers="1,6", what="hidden,mlp", shard_bytes=1_500_000)
 KEY = "select sentence_id, position, count(*) over (partition by sentence_id, position) n from tokens order by 1, 2"

@@ -148,7 +148,7 @@ def harvest(
         (['hidden_6', 'mlp_6'], 16)
     """
     from shatterbox.models import LoadedModel, load
-    from shatterbox.store._ray import check_engine
+    from shatterbox.engines import check_engine
     from shatterbox.store._store import Store
 
     check_engine(engine)
@@ -322,10 +322,13 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
             progress(counts[0], counts[1], total)
 
     if engine == "ray":
-        from shatterbox.store._ray import run_on_ray
+        from shatterbox.engines import load_source, model_source, ray_map
 
-        run_on_ray(root, missing, loaded, corpus, manifest, columns, batch_tokens, _shard_table, _write, landed,
-                   address=ray_address, workers=workers)
+        def shard(model, unit) -> dict:
+            index, first, stop = unit
+            return _write(root, index, _shard_table(index, slice(first, stop), manifest, model, corpus, columns, batch_tokens))
+
+        ray_map(load_source, model_source(loaded), shard, missing, lambda unit, meta: landed(meta), address=ray_address, workers=workers)
     else:
         _run_local(root, missing, loaded, corpus, manifest, columns, batch_tokens, landed)
     manifest.update(

@@ -1,0 +1,134 @@
+"""Where corpus work runs: here (``local``) or on model replicas on Ray (``ray``), with the same results.
+
+A corpus command splits its work into independent units (a store's shards, a corpus explanation's parts); on Ray
+each replica builds its state once (loads the model or classifier) and then takes units, at most
+``IN_FLIGHT_PER_WORKER`` queued per replica; the driver receives each unit's result as it lands, in any order,
+and keeps writing and reporting progress as it does locally. A replica killed mid-unit is restarted by Ray and
+the unit is done again: whatever a unit writes must land whole or not at all (temporary file, then rename).
+
+Example:
+    >>> check_engine("local")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Sequence
+
+from shatterbox.errors import InputError
+
+IN_FLIGHT_PER_WORKER = 2  # units queued per replica: one computing, one waiting (bounds the driver's memory)
+ENGINES = ("local", "ray")
+
+
+def check_engine(engine: str) -> None:
+    """Refuse an unknown engine, or ``ray`` without the extra installed, with the fix.
+
+    Example:
+        >>> check_engine("spark")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: unknown engine 'spark': use local or ray
+    """
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}: use local or ray")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise InputError("--engine ray needs Ray: pip install -e \".[ray]\" (or pip install 'shatterbox[ray]')") from None
+
+
+def connect(address: str | None = None, workers: int | None = None) -> int:
+    """Start a local Ray instance (or join the cluster at ``address``) unless one is running; the number of
+    replicas to run: ``workers``, default one per CPU of the cluster.
+
+    Example:
+        >>> connect(workers=0)
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: --workers must be at least 1 (got 0)
+    """
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1 (got {workers})")
+    import ray
+
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     **({} if address else {"num_cpus": workers or os.cpu_count()}))
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InputError(f"could not reach the Ray cluster at {address!r}: {str(exc).splitlines()[0]}; "
+                             "start it with `ray start --head` or omit --ray-address") from None
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(workers or cpus, cpus))
+
+
+def ray_map(make: Callable[[Any], Any], argument: Any, work: Callable[[Any, Any], Any], units: Sequence[Any],
+            on_done: Callable[[Any, Any], None], *, address: str | None = None, workers: int | None = None) -> None:
+    """Run ``work(state, unit)`` for every unit on Ray replicas whose ``state = make(argument)`` is built once each
+    (``argument`` travels by value, so a restarted replica can build it again), calling ``on_done(unit, result)``
+    in the driver as each result lands.
+
+    Example (needs Ray):
+        >>> ray_map(len, "abc", lambda n, u: n * u, [1, 2], lambda u, r: print(u, r), workers=1)  # doctest: +SKIP
+        1 3
+        2 6
+    """
+    import ray
+
+    replicas = connect(address, workers)
+    threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // replicas)
+
+    @ray.remote(num_cpus=threads, max_restarts=-1, max_task_retries=-1)
+    class Replica:  # one state (a loaded model) per worker process
+        def __init__(self, make, argument) -> None:
+            import torch
+
+            torch.set_num_threads(threads)
+            self.state = make(argument)
+
+        def run(self, unit):
+            return work(self.state, unit)
+
+    actors = [Replica.remote(make, argument) for _ in range(replicas)]
+    queue, pending, turn = list(units), {}, 0
+    try:
+        while queue or pending:
+            while queue and len(pending) < IN_FLIGHT_PER_WORKER * replicas:
+                unit = queue.pop(0)
+                pending[actors[turn % replicas].run.remote(unit)] = unit
+                turn += 1
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                on_done(pending.pop(ref), ray.get(ref))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+
+
+def model_source(loaded: Any) -> Any:
+    """What a replica loads a model from: its name when ``load(name)`` gives it back, else the object itself.
+
+    Example:
+        >>> from shatterbox.models import load
+        >>> model_source(load())
+        'default'
+    """
+    from shatterbox.models import DEFAULT_MODEL
+
+    if loaded.name == DEFAULT_MODEL or (loaded.source and os.path.isdir(loaded.source)):
+        return loaded.name
+    return loaded
+
+
+def load_source(source: Any) -> Any:
+    """A replica's model: loaded by name, or the object shipped to it.
+
+    Example:
+        >>> load_source("default").n_layers
+        6
+    """
+    from shatterbox.models import load
+
+    return load(source) if isinstance(source, str) else source
