@@ -188,3 +188,26 @@ def kill_mid_run(command: list[str], folder, pattern: str, parts: int = 2, timeo
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return len(list(folder.glob(pattern)))
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray instance with 2 CPUs for the module's tests (skipped without the ray extra)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def ray_replicas() -> list[int]:
+    """Process ids of the running shatterbox replicas (Ray actor processes titled ``ray::Replica``)."""
+    from pathlib import Path
+
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::Replica"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids

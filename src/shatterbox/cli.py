@@ -45,6 +45,11 @@ app = typer.Typer(
 )
 
 
+EngineOpt = typer.Option("local", "--engine", help="local, or ray: the work done by model replicas on Ray workers (pip install -e \".[ray]\"); the same results.")
+RayAddressOpt = typer.Option(None, "--ray-address", help="An existing Ray cluster (e.g. auto or ray://host:10001); its workers must see the output folder. Default: a local Ray instance.")
+WorkersOpt = typer.Option(None, "--workers", help="Model replicas on Ray (default: one per CPU of the cluster).")
+
+
 class Level(str, Enum):
     token = "token"
     word = "word"
@@ -337,6 +342,9 @@ def explain(
     word: Optional[str] = typer.Option(None, "--word", help="--corpus: drill down: the texts where this word moved the label most."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="--corpus: explain only the first N texts."),
     column: str = typer.Option("text", "--column", help="--corpus: the text column of a .csv/.tsv/.parquet file."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores; with --corpus, across a dataset."""
     from shatterbox.attribution import Comparison, explain as explain_text, make_game, plan
@@ -344,9 +352,11 @@ def explain(
     if corpus is not None:
         return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, seed=seed, fmt=fmt,
                                out=out, results=results, by=by, min_count=min_count, top=top, word=word, limit=limit, column=column, text=text,
-                               dtype="bfloat16" if bf16 else "float32")
+                               dtype="bfloat16" if bf16 else "float32", engine=engine, ray_address=ray_address, workers=workers)
     method = method or "shapley"
     with _friendly_errors():
+        if engine != "local":
+            raise InputError("--engine applies to --corpus: one text is explained here")
         if text is None:
             raise InputError("give a TEXT to explain, or --corpus FILE for a dataset")
         if fmt is ExplainFormat.csv:
@@ -379,7 +389,7 @@ def explain(
 
 
 def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pairs, seed, fmt, out, results, by, min_count, top, word, limit, column,
-                    text, dtype) -> None:
+                    text, dtype, engine="local", ray_address=None, workers=None) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -408,7 +418,8 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
         columns = (TextColumn("explain"), BarColumn(), MofNCompleteColumn(), TextColumn("texts"), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("explain", total=len(screened.texts))
-            run = explain_corpus(screened, target, results, settings=settings, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            run = explain_corpus(screened, target, results, settings=settings, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                 engine=engine, ray_address=ray_address, workers=workers)
         _report_corpus(run, fmt=fmt, out=out, by=by, min_count=min_count, top=top, word=word)
 
 
@@ -510,11 +521,6 @@ def corpus(
         if fmt is Format.table:
             _say(f"{full.name}: {len(full):,} sentences; columns: {', '.join(full.table.column_names)}")
         _print_arrow(table, fmt)
-
-
-EngineOpt = typer.Option("local", "--engine", help="local, or ray: shards computed by model replicas on Ray workers (pip install -e \".[ray]\"); the same store.")
-RayAddressOpt = typer.Option(None, "--ray-address", help="An existing Ray cluster (e.g. auto or ray://host:10001); its workers must see the store folder. Default: a local Ray instance.")
-WorkersOpt = typer.Option(None, "--workers", help="Model replicas on Ray (default: one per CPU of the cluster).")
 
 
 @app.command()

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -15,18 +14,11 @@ import pytest
 from shatterbox.corpus import load_corpus
 from shatterbox.errors import InputError
 from shatterbox.store import harvest
+from tests.conftest import ray_replicas as _replicas
 from shatterbox.engines import check_engine
 
 ARGS = dict(layers="1,6", what="hidden,mlp", shard_bytes=1_500_000)
 KEY = "select sentence_id, position, count(*) over (partition by sentence_id, position) n from tokens order by 1, 2"
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +42,6 @@ def _same_store(a, b, corpus) -> None:
 
 def _shard_metas(store) -> list[dict]:
     return [json.loads(pq.read_schema(path).metadata[b"shatterbox"]) for path in sorted(store.root.glob("part-*.parquet"))]
-
-
-def _replicas() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::Replica"):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
 
 
 def test_two_workers_write_the_store_a_local_run_writes(ray_cluster, corpus, local, default_model, tmp_path):
@@ -91,6 +72,7 @@ KILLED = """
 import sys
 from shatterbox.corpus import load_corpus
 from shatterbox.store import harvest
+from tests.conftest import ray_replicas as _replicas
 harvest(load_corpus("wordnet", limit=240, seed=0), sys.argv[1], layers="1,6", what="hidden,mlp", shard_bytes=1_500_000)
 """
 

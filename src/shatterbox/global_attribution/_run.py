@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from shatterbox.attribution import (curve_masks, evaluate_together, faithfulness, first_round_coalitions, make_game, resolve_method, resolve_target,
                                     run_method)
+from shatterbox.engines import check_engine
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.runs import RECORD as RUN, RunFolder
 
@@ -203,13 +204,16 @@ def _digest(ids: Sequence[int], texts: Sequence[str]) -> str:
 
 def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", target: Any = None, out: str | os.PathLike | None = None, *,
                    settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
-                   progress: Callable[[int, int], None] | None = None) -> "CorpusRun":
+                   progress: Callable[[int, int], None] | None = None, engine: str = "local", ray_address: str | None = None,
+                   workers: int | None = None) -> "CorpusRun":
     """Explain every text of ``source`` (see :func:`read_texts`; or an already :func:`screen`-ed set) for ``target``
     (default: the shipped sentiment classifier).
 
     Texts are screened first (:func:`screen`: empty, duplicate and over-long texts are reported and skipped). With
     ``out`` (a folder) results are written every ``part_texts`` texts, atomically: run the same call again after an
-    interruption and only the missing parts are done. Returns the :class:`CorpusRun`.
+    interruption and only the missing parts are done. ``engine="ray"`` explains the parts on Ray replicas of the
+    classifier (``workers``, ``ray_address`` as for :func:`shatterbox.store.harvest`), with the same results. Returns
+    the :class:`CorpusRun`.
 
     Example:
         >>> run = explain_corpus(["I loved it.", "I hated it.", ""])
@@ -225,6 +229,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
             ids, texts = ids[:limit], texts[:limit]
         screened = screen(texts, ids, max_words=settings.max_words)
     resolve_method(settings.method, 2)  # an unknown method is one error now, not one per text
+    check_engine(engine)
     resolved = resolve_target(target)
     if not screened.texts:
         raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
@@ -234,23 +239,40 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
               "part_texts": part_texts}
     folder = None if out is None else RunFolder(out, record, what="a corpus explanation", option="--results")
     skipped = pa.Table.from_pylist(screened.skipped, schema=pa.schema([("id", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]))
-    row_parts, text_parts = [], []
     total = len(screened.texts)
-    for start in range(0, total, part_texts):
-        names = (f"rows-{start // part_texts:05d}.parquet", f"texts-{start // part_texts:05d}.parquet")
-        if folder is not None and folder.done(names[1]):  # the texts file is written last: its presence marks a whole part
-            row_parts.append(folder.read(names[0]))
-            text_parts.append(folder.read(names[1]))
-        else:
-            step = (lambda done, at=start: progress(at + done, total)) if progress else None
-            rows, summaries = _part(resolved, screened.ids[start:start + part_texts], screened.texts[start:start + part_texts], settings, step)
-            row_parts.append(rows)
-            text_parts.append(summaries)
-            if folder is not None:
-                folder.write(names[0], rows, first={SKIPPED: skipped})
-                folder.write(names[1], summaries)
+    starts = list(range(0, total, part_texts))
+    parts: dict[int, tuple[pa.Table, pa.Table]] = {}
+    finished = [0]
+
+    def names(start: int) -> tuple[str, str]:
+        return f"rows-{start // part_texts:05d}.parquet", f"texts-{start // part_texts:05d}.parquet"
+
+    def landed(start: int, tables: tuple[pa.Table, pa.Table]) -> None:
+        parts[start] = tables
+        if folder is not None:
+            folder.write(names(start)[0], tables[0], first={SKIPPED: skipped})
+            folder.write(names(start)[1], tables[1])
+        finished[0] += min(part_texts, total - start)
         if progress:
-            progress(min(start + part_texts, total), total)
+            progress(finished[0], total)
+
+    for start in starts:
+        if folder is not None and folder.done(names(start)[1]):  # the texts file is written last: its presence marks a whole part
+            parts[start] = (folder.read(names(start)[0]), folder.read(names(start)[1]))
+            finished[0] += min(part_texts, total - start)
+    missing = [(s, screened.ids[s:s + part_texts], screened.texts[s:s + part_texts]) for s in starts if s not in parts]
+    if engine == "ray":
+        from shatterbox.engines import ray_map
+
+        shipped = target if target is None or isinstance(target, str) else resolved  # a name is loaded by each replica
+        ray_map(resolve_target, shipped,
+                lambda clf, unit: _part(clf, unit[1], unit[2], settings), missing,
+                lambda unit, tables: landed(unit[0], tables), address=ray_address, workers=workers)
+    else:
+        for start, ids, texts in missing:
+            step = (lambda done, at=finished[0]: progress(at + done, total)) if progress else None
+            landed(start, _part(resolved, ids, texts, settings, step))
+    row_parts, text_parts = [parts[s][0] for s in starts], [parts[s][1] for s in starts]
     run = CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
     if run.rows.num_rows == 0:
         problems = [p for p in run.texts.column("problem").to_pylist() if p]
