@@ -639,13 +639,16 @@ def store_top(
     unit: int = typer.Argument(..., help="The unit (neuron or dimension), from 0."),
     k: int = typer.Option(10, "--k", help="How many tokens."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """The tokens (with their sentences) where one unit of a column is largest, read from the store."""
     from shatterbox.store import Store
 
     with _friendly_errors():
         store = Store.open(path, partial=True)
-        _print_arrow(store.top_rows(column, unit, k), fmt)
+        _print_arrow(store.top_rows(column, unit, k, engine=engine, ray_address=ray_address, workers=workers), fmt)
 
 
 @store_app.command("verify")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
-from shatterbox.errors import InputError
+from shatterbox.errors import InputError, ShatterboxError
 
 IN_FLIGHT_PER_WORKER = 2  # units queued per replica: one computing, one waiting (bounds the driver's memory)
 ENGINES = ("local", "ray")
@@ -101,10 +101,22 @@ def ray_map(make: Callable[[Any], Any], argument: Any, work: Callable[[Any, Any]
                 turn += 1
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                on_done(pending.pop(ref), ray.get(ref))
+                on_done(pending.pop(ref), _result(ref))
     finally:
         for actor in actors:
             ray.kill(actor)
+
+
+def _result(ref: Any) -> Any:
+    """A unit's result; a shatterbox error raised in a replica is raised here as itself (one clear message)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(getattr(exc, "cause", None), ShatterboxError):
+            raise exc.cause from None
+        raise
 
 
 def model_source(loaded: Any) -> Any:

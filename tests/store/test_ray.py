@@ -114,7 +114,24 @@ def test_cli_harvest_on_ray_and_its_errors(ray_cluster, default_model, tmp_path)
     assert r.exit_code == 0, r.stderr
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "local")]).exit_code == 0
     np.testing.assert_array_equal(Store.open(tmp_path / "ray").activations("hidden_6"), Store.open(tmp_path / "local").activations("hidden_6"))
+    top = ["store", "top", str(tmp_path / "ray"), "hidden_6", "5", "--k", "4", "--format", "csv"]
+    here, there = runner.invoke(app, top), runner.invoke(app, [*top, "--engine", "ray", "--workers", "2"])
+    assert here.exit_code == 0 and there.stdout == here.stdout and here.stdout.count("\n") == 5
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "x"), "--engine", "spark"])
     assert bad.exit_code == 2 and bad.stderr.strip() == "error: unknown engine 'spark': use local or ray"
     bad = runner.invoke(app, [*args, "--out", str(tmp_path / "y"), "--engine", "ray", "--workers", "0"])
     assert bad.exit_code == 2 and "--workers must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_top_k_on_ray_equals_one_pass_here(ray_cluster, local):
+    here = local.top_k("mlp_6", None, k=7)
+    there = local.top_k("mlp_6", None, k=7, engine="ray", workers=2)
+    for name in ("units", "values", "sentence_id", "position"):
+        np.testing.assert_array_equal(getattr(here, name), getattr(there, name))
+    codes = lambda h: np.maximum(h[:, :16] - h[:, 16:32], 0)  # noqa: E731 - a transform, as factor codes are
+    here = local.top_k("hidden_6", [0, 3, 15], k=5, transform=codes, where="not special")
+    there = local.top_k("hidden_6", [0, 3, 15], k=5, transform=codes, where="not special", engine="ray", workers=2)
+    np.testing.assert_array_equal(here.values, there.values)
+    np.testing.assert_array_equal(here.sentence_id, there.sentence_id)
+    with pytest.raises(InputError, match="unit 5000 is out of range: mlp_6 has units 0-1535"):
+        local.top_k("mlp_6", [5000], engine="ray", workers=2)

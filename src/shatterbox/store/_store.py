@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from shatterbox.engines import check_engine
 from shatterbox.errors import InputError, StoreCorrupt, StoreError
 from shatterbox.store import _layout as lay
 
@@ -286,15 +287,19 @@ class Store:
             raise InputError(f"sentence {missing} has no tokens in the store (a partial store, or an id the corpus lacks): finish the harvest first")
         return (sums / counts[:, None]).astype(np.float32)
 
-    def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None,
+                shards: Sequence[int] | None = None) -> Iterator[tuple[pa.Table, np.ndarray]]:
         """Stream (metadata [n rows], activations [n, width]) chunks of at most ``rows`` rows, in store order;
-        memory stays bounded. A full scan (no ``where``) checks every page's checksum."""
+        memory stays bounded. A full scan (no ``where``) checks every page's checksum. ``shards``: only those
+        shards (by index)."""
         width = self.width(column)
         names = ["sentence_id", "position", "token", "word", column]
+        paths = list(self.shards.values()) if shards is None else [self.shards[i] for i in shards]
         if not where:
-            yield from self._scan(names, width, rows)
+            yield from self._scan(names, width, rows, paths)
             return
-        query = f"select {', '.join(names)} from tokens{_where(where)}"
+        source = "tokens" if shards is None else f"read_parquet({_sql_list([str(p) for p in paths])})"
+        query = f"select {', '.join(names)} from {source}{_where(where)}"
         try:
             for batch in _reader(self.sql(query, params), rows):
                 table = pa.Table.from_batches([batch])
@@ -302,11 +307,11 @@ class Store:
         except (duckdb.Error, pa.ArrowException, OSError) as exc:
             raise self._read_error(exc) from exc
 
-    def _scan(self, names: list[str], width: int, rows: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
-        """Every shard in order through pyarrow, page checksums verified."""
+    def _scan(self, names: list[str], width: int, rows: int, paths: list[Path]) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """The shards ``paths`` in order through pyarrow, page checksums verified."""
         import pyarrow.parquet as pq
 
-        for path in self.shards.values():
+        for path in paths:
             try:
                 handle = pq.ParquetFile(path, page_checksum_verification=True)
                 batches = handle.iter_batches(batch_size=rows, columns=names)
@@ -327,9 +332,13 @@ class Store:
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         where: str | None = None,
+        engine: str = "local",
+        ray_address: str | None = None,
+        workers: int | None = None,
     ) -> TopK:
         """The ``k`` tokens where each unit (a dimension, a neuron, or a column of ``transform``'s output,
-        e.g. a factor code) is largest, in one streaming pass over the store.
+        e.g. a factor code) is largest, in one streaming pass over the store; ``engine="ray"`` splits the pass
+        by shard over Ray replicas (``workers``, ``ray_address``) with the same result.
 
         Example:
             >>> import tempfile
@@ -342,31 +351,36 @@ class Store:
         """
         if k < 1:
             raise InputError(f"k must be at least 1 (got {k})")
-        chosen: np.ndarray | None = None if units is None else np.atleast_1d(np.asarray(units, dtype=np.int64))
-        best_v = best_s = best_p = None
-        for meta, values in self.batches(column, where):
-            values = transform(values) if transform is not None else values
-            if chosen is None:
-                chosen = np.arange(values.shape[1])
-            if chosen.size and (chosen.min() < 0 or chosen.max() >= values.shape[1]):
-                raise InputError(f"unit {int(chosen.max())} is out of range: {column} has units 0-{values.shape[1] - 1}")
-            v = values[:, chosen].T.astype(np.float64)  # [units, rows]
-            s = np.broadcast_to(meta.column("sentence_id").to_numpy(), v.shape)
-            p = np.broadcast_to(meta.column("position").to_numpy(), v.shape)
-            if best_v is not None:
-                v, s, p = (np.concatenate([a, b], axis=1) for a, b in ((best_v, v), (best_s, s), (best_p, p)))
-            keep = np.argsort(-v, axis=1, kind="stable")[:, :k]
-            best_v, best_s, best_p = (np.take_along_axis(a, keep, axis=1) for a in (v, s, p))
-        if best_v is None:
+        if engine == "ray":
+            partial = self._top_k_on_ray(column, units, k, transform, where, ray_address, workers)
+        else:
+            check_engine(engine)
+            partial = _top_k_of(self.batches(column, where), units, k, transform, column)
+        if partial is None:
             raise InputError("no rows match: loosen `where`")
+        chosen, best_v, best_s, best_p = partial
         pad = k - best_v.shape[1]
         if pad > 0:
             best_v = np.pad(best_v, ((0, 0), (0, pad)), constant_values=np.nan)
             best_s, best_p = (np.pad(a, ((0, 0), (0, pad)), constant_values=-1) for a in (best_s, best_p))
         return TopK(column, chosen, best_v, best_s, best_p)
 
+    def _top_k_on_ray(self, column, units, k, transform, where, address, workers):
+        """Each shard's top ``k`` on a Ray replica (which opens the store itself), merged in shard order: the same
+        rows as one pass here, ties included."""
+        from shatterbox.engines import ray_map
+
+        check_engine("ray")
+        indices = sorted(self.shards)
+        found: dict[int, tuple | None] = {}
+        ray_map(Store.open, str(self.root),
+                lambda store, index: _top_k_of(store.batches(column, where, shards=[index]), units, k, transform, column),
+                indices, found.__setitem__, address=address, workers=workers)
+        parts = [found[i] for i in indices if found[i] is not None]
+        return _merge_top_k(parts, k) if parts else None
+
     def top_rows(self, column: str, unit: int, k: int = 10, *, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 where: str | None = None) -> pa.Table:
+                 where: str | None = None, engine: str = "local", ray_address: str | None = None, workers: int | None = None) -> pa.Table:
         """:meth:`top_k` of one unit as a table: rank, value, token, word, sentence id, position and the sentence text.
 
         Example:
@@ -377,7 +391,7 @@ class Store:
             >>> s.top_rows("mlp_1", 7, k=2).column_names
             ['rank', 'value', 'token', 'word', 'sentence_id', 'position', 'text']
         """
-        top = self.top_k(column, [unit], k, transform=transform, where=where)
+        top = self.top_k(column, [unit], k, transform=transform, where=where, engine=engine, ray_address=ray_address, workers=workers)
         found = top.sentence_id[0] >= 0
         keys = pa.table({
             "rank": np.arange(1, int(found.sum()) + 1),
@@ -429,6 +443,31 @@ class Store:
         if not _NAME.match(name):  # pragma: no cover - every known column name matches
             raise InputError(f"bad column name {name!r}")
         return name
+
+
+def _top_k_of(batches, units, k: int, transform, column: str):
+    """(units, values, sentence ids, positions) of the ``k`` largest values per unit over ``batches``, earliest rows
+    first among ties; ``None`` when there is no row."""
+    chosen: np.ndarray | None = None if units is None else np.atleast_1d(np.asarray(units, dtype=np.int64))
+    best = None
+    for meta, values in batches:
+        values = transform(values) if transform is not None else values
+        if chosen is None:
+            chosen = np.arange(values.shape[1])
+        if chosen.size and (chosen.min() < 0 or chosen.max() >= values.shape[1]):
+            raise InputError(f"unit {int(chosen.max())} is out of range: {column} has units 0-{values.shape[1] - 1}")
+        v = values[:, chosen].T.astype(np.float64)  # [units, rows]
+        s = np.broadcast_to(meta.column("sentence_id").to_numpy(), v.shape)
+        p = np.broadcast_to(meta.column("position").to_numpy(), v.shape)
+        best = _merge_top_k([best, (chosen, v, s, p)] if best is not None else [(chosen, v, s, p)], k)
+    return best
+
+
+def _merge_top_k(parts: list[tuple], k: int) -> tuple:
+    """The ``k`` largest per unit of partial results given in row order (a stable sort keeps the earlier of equals)."""
+    v, s, p = (np.concatenate([part[i] for part in parts], axis=1) for i in (1, 2, 3))
+    keep = np.argsort(-v, axis=1, kind="stable")[:, :k]
+    return (parts[0][0], *(np.take_along_axis(a, keep, axis=1) for a in (v, s, p)))
 
 
 def _where(where: str | None) -> str:
