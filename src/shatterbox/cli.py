@@ -1025,6 +1025,9 @@ def neurons_explain(
     part_units: int = typer.Option(64, "--part-units", help="Units per part written to --out (what a killed run can lose)."),
     rows: int = typer.Option(20, "--rows", help="Rows of the printed table (the best and the worst half each)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json (every unit)."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Explain units from their top excerpts and score each explanation by simulation on held-out excerpts, next to a random, a shuffled and a token-lookup baseline."""
     import pyarrow as pa
@@ -1061,7 +1064,8 @@ def neurons_explain(
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("explain", total=total)
             table = explain_units(make, per_layer, out, explainer=explainer, simulator=sim, judge=judge, settings=settings, part_units=part_units,
-                                  progress=lambda done, _total: bar.update(task, completed=done))
+                                  progress=lambda done, _total: bar.update(task, completed=done), engine=engine, ray_address=ray_address,
+                                  workers=workers)
         found = table.to_pylist()
         if html_out is not None:
             from shatterbox.neurons import read_run

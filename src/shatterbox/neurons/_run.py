@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shatterbox.engines import check_engine
 from shatterbox.errors import InputError
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
 from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, Remembered, SimulationJudge, score, verdict
@@ -119,11 +120,14 @@ def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: 
 def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, Sequence[int]], out: str | Path | None = None, *,
                   explainer: Explainer | None = None, simulator: Simulator | None = None, judge: Judge | None = None,
                   settings: Settings | None = None, part_units: int = PART_UNITS,
-                  progress: Callable[[int, int], None] | None = None) -> pa.Table:
+                  progress: Callable[[int, int], None] | None = None, engine: str = "local", ray_address: str | None = None,
+                  workers: int | None = None) -> pa.Table:
     """Explain and score every unit of ``units_by_layer`` ({layer: units}); ``make_units(layer)`` gives the
     layer's :class:`Units`. With ``out`` (a folder) each part of ``part_units`` units is written once,
     atomically, as it finishes: run again with the same arguments after an interruption and only the missing
-    parts are done. Returns the table of all units (one row each, sorted by correlation score).
+    parts are done. ``engine="ray"`` explains the parts on Ray replicas (``workers``, ``ray_address``; each reads the
+    store, which they must see), with the same results. Returns the table of all units (one row each, sorted by
+    correlation score).
 
     Example:
         >>> import tempfile
@@ -143,20 +147,42 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     folder = None if out is None else RunFolder(out, record, what="a neurons run", option="--out")
     total, done = sum(len(u) for u in chosen.values()), 0
     words = vocabulary(next(iter(layers.values())).store)  # one store: its token types, read once for every part
-    tables = []
-    for layer, units in layers.items():
-        for start in range(0, len(chosen[layer]), part_units):
-            part = chosen[layer][start:start + part_units]
-            name = f"layer-{layer:03d}-part-{start // part_units:05d}.parquet"
-            if folder is not None and folder.done(name):
-                tables.append(folder.read(name))
-            else:
-                tables.append(_part(units, part, explainer, simulator, judge, settings, words))
-                if folder is not None:
-                    folder.write(name, tables[-1])
-            done += len(part)
-            if progress:
-                progress(done, total)
+    check_engine(engine)
+    plan = [(layer, start, f"layer-{layer:03d}-part-{start // part_units:05d}.parquet")
+            for layer in layers for start in range(0, len(chosen[layer]), part_units)]
+    found: dict[str, pa.Table] = {}
+    counted = [0]
+
+    def landed(unit: tuple, table: pa.Table) -> None:
+        layer, start, name = unit
+        found[name] = table
+        if folder is not None and not folder.done(name):
+            folder.write(name, table)
+        counted[0] += len(chosen[layer][start:start + part_units])
+        if progress:
+            progress(counted[0], total)
+
+    todo = []
+    for unit in plan:
+        if folder is not None and folder.done(unit[2]):
+            landed(unit, folder.read(unit[2]))
+        else:
+            todo.append(unit)
+
+    def explain_one(state: tuple, unit: tuple) -> pa.Table:
+        units_of, explain_with, simulate_with, judge_with = state
+        layer, start, _ = unit
+        return _part(units_of[layer], chosen[layer][start:start + part_units], explain_with, simulate_with, judge_with, settings, words)
+
+    state = (layers, explainer, simulator, judge)
+    if engine == "ray":
+        from shatterbox.engines import ray_map
+
+        ray_map(lambda shipped: shipped, state, explain_one, todo, landed, address=ray_address, workers=workers)
+    else:
+        for unit in todo:
+            landed(unit, explain_one(state, unit))
+    tables = [found[name] for _, _, name in plan]
     table = pa.concat_tables(tables, promote_options="default")
     return table.sort_by([("correlation", "descending")])
 

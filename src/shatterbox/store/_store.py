@@ -82,6 +82,10 @@ class Store:
             )
         return cls(root, manifest, shards)
 
+    def __reduce__(self):
+        """A store travels (e.g. to a Ray worker) as its folder and is opened again there."""
+        return (_reopen, (str(self.root),))
+
     # --- what it holds -------------------------------------------------------------------------
     @property
     def columns(self) -> list[str]:
@@ -443,6 +447,10 @@ class Store:
         if not _NAME.match(name):  # pragma: no cover - every known column name matches
             raise InputError(f"bad column name {name!r}")
         return name
+
+
+def _reopen(root: str) -> "Store":
+    return Store.open(root, partial=True)
 
 
 def _top_k_of(batches, units, k: int, transform, column: str):

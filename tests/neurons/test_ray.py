@@ -1,0 +1,40 @@
+"""Neuron explanations on Ray: the same table as a local run, a killed replica loses and doubles no part."""
+
+import os
+import signal
+
+import pytest
+
+from shatterbox.corpus import load_corpus
+from shatterbox.neurons import Settings, Units, explain_units, read_run
+from shatterbox.store import harvest
+from tests.conftest import ray_replicas
+
+SETTINGS = Settings(n_explain=5, n_top=5, n_random=5)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, default_model):
+    return harvest(load_corpus("wordnet", limit=300, seed=0), tmp_path_factory.mktemp("n") / "s", model=default_model, layers="2,3", what="mlp")
+
+
+def _rows(table):
+    return sorted((r["layer"], r["unit"], r["explanation"], round(r["correlation"], 12), r["flagged"]) for r in table.to_pylist())
+
+
+def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_cluster, store, tmp_path):
+    per_layer = {2: list(range(8)), 3: list(range(8))}
+    make = lambda layer: Units.neurons(store, layer)  # noqa: E731
+    local = explain_units(make, per_layer, tmp_path / "local", settings=SETTINGS, part_units=4)
+    there = explain_units(make, per_layer, tmp_path / "ray", settings=SETTINGS, part_units=4, engine="ray", workers=2)
+    assert _rows(there) == _rows(local) and len(_rows(local)) == 16
+    killed = []
+
+    def kill_one(done: int, total: int) -> None:
+        if done and not killed:
+            os.kill(ray_replicas()[0], signal.SIGKILL)
+            killed.append(done)
+
+    hit = explain_units(make, per_layer, tmp_path / "killed", settings=SETTINGS, part_units=4, engine="ray", workers=2, progress=kill_one)
+    assert killed and _rows(hit) == _rows(local)
+    assert _rows(read_run(tmp_path / "killed")[1]) == _rows(local) and len(list((tmp_path / "killed").glob("layer-*.parquet"))) == 4
