@@ -787,6 +787,9 @@ def factors_report_cmd(
     control: Optional[str] = typer.Option(None, "--control", help="Factors fitted the same way on a random-weight store (harvest --random-weights)."),
     per_level: int = typer.Option(3, "--per-level", help="Factors shown per level."),
     k: int = typer.Option(6, "--k", help="Contexts per factor."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """A self-contained HTML report: quality per layer (with PCA and the control), factors by level with contexts, polysemy."""
     from shatterbox.factors import Factors, factors_report
@@ -800,7 +803,8 @@ def factors_report_cmd(
             pair = (c, c.open_store())
         store = factors.open_store()
         loaded = _store_model(store)
-        report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded)
+        report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded,
+                                engine={"engine": engine, "ray_address": ray_address, "workers": workers})
         _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))
@@ -965,6 +969,9 @@ def neurons_top(
     n_random: int = typer.Option(5, "--random", help="How many random excerpts."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random excerpts."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table (coloured excerpts), csv or json."),
+    engine: str = EngineOpt,
+    ray_address: Optional[str] = RayAddressOpt,
+    workers: Optional[int] = WorkersOpt,
 ) -> None:
     """A unit's top-activating excerpts, coloured by activation, its quantiles and random excerpts — read from the store."""
     import pyarrow as pa
@@ -979,7 +986,8 @@ def neurons_top(
         _neuron_layers(str(layer), available, "MLP activations" if factors is None else "hidden states")
         units = make(layer)
         units.check([unit])
-        found = records(units, [unit], n_explain=(k + 1) // 2, n_top=max(k // 2, 1), n_random=max(n_random, 1), seed=seed)[0]
+        found = records(units, [unit], n_explain=(k + 1) // 2, n_top=max(k // 2, 1), n_random=max(n_random, 1), seed=seed,
+                        engine=engine, ray_address=ray_address, workers=workers)[0]
         top = found.top[:k]
         randoms = (found.explain_random + found.score_random)[:n_random]
         if fmt is not Format.table:

@@ -38,3 +38,21 @@ def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_c
     hit = explain_units(make, per_layer, tmp_path / "killed", settings=SETTINGS, part_units=4, engine="ray", workers=2, progress=kill_one)
     assert killed and _rows(hit) == _rows(local)
     assert _rows(read_run(tmp_path / "killed")[1]) == _rows(local) and len(list((tmp_path / "killed").glob("layer-*.parquet"))) == 4
+
+
+def test_sentence_maxima_and_neurons_top_on_ray(ray_cluster, store):
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+    from shatterbox.neurons import sentence_maxima
+
+    units = Units.neurons(store, 3)
+    ids, here = sentence_maxima(units, [0, 5, 900])
+    ids_ray, there = sentence_maxima(units, [0, 5, 900], engine="ray", workers=2)
+    np.testing.assert_array_equal(ids, ids_ray)
+    np.testing.assert_array_equal(here, there)
+    args = ["neurons", "top", str(store.root), "--layer", "3", "--unit", "5", "--k", "4", "--format", "csv"]
+    runner = CliRunner()
+    local, ray_run = runner.invoke(app, args), runner.invoke(app, [*args, "--engine", "ray", "--workers", "2"])
+    assert local.exit_code == 0 and ray_run.stdout == local.stdout and local.stdout.count("\n") >= 5

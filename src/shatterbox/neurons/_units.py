@@ -8,6 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
+from shatterbox.engines import check_engine
 from shatterbox.errors import InputError
 from shatterbox.store import Store, parse_ranges
 
@@ -136,9 +137,11 @@ class Records:
         return sorted(self.explain_top + self.score_top, key=lambda e: -float(e.activations.max()))
 
 
-def sentence_maxima(units: Units, chosen: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: str = "local", ray_address: str | None = None,
+                    workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(sentence ids [S], maxima [S, len(chosen)]): each unit's largest activation in each sentence, in one
-    streaming pass (segments of consecutive rows reduced at once).
+    streaming pass (segments of consecutive rows reduced at once); ``engine="ray"`` reduces the shards on Ray
+    replicas (``workers``, ``ray_address``), with the same result.
 
     Example:
         >>> import tempfile
@@ -150,17 +153,33 @@ def sentence_maxima(units: Units, chosen: Sequence[int]) -> tuple[np.ndarray, np
         ([0, 1], (2, 2))
     """
     chosen = units.check(chosen)
-    n = _id_bound(units.store)
-    maxima = np.full((n, len(chosen)), -np.inf, dtype=np.float32)
-    for meta, raw in units.store.batches(units.column, WHERE):
+    check_engine(engine)
+    maxima = np.full((_id_bound(units.store), len(chosen)), -np.inf, dtype=np.float32)
+
+    def fold(ids: np.ndarray, reduced: np.ndarray) -> None:
+        np.maximum.at(maxima, ids, reduced)  # a sentence split across chunks meets its earlier part here
+
+    if engine == "ray":
+        from shatterbox.engines import ray_map
+
+        ray_map(lambda shipped: shipped, units, lambda u, index: _shard_maxima(u, chosen, [index]), sorted(units.store.shards),
+                lambda _, found: fold(*found), address=ray_address, workers=workers)
+    else:
+        fold(*_shard_maxima(units, chosen, None))
+    present = np.isfinite(maxima[:, 0])
+    return np.flatnonzero(present), maxima[present]
+
+
+def _shard_maxima(units: Units, chosen: np.ndarray, shards: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(sentence ids, maxima) of every run of consecutive rows of one sentence in ``shards`` (default: all)."""
+    ids, parts = [np.zeros(0, np.int64)], [np.zeros((0, len(chosen)), np.float32)]
+    for meta, raw in units.store.batches(units.column, WHERE, shards=shards):
         sid = meta.column("sentence_id").to_numpy()
         values = units.values(raw, chosen, meta)
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
-        reduced = np.maximum.reduceat(values, starts, axis=0)
-        ids = sid[starts]
-        np.maximum.at(maxima, ids, reduced)  # a sentence split across chunks meets its earlier part here
-    present = np.isfinite(maxima[:, 0])
-    return np.flatnonzero(present), maxima[present]
+        parts.append(np.maximum.reduceat(values, starts, axis=0).astype(np.float32))
+        ids.append(sid[starts])
+    return np.concatenate(ids), np.concatenate(parts)
 
 
 def _id_bound(store: Store) -> int:
@@ -192,7 +211,8 @@ def _split(ranked: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.
 
 
 def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: int = 10, n_random: int = 10,
-            window: int = WINDOW, seed: int = 0) -> list[Records]:
+            window: int = WINDOW, seed: int = 0, engine: str = "local", ray_address: str | None = None,
+            workers: int | None = None) -> list[Records]:
     """:class:`Records` of each unit in ``chosen``: two passes over the store (per-sentence maxima, then the
     tokens of the chosen sentences) for as many units as ``MAXIMA_BYTES`` of maxima hold, more passes beyond.
 
@@ -212,12 +232,14 @@ def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: 
     chosen = units.check(chosen)
     if min(n_explain, n_top) < 1 or n_random < 1:
         raise InputError("n_explain, n_top and n_random must be at least 1")
-    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed)]
+    where = {"engine": engine, "ray_address": ray_address, "workers": workers}  # the maxima pass: here or on Ray
+    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed, where)]
 
 
-def _records(units: Units, chosen: np.ndarray, n_explain: int, n_top: int, n_random: int, window: int, seed: int) -> list[Records]:
+def _records(units: Units, chosen: np.ndarray, n_explain: int, n_top: int, n_random: int, window: int, seed: int,
+             where: dict | None = None) -> list[Records]:
     """:func:`records` of units whose per-sentence maxima fit in memory together."""
-    ids, maxima = sentence_maxima(units, chosen)
+    ids, maxima = sentence_maxima(units, chosen, **(where or {}))
     if len(ids) < n_explain + n_top + 2:
         raise InputError(f"the store has {len(ids)} sentences: too few for {n_explain} + {n_top} top excerpts and random ones; harvest more")
     plan = []
