@@ -3,8 +3,8 @@
 Example:
     >>> from shatterbox.attribution import explain
     >>> a = explain(text="The staff were rude and the room was filthy.")
-    >>> a.label_name, a.top(1)[0][0]
-    ('negative', 'rude')
+    >>> a.label_name, sorted(w for w, _ in a.top(2))
+    ('negative', ['filthy', 'rude'])
 """
 
 from shatterbox.attribution._explain import (
