@@ -162,24 +162,25 @@ def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: str = "local
     if engine == "ray":
         from shatterbox.engines import ray_map
 
-        ray_map(lambda shipped: shipped, units, lambda u, index: _shard_maxima(u, chosen, [index]), sorted(units.store.shards),
-                lambda _, found: fold(*found), address=ray_address, workers=workers)
+        def shard(u: Units, index: int) -> tuple[np.ndarray, np.ndarray]:
+            found = list(_run_maxima(u, chosen, [index])) or [(np.zeros(0, np.int64), np.zeros((0, len(chosen)), np.float32))]
+            return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+
+        ray_map(lambda shipped: shipped, units, shard, sorted(units.store.shards), lambda _, found: fold(*found), address=ray_address, workers=workers)
     else:
-        fold(*_shard_maxima(units, chosen, None))
+        for ids, reduced in _run_maxima(units, chosen, None):  # folded chunk by chunk: memory holds the maxima and one chunk
+            fold(ids, reduced)
     present = np.isfinite(maxima[:, 0])
     return np.flatnonzero(present), maxima[present]
 
 
-def _shard_maxima(units: Units, chosen: np.ndarray, shards: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
-    """(sentence ids, maxima) of every run of consecutive rows of one sentence in ``shards`` (default: all)."""
-    ids, parts = [np.zeros(0, np.int64)], [np.zeros((0, len(chosen)), np.float32)]
+def _run_maxima(units: Units, chosen: np.ndarray, shards: list[int] | None):
+    """(sentence ids, maxima) of each run of consecutive rows of one sentence, chunk by chunk, in ``shards`` (default: all)."""
     for meta, raw in units.store.batches(units.column, WHERE, shards=shards):
         sid = meta.column("sentence_id").to_numpy()
         values = units.values(raw, chosen, meta)
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
-        parts.append(np.maximum.reduceat(values, starts, axis=0).astype(np.float32))
-        ids.append(sid[starts])
-    return np.concatenate(ids), np.concatenate(parts)
+        yield sid[starts], np.maximum.reduceat(values, starts, axis=0).astype(np.float32)
 
 
 def _id_bound(store: Store) -> int:
