@@ -135,3 +135,18 @@ def test_top_k_on_ray_equals_one_pass_here(ray_cluster, local):
     np.testing.assert_array_equal(here.sentence_id, there.sentence_id)
     with pytest.raises(InputError, match="unit 5000 is out of range: mlp_6 has units 0-1535"):
         local.top_k("mlp_6", [5000], engine="ray", workers=2)
+
+
+def test_top_k_on_ray_reads_a_partial_store_as_a_local_pass_does(ray_cluster, local, tmp_path):
+    import shutil
+
+    from shatterbox.store import Store
+
+    partial = tmp_path / "partial"
+    shutil.copytree(local.root, partial)
+    sorted(partial.glob("part-*.parquet"))[-1].unlink()  # an unfinished harvest
+    store = Store.open(partial, partial=True)
+    here = store.top_k("mlp_6", [1, 2], k=5)
+    there = store.top_k("mlp_6", [1, 2], k=5, engine="ray", workers=2)
+    np.testing.assert_array_equal(here.values, there.values)
+    np.testing.assert_array_equal(here.sentence_id, there.sentence_id)

@@ -355,10 +355,10 @@ class Store:
         """
         if k < 1:
             raise InputError(f"k must be at least 1 (got {k})")
+        check_engine(engine)
         if engine == "ray":
             partial = self._top_k_on_ray(column, units, k, transform, where, ray_address, workers)
         else:
-            check_engine(engine)
             partial = _top_k_of(self.batches(column, where), units, k, transform, column)
         if partial is None:
             raise InputError("no rows match: loosen `where`")
@@ -374,10 +374,9 @@ class Store:
         rows as one pass here, ties included."""
         from shatterbox.engines import ray_map
 
-        check_engine("ray")
         indices = sorted(self.shards)
         found: dict[int, tuple | None] = {}
-        ray_map(Store.open, str(self.root),
+        ray_map(_reopen, str(self.root),  # as a partial store: the driver chose the shards, every one of them exists
                 lambda store, index: _top_k_of(store.batches(column, where, shards=[index]), units, k, transform, column),
                 indices, found.__setitem__, address=address, workers=workers)
         parts = [found[i] for i in indices if found[i] is not None]
