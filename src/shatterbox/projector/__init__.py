@@ -227,8 +227,11 @@ def predictions(store: Store, points: Points, classifier) -> tuple[list[str], np
         >>> predictions(s, sentence_points(s), zero_shot({"good": ["I loved it."], "bad": ["I hated it."]}))[0]
         ['good', 'bad']
     """
-    ids, inverse = np.unique(points.sentence_ids, return_inverse=True)
-    probs = (_read_predictions(store, ids, classifier) if reads_store(store, classifier) else _run_predictions(store, ids, classifier))
+    ids, first, inverse = np.unique(points.sentence_ids, return_index=True, return_inverse=True)
+    if reads_store(store, classifier):
+        probs = _read_predictions(store, ids, classifier)
+    else:  # every point carries its sentence's text: each distinct sentence runs once
+        probs = classifier.predict([points.texts[i] for i in first])
     probs = probs[inverse]
     best = probs.argmax(1)
     return [classifier.labels[k] for k in best], probs.max(1)
@@ -262,13 +265,6 @@ def _read_predictions(store: Store, ids: np.ndarray, classifier) -> np.ndarray:
     pooled = torch.from_numpy(store.sentence_vectors(last, ids))
     with torch.inference_mode():
         return torch.softmax(classifier.head(pooled), dim=-1).numpy()
-
-
-def _run_predictions(store: Store, ids: np.ndarray, classifier) -> np.ndarray:
-    table = store.sentences()
-    order = {int(i): k for k, i in enumerate(table.column("id").to_numpy())}
-    texts = table.column("text").to_pylist()
-    return classifier.predict([texts[order[int(i)]] for i in ids])
 
 
 def factor_values(factors, factor: int, store: Store, points: Points) -> tuple[str, np.ndarray]:
