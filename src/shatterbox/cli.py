@@ -24,7 +24,6 @@ CHAPTER_HEADS = ((1, 1), (1, 6), (6, 1), (6, 6))
 NUMBERING_HELP = "Layers and heads are numbered from 1 (the default model has layers 1-6 and heads 1-12)."
 
 
-
 def _flags_show_no_value(option: type) -> None:
     """typer's help shows every flag as taking a value (``--predict <bool>``); a flag takes none, so it shows none."""
     shown = option.display_type_rich
@@ -804,7 +803,7 @@ def factors_report_cmd(
         store = factors.open_store()
         loaded = _store_model(store)
         report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded,
-                                engine={"engine": engine, "ray_address": ray_address, "workers": workers})
+                                engine=engine, ray_address=ray_address, workers=workers)
         _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))

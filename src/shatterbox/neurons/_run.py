@@ -145,7 +145,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     chosen = {l: layers[l].check(u) for l, u in units_by_layer.items()}
     record = _run_record(chosen, next(iter(layers.values())), settings, {"explainer": explainer.name, "simulator": simulator.name, "judge": judge.name})
     folder = None if out is None else RunFolder(out, record, what="a neurons run", option="--out")
-    total, done = sum(len(u) for u in chosen.values()), 0
+    total = sum(len(u) for u in chosen.values())
     words = vocabulary(next(iter(layers.values())).store)  # one store: its token types, read once for every part
     check_engine(engine)
     plan = [(layer, start, f"layer-{layer:03d}-part-{start // part_units:05d}.parquet")

@@ -233,14 +233,14 @@ def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: 
     chosen = units.check(chosen)
     if min(n_explain, n_top) < 1 or n_random < 1:
         raise InputError("n_explain, n_top and n_random must be at least 1")
-    where = {"engine": engine, "ray_address": ray_address, "workers": workers}  # the maxima pass: here or on Ray
-    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed, where)]
+    place = {"engine": engine, "ray_address": ray_address, "workers": workers}  # the maxima pass: here or on Ray
+    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed, place)]
 
 
 def _records(units: Units, chosen: np.ndarray, n_explain: int, n_top: int, n_random: int, window: int, seed: int,
-             where: dict | None = None) -> list[Records]:
-    """:func:`records` of units whose per-sentence maxima fit in memory together."""
-    ids, maxima = sentence_maxima(units, chosen, **(where or {}))
+             place: dict | None = None) -> list[Records]:
+    """:func:`records` of units whose per-sentence maxima fit in memory together; ``place``: where the maxima pass runs."""
+    ids, maxima = sentence_maxima(units, chosen, **(place or {}))
     if len(ids) < n_explain + n_top + 2:
         raise InputError(f"the store has {len(ids)} sentences: too few for {n_explain} + {n_top} top excerpts and random ones; harvest more")
     plan = []
