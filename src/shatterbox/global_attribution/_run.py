@@ -249,7 +249,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
 
     def landed(start: int, tables: tuple[pa.Table, pa.Table]) -> None:
         parts[start] = tables
-        if folder is not None:
+        if folder is not None and not folder.done(names(start)[1]):
             folder.write(names(start)[0], tables[0], first={SKIPPED: skipped})
             folder.write(names(start)[1], tables[1])
         finished[0] += min(part_texts, total - start)
@@ -258,8 +258,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
 
     for start in starts:
         if folder is not None and folder.done(names(start)[1]):  # the texts file is written last: its presence marks a whole part
-            parts[start] = (folder.read(names(start)[0]), folder.read(names(start)[1]))
-            finished[0] += min(part_texts, total - start)
+            landed(start, (folder.read(names(start)[0]), folder.read(names(start)[1])))
     missing = [(s, screened.ids[s:s + part_texts], screened.texts[s:s + part_texts]) for s in starts if s not in parts]
     if engine == "ray":
         from shatterbox.engines import ray_map
