@@ -93,6 +93,28 @@ def tiny_specs():
             ),
             gpt2_tokenizer,
         ),
+        # Gemma 3: grouped keys (one key head), q/k norms, a sliding window of 4 on layer 1 (global layer 2)
+        "gemma3-window": (
+            lambda: tf.Gemma3ForCausalLM(
+                tf.Gemma3TextConfig(
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, hidden_size=32, head_dim=8,
+                    intermediate_size=48, vocab_size=400, max_position_embeddings=64, sliding_window=4,
+                    layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=8,
+                )
+            ),
+            gpt2_tokenizer,
+        ),
+        # Gemma 2: attention scores soft-capped (tanh) before the mask, and a sliding window
+        "gemma2-softcap": (
+            lambda: tf.Gemma2ForCausalLM(
+                tf.Gemma2Config(
+                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32, head_dim=8,
+                    intermediate_size=48, vocab_size=400, max_position_embeddings=64, sliding_window=4,
+                    attn_logit_softcapping=1.5, query_pre_attn_scalar=8,
+                )
+            ),
+            gpt2_tokenizer,
+        ),
     }
 
 

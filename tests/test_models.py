@@ -23,6 +23,8 @@ def test_tiny_families_load_from_folders(tiny_models):
         "roberta": "RobertaModel",
         "gpt2": "GPT2LMHeadModel",
         "llama-gqa": "LlamaForCausalLM",
+        "gemma3-window": "Gemma3ForCausalLM",
+        "gemma2-softcap": "Gemma2ForCausalLM",
     }
     assert all(m.n_layers == 2 and m.n_heads == 4 for m in tiny_models.values())
 

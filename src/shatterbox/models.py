@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
+from shatterbox import decoders
 from shatterbox.capture import IMPLEMENTATION
 from shatterbox.errors import AttentionUnavailable, ModelNotAvailable
 
@@ -109,7 +110,10 @@ class LoadedModel:
 
 
 def load(name: str = DEFAULT_MODEL) -> LoadedModel:
-    """Load ``name`` ("default", a Hugging Face Hub name, or a local folder) for analysis.
+    """Load ``name`` ("default", a Hugging Face Hub name, a local folder, ``"gemma-3-270m"`` or a ``.gguf`` file) for analysis.
+
+    GGUF models (the ``decoder`` extra's Gemma 3 270M, or any ``.gguf`` file) are dequantised to
+    float32 once and cached as safetensors (see :mod:`shatterbox.decoders`).
 
     The model is put in eval mode with eager attention (switched from SDPA/flash automatically);
     nothing is downloaded for the default model or a local folder.
@@ -120,6 +124,8 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
     """
     name = (name or DEFAULT_MODEL).strip()
     source = default_model_path() if name == DEFAULT_MODEL else name
+    if decoders.is_gguf_name(name):  # dequantised once, then read from the cache folder
+        source = str(decoders.cached_folder(name))
     local_only = name == DEFAULT_MODEL or os.path.isdir(source) or not _hub_reachable()
     config = _load_config(name, source, local_only)
     model_class = _model_class(config)

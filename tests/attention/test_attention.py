@@ -125,6 +125,18 @@ def test_steps_on_a_causal_model_mask_future_keys(tiny_models):
     assert (s.probs[3:] == 0).all() and s.max_abs_diff <= 1e-5
 
 
+def test_steps_honour_sliding_windows_and_soft_caps(tiny_models):
+    """Layer 1 of both Gemmas slides a 4-key window; Gemma 2 caps its scores at 1.5 (tanh)."""
+    for name in ("gemma3-window", "gemma2-softcap"):
+        trace = tiny_models[name].capture(CHAPTER)
+        s = sb.attention_steps(trace, 1, 2, 7)
+        assert s.blocked.tolist() == [True] * 4 + [False] * 4 + [True] * (trace.n_tokens - 8)
+        assert s.max_abs_diff <= 1e-5 and (s.probs[:4] == 0).all()
+    assert s.softcap == 1.5 and np.abs(s.scaled[4:8]).max() < 1.5
+    uncapped = sb.attention_steps(tiny_models["gemma3-window"].capture(CHAPTER), 1, 2, 7)
+    assert uncapped.softcap is None and np.allclose(uncapped.scaled, uncapped.dots * uncapped.scaling)
+
+
 def test_steps_for_a_word_use_its_first_piece(default_model):
     trace = default_model.capture("Tokenization matters")
     s = sb.attention_steps(trace, 1, 1, "tokenization")

@@ -11,19 +11,27 @@ from shatterbox.errors import EmptyText, InvalidTrace, TextTooLong
 from tests.conftest import CHAPTER, PAIR, TINY
 
 
-def hand_attention(trace: sb.Trace, causal: bool) -> np.ndarray:
-    """softmax(Q K^T / sqrt(d_k)) from the captured queries and keys, with a causal mask built here."""
+def hand_attention(trace: sb.Trace, causal: bool, config=None) -> np.ndarray:
+    """softmax(Q K^T / sqrt(d_k)) from the captured queries and keys, with a causal mask built here, and
+    the soft cap and the sliding windows read from the model's config (Gemma 2 and 3) where it has them."""
     q = trace.queries.astype(np.float64)
     k = trace.keys.astype(np.float64)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    cap = getattr(config, "attn_logit_softcapping", None)
+    if cap:
+        scores = cap * np.tanh(scores / cap)
     if causal:
         scores = np.where(np.triu(np.ones(scores.shape[-2:], dtype=bool), 1), -np.inf, scores)
+    for layer, kind in enumerate(getattr(config, "layer_types", None) or []):
+        if kind == "sliding_attention":
+            outside = np.tril(np.ones(scores.shape[-2:], dtype=bool), -config.sliding_window)
+            scores[layer] = np.where(outside, -np.inf, scores[layer])
     scores -= scores.max(axis=-1, keepdims=True)
     e = np.exp(scores)
     return e / e.sum(axis=-1, keepdims=True)
 
 
-CAUSAL = {"gpt2", "llama-gqa"}
+CAUSAL = {"gpt2", "llama-gqa", "gemma3-window", "gemma2-softcap"}
 
 
 def test_default_model_attention_equals_hand_softmax(chapter_trace):
@@ -39,11 +47,15 @@ def test_tiny_models_attention_equals_hand_softmax(tiny_models, name):
     t = tiny_models[name].capture(CHAPTER)
     causal = name in CAUSAL
     assert t.is_causal is causal
-    np.testing.assert_allclose(hand_attention(t, causal), t.attentions, atol=1e-5, rtol=0)
+    config = tiny_models[name].model.config
+    np.testing.assert_allclose(hand_attention(t, causal, config), t.attentions, atol=1e-5, rtol=0)
     np.testing.assert_allclose(t.attentions.sum(-1), 1.0, atol=1e-5)
     finite = np.isfinite(t.scores)
     d = t.head_dim
     raw = t.queries.astype(np.float64) @ np.swapaxes(t.keys, -1, -2) / np.sqrt(d)
+    if t.softcap:
+        assert t.softcap == config.attn_logit_softcapping
+        raw = t.softcap * np.tanh(raw / t.softcap)
     np.testing.assert_allclose(t.scores[finite], raw[finite], atol=1e-4)
     if causal:
         upper = np.triu(np.ones((t.n_tokens, t.n_tokens), dtype=bool), 1)

@@ -41,7 +41,7 @@ def page_attention(d: dict, trace, layer: int) -> np.ndarray:
     if "attention" in x:
         return unpack(x["attention"], trace.attentions[layer].size).reshape(trace.attentions[layer].shape) / SCALE
     q, k = _vectors(x, "queries", trace.queries[layer].shape), _vectors(x, "keys", trace.keys[layer].shape)
-    return recompute_attention(q, k, d["scaling"][layer], causal=d["causal"])
+    return recompute_attention(q, k, d["scaling"][layer], causal=d["causal"], window=x["window"], softcap=d["softcap"])
 
 
 def test_pack_round_trips_every_level_and_refuses_others():
@@ -94,8 +94,24 @@ def test_every_architecture_is_recomputed_faithfully(tiny_models, name):
             assert not page[:, np.triu_indices(trace.n_tokens, 1)[0], np.triu_indices(trace.n_tokens, 1)[1]].any()
 
 
-def test_causal_page_equals_python_in_chromium(tmp_path, tiny_models, browser):
-    trace = tiny_models["gpt2"].capture("the model reads every word and attends to the others")
+def test_windows_and_soft_caps_change_the_attention_and_the_page_follows(tiny_models):
+    """The planted sliding window (4 keys) and soft cap (1.5) are visible in the model's own attention, and a page
+    that ignored them would be wrong: the recomputation without them misses the model by far."""
+    for name, window, cap in (("gemma3-window", 4, 0), ("gemma2-softcap", 4, 1.5)):
+        trace = tiny_models[name].capture("the model reads every word and attends to the others")
+        d = payload(trace)
+        assert [x["window"] for x in d["layers"]] == [window, 0] and d["softcap"] == cap  # layer 2 is global in both
+        assert trace.n_tokens > 6 and not trace.attentions[0][:, 6, :3].any()  # query 7 sees keys 4-7 only
+        q, k = trace.queries[0], trace.keys[0]
+        naive = recompute_attention(q, k, float(trace.scaling[0]), causal=True)
+        assert np.abs(naive - trace.attentions[0]).max() > 0.05
+        faithful = recompute_attention(q, k, float(trace.scaling[0]), causal=True, window=window, softcap=cap)
+        np.testing.assert_allclose(faithful, trace.attentions[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gemma3-window", "gemma2-softcap"])
+def test_causal_page_equals_python_in_chromium(tmp_path, tiny_models, browser, name):
+    trace = tiny_models[name].capture("the model reads every word and attends to the others")
     page_file = tmp_path / "gpt2.html"
     page_file.write_text(trace.to_html(), encoding="utf-8")
     d = _data(page_file.read_text(encoding="utf-8"))

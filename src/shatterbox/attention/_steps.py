@@ -29,7 +29,8 @@ class AttentionSteps:
 
     Attributes:
         dots: q . k_j for every key j (float64).
-        scaled: dots * scaling (scaling = 1/sqrt(d_k) for standard attention).
+        scaled: dots * scaling (scaling = 1/sqrt(d_k) for standard attention), then soft-capped
+            (``softcap * tanh(x / softcap)``) where the model caps its scores (Gemma 2).
         blocked: keys the mask forbids (causal models, padding).
         probs: softmax of the scaled scores with blocked keys at -inf (our computation).
         model_probs: the attention the model itself produced.
@@ -49,6 +50,7 @@ class AttentionSteps:
     blocked: np.ndarray
     probs: np.ndarray
     model_probs: np.ndarray
+    softcap: float | None = None
 
     @property
     def d_k(self) -> int:
@@ -68,6 +70,7 @@ class AttentionSteps:
             "query_index": self.query_index,
             "d_k": self.d_k,
             "scaling": self.scaling,
+            "softcap": self.softcap,
             "keys": [
                 {
                     "token": label,
@@ -112,6 +115,8 @@ def attention_steps(trace: Trace, layer: int, head: int, query: int | str) -> At
     dots = k @ q
     scaling = float(trace.scaling[li])
     scaled = dots * scaling
+    if trace.softcap:
+        scaled = trace.softcap * np.tanh(scaled / trace.softcap)
     blocked = np.isneginf(trace.scores[li, hi, index])
     probs = softmax(np.where(blocked, -np.inf, scaled))
     return AttentionSteps(
@@ -129,4 +134,5 @@ def attention_steps(trace: Trace, layer: int, head: int, query: int | str) -> At
         blocked=blocked,
         probs=probs,
         model_probs=trace.attentions[li, hi, index].astype(np.float64),
+        softcap=trace.softcap,
     )

@@ -22,6 +22,8 @@ from shatterbox.capture._recorder import IMPLEMENTATION, Recording, layer_module
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import AttentionUnavailable
 
+LOGITS_BYTES = 16 << 20  # per text: beyond this only the last position's logits are kept (next-token prediction)
+
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
 
@@ -90,11 +92,21 @@ def _run(model: "LoadedModel", encoded: Encoded) -> list[Trace]:
     }
     mlp = torch.stack(rec.mlp).float().numpy() if len(rec.mlp) == len(attentions) else None
     logits = getattr(out, "logits", None)
-    logits = None if logits is None else logits.float().numpy()
+    logits = None if logits is None else _kept_logits(logits, encoded.lengths)
     scaling = np.asarray(rec.scaling, dtype=np.float32)
+    softcap = next((c for c in rec.softcap if c is not None), None)
     return [
-        _item_trace(model, encoded, i, stacked, mlp, logits, scaling) for i in range(len(encoded.texts))
+        _item_trace(model, encoded, i, stacked, mlp, logits, scaling, softcap) for i in range(len(encoded.texts))
     ]
+
+
+def _kept_logits(logits: torch.Tensor, lengths) -> np.ndarray:
+    """Every position's logits [batch, token, vocab], or only each text's last position's [batch, vocab] where
+    those would exceed ``LOGITS_BYTES`` (a 262k-word decoder vocabulary is 1 MB a token)."""
+    if logits.ndim == 3 and logits.shape[1] * logits.shape[2] * 4 > LOGITS_BYTES:
+        last = torch.as_tensor(np.asarray(lengths), dtype=torch.long) - 1
+        logits = logits[torch.arange(logits.shape[0]), last]
+    return logits.float().numpy()
 
 
 def _check_recorded(model: "LoadedModel", rec: Recording, attentions) -> None:
@@ -113,7 +125,7 @@ def _owned(array: np.ndarray | None) -> np.ndarray | None:
     return out.copy() if getattr(out.base, "nbytes", 0) > out.nbytes else out
 
 
-def _item_trace(model, encoded, i, stacked, mlp, logits, scaling) -> Trace:
+def _item_trace(model, encoded, i, stacked, mlp, logits, scaling, softcap=None) -> Trace:
     n = int(encoded.lengths[i])
     text, pair = encoded.texts[i], encoded.pairs[i]
     al = align(model.tokenizer, encoded.batch, i, n, (text, pair))
@@ -143,6 +155,7 @@ def _item_trace(model, encoded, i, stacked, mlp, logits, scaling) -> Trace:
         hidden_states=_owned(stacked["hidden_states"][:, i, :n]),
         scaling=scaling,
         is_causal=causal,
+        softcap=softcap,
         mlp=None if mlp is None else _owned(mlp[:, i, :n]),
         logits=_owned(item_logits),
         truncated=encoded.dropped[i],

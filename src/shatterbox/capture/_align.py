@@ -40,6 +40,44 @@ def _readable(tokenizer: PreTrainedTokenizerBase, tokens: list[str], special: np
     return labels
 
 
+def _starts_word(source: str, start: int, end: int, after_punct: bool) -> bool:
+    """Whether the token spanning ``source[start:end]`` begins a word: it follows whitespace (or carries it,
+    as SentencePiece's ``▁`` does), is punctuation, or follows punctuation."""
+    piece = source[start:end]
+    if not piece.strip():
+        return False
+    if start == 0 or piece[0].isspace() or source[start - 1].isspace():
+        return True
+    return after_punct or not any(c.isalnum() for c in piece)
+
+
+def _word_ids_from_offsets(wid: np.ndarray, sequence: np.ndarray, offsets: np.ndarray, texts: tuple[str, str | None]) -> np.ndarray:
+    """Word ids from the offsets where the tokenizer's own are degenerate: SentencePiece tokenizers that turn
+    spaces into ``▁`` before splitting (Gemma, Llama) give every token of a text the same word id.
+
+    Example:
+        >>> off = np.array([[0, 3], [3, 11], [11, 12]])
+        >>> _word_ids_from_offsets(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int8), off, ("The capital.", None)).tolist()
+        [0, 1, 2]
+    """
+    out = wid.copy()
+    for seq, source in enumerate(texts):
+        if source is None:
+            continue
+        rows = np.flatnonzero((sequence == seq) & (wid >= 0))
+        if len(rows) < 2 or len(np.unique(wid[rows])) >= min(len(rows), len(source.split())):
+            continue
+        word, after_punct = -1, False
+        for row in rows:
+            start, end = int(offsets[row, 0]), int(offsets[row, 1])
+            if word < 0 or _starts_word(source, start, end, after_punct):
+                word += 1
+            out[row] = word
+            piece = source[start:end].strip()
+            after_punct = bool(piece) and not any(c.isalnum() for c in piece)
+    return out
+
+
 def align(
     tokenizer: PreTrainedTokenizerBase, batch: BatchEncoding, item: int, length: int, texts: tuple[str, str | None]
 ) -> Alignment:
@@ -62,6 +100,7 @@ def align(
     special = np.array([w is None for w in word_ids], dtype=bool)
     sequence = np.array([-1 if s is None else s for s in seq_ids], dtype=np.int8)
     wid = np.array([-1 if w is None else w for w in word_ids], dtype=np.int64)
+    wid = _word_ids_from_offsets(wid, sequence, offsets, texts)
     # one key per word (sequence, word id); each special token is a unit of its own
     keys = np.where(special, -1 - np.arange(length), sequence.astype(np.int64) * (1 << 32) + wid)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)

@@ -44,25 +44,34 @@ class Recording:
     keys: list[torch.Tensor] = field(default_factory=list)
     masks: list[torch.Tensor | None] = field(default_factory=list)
     scaling: list[float] = field(default_factory=list)
+    softcap: list[float | None] = field(default_factory=list)
     mlp: list[torch.Tensor] = field(default_factory=list)
 
-    def add_attention(self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None, scaling: float) -> None:
-        """Keep ``query``/``key`` [batch, head, token, d] as the model used them, and its mask."""
+    def add_attention(
+        self, query: torch.Tensor, key: torch.Tensor, mask: torch.Tensor | None, scaling: float, softcap: float | None = None
+    ) -> None:
+        """Keep ``query``/``key`` [batch, head, token, d] as the model used them, its mask, and its score
+        soft-capping (Gemma 2: ``softcap * tanh(score / softcap)`` before the mask), if any."""
         if key.shape[1] != query.shape[1]:  # grouped-query attention: one key head serves several query heads
             key = key.repeat_interleave(query.shape[1] // key.shape[1], dim=1)
         self.queries.append(query.detach())
         self.keys.append(key.detach())
         self.masks.append(None if mask is None else mask.detach()[..., : query.shape[-2], : key.shape[-2]])
         self.scaling.append(float(scaling))
+        self.softcap.append(None if not softcap else float(softcap))
 
     def scores(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """QK^T * scaling with each layer's mask applied (-inf where blocked), [layer, batch, head, query, key].
+        """QK^T * scaling, soft-capped where the model caps, with each layer's mask applied (-inf where blocked),
+        [layer, batch, head, query, key]: exactly what enters the model's softmax.
 
         ``queries``/``keys`` are the stacked [layer, batch, head, token, d] tensors; one batched
         matmul writes every layer's scores, then masks are applied in place.
         """
         scores = torch.matmul(queries, keys.transpose(-1, -2))
         scores.mul_(torch.tensor(self.scaling, dtype=scores.dtype).view(-1, 1, 1, 1, 1))
+        for layer, cap in enumerate(self.softcap):
+            if cap is not None:
+                scores[layer].div_(cap).tanh_().mul_(cap)
         for layer, mask in enumerate(self.masks):
             if mask is None:
                 continue
@@ -107,7 +116,7 @@ def _recording_attention(module, query, key, value, attention_mask, scaling=None
     )
     rec = _active.get()
     if rec is not None:
-        rec.add_attention(query, key, attention_mask, query.shape[-1] ** -0.5 if scaling is None else scaling)
+        rec.add_attention(query, key, attention_mask, query.shape[-1] ** -0.5 if scaling is None else scaling, kwargs.get("softcap"))
     return output, weights
 
 

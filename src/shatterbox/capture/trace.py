@@ -6,12 +6,14 @@ Shapes (L layers, H heads, T tokens, d head size, D hidden size, F MLP neurons, 
 field               shape               meaning
 ==================  ==================  ==================================================
 ``attentions``      [L, H, T, T]        attention probabilities [layer, head, query, key]
-``scores``          [L, H, T, T]        QK^T * scaling with the mask applied (-inf = blocked)
+``scores``          [L, H, T, T]        QK^T * scaling (soft-capped where the model caps) with the
+                                        mask applied (-inf = blocked): what enters the softmax
 ``queries``         [L, H, T, d]        per-head query vectors
 ``keys``            [L, H, T, d]        per-head key vectors
 ``hidden_states``   [L + 1, T, D]       embeddings, then the output of every layer
 ``mlp``             [L, T, F]           MLP neuron activations (input of the down projection)
-``logits``          [T, V] or [C]       the head's output, where the model has a head
+``logits``          [T, V], [V] or [C]  the head's output, where the model has a head; a language
+                                        model's last position only ([V]) when [T, V] > 16 MB
 ==================  ==================  ==================================================
 
 Arrays are numpy and indexed from 0; every user-facing *parameter* naming a layer or head is
@@ -67,6 +69,7 @@ class Trace:
     hidden_states: np.ndarray
     scaling: np.ndarray
     is_causal: bool
+    softcap: float | None = None
     mlp: np.ndarray | None = None
     logits: np.ndarray | None = None
     truncated: int = 0
@@ -194,6 +197,7 @@ class Trace:
             "labels": self.labels,
             "words": self.words,
             "is_causal": self.is_causal,
+            "softcap": self.softcap,
             "truncated": self.truncated,
             "extra": self.extra,
         }
@@ -215,6 +219,7 @@ class Trace:
         if not raw_meta:
             raise InvalidTrace(f"{path!r} is a safetensors file but not a shatterbox trace (no 'shatterbox' metadata)")
         meta = json.loads(raw_meta)
+        meta.setdefault("softcap", None)  # traces saved before soft-capping was recorded
         if meta.pop("format", None) != FORMAT:
             raise InvalidTrace(f"{path!r} was written by an incompatible shatterbox version")
         for name in ("special", "word_special"):

@@ -104,21 +104,53 @@ def dequantise_vectors(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return codes.astype(np.float32) * scale[:, None, :].astype(np.float32)
 
 
-def recompute_attention(queries: np.ndarray, keys: np.ndarray, scaling: float, *, causal: bool) -> np.ndarray:
-    """softmax(q k^T * scaling) per head, with the causal mask if any: what the page computes.
+def recompute_attention(
+    queries: np.ndarray, keys: np.ndarray, scaling: float, *, causal: bool, window: int = 0, softcap: float | None = None
+) -> np.ndarray:
+    """softmax(q k^T * scaling) per head, soft-capped (``softcap * tanh(s / softcap)``) where the model caps,
+    with the causal mask if any and a sliding window (query i sees keys i - window < j, ``window`` > 0):
+    what the page computes.
 
     Example:
-        >>> q = k = np.zeros((1, 2, 4), dtype=np.float32)
+        >>> q = k = np.zeros((1, 3, 4), dtype=np.float32)
         >>> recompute_attention(q, k, 0.5, causal=True)[0].tolist()
-        [[1.0, 0.0], [0.5, 0.5]]
+        [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]]
+        >>> recompute_attention(q, k, 0.5, causal=True, window=2)[0][2].tolist()
+        [0.0, 0.5, 0.5]
     """
     scores = np.einsum("htd,hsd->hts", queries, keys, dtype=np.float32) * np.float32(scaling)
+    if softcap:
+        scores = np.float32(softcap) * np.tanh(scores / np.float32(softcap))
+    n = scores.shape[-1]
+    query, key = np.arange(n)[:, None], np.arange(n)[None, :]
+    allowed = np.ones((n, n), dtype=bool)
     if causal:
-        n = scores.shape[-1]
-        scores = np.where(np.tril(np.ones((n, n), dtype=bool)), scores, -np.inf)
+        allowed &= key <= query
+    if window:
+        allowed &= key > query - window
+    scores = np.where(allowed, scores, -np.inf)
     scores = scores - scores.max(-1, keepdims=True)
     e = np.exp(scores)
     return e / e.sum(-1, keepdims=True)
+
+
+def sliding_window(scores: np.ndarray, causal: bool) -> int:
+    """The sliding window a layer's masked scores [head, query, key] show: the most keys a query sees when some
+    query is blocked from an earlier key (Gemma's local layers), else 0 (no window).
+
+    Example:
+        >>> s = np.where(np.tril(np.ones((4, 4))) * np.triu(np.ones((4, 4)), -1) > 0, 0.0, -np.inf)[None]
+        >>> sliding_window(s, True), sliding_window(np.where(np.tril(np.ones((4, 4))) > 0, 0.0, -np.inf)[None], True)
+        (2, 0)
+    """
+    if not causal:
+        return 0
+    blocked = np.isneginf(scores[0])
+    n = blocked.shape[-1]
+    past = np.tril(np.ones((n, n), dtype=bool))
+    if not (blocked & past).any():
+        return 0
+    return int((~blocked & past).sum(-1).max())
 
 
 def _b64(array: np.ndarray) -> str:
@@ -131,11 +163,12 @@ def _layer(trace: Trace, layer: int, *, neuron: bool) -> dict:
     q, q_scale = quantise_vectors(trace.queries[layer])
     k, k_scale = quantise_vectors(trace.keys[layer])
     page = recompute_attention(dequantise_vectors(q, q_scale), dequantise_vectors(k, k_scale),
-                               float(trace.scaling[layer]), causal=trace.is_causal)
+                               float(trace.scaling[layer]), causal=trace.is_causal,
+                               window=sliding_window(trace.scores[layer], trace.is_causal), softcap=trace.softcap)
     error = float(np.abs(page - trace.attentions[layer]).max())
     cheaper = trace.n_tokens <= 2 * trace.head_dim  # T*T attention values vs 2*T*d vector values
     exact = error > RECOMPUTE_TOLERANCE or (cheaper and not neuron)
-    out: dict = {"recomputed": not exact}
+    out: dict = {"recomputed": not exact, "window": sliding_window(trace.scores[layer], trace.is_causal)}
     if exact:
         codes = quantise(trace.attentions[layer])
         out["attention"] = pack(codes)
@@ -157,7 +190,7 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
         >>> from shatterbox import load
         >>> d = payload(load().capture("hello world"))
         >>> sorted(d["layers"][0]), d["layers"][0]["error"] < 1e-3
-        (['error', 'kScale', 'keys', 'qScale', 'queries', 'recomputed'], True)
+        (['error', 'kScale', 'keys', 'qScale', 'queries', 'recomputed', 'window'], True)
     """
     return {
         "model": trace.model,
@@ -176,6 +209,7 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
         "scaling": [float(x) for x in trace.scaling],
         "layers": [_layer(trace, layer, neuron=neuron) for layer in range(trace.n_layers)],
         "causal": trace.is_causal,
+        "softcap": trace.softcap or 0,
         "neuron": neuron,
     }
 

@@ -134,6 +134,7 @@ def steps_renderable(steps: "AttentionSteps") -> Group:
     header = Text(
         f"query token {steps.query_label!r} (index {steps.query_index}); d_k = {steps.d_k}, "
         f"scaling = {steps.scaling:.6g}" + (" = 1/sqrt(d_k)" if abs(steps.scaling * steps.d_k**0.5 - 1) < 1e-6 else "")
+        + (f", then soft-capped: {steps.softcap:g} * tanh(x / {steps.softcap:g})" if steps.softcap else "")
     )
     grid = Table(title=Text(_title("attention step by step", steps)), box=box.SIMPLE_HEAD)
     for name in ("key token", "q . k", "x scaling", "softmax", "model", "|diff|"):

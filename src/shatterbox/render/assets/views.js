@@ -53,16 +53,24 @@
             for (c = 0; c < d; c++) { var kc = ks[ko + c]; s0 += qs[q0 + c] * kc; s1 += qs[q1 + c] * kc; s2 += qs[q2 + c] * kc; s3 += qs[q3 + c] * kc; }
             out[o + j] = s0; if (i + 1 < T) out[o + T + j] = s1; if (i + 2 < T) out[o + 2 * T + j] = s2; if (i + 3 < T) out[o + 3 * T + j] = s3;
           }
-          for (r = 0; r < 4 && i + r < T; r++) softmax(out, o + r * T, D.causal ? i + r + 1 : T, D.scaling[l]);
+          for (r = 0; r < 4 && i + r < T; r++) softmax(out, o + r * T, i + r, l);
         }
       }
       return out;
     }
-    function softmax(row, off, n, scaling) { // in place over row[off .. off + n); the masked rest stays 0
-      var mx = -Infinity, z = 0, j;
-      for (j = 0; j < n; j++) { row[off + j] *= scaling; if (row[off + j] > mx) mx = row[off + j]; }
-      for (j = 0; j < n; j++) { row[off + j] = Math.exp(row[off + j] - mx); z += row[off + j]; }
-      for (j = 0; j < n; j++) row[off + j] /= z;
+    function score(dot, l) { // q.k times scaling, soft-capped where the model caps (render/html.py: recompute_attention)
+      var s = dot * D.scaling[l];
+      return D.softcap ? D.softcap * Math.tanh(s / D.softcap) : s;
+    }
+    function visible(l, i, j) { // whether query i sees key j: causal mask and the layer's sliding window
+      return !(D.causal && j > i) && !(D.layers[l].window && j <= i - D.layers[l].window);
+    }
+    function softmax(row, off, i, l) { // in place over the keys query i sees in layer l; the masked rest becomes 0
+      var mx = -Infinity, z = 0, j, lo = D.layers[l].window ? Math.max(0, i - D.layers[l].window + 1) : 0, n = D.causal ? i + 1 : T;
+      for (j = lo; j < n; j++) { row[off + j] = score(row[off + j], l); if (row[off + j] > mx) mx = row[off + j]; }
+      for (j = lo; j < n; j++) { row[off + j] = Math.exp(row[off + j] - mx); z += row[off + j]; }
+      for (j = lo; j < n; j++) row[off + j] /= z;
+      for (j = 0; j < lo; j++) row[off + j] = 0;
       for (j = n; j < T; j++) row[off + j] = 0;
     }
     var qk = {};
@@ -154,12 +162,12 @@
       for (j = 0; j < T; j++) {
         var k = ks.subarray((h * T + j) * d, (h * T + j + 1) * d), prod = new Float64Array(d), dot = 0;
         for (i = 0; i < d; i++) { prod[i] = q[i] * k[i]; dot += prod[i]; }
-        var s = D.causal && j > qi ? -Infinity : dot * D.scaling[l];
+        var s = visible(l, qi, j) ? score(dot, l) : -Infinity;
         prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
       }
       var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
       var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), model = D.layers[l].attention ? layerData(l) : null;
-      var cols = ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (1/\u221ad = " + D.scaling[l].toPrecision(4) + ")", "softmax"];
+      var cols = ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (" + D.scaling[l].toPrecision(4) + ")" + (D.softcap ? ", soft-capped at " + D.softcap : ""), "softmax"];
       cols.concat(model ? ["model"] : []).forEach(function (c) { tr.appendChild(el("th", {}, c)); });
       neuronPane.appendChild(el("p", { "class": "sb-note", id: "sb-neuron-error" }, model
         ? "q and k are shown to 15 bits; the model's own attention is in the last column"
