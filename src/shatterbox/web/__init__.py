@@ -94,6 +94,17 @@ class HeadsRequest(BaseModel):
     top: int = Field(15, ge=1, le=1000)
 
 
+class GenerateRequest(BaseModel):
+    prompt: str = Field(..., description="The prompt to continue.", examples=["The capital of France is"])
+    continuation: str | None = Field(None, description="Explain this continuation instead of generating one (include its leading space).")
+    max_new_tokens: int = Field(6, ge=1, le=32, description="Tokens to generate greedily.")
+    method: Literal["shapley", "exact", "sampled", "ig", "rollout"] = "shapley"
+    contrast: str | None = Field(None, description="An alternative continuation of as many tokens: why this one rather than that.")
+    budget: int = Field(2000, ge=10, le=20_000, description="Sampled Shapley: most forward passes.")
+    precision: float = Field(0.2, ge=0.01, le=5.0, description="Sampled Shapley: stop when every 95% error bar is at most this (nats).")
+    steps: int = Field(64, ge=2, le=256, description="Integrated gradients: Gauss-Legendre steps.")
+
+
 class ExplainRequest(BaseModel):
     text: str
     method: str = Field("shapley", description="shapley, exact, sampled, owen, lime, ig, gradxinput, rollout, or all.")
@@ -317,10 +328,11 @@ def _read(package: str, name: str) -> str:
 
 
 def create_app(model: str = "default", *, limits: Limits | None = None, stores: str | Path | None = None,
-               hosts: Sequence[str] = LOCAL_HOSTS) -> FastAPI:
+               hosts: Sequence[str] = LOCAL_HOSTS, decoder: str | None = None) -> FastAPI:
     """The web app for ``model`` (loaded now, once); ``stores`` is the folder whose sub-folders are
     activation stores (the Corpus tab lists them; the app reads no other folder); ``hosts`` are the
-    names the app answers to (the Host header; anything else is refused).
+    names the app answers to (the Host header; anything else is refused); ``decoder`` is the model the
+    Generate tab uses (loaded at its first request) when the served model is not a decoder itself.
 
     Example:
         >>> app = create_app()
@@ -344,6 +356,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     app.add_middleware(_Guard, max_body=limits.max_body, hosts=hosts)
 
     classifier = _classifier(loaded)
+    decoders = _Decoder(loaded, decoder)
     app.state.traces, app.state.explanations, app.state.gate, app.state.model = traces, explanations, gate, loaded
     app.state.admission = admission
 
@@ -652,6 +665,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
             "heads": loaded.n_heads,
             "numbering": "layers and heads are numbered from 1",
             "classifier": None if clf is None else {"name": clf.name, "labels": clf.labels},
+            "decoder": decoders.name,
             "methods": [*METHODS, "all"],
             "limits": limits.model_dump(),
         }
@@ -758,7 +772,46 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
+    @app.post("/api/generate", summary="Generate, then which prompt words (and earlier tokens) drove each generated token")
+    async def generate(req: GenerateRequest) -> Response:
+        def work() -> Response:
+            from shatterbox.generation import explain_generation
+
+            check_text(req.prompt, "prompt")
+            for extra in (req.continuation, req.contrast):
+                check_text(extra, "continuation")
+            with decoders.lock:
+                e = explain_generation(decoders.get(), req.prompt, **req.model_dump(exclude={"prompt"}))
+            return json_bytes(e.to_dict())
+
+        return await run(work)
+
     return app
+
+
+class _Decoder:
+    """The Generate tab's decoder: the served model when it has a language-model head, else ``name`` loaded once at
+    the first request; one generation at a time (the lock)."""
+
+    def __init__(self, served, name: str | None) -> None:
+        from shatterbox.generation._game import language_model_parts
+
+        self.lock, self._model = threading.Lock(), None
+        try:
+            language_model_parts(served)
+            self._model, self.name = served, served.name
+        except InputError:
+            self.name = name
+
+    def get(self):
+        if self._model is None:
+            if self.name is None:
+                raise InputError("the Generate tab needs a decoder: start the app with `shatterbox serve --decoder gemma-3-270m` "
+                                 "(the decoder extra) or serve a causal language model with --model")
+            from shatterbox.models import load
+
+            self._model = load(self.name)
+        return self._model
 
 
 _SECURITY_HEADERS = {
@@ -953,7 +1006,8 @@ def _version() -> str:
     return __version__
 
 
-def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, stores: str | Path | None = None, on_ready: Callable[[str], None] | None = None) -> None:
+def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, limits: Limits | None = None, stores: str | Path | None = None,
+          on_ready: Callable[[str], None] | None = None, decoder: str | None = None) -> None:
     """Load ``model`` and serve the app on ``host:port`` until Ctrl+C (127.0.0.1: this machine only).
 
     The app answers to the local names and ``host``; on all interfaces (0.0.0.0, ::) to any IP address,
@@ -964,7 +1018,7 @@ def serve(model: str = "default", *, host: str = "127.0.0.1", port: int = 8000, 
     import time
 
     hosts = LOCAL_HOSTS if host in LOCAL_HOSTS else (*LOCAL_HOSTS, host)
-    with running(create_app(model, limits=limits, stores=stores, hosts=hosts), host=host, port=port) as url:
+    with running(create_app(model, limits=limits, stores=stores, hosts=hosts, decoder=decoder), host=host, port=port) as url:
         if on_ready is not None:
             on_ready(url)
         try:

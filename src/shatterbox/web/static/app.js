@@ -576,6 +576,48 @@
     });
   });
 
+  // ---- generate: prompt x generated-token heat map (colours as render/generation.py: cell_colour) ----
+  function genLabel(t) { var s = t.replace(/\u2581/g, " ").replace(/\u0120/g, " ").trim(); return s || t; }
+  function drawGeneration(box, d) {
+    box.textContent = "";
+    var scale = 0;
+    d.values.forEach(function (row) { row.forEach(function (v) { if (v !== null) scale = Math.max(scale, Math.abs(v)); }); });
+    if (!(scale > 0)) scale = 1;
+    box.appendChild(el("p", { id: "gen-summary" }, d.model + " \u2014 " + d.method + " (" + d.units + "); continuation: \u201c" + d.continuation + "\u201d; " +
+      d.evaluations + " forward passes, " + d.seconds.toFixed(2) + " s"));
+    var t = el("table", { "class": "sb-table", id: "gen-map" }), head = el("tr");
+    head.appendChild(el("th", {}, "generated \\ source"));
+    d.sources.forEach(function (s, j) { var th = el("th", j >= d.n_prompt_words ? { "class": "gen-earlier" } : {}, genLabel(s.split(" (generated")[0])); head.appendChild(th); });
+    head.appendChild(el("th", {}, "log p")); if (d.faithfulness) head.appendChild(el("th", {}, "comprehensiveness"));
+    t.appendChild(head);
+    d.targets.forEach(function (target, i) {
+      var tr = el("tr");
+      tr.appendChild(el("th", {}, genLabel(target) + (d.contrast ? " vs " + genLabel(d.contrast[i]) : "")));
+      d.values[i].forEach(function (v, j) {
+        var err = d.error && d.error[i][j] !== null ? d.error[i][j] : null;
+        var td = el("td", { title: v === null ? "comes after this token" : v.toFixed(3) + (err !== null ? " \u00b1 " + err.toFixed(3) : "") }, v === null ? "" : (v >= 0 ? "+" : "") + v.toFixed(2));
+        td.style.background = v === null ? "#eee" : colour(v, scale);
+        tr.appendChild(td);
+      });
+      tr.appendChild(el("td", {}, d.full[i].toFixed(2)));
+      if (d.faithfulness) tr.appendChild(el("td", {}, d.faithfulness[i].comprehensiveness.toFixed(2)));
+      t.appendChild(tr);
+    });
+    box.appendChild(t);
+    var notes = el("ul"); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
+  }
+  $("gen-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = { prompt: $("gen-prompt").value, method: $("gen-method").value, max_new_tokens: +$("gen-tokens").value || 6 };
+    if ($("gen-continuation").value) body.continuation = $("gen-continuation").value;
+    if ($("gen-contrast").value) body.contrast = $("gen-contrast").value;
+    showNote("gen-progress", "generating and explaining\u2026");
+    run($("gen-form"), "gen-error", function () {
+      return api("/api/generate", body).then(function (d) { drawGeneration($("gen-result"), d); })
+        .then(function () { showNote("gen-progress", null); }, function (err) { showNote("gen-progress", null); throw err; });
+    });
+  });
+
   // ---- explain: the Dataset section (corpus-level attributions) ----
   function loadDatasets() {
     return api("/api/datasets").then(function (d) {
