@@ -80,3 +80,28 @@ def test_a_corrupt_or_partial_gguf_is_one_clear_error(tmp_path, monkeypatch, gem
         sb.load("gemma-3-270m")
     with pytest.raises(ModelNotAvailable, match="no GGUF file at"):
         sb.load(str(tmp_path / "absent.gguf"))
+
+
+def test_a_store_of_gemmas_mlp_neurons_equals_capture(gemma, tmp_path):
+    """The corpus layer on the decoder: its 32,768-token context is cut at one batch, the rows are capture's."""
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+    from shatterbox.corpus import Corpus
+    from shatterbox.store import harvest
+
+    from shatterbox.corpus import load_corpus
+
+    texts = load_corpus("wordnet", where={"kind": "example"}, limit=16, seed=0).texts
+    store = harvest(Corpus.from_texts(texts), tmp_path / "g", model=gemma, layers="3", what="mlp")
+    assert store.manifest["max_length"] < gemma.max_length and store.columns == ["mlp_3"]
+    for sid, text in enumerate(texts[:3]):
+        trace = gemma.capture(text)
+        np.testing.assert_allclose(store.activations("mlp_3", f"sentence_id = {sid}"), trace.mlp[2], atol=1e-4)  # <bos> included
+    acts = store.activations("mlp_3")
+    unit = int(np.argmax(acts.max(axis=0)))
+    best = int(store.sql(f"select sentence_id from tokens order by mlp_3[{unit + 1}] desc limit 1").fetchall()[0][0])
+    result = CliRunner().invoke(app, ["neurons", "top", str(tmp_path / "g"), "--layer", "3", "--unit", str(unit)])
+    assert result.exit_code == 0, result.output
+    first = result.output.split("top excerpts")[1].splitlines()[1]
+    assert f"{acts[:, unit].max():.3f}" in first and texts[best].split()[1] in first and "\u2581" not in result.output

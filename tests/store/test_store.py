@@ -57,8 +57,9 @@ def test_rows_equal_capture(small, default_model):
                 np.testing.assert_allclose(got, stats[stat][layer - 1].T, atol=1e-5, equal_nan=True)
 
 
-def test_causal_model_rows_equal_capture(tiny_models, tmp_path):
-    gpt2 = tiny_models["gpt2"]
+@pytest.mark.parametrize("name", ["gpt2", "gemma3-window"])  # Gemma: sliding window, 0-d buffers in the model hash
+def test_causal_model_rows_equal_capture(tiny_models, tmp_path, name):
+    gpt2 = tiny_models[name]
     store = harvest(Corpus.from_texts(CORPUS), tmp_path / "g", model=gpt2, what="hidden,mlp,attention-stats")
     for sid, text in enumerate(CORPUS):
         trace = gpt2.capture(text)

@@ -27,7 +27,7 @@ LOGITS_BYTES = 16 << 20  # per text: beyond this only the last position's logits
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
 
-__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "layer_modules", "mlp_modules", "recording"]
+__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "layer_modules", "layer_window", "mlp_modules", "recording"]
 
 
 def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:
@@ -98,6 +98,23 @@ def _run(model: "LoadedModel", encoded: Encoded) -> list[Trace]:
     return [
         _item_trace(model, encoded, i, stacked, mlp, logits, scaling, softcap) for i in range(len(encoded.texts))
     ]
+
+
+def layer_window(config, layer: int) -> int:
+    """The sliding window of ``layer`` (numbered from 1) from a model's config: the keys a query sees on a local
+    layer (Gemma 2/3, Mistral-style ``layer_types``), 0 on a global one.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> c = SimpleNamespace(sliding_window=4, layer_types=["sliding_attention", "full_attention"])
+        >>> layer_window(c, 1), layer_window(c, 2)
+        (4, 0)
+    """
+    window = getattr(config, "sliding_window", None)
+    types = getattr(config, "layer_types", None)
+    if not window or not types or not 0 < layer <= len(types):
+        return 0
+    return int(window) if types[layer - 1] == "sliding_attention" else 0
 
 
 def _kept_logits(logits: torch.Tensor, lengths) -> np.ndarray:

@@ -23,12 +23,15 @@ class Alignment:
 
 
 def _is_byte_level(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """Whether tokens carry a space marker the decoder turns back into text: byte-level BPE (``Ġ``, GPT-2) or
+    SentencePiece's ``▁`` (Gemma, Llama)."""
     decoder = getattr(getattr(tokenizer, "backend_tokenizer", None), "decoder", None)
-    return "ByteLevel" in type(decoder).__name__ or "ByteLevel" in repr(decoder)[:40]
+    text = repr(decoder)
+    return "ByteLevel" in type(decoder).__name__ or "ByteLevel" in text[:40] or "Metaspace" in text or "\u2581" in text
 
 
 def _readable(tokenizer: PreTrainedTokenizerBase, tokens: list[str], special: np.ndarray) -> list[str]:
-    """Display labels: byte-level BPE symbols (``Ġpossess``) decoded where that is lossless."""
+    """Display labels: byte-level BPE and SentencePiece symbols (``Ġpossess``, ``▁possess``) decoded where that is lossless."""
     if not _is_byte_level(tokenizer):
         return list(tokens)
     labels = []

@@ -124,7 +124,7 @@ def generation_fragment(e: "GenerationExplanation") -> str:
         '<div class="sbg"><style>.sbg table{border-collapse:collapse;font:13px system-ui,sans-serif}'
         ".sbg td,.sbg th{border:1px solid #ddd;padding:3px 6px;text-align:right}.sbg .sbg-gen{font-style:italic;color:#555}"
         ".sbg .sbg-target{text-align:left}.sbg .sbg-vs{color:#777;font-weight:normal}.sbg p,.sbg ul{font:12px system-ui,sans-serif;color:#444}</style>"
-        f"<p><b>{esc(e.model)}</b> - why each generated token ({esc(e.method)}, {esc(e.units)}). "
+        f"<p><strong>{esc(e.model)}</strong> - why each generated token ({esc(e.method)}, {esc(e.units)}). "
         f"Prompt: <q>{esc(e.prompt)}</q> continuation: <q>{esc(e.continuation)}</q></p>"
         f'<table class="sbg-map"><tr><th>generated \\ source</th>{head}<th>log p</th>{faith_head}</tr>{"".join(rows)}</table>'
         f"<p>Red raised the token's log-probability, blue lowered it (scale ±{scale:.2f}); italic sources were generated "

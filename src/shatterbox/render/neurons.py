@@ -35,6 +35,28 @@ details summary{cursor:pointer;color:#0645ad}
 """
 
 
+_MARKERS = ("\u2581", "\u0120")  # SentencePiece's and byte-level BPE's "a word starts here"
+
+
+def glue(tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """(space before, text) per token: WordPiece's ``##`` continues a word; where tokens mark word starts instead
+    (``▁`` SentencePiece, ``Ġ`` byte-level BPE), an unmarked token continues one.
+
+    Example:
+        >>> glue(["bank", "##s", "!"]), glue(["this", "\u2581pian", "o"])
+        ([('', 'bank'), ('', 's'), (' ', '!')], [('', 'this'), (' ', 'pian'), ('', 'o')])
+    """
+    marked = any(t.startswith(_MARKERS) for t in tokens)
+    out = []
+    for i, token in enumerate(tokens):
+        if marked:
+            starts = token.startswith(_MARKERS)
+            out.append((" " if i and starts else "", token[1:] if starts else token))
+        else:
+            out.append((" " if i and not token.startswith("##") else "", token.removeprefix("##")))
+    return out
+
+
 def excerpt_text(excerpt: Excerpt, maximum: float) -> Text:
     """The excerpt for the terminal, each token shaded by its 0–10 level (word pieces glued).
 
@@ -44,10 +66,9 @@ def excerpt_text(excerpt: Excerpt, maximum: float) -> Text:
     """
     levels = discretise(excerpt.activations, maximum)
     out = Text()
-    for i, (token, level) in enumerate(zip(excerpt.tokens, levels)):
-        if i and not token.startswith("##"):
-            out.append(" ")
-        out.append(token.removeprefix("##"), style=shade(level / 10) if level else "")
+    for (space, token), level in zip(glue(excerpt.tokens), levels):
+        out.append(space)
+        out.append(token, style=shade(level / 10) if level else "")
     return out
 
 
@@ -55,12 +76,11 @@ def excerpt_html(excerpt: Excerpt, maximum: float) -> str:
     """The excerpt as HTML: each token's background as dark as its level (0–10), its activation in the tooltip."""
     levels = discretise(excerpt.activations, maximum)
     parts = []
-    for i, (token, level, value) in enumerate(zip(excerpt.tokens, levels, excerpt.activations)):
+    for (space, token), level, value in zip(glue(excerpt.tokens), levels, excerpt.activations):
         style = f' style="background:rgba(8,69,148,{level / 10:.2g})"' if level else ""
         colour = ";color:#fff" if level >= 6 else ""
         style = style[:-1] + colour + '"' if style and colour else style
-        space = "" if (i == 0 or token.startswith("##")) else " "
-        parts.append(f'{space}<span class="sbn-t"{style} title="{float(value):.3g}">{html.escape(token.removeprefix("##"))}</span>')
+        parts.append(f'{space}<span class="sbn-t"{style} title="{float(value):.3g}">{html.escape(token)}</span>')
     return f'<span class="sbn-ex">{"".join(parts)}</span>'
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from shatterbox.capture import TruncationWarning, align, encode, mlp_modules, recording
+from shatterbox.capture import TruncationWarning, align, encode, layer_window, mlp_modules, recording
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreError, StoreMismatch
@@ -112,6 +114,9 @@ def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
     return sorted(set(layers))
 
 
+LONG_CONTEXT = 4096  # models that accept more tokens than this have their texts cut at batch_tokens when harvested
+
+
 def harvest(
     corpus: Corpus | str,
     out: str | Path,
@@ -157,7 +162,10 @@ def harvest(
     if dtype not in lay.DTYPES:
         raise InputError(f"unknown dtype {dtype!r}: use float32 or float16 (half the size, relative error <= 4.9e-4)")
     if batch_tokens < loaded.max_length:
-        raise InputError(f"batch_tokens must be at least the model's {loaded.max_length} tokens (got {batch_tokens})")
+        if loaded.max_length <= LONG_CONTEXT:
+            raise InputError(f"batch_tokens must be at least the model's {loaded.max_length} tokens (got {batch_tokens})")
+        # a long-context decoder (Gemma: 32,768): a text is cut at one batch, so memory stays bounded by batch_tokens
+        loaded = dataclasses.replace(loaded, max_length=batch_tokens)
     kinds = parse_what(what)
     chosen = parse_layers(layers, loaded.n_layers)
     columns = _columns(loaded, kinds, chosen, dtype)
@@ -184,7 +192,7 @@ def model_hash(loaded: "LoadedModel") -> str:
     digest.update(loaded.model.config.to_json_string(use_diff=True).encode())
     for name, tensor in sorted({**dict(loaded.model.named_parameters()), **dict(loaded.model.named_buffers())}.items()):
         digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # 0-d buffers too (Gemma)
     return digest.hexdigest()
 
 
@@ -456,7 +464,7 @@ def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str])
         elif c.kind == "mlp":
             arrays[c.name] = rec.mlp[c.layer - 1].float().numpy()
     attention = {c.layer: out.attentions[c.layer - 1].float().numpy() for c in columns if c.kind == "attention"}
-    causal = bool(getattr(loaded.model.config, "is_decoder", False)) or _looks_causal(attention)
+    causal = bool(getattr(loaded.model.config, "is_decoder", False)) or _looks_causal(attention, enc.lengths)
     items = []
     for i, text in enumerate(enc.texts):
         n = int(enc.lengths[i])
@@ -474,25 +482,29 @@ def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str])
         for name, values in arrays.items():
             item[name] = values[i, :n]
         if attention:
-            item.update(_attention_rows(attention, i, n, al, causal))
+            item.update(_attention_rows(attention, i, n, al, causal, loaded.model.config))
         items.append(item)
     return items
 
 
-def _looks_causal(attention: dict[int, np.ndarray]) -> bool:
-    """A decoder's attention is exactly 0 above the diagonal for every text, layer and head."""
+def _looks_causal(attention: dict[int, np.ndarray], lengths) -> bool:
+    """A decoder's attention is exactly 0 above the diagonal for every text, layer and head (real tokens only: a
+    padding query's row is whatever the mask left it)."""
     if not attention:
         return False
     first = next(iter(attention.values()))
-    n = first.shape[-1]
-    upper = np.triu(np.ones((n, n), bool), 1)
-    return n > 1 and not first[..., upper].any()
+    for i, n in enumerate(lengths):
+        n = int(n)
+        if n > 1:
+            return not first[i, :, :n, :n][..., np.triu(np.ones((n, n), bool), 1)].any()
+    return False
 
 
-def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal: bool) -> dict[str, np.ndarray]:
+def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal: bool, config=None) -> dict[str, np.ndarray]:
     layers = sorted(attention)
     probs = np.stack([attention[l][i, :, :n, :n] for l in layers])  # [layers, heads, n, n]
-    allowed = np.tril(np.ones((n, n), bool)) if causal else np.ones((n, n), bool)
+    base = np.tril(np.ones((n, n), bool)) if causal else np.ones((n, n), bool)
+    allowed = np.stack([base & _window_mask(n, layer_window(config, l)) for l in layers])[:, None]  # sliding windows too
     punct = np.array([is_punct(label) and not s for label, s in zip(al.labels, al.special)], dtype=bool)
     stats = row_stats(probs, np.broadcast_to(allowed, probs.shape), al.special, punct)
     rows = {}
@@ -500,6 +512,13 @@ def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal
         for stat, values in stats.items():
             rows[f"attn_{stat}_{layer}"] = values[k].T.astype(np.float32)  # [tokens, heads]
     return rows
+
+
+def _window_mask(n: int, window: int) -> np.ndarray:
+    """Keys within ``window`` of each query (everything when ``window`` is 0)."""
+    if not window:
+        return np.ones((n, n), bool)
+    return np.arange(n)[None, :] > np.arange(n)[:, None] - window
 
 
 def _write(root: Path, index: int, table: pa.Table) -> dict:
