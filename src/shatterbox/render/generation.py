@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import html
+import os  # noqa: F401 - the doctests print to os.devnull
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,7 +72,8 @@ def generation_renderable(e: "GenerationExplanation") -> Group:
         >>> import numpy as np
         >>> from shatterbox.generation import GenerationExplanation
         >>> e = GenerationExplanation("m", "a b", " c", ["a", "b"], ["c"], np.array([[0.2, -0.1]]), np.zeros(1), np.zeros(1), "exact", 4, 0.0, 2)
-        >>> c = Console(record=True, width=100); c.print(generation_renderable(e)); "+0.20" in c.export_text()
+        >>> c = Console(record=True, width=100, file=open(os.devnull, "w"))
+        >>> c.print(generation_renderable(e)); "+0.20" in c.export_text()
         True
     """
     from shatterbox.render.terminal import _word_style
