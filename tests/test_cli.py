@@ -494,3 +494,42 @@ def test_project_colours_tokens_by_a_factor_code(tmp_path):
     np.testing.assert_allclose(data["colourings"][name]["values"], want, atol=1e-4)  # the page's colours are the factor's codes
     bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--factor", "3"])
     assert bad.exit_code == 2 and "--factors and --factor go together" in bad.stderr
+
+
+def test_generate_prints_the_heat_map_and_writes_what_the_api_returns(tiny_dir, tiny_models, tmp_path):
+    from shatterbox.generation import explain_generation
+
+    folder = tiny_dir["llama-gqa"]
+    r = run("generate", "the model reads every word", "--model", folder, "-n", "2", "--method", "exact", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    e = explain_generation(tiny_models["llama-gqa"], "the model reads every word", max_new_tokens=2, method="exact")
+    assert d["targets"] == e.targets and d["values"][0][:5] == pytest.approx(e.values[0, :5].tolist(), abs=1e-9)
+    r = run("generate", "the model reads every word", "--model", folder, "-n", "2", "--method", "exact")
+    assert r.exit_code == 0 and "why each generated token" in r.stdout and f"{e.values[0, 0]:+.2f}" in r.stdout
+    page = tmp_path / "g.html"
+    r = run("generate", "a <script>alert(1)</script>", "--model", folder, "-n", "1", "--format", "html", "--out", str(page))
+    assert r.exit_code == 0 and "<script>" not in page.read_text() and "&lt;" in page.read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "hello", "--model", "default"], "no language-model head: generation needs a decoder such as --model gemma-3-270m"),
+    (["generate", "hello", "--model", "missing.gguf"], "no GGUF file at 'missing.gguf'"),
+    (["generate", " ", "--model", "TINY"], "the prompt is empty"),
+    (["generate", "hello", "--model", "TINY", "--method", "lime"], "method 'lime' is not one of"),
+])
+def test_generate_bad_input_is_one_line(args, message, tiny_dir):
+    r = run(*[tiny_dir["llama-gqa"] if a == "TINY" else a for a in args])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_cache_lists_and_clears_the_dequantised_models(tmp_path):
+    env = {"SHATTERBOX_CACHE": str(tmp_path)}
+    folder = tmp_path / "models" / "toy-123"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"x" * 5_000_000)
+    r = run("cache", env=env)
+    assert r.exit_code == 0 and str(tmp_path / "models") in r.stdout and "toy-123  0.01 GB" in r.stdout
+    r = run("cache", "--clear", env=env)
+    assert r.exit_code == 0 and "0.01 GB" in r.stdout and not (tmp_path / "models").exists()
+    assert "(empty)" in run("cache", env=env).stdout
