@@ -26,7 +26,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from shatterbox import decoders
 from shatterbox.capture import IMPLEMENTATION
-from shatterbox.errors import AttentionUnavailable, ModelNotAvailable
+from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailable
 
 if TYPE_CHECKING:
     from shatterbox.capture.trace import Trace
@@ -137,6 +137,27 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
     loaded = _prepare(model, tokenizer, name, owned=True)
     loaded.source = source
     return loaded
+
+
+def language_model_parts(model: "LoadedModel") -> tuple["torch.nn.Module", "torch.nn.Module", float | None]:
+    """The decoder body (hidden states after the final norm), its output head and the final logit soft cap.
+
+    Example:
+        >>> language_model_parts(load())
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: model 'default' (BertModel) has no language-model head: generation needs a decoder such as --model gemma-3-270m
+    """
+    hf = model.model
+    head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
+    body = getattr(hf, "base_model", None)
+    if head is None or body is None or body is hf:
+        raise InputError(
+            f"model {model.name!r} ({type(hf).__name__}) has no language-model head: generation needs a decoder "
+            "such as --model gemma-3-270m"
+        )
+    cap = getattr(hf.config, "final_logit_softcapping", None) or getattr(getattr(hf.config, "text_config", None), "final_logit_softcapping", None)
+    return body, head, cap
 
 
 def random_weights(loaded: LoadedModel, seed: int = 0) -> LoadedModel:

@@ -23,7 +23,7 @@ from shatterbox.attribution._explain import (
 )
 from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, curve_masks, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame, evaluate_together
-from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
+from shatterbox.attribution._gradients import gauss_legendre, grad_times_input, integrated_gradients
 from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
 from shatterbox.attribution._teaching import chapter_game, word_game
 from shatterbox.attribution._rollout import attention_rollout, rollout_relevance
@@ -57,6 +57,7 @@ __all__ = [
     "coalitions",
     "explain",
     "faithfulness",
+    "gauss_legendre",
     "MASKING_BIAS",
     "grad_times_input",
     "integrated_gradients",

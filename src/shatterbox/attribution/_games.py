@@ -168,7 +168,7 @@ class TokenGame(Game):
         self.words = [w for w, k in zip(al.words, keep) if k]
         self.tokens = al.labels
         self.labels = list(classifier.labels)
-        self.masking = _choose_masking(masking, model.tokenizer)
+        self.masking = _choose_masking(masking, model.tokenizer, decoder=classifier.pooling == "last")
         self.mask_id = model.tokenizer.mask_token_id
         self.pad_id = model.tokenizer.pad_token_id or 0
         # rows per forward pass: a fixed number of tokens, so memory stays bounded for any text length
@@ -332,12 +332,13 @@ class _TokenizerOnly:
         self.max_length = limit if isinstance(limit, int) and 0 < limit < 1_000_000 else 512
 
 
-def _choose_masking(masking: str, tokenizer) -> str:
+def _choose_masking(masking: str, tokenizer, *, decoder: bool = False) -> str:
+    """``auto``: the mask token where the tokenizer has one, except for a decoder (it never saw one: words are deleted)."""
     if masking not in MASKINGS:
         raise InputError(f"masking {masking!r} is not one of: {', '.join(MASKINGS)}")
     has_mask = tokenizer.mask_token_id is not None
     if masking == "mask" and not has_mask:
         raise InputError("this tokenizer has no mask token: use masking='delete' (--masking delete)")
     if masking == "auto":
-        return "mask" if has_mask else "delete"
+        return "mask" if has_mask and not decoder else "delete"
     return masking

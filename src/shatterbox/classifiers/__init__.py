@@ -27,7 +27,7 @@ from shatterbox.capture import encode
 from shatterbox.errors import InputError, NotAClassifier, UnknownLabel
 from shatterbox.models import LoadedModel, load
 
-__all__ = ["Classifier", "PooledHead", "embed", "from_model", "mean_pool", "resolve_label", "zero_shot"]
+__all__ = ["Classifier", "NextTokenHead", "PooledHead", "embed", "from_model", "mean_pool", "next_token", "resolve_label", "zero_shot"]
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -62,6 +62,47 @@ class PooledHead(nn.Module):
         return self.linear(nn.functional.normalize(pooled, dim=-1))
 
 
+DECODER_TEMPLATE = "\nIn one word, this text is"  # what a decoder reads after the text before naming a label
+
+
+class NextTokenHead(nn.Module):
+    """Zero-shot classification by a decoder: after the text and a fixed ``suffix`` (never masked), the logits of
+    each label's first token, read at the last position. Works on token ids and on input embeddings (gradients).
+
+    Example:
+        >>> from shatterbox.models import wrap
+        >>> head = NextTokenHead(torch.tensor([5, 7]), torch.tensor([3]))
+        >>> head.label_ids.tolist(), head.suffix_ids.tolist()
+        ([5, 7], [3])
+    """
+
+    def __init__(self, label_ids: torch.Tensor, suffix_ids: torch.Tensor) -> None:
+        super().__init__()
+        self.label_ids, self.suffix_ids = label_ids, suffix_ids
+
+    def logits(self, loaded: LoadedModel, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Label logits [batch, labels]: the suffix is written right after each text's last token."""
+        from shatterbox.models import language_model_parts
+
+        body, head, cap = language_model_parts(loaded)
+        embed = loaded.model.get_input_embeddings()
+        mask = inputs["attention_mask"]
+        x = inputs["inputs_embeds"] if "inputs_embeds" in inputs else embed(inputs["input_ids"])
+        b, w = mask.shape
+        s = len(self.suffix_ids)
+        lengths = mask.sum(dim=1).long()
+        out = torch.cat([x, x.new_zeros(b, s, x.shape[-1])], dim=1)
+        where = lengths[:, None] + torch.arange(s)[None, :]  # [b, s]
+        out = out.scatter(1, where[:, :, None].expand(-1, -1, x.shape[-1]), embed(self.suffix_ids)[None].expand(b, -1, -1).to(x.dtype))
+        keep = (torch.arange(w + s)[None, :] < (lengths + s)[:, None]).to(mask.dtype)
+        hidden = body(inputs_embeds=out, attention_mask=keep).last_hidden_state
+        last = hidden[torch.arange(b), lengths + s - 1]
+        logits = last @ head.weight[self.label_ids].T
+        if getattr(head, "bias", None) is not None:
+            logits = logits + head.bias[self.label_ids]
+        return cap * torch.tanh(logits / cap) if cap else logits
+
+
 @dataclass
 class Classifier:
     """A model whose output is a probability per label.
@@ -73,7 +114,7 @@ class Classifier:
 
     model: LoadedModel
     labels: list[str]
-    head: PooledHead | None = None
+    head: PooledHead | NextTokenHead | None = None
     name: str = ""
     multi_label: bool = False
     notes: list[str] = field(default_factory=list)
@@ -88,6 +129,8 @@ class Classifier:
 
     def logits(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Logits [batch, labels] for model inputs (``input_ids`` or ``inputs_embeds``, ``attention_mask``, ...)."""
+        if isinstance(self.head, NextTokenHead):
+            return self.head.logits(self.model, inputs)
         out = self.model.model(**inputs, return_dict=True)
         if self.head is None:
             return out.logits
@@ -101,6 +144,8 @@ class Classifier:
     @property
     def pooling(self) -> str:
         """Which positions the prediction reads: ``"mean"`` (pooled head), ``"first"`` or ``"last"`` token."""
+        if isinstance(self.head, NextTokenHead):
+            return "last"
         if self.head is not None:
             return "mean"
         return "last" if getattr(self.model.model.config, "is_decoder", False) or _is_causal_lm(self.model) else "first"
@@ -149,6 +194,42 @@ def _batches(model: LoadedModel, texts: Sequence[str], batch_size: int, *, allow
     texts = list(texts)
     for rows in chunks(len(texts), batch_size):
         yield encode(model, texts[rows], allow_empty=allow_empty).model_inputs(model.forward_keys)
+
+
+def _has_lm_head(loaded: LoadedModel) -> bool:
+    from shatterbox.models import language_model_parts
+
+    try:
+        language_model_parts(loaded)
+    except InputError:
+        return False
+    return True
+
+
+def next_token(labels: Sequence[str], model: LoadedModel | str, *, template: str = DECODER_TEMPLATE) -> Classifier:
+    """Zero-shot classification by a decoder: the probability of each label word as the next token after the text
+    and ``template`` (renormalised over the labels). ``zero_shot`` picks this for any model with a language-model head.
+
+    Example:
+        >>> clf = next_token(["positive", "negative"], "gemma-3-270m")  # doctest: +SKIP
+        >>> clf.predict(["What a wonderful day!"]).argmax(axis=1).tolist()  # doctest: +SKIP
+        [0]
+    """
+    loaded = load(model) if isinstance(model, str) else model
+    tok = loaded.tokenizer
+    firsts = [tok(" " + str(x).strip(), add_special_tokens=False)["input_ids"][:1] for x in labels]
+    if any(not f for f in firsts) or len({f[0] for f in firsts}) != len(firsts):
+        raise InputError("zero-shot labels on a decoder must start with different tokens: choose other label words")
+    suffix = tok(template, add_special_tokens=False)["input_ids"]
+    names = [str(x).strip() for x in labels]
+    return Classifier(
+        model=loaded,
+        labels=names,
+        head=NextTokenHead(torch.tensor([f[0] for f in firsts]), torch.tensor(suffix, dtype=torch.long)),
+        name=f"zero-shot({', '.join(names)}) on {loaded.name}",
+        notes=[f"zero-shot on a decoder: next-token probability of each label word after the text and {template!r}, "
+               "renormalised over the labels"],
+    )
 
 
 def _is_causal_lm(model: LoadedModel) -> bool:
@@ -214,6 +295,8 @@ def zero_shot(
     names = [str(x).strip() for x in prototypes]
     if len(names) < 2 or any(not x for x in names) or len(set(names)) != len(names):
         raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. --zero-shot sports,politics")
+    if _has_lm_head(loaded):
+        return next_token(names, loaded)
     vectors = torch.stack([embed(loaded, list(prototypes[x]) or [x]).mean(dim=0) for x in prototypes])
     weight = scale * nn.functional.normalize(vectors, dim=-1)
     return Classifier(

@@ -11,11 +11,10 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.attribution import Faithfulness, faithfulness, shapley_exact, shapley_sampled
-from shatterbox.attribution._gradients import gauss_legendre
-from shatterbox.attribution._rollout import attention_rollout
+from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, gauss_legendre, shapley_exact, shapley_sampled
 from shatterbox.errors import InputError
-from shatterbox.generation._game import GenerationGame, Prompt, language_model_parts, tokenize_prompt
+from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
+from shatterbox.models import language_model_parts
 
 METHODS = ("shapley", "exact", "sampled", "ig", "rollout")
 IG_BATCH_TOKENS = 2048  # path points x tokens per forward pass kept for the backward passes (~0.75 MB a token on Gemma 270M)
@@ -329,7 +328,7 @@ def _ig(game: GenerationGame, *, steps: int, keep_special: bool = True, **_: Any
 
 
 def _rollout(game: GenerationGame, **_: Any) -> dict:
-    from shatterbox.capture._recorder import recording
+    from shatterbox.capture import recording
 
     ids = game.input_ids[None]
     with torch.inference_mode(), recording(game.model.model, attention=False):

@@ -24,6 +24,7 @@ import torch
 from shatterbox.attribution import Game
 from shatterbox.capture import align, encode
 from shatterbox.errors import InputError
+from shatterbox.models import language_model_parts
 
 LOGITS_BYTES = 256 << 20  # vocabulary logits held at once (a 262k-word vocabulary is 1 MB per predicted token)
 BATCH_TOKENS = 8192
@@ -73,28 +74,6 @@ def tokenize_prompt(model, prompt: str) -> Prompt:
     renumber = np.cumsum(keep) - 1
     token_word = np.where(special, -1, renumber[np.maximum(word_index, 0)])
     return Prompt(text=prompt, ids=ids, token_word=token_word.astype(np.int64), words=[w for w, k in zip(al.words, keep) if k])
-
-
-def language_model_parts(model) -> tuple[torch.nn.Module, torch.nn.Module, float | None]:
-    """The decoder body (hidden states after the final norm), its output head and the final logit soft cap.
-
-    Example:
-        >>> from shatterbox import load
-        >>> language_model_parts(load())
-        Traceback (most recent call last):
-        ...
-        shatterbox.errors.InputError: model 'default' (BertModel) has no language-model head: generation needs a decoder such as --model gemma-3-270m
-    """
-    hf = model.model
-    head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
-    body = getattr(hf, "base_model", None)
-    if head is None or body is None or body is hf:
-        raise InputError(
-            f"model {model.name!r} ({type(hf).__name__}) has no language-model head: generation needs a decoder "
-            "such as --model gemma-3-270m"
-        )
-    cap = getattr(hf.config, "final_logit_softcapping", None) or getattr(getattr(hf.config, "text_config", None), "final_logit_softcapping", None)
-    return body, head, cap
 
 
 def target_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor, contrast: torch.Tensor | None = None) -> torch.Tensor:

@@ -794,7 +794,7 @@ class _Decoder:
     the first request; one generation at a time (the lock)."""
 
     def __init__(self, served, name: str | None) -> None:
-        from shatterbox.generation._game import language_model_parts
+        from shatterbox.models import language_model_parts
 
         self.lock, self._model = threading.Lock(), None
         try:
