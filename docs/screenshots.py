@@ -35,6 +35,7 @@ def main() -> None:
         pg.locator("#sb-neuronview").screenshot(path=os.path.join(OUT, "neuron-view.png"))
         pg.locator("#sb-tableview").screenshot(path=os.path.join(OUT, "table-view.png"))
         web_tabs(browser)
+        web_generate(browser)
         browser.close()
 
 
@@ -63,6 +64,21 @@ def web_tabs(browser) -> None:
         pg.click("#cf-run")
         pg.wait_for_selector("#cf-delta")
         pg.locator("#tab-explain").screenshot(path=os.path.join(OUT, "web-explain.png"))
+
+
+def web_generate(browser) -> None:
+    """The Generate tab on Gemma 3 270M (the decoder extra): why each generated token."""
+    from shatterbox.web import create_app, running
+
+    with running(create_app(decoder="gemma-3-270m")) as url:
+        pg = browser.new_page(viewport={"width": 1300, "height": 700})
+        pg.goto(url)
+        pg.click("nav button[data-tab='generate']")
+        pg.fill("#gen-prompt", "My favourite fruit is the")
+        pg.fill("#gen-tokens", "5")
+        pg.click("#gen-run")
+        pg.wait_for_selector("#gen-map", timeout=300_000)
+        pg.locator("#tab-generate").screenshot(path=os.path.join(OUT, "web-generate.png"))
 
 
 def factors_report(path: str) -> None:
