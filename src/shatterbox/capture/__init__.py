@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.capture._align import Alignment, align
+from shatterbox.capture._align import Alignment, align, glue
 from shatterbox.capture._encode import Encoded, TruncationWarning, encode
 from shatterbox.capture._recorder import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
 from shatterbox.capture.trace import Trace
@@ -27,7 +27,7 @@ LOGITS_BYTES = 16 << 20  # per text: beyond this only the last position's logits
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
 
-__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "layer_modules", "layer_window", "mlp_modules", "recording"]
+__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "glue", "layer_modules", "layer_window", "mlp_modules", "recording"]
 
 
 def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:

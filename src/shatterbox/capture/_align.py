@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 from transformers import BatchEncoding, PreTrainedTokenizerBase
@@ -52,6 +53,28 @@ def _starts_word(source: str, start: int, end: int, after_punct: bool) -> bool:
     if start == 0 or piece[0].isspace() or source[start - 1].isspace():
         return True
     return after_punct or not any(c.isalnum() for c in piece)
+
+
+_MARKERS = ("\u2581", "\u0120")  # SentencePiece's and byte-level BPE's "a word starts here"
+
+
+def glue(tokens: Sequence[str]) -> list[tuple[str, str]]:
+    """(space before, text) per token: WordPiece's ``##`` continues a word; where tokens mark word starts instead
+    (``▁`` SentencePiece, ``Ġ`` byte-level BPE), an unmarked token continues one.
+
+    Example:
+        >>> glue(["bank", "##s", "!"]), glue(["this", "\u2581pian", "o"])
+        ([('', 'bank'), ('', 's'), (' ', '!')], [('', 'this'), (' ', 'pian'), ('', 'o')])
+    """
+    marked = any(t.startswith(_MARKERS) for t in tokens)
+    out = []
+    for i, token in enumerate(tokens):
+        if marked:
+            starts = token.startswith(_MARKERS)
+            out.append((" " if i and starts else "", token[1:] if starts else token))
+        else:
+            out.append((" " if i and not token.startswith("##") else "", token.removeprefix("##")))
+    return out
 
 
 def _word_ids_from_offsets(wid: np.ndarray, sequence: np.ndarray, offsets: np.ndarray, texts: tuple[str, str | None]) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from shatterbox.capture import glue
 from shatterbox.errors import LLMError
 from shatterbox.neurons._scoring import discretise
 from shatterbox.neurons._units import Excerpt, Records
@@ -33,18 +34,17 @@ def cache_dir() -> Path:
 
 
 def text_of(tokens: Sequence[str], marks: np.ndarray | None = None) -> str:
-    """Word pieces joined into text (``##`` pieces glued to the previous one), tokens in ``marks`` as ``<<token>>``.
+    """Word pieces joined into text (``##`` pieces glued to the previous one; with ``▁``/``Ġ`` word-start markers,
+    unmarked pieces glued), tokens in ``marks`` as ``<<token>>``.
 
     Example:
         >>> text_of(["the", "river", "bank", "##s", "."], np.array([0, 0, 1, 1, 0], bool))
         'the river <<bank>><<s>> .'
+        >>> text_of(["the", "\u2581river", "\u2581bank", "s"])
+        'the river banks'
     """
-    out = []
-    for i, token in enumerate(tokens):
-        piece = token[2:] if token.startswith("##") else token
-        piece = f"<<{piece}>>" if marks is not None and marks[i] else piece
-        out.append(piece if token.startswith("##") or not out else " " + piece)
-    return "".join(out)
+    return "".join(space + (f"<<{piece}>>" if marks is not None and marks[i] else piece)
+                   for i, (space, piece) in enumerate(glue(tokens)))
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 from rich.text import Text
 
+from shatterbox.capture import glue
 from shatterbox.neurons import Excerpt, discretise
 from shatterbox.render.terminal import shade
 
@@ -33,28 +34,6 @@ th{background:#f4f4f4;position:sticky;top:0}td.sbn-l,th.sbn-l{text-align:left}
 .sbn-note{color:#555;font-size:13px}.sbn-flag{color:#a00}.sbn-ci{color:#777;font-size:12px}
 details summary{cursor:pointer;color:#0645ad}
 """
-
-
-_MARKERS = ("\u2581", "\u0120")  # SentencePiece's and byte-level BPE's "a word starts here"
-
-
-def glue(tokens: Sequence[str]) -> list[tuple[str, str]]:
-    """(space before, text) per token: WordPiece's ``##`` continues a word; where tokens mark word starts instead
-    (``▁`` SentencePiece, ``Ġ`` byte-level BPE), an unmarked token continues one.
-
-    Example:
-        >>> glue(["bank", "##s", "!"]), glue(["this", "\u2581pian", "o"])
-        ([('', 'bank'), ('', 's'), (' ', '!')], [('', 'this'), (' ', 'pian'), ('', 'o')])
-    """
-    marked = any(t.startswith(_MARKERS) for t in tokens)
-    out = []
-    for i, token in enumerate(tokens):
-        if marked:
-            starts = token.startswith(_MARKERS)
-            out.append((" " if i and starts else "", token[1:] if starts else token))
-        else:
-            out.append((" " if i and not token.startswith("##") else "", token.removeprefix("##")))
-    return out
 
 
 def excerpt_text(excerpt: Excerpt, maximum: float) -> Text:
