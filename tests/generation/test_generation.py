@@ -147,3 +147,22 @@ def test_gemma_integrated_gradients_are_complete_and_france_drives_paris(gemma):
     np.testing.assert_allclose(e.values.sum(axis=1), e.full - e.base + e.delta, atol=1e-4)  # delta: the quadrature gap
     shapley = explain_generation(gemma, "The capital of France is", continuation=" Paris", contrast=" London", method="exact")
     assert shapley.top(0, 1)[0][0] == "France" and shapley.full[0] > 0  # Paris over London, because of France
+
+
+def test_the_heat_map_renders_in_notebooks_pages_and_terminals(tiny_models):
+    import re
+
+    from rich.console import Console
+
+    e = explain_generation(tiny_models["llama-gqa"], "a <i>b</i> c", max_new_tokens=2, method="exact")
+    fragment = e._repr_html_()
+    assert fragment.count("<tr>") == 1 + len(e.targets) and "<i>" not in fragment and "&lt;" in fragment
+    cells = re.findall(r'data-value="([^"]*)"', fragment)
+    assert len(cells) == e.values.size and cells.count("") == int(np.isnan(e.values).sum())
+    assert [float(c) for c in cells if c] == pytest.approx(e.values[np.isfinite(e.values)].tolist())
+    page = e.to_html()
+    assert page.startswith("<!DOCTYPE html>") and "http" not in page
+    console = Console(record=True, width=160, file=open("/dev/null", "w"))
+    e.show(console)
+    text = console.export_text()
+    assert f"{e.values[0, 0]:+.2f}" in text and f"{e.full[1]:.2f}" in text
