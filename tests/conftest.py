@@ -65,6 +65,10 @@ def roberta_tokenizer() -> tf.PreTrainedTokenizerFast:
 SMALL = dict(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=48)
 
 
+GEMMA_SMALL = dict(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, head_dim=8, intermediate_size=48,
+                   vocab_size=400, max_position_embeddings=64, sliding_window=4, query_pre_attn_scalar=8)
+
+
 def tiny_specs():
     """name -> (model builder, tokenizer builder)."""
     bert_tok = lambda: sb.load().tokenizer  # noqa: E731 - the default's WordPiece vocabulary
@@ -96,23 +100,13 @@ def tiny_specs():
         # Gemma 3: grouped keys (one key head), q/k norms, a sliding window of 4 on layer 1 (global layer 2)
         "gemma3-window": (
             lambda: tf.Gemma3ForCausalLM(
-                tf.Gemma3TextConfig(
-                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, hidden_size=32, head_dim=8,
-                    intermediate_size=48, vocab_size=400, max_position_embeddings=64, sliding_window=4,
-                    layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=8,
-                )
+                tf.Gemma3TextConfig(**GEMMA_SMALL, num_key_value_heads=1, layer_types=["sliding_attention", "full_attention"])
             ),
             gpt2_tokenizer,
         ),
         # Gemma 2: attention scores soft-capped (tanh) before the mask, and a sliding window
         "gemma2-softcap": (
-            lambda: tf.Gemma2ForCausalLM(
-                tf.Gemma2Config(
-                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32, head_dim=8,
-                    intermediate_size=48, vocab_size=400, max_position_embeddings=64, sliding_window=4,
-                    attn_logit_softcapping=1.5, query_pre_attn_scalar=8,
-                )
-            ),
+            lambda: tf.Gemma2ForCausalLM(tf.Gemma2Config(**GEMMA_SMALL, num_key_value_heads=2, attn_logit_softcapping=1.5)),
             gpt2_tokenizer,
         ),
     }

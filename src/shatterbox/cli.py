@@ -372,19 +372,23 @@ def explain(
         result = explain_text(game, method=method, label=label, precision=precision, budget=budget, samples=samples, steps=steps,
                               seed=seed, pairs=pairs)
         results = result.attributions if isinstance(result, Comparison) else [result]
-        for a in results:
-            for note in a.notes:
-                if "not reached" in note or "above 1%" in note:
-                    _say(f"warning: {note}")
-        if fmt is ExplainFormat.text:
-            result.show(_console())
-            return
-        body = result.to_json(ensure_ascii=False) if fmt is ExplainFormat.json else result.to_html()
-        if out is None:
-            typer.echo(body)
-            return
-        _write_text(out, body)
-        _say(f"wrote {out}")
+        _emit(result, [note for a in results for note in a.notes], fmt.value, out)
+
+
+def _emit(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
+    """Warnings among the notes on stderr, then ``result`` as text (the terminal), json or html (stdout or --out)."""
+    for note in notes:
+        if "not reached" in note or "above 1%" in note:
+            _say(f"warning: {note}")
+    if fmt == "text":
+        result.show(_console())
+        return
+    body = result.to_json(ensure_ascii=False) if fmt == "json" else result.to_html()
+    if out is None:
+        typer.echo(body)
+        return
+    _write_text(out, body)
+    _say(f"wrote {out}")
 
 
 class GenerateFormat(str, Enum):
@@ -419,18 +423,7 @@ def generate(
         e = explain_generation(loaded, prompt, continuation=continuation, max_new_tokens=max_new_tokens, method=method,
                                contrast=contrast, budget=budget, precision=precision, steps=steps, seed=seed,
                                score=not no_scores, dtype="bfloat16" if bf16 else "float32")
-        for note in e.notes:
-            if "not reached" in note or "above 1%" in note:
-                _say(f"warning: {note}")
-        if fmt is GenerateFormat.text:
-            e.show(_console())
-            return
-        body = e.to_json(ensure_ascii=False) if fmt is GenerateFormat.json else e.to_html()
-        if out is None:
-            typer.echo(body)
-            return
-        _write_text(out, body)
-        _say(f"wrote {out}")
+        _emit(e, e.notes, fmt.value, out)
 
 
 @app.command("cache")
