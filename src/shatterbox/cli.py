@@ -372,10 +372,10 @@ def explain(
         result = explain_text(game, method=method, label=label, precision=precision, budget=budget, samples=samples, steps=steps,
                               seed=seed, pairs=pairs)
         results = result.attributions if isinstance(result, Comparison) else [result]
-        _emit(result, [note for a in results for note in a.notes], fmt.value, out)
+        _emit_result(result, [note for a in results for note in a.notes], fmt.value, out)
 
 
-def _emit(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
+def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
     """Warnings among the notes on stderr, then ``result`` as text (the terminal), json or html (stdout or --out)."""
     for note in notes:
         if "not reached" in note or "above 1%" in note:
@@ -423,7 +423,7 @@ def generate(
         e = explain_generation(loaded, prompt, continuation=continuation, max_new_tokens=max_new_tokens, method=method,
                                contrast=contrast, budget=budget, precision=precision, steps=steps, seed=seed,
                                score=not no_scores, dtype="bfloat16" if bf16 else "float32")
-        _emit(e, e.notes, fmt.value, out)
+        _emit_result(e, e.notes, fmt.value, out)
 
 
 @app.command("cache")
