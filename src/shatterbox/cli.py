@@ -419,10 +419,13 @@ def generate(
     from shatterbox.models import load
 
     with _friendly_errors():
-        loaded = load(model)
-        e = explain_generation(loaded, prompt, continuation=continuation, max_new_tokens=max_new_tokens, method=method,
-                               contrast=contrast, budget=budget, precision=precision, steps=steps, seed=seed,
-                               score=not no_scores, dtype="bfloat16" if bf16 else "float32")
+        status = Console(stderr=True, highlight=False).status(f"loading {model} ...")
+        with status:  # a spinner on a terminal: loading, generating and explaining take seconds to minutes
+            loaded = load(model)
+            status.update(f"generating and explaining ({method}) ...")
+            e = explain_generation(loaded, prompt, continuation=continuation, max_new_tokens=max_new_tokens, method=method,
+                                   contrast=contrast, budget=budget, precision=precision, steps=steps, seed=seed,
+                                   score=not no_scores, dtype="bfloat16" if bf16 else "float32")
         _emit_result(e, e.notes, fmt.value, out)
 
 
