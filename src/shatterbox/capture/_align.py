@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,17 +45,6 @@ def _readable(tokenizer: PreTrainedTokenizerBase, tokens: list[str], special: np
     return labels
 
 
-def _starts_word(source: str, start: int, end: int, after_punct: bool) -> bool:
-    """Whether the token spanning ``source[start:end]`` begins a word: it follows whitespace (or carries it,
-    as SentencePiece's ``▁`` does), is punctuation, or follows punctuation."""
-    piece = source[start:end]
-    if not piece.strip():
-        return False
-    if start == 0 or piece[0].isspace() or source[start - 1].isspace():
-        return True
-    return after_punct or not any(c.isalnum() for c in piece)
-
-
 _MARKERS = ("\u2581", "\u0120")  # SentencePiece's and byte-level BPE's "a word starts here"
 
 
@@ -93,15 +83,31 @@ def _word_ids_from_offsets(wid: np.ndarray, sequence: np.ndarray, offsets: np.nd
         rows = np.flatnonzero((sequence == seq) & (wid >= 0))
         if len(rows) < 2 or len(np.unique(wid[rows])) >= min(len(rows), len(source.split())):
             continue
-        word, after_punct = -1, False
-        for row in rows:
-            start, end = int(offsets[row, 0]), int(offsets[row, 1])
-            if word < 0 or _starts_word(source, start, end, after_punct):
-                word += 1
-            out[row] = word
-            piece = source[start:end].strip()
-            after_punct = bool(piece) and not any(c.isalnum() for c in piece)
+        out[rows] = np.cumsum(_word_starts(source, offsets[rows, 0].astype(np.int64), offsets[rows, 1].astype(np.int64))) - 1
     return out
+
+
+def _word_starts(source: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which tokens (character spans) begin a word: the first; then any that follows whitespace (or carries it, as
+    SentencePiece's ``▁`` does), is punctuation, or follows punctuation; whitespace-only pieces never do. Character
+    classes come from one regular-expression pass over the text, the rest is array arithmetic over the tokens.
+
+    Example:
+        >>> _word_starts("isn't it", np.array([0, 3, 4, 5]), np.array([3, 4, 5, 8])).tolist()
+        [True, True, True, True]
+    """
+    n = len(source)
+    alnum, space = np.zeros(n + 1, bool), np.zeros(n + 1, bool)
+    alnum[[m.start() for m in re.finditer(r"[^\W_]", source)]] = True
+    space[[m.start() for m in re.finditer(r"\s", source)]] = True
+    cum_alnum, cum_space = np.concatenate([[0], np.cumsum(alnum[:n])]), np.concatenate([[0], np.cumsum(space[:n])])
+    visible = (ends - starts) - (cum_space[ends] - cum_space[starts]) > 0
+    punct = visible & (cum_alnum[ends] - cum_alnum[starts] == 0)
+    after_space = (starts == 0) | space[starts] | space[np.maximum(starts - 1, 0)]
+    after_punct = np.concatenate([[False], punct[:-1]])
+    begins = visible & (after_space | after_punct | punct)
+    begins[0] = True
+    return begins
 
 
 def align(
