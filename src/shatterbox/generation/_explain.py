@@ -328,10 +328,8 @@ def _ig(game: GenerationGame, *, steps: int, keep_special: bool = True, **_: Any
 
 
 def _rollout(game: GenerationGame, **_: Any) -> dict:
-    from shatterbox.capture import recording
-
     ids = game.input_ids[None]
-    with torch.inference_mode(), recording(game.model.model, attention=False):
+    with torch.inference_mode():  # the model's own attention probabilities (no MLP activations recorded)
         out = game.model.model(input_ids=ids, attention_mask=torch.ones_like(ids), output_attentions=True)
     flow = attention_rollout(torch.stack(out.attentions)[:, 0].float().numpy())[game.predicting]  # [T, tokens]
     cols = np.flatnonzero(game.token_word >= 0)
