@@ -445,7 +445,7 @@ def cache_cmd(
         folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         typer.echo(f"cache: {root} (set ${decoders.CACHE_ENV} to move it)")
         for folder in folders:
-            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            size = decoders.folder_bytes(folder)
             typer.echo(f"  {folder.name}  {size / 1e9:.2f} GB")
         if not folders:
             typer.echo("  (empty)")

@@ -166,6 +166,16 @@ def _absent(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under ``folder``.
+
+    Example:
+        >>> folder_bytes(Path(__file__).parent / "render" / "assets") > 0
+        True
+    """
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
 def clear_cache() -> int:
     """Delete every cached dequantised model; returns the bytes freed.
 
@@ -176,6 +186,6 @@ def clear_cache() -> int:
     root = cache_dir()
     if not root.is_dir():
         return 0
-    freed = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    freed = folder_bytes(root)
     shutil.rmtree(root)
     return freed

@@ -81,10 +81,8 @@ def target_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor, contrast
     positions; the vocabulary is scored in slices of at most ``LOGITS_BYTES``."""
     _, head, cap = language_model_parts(model)
     flat = hidden.reshape(-1, hidden.shape[-1])
-    want = targets.reshape(-1).expand(len(flat) // targets.numel(), -1).reshape(-1) if targets.numel() != len(flat) else targets.reshape(-1)
-    other = None
-    if contrast is not None:
-        other = contrast.reshape(-1).expand(len(flat) // contrast.numel(), -1).reshape(-1) if contrast.numel() != len(flat) else contrast.reshape(-1)
+    want = targets.expand(hidden.shape[:-1]).reshape(-1)  # the T token ids repeated for every coalition's row
+    other = None if contrast is None else contrast.expand(hidden.shape[:-1]).reshape(-1)
     rows = max(1, LOGITS_BYTES // (4 * head.weight.shape[0]))
     out = []
     for a in range(0, len(flat), rows):

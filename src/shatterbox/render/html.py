@@ -162,13 +162,13 @@ def _layer(trace: Trace, layer: int, *, neuron: bool) -> dict:
     (``error`` = largest difference), the model's attention where it does not or where it is smaller."""
     q, q_scale = quantise_vectors(trace.queries[layer])
     k, k_scale = quantise_vectors(trace.keys[layer])
+    window = sliding_window(trace.scores[layer], trace.is_causal)
     page = recompute_attention(dequantise_vectors(q, q_scale), dequantise_vectors(k, k_scale),
-                               float(trace.scaling[layer]), causal=trace.is_causal,
-                               window=sliding_window(trace.scores[layer], trace.is_causal), softcap=trace.softcap)
+                               float(trace.scaling[layer]), causal=trace.is_causal, window=window, softcap=trace.softcap)
     error = float(np.abs(page - trace.attentions[layer]).max())
     cheaper = trace.n_tokens <= 2 * trace.head_dim  # T*T attention values vs 2*T*d vector values
     exact = error > RECOMPUTE_TOLERANCE or (cheaper and not neuron)
-    out: dict = {"recomputed": not exact, "window": sliding_window(trace.scores[layer], trace.is_causal)}
+    out: dict = {"recomputed": not exact, "window": window}
     if exact:
         codes = quantise(trace.attentions[layer])
         out["attention"] = pack(codes)
