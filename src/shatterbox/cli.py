@@ -322,12 +322,12 @@ def explain(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A sequence-classification model (Hugging Face name or folder). Default: the shipped sentiment classifier on the offline default encoder."),
     zero_shot: Optional[str] = typer.Option(None, "--zero-shot", help="Classify by similarity to these comma-separated labels instead (e.g. 'sports,politics,science')."),
     label: Optional[str] = typer.Option(None, "--label", help="The label to explain (name or number from 0). Default: the predicted label."),
-    method: Optional[str] = typer.Option(None, "--method", help="shapley (exact up to 8 words, sampled above; the default for one text), exact, sampled (with --pairs 4: the default for --corpus), owen, lime, ig, gradxinput, rollout, or all (one comparison table)."),
+    method: Optional[str] = typer.Option(None, "--method", help="shapley (exact up to 8 words, sampled above; the default for one text), exact, sampled (with --pairs 4: the default for --corpus), kernel (Kernel SHAP), owen, lime, ig, gradxinput, rollout, or all (one comparison table)."),
     masking: str = typer.Option("auto", "--masking", help="How a word is removed: mask (replace its tokens by the mask token), delete, or auto (mask when the tokenizer has one)."),
     precision: float = typer.Option(0.02, "--precision", help="Sampled Shapley stops when every 95% error bar of the label is at most this."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Most model evaluations allowed (default 4,000 for sampled, 20,000 otherwise)."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Quick mode: sampled Shapley with exactly this many antithetic permutation pairs (2 + 2 x pairs x (words - 1) evaluations; error bars from 2)."),
-    samples: int = typer.Option(500, "--samples", help="LIME: perturbed texts."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="kernel: model evaluations per text (default 500; with --corpus 6 per word); LIME: perturbed texts (default 500)."),
     steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
     bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (1.6x faster in bench/attribution.py on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008)."),
@@ -349,10 +349,11 @@ def explain(
     from shatterbox.attribution import Comparison, explain as explain_text, make_game, plan
 
     if corpus is not None:
-        return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, seed=seed, fmt=fmt,
+        return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, samples=samples, seed=seed, fmt=fmt,
                                out=out, results=results, by=by, min_count=min_count, top=top, word=word, limit=limit, column=column, text=text,
                                dtype="bfloat16" if bf16 else "float32", engine=engine, ray_address=ray_address, workers=workers)
     method = method or "shapley"
+    samples = 500 if samples is None else samples
     with _friendly_errors():
         if engine != "local":
             raise InputError("--engine applies to --corpus: one text is explained here")
@@ -452,7 +453,7 @@ def cache_cmd(
 
 
 def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pairs, seed, fmt, out, results, by, min_count, top, word, limit, column,
-                    text, dtype, engine="local", ray_address=None, workers=None) -> None:
+                    text, dtype, samples=None, engine="local", ray_address=None, workers=None) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -469,7 +470,8 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
 
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         chosen = (method or "sampled").strip().lower()
-        settings = Settings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, seed=seed, dtype=dtype)
+        settings = Settings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, samples=samples, seed=seed,
+                            dtype=dtype)
         ids, texts = read_texts(corpus, column)
         if limit is not None:
             ids, texts = ids[:limit], texts[:limit]

@@ -56,6 +56,17 @@ def test_bad_input_is_one_line(corpus, args, message):
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+def test_kernel_shap_over_a_corpus(corpus, tmp_path):
+    r = run("explain", "--corpus", corpus, "--method", "kernel", "--samples", 12, "--results", tmp_path / "k", "--min-count", 1, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "k" / "run.json").read_text())["settings"]["samples"] == 12
+    assert ("negative", "dull") in {(w["label"], w["word"]) for w in json.loads(r.stdout)["words"]}
+    small = run("explain", "--corpus", corpus, "--method", "kernel", "--samples", 3)
+    assert small.exit_code == 2 and "no text could be explained" in small.stderr and "too small for Kernel SHAP" in small.stderr, small.stderr
+    one = run("explain", "A dull and boring film that nobody enjoyed.", "--method", "kernel", "--samples", 5)
+    assert one.exit_code == 2 and "--samples 20" in one.stderr and "Traceback" not in one.stderr, one.stderr
+
+
 def test_bf16_reaches_the_corpus_run(corpus, tmp_path):
     r = run("explain", "--corpus", corpus, "--bf16", "--results", tmp_path / "bf", "--min-count", 1)
     assert r.exit_code == 0, r.stderr

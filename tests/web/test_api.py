@@ -67,6 +67,10 @@ def test_explain_equals_the_library(client):
     assert [r["method"] for r in compare["rows"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
     zero = client.post("/api/explain", json={"text": "The striker scored twice", "zero_shot": ["sports", "politics"]}).json()
     assert zero["label_name"] == "sports"
+    text = "The staff were rude and the room was filthy, but the view was lovely."
+    kernel = client.post("/api/explain", json={"text": text, "method": "kernel", "samples": 60}).json()
+    assert kernel["method"] == "kernel" and kernel["evaluations"] == 60
+    np.testing.assert_allclose(kernel["values"], explain(text=text, method="kernel", samples=60).values, atol=1e-9)
 
 
 def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):

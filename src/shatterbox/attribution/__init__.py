@@ -24,6 +24,7 @@ from shatterbox.attribution._explain import (
 from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, curve_masks, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame, evaluate_together
 from shatterbox.attribution._gradients import gauss_legendre, grad_times_input, integrated_gradients
+from shatterbox.attribution._kernel import KernelDesign, kernel_coalitions, kernel_design, kernel_fit, kernel_shap
 from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
 from shatterbox.attribution._teaching import chapter_game, word_game
 from shatterbox.attribution._rollout import attention_rollout, rollout_relevance
@@ -61,6 +62,11 @@ __all__ = [
     "MASKING_BIAS",
     "grad_times_input",
     "integrated_gradients",
+    "KernelDesign",
+    "kernel_coalitions",
+    "kernel_design",
+    "kernel_fit",
+    "kernel_shap",
     "lime_fit",
     "lime_masks",
     "lime_weights",

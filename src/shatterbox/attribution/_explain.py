@@ -12,6 +12,7 @@ import numpy as np
 from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
+from shatterbox.attribution._kernel import kernel_design, kernel_shap
 from shatterbox.attribution._lime import lime_fit, lime_masks
 from shatterbox.attribution._rollout import rollout_relevance
 from shatterbox.attribution._shapley import (
@@ -25,12 +26,13 @@ from shatterbox.attribution._shapley import (
 from shatterbox.classifiers import Classifier, from_model, resolve_label
 from shatterbox.errors import BudgetTooSmall, InputError
 
-METHODS = ("shapley", "exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout")
+METHODS = ("shapley", "exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 ALL_METHODS = ("shapley", "owen", "lime", "ig", "gradxinput", "rollout")
 INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
 TITLES = {
     "exact": "exact Shapley",
     "sampled": "sampled Shapley",
+    "kernel": "Kernel SHAP",
     "owen": "Owen (phrase tree)",
     "lime": "LIME",
     "ig": "integrated gradients",
@@ -303,7 +305,7 @@ def resolve_method(method: str, n_words: int) -> str:
         ('exact', 'sampled')
     """
     method = (method or "shapley").strip().lower().replace("-", "").replace("_", "")
-    aliases = {"gradientxinput": "gradxinput", "gxi": "gradxinput", "integratedgradients": "ig", "partition": "owen"}
+    aliases = {"gradientxinput": "gradxinput", "gxi": "gradxinput", "integratedgradients": "ig", "partition": "owen", "kernelshap": "kernel"}
     method = aliases.get(method, method)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}: choose one of {', '.join(METHODS)} or all")
@@ -323,6 +325,7 @@ def planned_evaluations(method: str, n_words: int, *, budget: int | None = None,
     return {
         "exact": lambda: 2**n_words,
         "sampled": lambda: budget or SAMPLED_BUDGET,
+        "kernel": lambda: min(samples, 2**n_words),
         "owen": lambda: owen_plan(n_words) + 2,
         "lime": lambda: samples + 1,
         "ig": lambda: steps + 2,
@@ -352,7 +355,8 @@ def explain(
     """Explain ``target``'s prediction on ``text`` word by word; ``method="all"`` compares every method.
 
     Methods: ``shapley`` (exact up to 8 words, sampled above), ``exact``, ``sampled`` (stops at
-    ``precision`` or ``budget``), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
+    ``precision`` or ``budget``), ``kernel`` (Kernel SHAP from ``samples`` model evaluations; exact when they cover
+    every coalition), ``owen``, ``lime`` (``samples``), ``ig`` (``steps``), ``gradxinput``,
     ``rollout``. ``pairs=N`` asks for sampled Shapley with exactly N antithetic permutation pairs (the quick
     mode: 2 + 2N(n-1) model evaluations; error bars from 2 pairs on). ``label`` is the output to explain, by name or number
     (default: the predicted one); ``output_names`` names a callable target's outputs. Results are
@@ -441,6 +445,8 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
         )
     if concrete == "sampled":
         check_sampling_budget(game.n, limit)
+    if concrete == "kernel":
+        kernel_design(game.n, samples)  # refuses a sample too small to fit
     if concrete in INSIDE and not isinstance(game, TokenGame):
         raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
     return concrete, plan
@@ -525,6 +531,13 @@ def _sampled(game: Game, *, label: str | int | None, precision: float, budget: i
     return {"values": r.values, "error": r.error, "notes": notes, "full": r.full, "base": r.base, "target": target}
 
 
+def _kernel(game: Game, *, samples: int, seed: int, **_: Any) -> dict:
+    r = kernel_shap(game, game.n, evaluations=samples, seed=seed)
+    exact = r.evaluations >= 2**game.n
+    return {"values": r.values, "notes": ["every coalition: the exact Shapley values" if exact else
+                                          f"{r.evaluations} coalitions (sizes from the outside in, paired samples), kernel-weighted least squares; no error bars"]}
+
+
 def _owen(game: Game, **_: Any) -> dict:
     return {"values": owen_values(game, game.n).values, "notes": ["hierarchy: balanced binary tree of contiguous words"]}
 
@@ -570,6 +583,7 @@ def _rollout(game: TokenGame, **_: Any) -> dict:
 
 _METHOD_RUNNERS: dict[str, Callable[..., dict]] = {
     "exact": _exact,
+    "kernel": _kernel,
     "owen": _owen,
     "lime": _lime,
     "ig": _ig,
