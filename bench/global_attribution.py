@@ -126,7 +126,7 @@ def lookup(v: np.ndarray, n: int, seen: set):
     return value
 
 
-def kernel_shap(v: np.ndarray, n: int, samples: int, seen: set, seed: int) -> np.ndarray:
+def shap_kernel(v: np.ndarray, n: int, samples: int, seen: set, seed: int) -> np.ndarray:
     """shap's own KernelExplainer on the stored game (background: nobody present; explained: everybody)."""
     import shap
 
@@ -160,9 +160,9 @@ ESTIMATORS = {
     **{f"permutation sampling, {p} pair{'s' if p > 1 else ''}": (lambda p: lambda v, n, seen, seed: shapley_sampled(
         lookup(v, n, seen), n, precision=0.0, budget=2 + 2 * p * (n - 1), min_pairs=p, seed=seed).values[:, 0])(p) for p in (1, 2, 4)},
     **{f"Kernel SHAP (ours), {k} per word": (lambda k: lambda v, n, seen, seed: kernel_shap(
-        lookup(v, n, seen), n, evaluations=k * n, seed=seed).values[:, 0])(k) for k in (2, 4, 6, 8)},
+        lookup(v, n, seen), n, evaluations=k * n, seed=seed).values[:, 0])(k) for k in (3, 4, 6, 8)},
     "Owen values, balanced tree": lambda v, n, seen, seed: owen_values(lookup(v, n, seen), n).values[:, 0],
-    **{f"shap KernelSHAP, {k}n samples": (lambda k: lambda v, n, seen, seed: kernel_shap(v, n, k * n, seen, seed))(k) for k in (2, 4, 8)},
+    **{f"shap KernelSHAP, {k}n samples": (lambda k: lambda v, n, seen, seed: shap_kernel(v, n, k * n, seen, seed))(k) for k in (2, 4, 8)},
 }
 
 

@@ -327,7 +327,7 @@ def explain(
     precision: float = typer.Option(0.02, "--precision", help="Sampled Shapley stops when every 95% error bar of the label is at most this."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Most model evaluations allowed (default 4,000 for sampled, 20,000 otherwise)."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Quick mode: sampled Shapley with exactly this many antithetic permutation pairs (2 + 2 x pairs x (words - 1) evaluations; error bars from 2)."),
-    samples: Optional[int] = typer.Option(None, "--samples", help="kernel: model evaluations per text (default 500; with --corpus 6 per word); LIME: perturbed texts (default 500)."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="kernel: model evaluations per text (default 500; with --corpus 8 per word); LIME: perturbed texts (default 500)."),
     steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
     bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (1.6x faster in bench/attribution.py on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008)."),

@@ -121,16 +121,17 @@ def test_batched_texts_give_the_numbers_of_one_text_at_a_time():
 
 def test_kernel_shap_over_a_corpus_gives_each_texts_own_numbers():
     from shatterbox.attribution import explain, make_game
+    from shatterbox.global_attribution import KERNEL_PER_WORD
 
     texts = ["I loved this film.", "A dull and boring film that nobody in the room enjoyed at all.", "Wonderful", "The acting was moving."]
     run = explain_corpus(texts, None, settings=Settings(method="kernel", pairs=None, score=False))
     summaries = {r["text_id"]: r for r in run.texts.to_pylist()}
     for i in (0, 1, 3):
         n = make_game(None, texts[i]).n
-        alone = explain(None, texts[i], method="kernel", samples=6 * n, score=False)  # the default: 6 evaluations per word
+        alone = explain(None, texts[i], method="kernel", samples=KERNEL_PER_WORD * n, score=False)  # the default: 8 evaluations per word
         together = [r["value"] for r in run.rows.to_pylist() if r["text_id"] == i and r["label"] == alone.label_name]
         assert together == pytest.approx(alone.values[:, alone.label].tolist(), abs=1e-5)
-        assert summaries[i]["evaluations"] == alone.evaluations == min(6 * len(alone.words), 2 ** len(alone.words))
+        assert summaries[i]["evaluations"] == alone.evaluations == min(KERNEL_PER_WORD * n, 2**n)
         assert summaries[i]["method"] == "kernel"
     assert summaries[1]["evaluations"] < 2 ** 13  # sampled, not enumerated
     assert "single word" in summaries[2]["problem"]

@@ -25,8 +25,8 @@ from shatterbox.errors import BudgetTooSmall, InputError
 
 @dataclass
 class KernelDesign:
-    """Coalitions [k, n] other than the empty and full ones, their regression weights [k], and how many sizes were
-    enumerated in full (``complete``: every coalition of every size, so the values are exact)."""
+    """Coalitions [k, n] other than the empty and full ones, their regression weights [k], and whether every coalition
+    of every size is among them (``complete``: the values are then the exact Shapley values)."""
 
     masks: np.ndarray
     weights: np.ndarray

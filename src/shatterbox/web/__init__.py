@@ -107,13 +107,13 @@ class GenerateRequest(BaseModel):
 
 class ExplainRequest(BaseModel):
     text: str
-    method: str = Field("shapley", description="shapley, exact, sampled, owen, lime, ig, gradxinput, rollout, or all.")
+    method: str = Field("shapley", description="shapley, exact, sampled, kernel, owen, lime, ig, gradxinput, rollout, or all.")
     label: str | None = Field(None, description="Label to explain (default: the predicted one).")
     masking: Literal["auto", "mask", "delete"] = "auto"
     precision: float = Field(0.02, ge=0.001, le=1.0)
     budget: int | None = Field(None, ge=1, le=20_000)
     pairs: int | None = Field(None, ge=1, le=200, description="Quick mode: sampled Shapley with exactly this many antithetic pairs.")
-    samples: int = Field(500, ge=10, le=5_000)
+    samples: int = Field(500, ge=10, le=5_000, description="LIME: perturbed texts; kernel: model evaluations.")
     steps: int = Field(32, ge=2, le=256)
     seed: int = 0
     zero_shot: list[str] | None = Field(None, description="Classify by similarity to these labels instead.")
