@@ -131,7 +131,7 @@ def kernel_fit(masks: np.ndarray, weights: np.ndarray, v: np.ndarray, base: np.n
 
     Example:
         >>> m = np.array([[1, 0], [0, 1]], bool)
-        >>> kernel_fit(m, np.ones(2), np.array([[1.0], [2.0]]), np.zeros(1), np.array([3.0])).ravel().tolist()
+        >>> kernel_fit(m, np.ones(2), np.array([[1.0], [2.0]]), np.zeros(1), np.array([3.0])).ravel().round(6).tolist()
         [1.0, 2.0]
     """
     z = masks.astype(np.float64)
