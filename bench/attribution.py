@@ -131,6 +131,8 @@ def main() -> None:
         "shatterbox --pairs 2": lambda t, g: run_ours(classifier, t, g, "sampled", pairs=2),
         "shatterbox --pairs 2 --bf16": lambda t, g: run_ours(classifier, t, g, "sampled", pairs=2, dtype="bfloat16"),
         "shatterbox LIME 500": lambda t, g: run_ours(classifier, t, g, "lime"),
+        "shatterbox Kernel SHAP 500": lambda t, g: run_ours(classifier, t, g, "kernel"),
+        "shatterbox Kernel SHAP 500 --bf16": lambda t, g: run_ours(classifier, t, g, "kernel", dtype="bfloat16"),
     }
     for tool in tools.values():  # warm-up: imports, first calls
         tool(texts[0], TokenGame(classifier, texts[0]))
