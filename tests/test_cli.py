@@ -193,7 +193,7 @@ def test_explain_all_is_one_table():
     r = run("explain", WARM_UP, "--method", "all", "--samples", "200")
     assert r.exit_code == 0, r.stderr
     first_words = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
-    assert {"exact", "owen", "lime", "ig", "gradxinput", "rollout"} <= first_words
+    assert {"exact", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"} <= first_words
 
 
 def test_explain_json_and_html(tmp_path):

@@ -63,7 +63,7 @@ def test_zero_shot_labels_as_words_and_as_prototypes():
         zero_shot(["only"])
 
 
-@pytest.mark.parametrize("method", ["exact", "sampled", "owen", "lime", "ig", "gradxinput", "rollout"])
+@pytest.mark.parametrize("method", ["exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"])
 def test_every_method_gives_scored_per_word_values(method):
     a = explain(text=TEXT, method=method, samples=200)
     assert a.method == method and a.values.shape == (8, 2)
@@ -72,7 +72,7 @@ def test_every_method_gives_scored_per_word_values(method):
     assert 3 <= a.evaluations <= planned + 2  # the plan, plus the text and the empty coalition the values are anchored to
     if method == "exact":
         assert a.evaluations == 2**8
-    if method in ("exact", "sampled", "owen", "ig"):
+    if method in ("exact", "sampled", "kernel", "owen", "ig"):
         assert np.abs(a.values.sum(axis=0) - (a.prediction - a.base)).max() <= (1e-5 if method != "ig" else 0.01)
     if method == "sampled":
         assert a.error.shape == a.values.shape and "permutation pairs" in a.notes[0]

@@ -64,7 +64,7 @@ def test_explain_equals_the_library(client):
     assert data["label_name"] == "positive" and data["label"] == 1 and data["method"] == "exact"
     np.testing.assert_allclose(data["values"], lib.values, atol=1e-9)
     compare = client.post("/api/explain", json={"text": "I love chess", "method": "all", "samples": 100}).json()
-    assert [r["method"] for r in compare["rows"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
+    assert [r["method"] for r in compare["rows"]] == ["exact", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"]
     zero = client.post("/api/explain", json={"text": "The striker scored twice", "zero_shot": ["sports", "politics"]}).json()
     assert zero["label_name"] == "sports"
     text = "The staff were rude and the room was filthy, but the view was lovely."
@@ -249,7 +249,7 @@ def test_the_plan_of_an_explanation_matches_what_runs(client):
     req = {"text": "I love playing chess with my friends.", "method": "all"}
     plan = client.post("/api/explain/plan", json=req).json()
     assert plan["words"] == 8 and plan["faithfulness"] == 18
-    assert [p["method"] for p in plan["plan"]] == ["exact", "owen", "lime", "ig", "gradxinput", "rollout"]
+    assert [p["method"] for p in plan["plan"]] == ["exact", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"]
     done = client.post("/api/explain", json=req).json()
     for p, a in zip(plan["plan"], done["attributions"]):
         assert a["method"] == p["method"] and a["evaluations"] <= p["evaluations"] + 2 * 8 + 2  # faithfulness adds its own

@@ -27,7 +27,7 @@ from shatterbox.classifiers import Classifier, from_model, resolve_label
 from shatterbox.errors import BudgetTooSmall, InputError
 
 METHODS = ("shapley", "exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
-ALL_METHODS = ("shapley", "owen", "lime", "ig", "gradxinput", "rollout")
+ALL_METHODS = ("shapley", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
 TITLES = {
     "exact": "exact Shapley",
@@ -381,7 +381,7 @@ def methods_for(game: Game, method: str) -> list[str]:
 
     Example:
         >>> methods_for(ValueGame(list("ab"), lambda m: m.sum(axis=1)), "all")
-        ['shapley', 'owen', 'lime']
+        ['shapley', 'kernel', 'owen', 'lime']
     """
     if (method or "").strip().lower() != "all":
         return [method]
