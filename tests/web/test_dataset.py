@@ -1,6 +1,7 @@
 """The Explain tab's Dataset section: the API equals the library; the page shows the rankings and colours the
 drill-down texts as Python does."""
 
+import json
 import re
 
 import pytest
@@ -44,6 +45,20 @@ def test_explain_the_chosen_stores_sentences(client):
     assert d["texts"] == 6 and sorted(d["labels"]) == ["negative", "positive"]
     assert client.post("/api/datasets/nope", json={}).status_code == 404
     assert client.post("/api/stores/wn/explain-corpus", json={"limit": 5000}).status_code == 422
+    assert client.post("/api/stores/wn/explain-corpus", json={"method": "owen"}).status_code == 422
+
+
+def test_explain_the_stores_sentences_with_kernel_shap(client, folder):
+    from shatterbox.store import Store
+
+    d = client.post("/api/stores/wn/explain-corpus", json={"limit": 6, "min_count": 1, "method": "kernel"}).json()
+    texts = Store.open(folder / "wn").query("select text from sentences order by id limit 6").column(0).to_pylist()
+    want = dataset_payload(explain_corpus(texts, None, settings=Settings(method="kernel", pairs=None)), min_count=1)
+    assert d["texts"] == 6
+    for label in ("negative", "positive"):
+        for direction in ("up", "down"):
+            got = [(r["word"], r["texts"], r["mean"]) for r in d["words"][label][direction]]
+            assert got == [(r["word"], r["texts"], pytest.approx(r["mean"], abs=1e-9)) for r in want["words"][label][direction]] and got
 
 
 def test_dataset_section_in_chromium(browser, folder):
@@ -74,6 +89,12 @@ def test_dataset_section_in_chromium(browser, folder):
         page.fill("#ds-limit", "4")
         page.fill("#ds-min", "1")
         page.click("#ds-run")
+        page.wait_for_selector("#ds-summary")
+        assert page.inner_text("#ds-summary").startswith("4 texts explained")
+        page.select_option("#ds-method", "kernel")
+        with page.expect_request("**/explain-corpus") as sent:
+            page.click("#ds-run")
+        assert json.loads(sent.value.post_data) == {"min_count": 1, "limit": 4, "method": "kernel"}
         page.wait_for_selector("#ds-summary")
         assert page.inner_text("#ds-summary").startswith("4 texts explained")
         assert not errors and not dialogs

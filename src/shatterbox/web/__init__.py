@@ -625,7 +625,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
         return await run(work)
 
-    @app.post("/api/stores/{name}/explain-corpus", summary="Explain the first sentences of a store with the served classifier (quick sampled Shapley) and rank the words per label")
+    @app.post("/api/stores/{name}/explain-corpus", summary="Explain the first sentences of a store with the served classifier (quick sampled Shapley or Kernel SHAP) and rank the words per label")
     async def explain_store(name: str, req: DatasetRequest) -> dict:
         def work() -> dict:
             from shatterbox.global_attribution import Settings, explain_corpus
@@ -635,7 +635,8 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
 
             def make() -> dict:
                 texts = store.query(f"select text from sentences order by id limit {int(req.limit)}").column(0).to_pylist()
-                return dataset_response(explain_corpus(texts, classifier_for_store(), settings=Settings(pairs=req.pairs)), req)
+                settings = Settings(method=req.method, pairs=req.pairs if req.method == "sampled" else None)
+                return dataset_response(explain_corpus(texts, classifier_for_store(), settings=settings), req)
 
             return datasets.get_or_make((name, stamp, req.model_dump_json()), make)
 
@@ -866,7 +867,8 @@ class DatasetRequest(BaseModel):
     min_count: int = Field(5, ge=1, le=10_000, description="Words in fewer texts are left out of the rankings.")
     top: int = Field(15, ge=1, le=100)
     limit: int = Field(200, ge=2, le=1000, description="Store sentences to explain (explain-corpus only): about 0.1-0.2 s each.")
-    pairs: int = Field(2, ge=1, le=16, description="Antithetic permutation pairs per text (explain-corpus only).")
+    pairs: int = Field(2, ge=1, le=16, description="Antithetic permutation pairs per text (explain-corpus only, sampled).")
+    method: Literal["sampled", "kernel"] = Field("sampled", description="explain-corpus only: quick sampled Shapley, or Kernel SHAP (8 evaluations per word).")
 
 
 class NeuronRequest(BaseModel):

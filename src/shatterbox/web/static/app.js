@@ -685,6 +685,7 @@
   $("ds-run").addEventListener("click", function () {
     var name = window.shatterboxStore; if (!name) { showError("ds-error", new Error("choose a store in the Corpus tab first")); return; }
     var body = datasetRequest();
+    body.method = $("ds-method").value;
     $("ds-result").textContent = "";
     showNote("ds-progress", "explaining the first " + body.limit + " sentences of " + name + ": about 0.1-0.2 s each");
     run($("ds-form"), "ds-error", function () { return api("/api/stores/" + encodeURIComponent(name) + "/explain-corpus", body).then(drawDataset); })
