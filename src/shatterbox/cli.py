@@ -346,14 +346,14 @@ def explain(
     workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores; with --corpus, across a dataset."""
-    from shatterbox.attribution import Comparison, explain as explain_text, make_game, plan
+    from shatterbox.attribution import DEFAULT_SAMPLES, Comparison, explain as explain_text, make_game, plan
 
     if corpus is not None:
         return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, samples=samples, seed=seed, fmt=fmt,
                                out=out, results=results, by=by, min_count=min_count, top=top, word=word, limit=limit, column=column, text=text,
                                dtype="bfloat16" if bf16 else "float32", engine=engine, ray_address=ray_address, workers=workers)
     method = method or "shapley"
-    samples = 500 if samples is None else samples
+    samples = DEFAULT_SAMPLES if samples is None else samples
     with _friendly_errors():
         if engine != "local":
             raise InputError("--engine applies to --corpus: one text is explained here")

@@ -81,7 +81,9 @@ def test_screen_counts():
     assert screen(["a", "a", "", "b c d"], max_words=2).counts() == {"duplicate": 1, "empty": 1, "too long": 1}
 
 
-def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
+@pytest.mark.parametrize("method, pairs", [("sampled", 2), ("kernel", None)])
+def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts, method, pairs):
+    settings = Settings(method=method, pairs=pairs)
     source = tmp_path / "texts.txt"
     source.write_text("\n".join(texts[:96]) + "\n")
     script = textwrap.dedent(f"""
@@ -90,16 +92,17 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts):
         from tests.global_attribution import planted
         from shatterbox.global_attribution import Settings, explain_corpus
         planted.DELAY = 0.004
-        explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=Settings(pairs=2), part_texts=8)
+        explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=Settings(method={method!r}, pairs={pairs!r}), part_texts=8)
     """)
     killed = tmp_path / "killed"
     done = kill_mid_run([sys.executable, "-c", script, str(killed)], killed, "texts-*.parquet")
     assert 2 <= done < 12, "the kill must land mid-run"
-    resumed = explain_corpus(source, planted.classify, killed, settings=Settings(pairs=2), part_texts=8)
-    clean = explain_corpus(source, planted.classify, tmp_path / "clean", settings=Settings(pairs=2), part_texts=8)
+    resumed = explain_corpus(source, planted.classify, killed, settings=settings, part_texts=8)
+    clean = explain_corpus(source, planted.classify, tmp_path / "clean", settings=settings, part_texts=8)
     assert word_table(resumed).to_pandas().equals(word_table(clean).to_pandas())  # NaN where a word is in one text, on both sides
     again = CorpusRun.read(killed)
     assert again.texts.num_rows == 96 and again.rows.num_rows == clean.rows.num_rows
+    assert set(again.texts.column("method").to_pylist()) == {method}
     with pytest.raises(InputError, match="a corpus explanation made with other arguments"):
         explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)
 

@@ -9,6 +9,7 @@ Example:
 
 from shatterbox.attribution._explain import (
     ALL_METHODS,
+    DEFAULT_SAMPLES,
     METHODS,
     Attribution,
     Comparison,
@@ -40,6 +41,7 @@ from shatterbox.attribution._shapley import (
 
 __all__ = [
     "ALL_METHODS",
+    "DEFAULT_SAMPLES",
     "curve_masks",
     "evaluate_together",
     "first_round_coalitions",

@@ -12,7 +12,7 @@ import numpy as np
 from shatterbox.attribution._faithfulness import Faithfulness, faithfulness
 from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
 from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
-from shatterbox.attribution._kernel import kernel_design, kernel_shap
+from shatterbox.attribution._kernel import check_kernel_budget, kernel_shap
 from shatterbox.attribution._lime import lime_fit, lime_masks
 from shatterbox.attribution._rollout import rollout_relevance
 from shatterbox.attribution._shapley import (
@@ -42,6 +42,7 @@ TITLES = {
 EXACT_AUTO_MAX = 8  # "shapley" is exact up to this many words, sampled above
 DEFAULT_BUDGET = 20_000
 SAMPLED_BUDGET = 4_000
+DEFAULT_SAMPLES = 500  # LIME's perturbed texts and Kernel SHAP's model evaluations, unless given
 
 
 @dataclass
@@ -314,7 +315,7 @@ def resolve_method(method: str, n_words: int) -> str:
     return method
 
 
-def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = 500, steps: int = 32) -> int:
+def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = 32) -> int:
     """Model evaluations ``method`` will make on ``n_words`` words (an upper bound for sampled Shapley).
 
     Example:
@@ -343,7 +344,7 @@ def explain(
     masking: str = "auto",
     precision: float = 0.02,
     budget: int | None = None,
-    samples: int = 500,
+    samples: int = DEFAULT_SAMPLES,
     steps: int = 32,
     seed: int = 0,
     batch_size: int | None = None,
@@ -389,7 +390,7 @@ def methods_for(game: Game, method: str) -> list[str]:
 
 
 def plan(game: Game, method: str = "shapley", *, label: str | int | None = None, budget: int | None = None, precision: float = 0.02,
-         samples: int = 500, steps: int = 32, pairs: int | None = None) -> list[tuple[str, int]]:
+         samples: int = DEFAULT_SAMPLES, steps: int = 32, pairs: int | None = None) -> list[tuple[str, int]]:
     """(method, model evaluations at most) of every method :func:`explain` will run with these options;
     refuses what cannot run (unknown label or method, budget too small) before any model call.
 
@@ -426,7 +427,7 @@ def _limit(method: str, budget: int | None) -> int:
     return budget or (SAMPLED_BUDGET if method == "sampled" else DEFAULT_BUDGET)
 
 
-def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = 500, steps: int = 32) -> tuple[str, int]:
+def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = 32) -> tuple[str, int]:
     """The concrete method and its planned model evaluations; refuses what cannot run (before any model call).
 
     Example:
@@ -446,7 +447,7 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
     if concrete == "sampled":
         check_sampling_budget(game.n, limit)
     if concrete == "kernel":
-        kernel_design(game.n, samples)  # refuses a sample too small to fit
+        check_kernel_budget(game.n, samples)
     if concrete in INSIDE and not isinstance(game, TokenGame):
         raise InputError(f"{TITLES[concrete]} needs a model to look inside: explain a classifier, not a function or game")
     return concrete, plan
@@ -459,7 +460,7 @@ def run_method(
     label: str | int | None = None,
     precision: float = 0.02,
     budget: int | None = None,
-    samples: int = 500,
+    samples: int = DEFAULT_SAMPLES,
     steps: int = 32,
     seed: int = 0,
     score: bool = True,

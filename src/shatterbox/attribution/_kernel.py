@@ -33,6 +33,26 @@ class KernelDesign:
     complete: bool
 
 
+def check_kernel_budget(n_players: int, evaluations: int) -> None:
+    """Refuse fewer than two players, or a budget below the whole and the empty text plus every word alone and every
+    word left out (or every coalition, where that is fewer).
+
+    Example:
+        >>> check_kernel_budget(10, 15)
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.BudgetTooSmall: a budget of 15 model evaluations is too small for Kernel SHAP on 10 words: ...
+    """
+    n = n_players
+    if n < 2:
+        raise InputError("Kernel SHAP needs at least two players (words)")
+    least = min(2 + 2 * n, 2**n)
+    if evaluations < least:
+        raise BudgetTooSmall(f"a budget of {evaluations} model evaluations is too small for Kernel SHAP on {n} words: "
+                             f"it needs at least {least} (the whole and the empty text, every word alone and every word left out); "
+                             f"raise it (--samples {least})")
+
+
 def kernel_design(n_players: int, evaluations: int, seed: int = 0) -> KernelDesign:
     """The coalitions Kernel SHAP evaluates for ``n_players`` within ``evaluations`` model evaluations (the empty and
     full coalitions included), deterministic for a given ``seed``.
@@ -45,13 +65,7 @@ def kernel_design(n_players: int, evaluations: int, seed: int = 0) -> KernelDesi
         40
     """
     n = n_players
-    if n < 2:
-        raise InputError("Kernel SHAP needs at least two players (words)")
-    least = min(2 + 2 * n, 2**n)
-    if evaluations < least:
-        raise BudgetTooSmall(f"a budget of {evaluations} model evaluations is too small for Kernel SHAP on {n} words: "
-                             f"it needs at least {least} (the whole and the empty text, every word alone and every word left out); "
-                             f"raise it (--samples {least})")
+    check_kernel_budget(n, evaluations)
     mass = np.array([0.0] + [(n - 1) / (s * (n - s)) for s in range(1, n)])
     mass /= mass.sum()
     left = min(evaluations, 2**n) - 2

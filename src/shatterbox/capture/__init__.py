@@ -27,7 +27,7 @@ LOGITS_BYTES = 16 << 20  # per text: beyond this only the last position's logits
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
 
-__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "glue", "layer_modules", "layer_window", "mlp_modules", "recording"]
+__all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning", "align", "capture", "capture_batch", "encode", "glue", "layer_modules", "layer_window", "allowed_keys", "mlp_modules", "recording"]
 
 
 def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:
@@ -115,6 +115,19 @@ def layer_window(config, layer: int) -> int:
     if not window or not types or not 0 < layer <= len(types):
         return 0
     return int(window) if types[layer - 1] == "sliding_attention" else 0
+
+
+def allowed_keys(n: int, *, causal: bool, window: int = 0) -> np.ndarray:
+    """Which keys each query may read [query, key] among ``n`` tokens: every one, or (``causal``) itself and earlier
+    ones; with a sliding ``window`` > 0 only the last ``window`` of those (query i sees keys j > i - window).
+
+    Example:
+        >>> allowed_keys(3, causal=True, window=2).astype(int).tolist()
+        [[1, 0, 0], [1, 1, 0], [0, 1, 1]]
+    """
+    query, key = np.arange(n)[:, None], np.arange(n)[None, :]
+    allowed = key <= query if causal else np.ones((n, n), dtype=bool)
+    return allowed & (key > query - window) if window else allowed
 
 
 def _kept_logits(logits: torch.Tensor, lengths) -> np.ndarray:

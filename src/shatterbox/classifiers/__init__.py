@@ -70,7 +70,6 @@ class NextTokenHead(nn.Module):
     each label's first token, read at the last position. Works on token ids and on input embeddings (gradients).
 
     Example:
-        >>> from shatterbox.models import wrap
         >>> head = NextTokenHead(torch.tensor([5, 7]), torch.tensor([3]))
         >>> head.label_ids.tolist(), head.suffix_ids.tolist()
         ([5, 7], [3])

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shatterbox.attribution import (curve_masks, evaluate_together, faithfulness, first_round_coalitions, kernel_coalitions, make_game, resolve_method,
-                                    resolve_target, run_method)
+from shatterbox.attribution import (DEFAULT_SAMPLES, curve_masks, evaluate_together, faithfulness, first_round_coalitions, kernel_coalitions,
+                                    make_game, resolve_method, resolve_target, run_method)
 from shatterbox.engines import check_engine
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.runs import RECORD as RUN, RunFolder
@@ -193,10 +193,10 @@ def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list
 
 
 def _samples(settings: Settings, n_words: int) -> int:
-    """``samples`` for one text: as set, else Kernel SHAP's evaluations per word times its words, else LIME's 500."""
+    """``samples`` for one text: as set, else Kernel SHAP's evaluations per word times its words, else the default."""
     if settings.samples is not None:
         return settings.samples
-    return KERNEL_PER_WORD * n_words if settings.method == "kernel" else 500
+    return KERNEL_PER_WORD * n_words if settings.method == "kernel" else DEFAULT_SAMPLES
 
 
 def _kernel_ahead(n_words: int, settings: Settings) -> np.ndarray:

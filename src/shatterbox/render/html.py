@@ -23,6 +23,7 @@ from importlib import resources
 
 import numpy as np
 
+from shatterbox.capture import allowed_keys
 from shatterbox.capture.trace import Trace
 
 ALPHABET = "".join(c for c in map(chr, range(32, 127)) if c not in '"&<>\\')  # 90 characters JSON and HTML keep as is
@@ -121,14 +122,7 @@ def recompute_attention(
     scores = np.einsum("htd,hsd->hts", queries, keys, dtype=np.float32) * np.float32(scaling)
     if softcap:
         scores = np.float32(softcap) * np.tanh(scores / np.float32(softcap))
-    n = scores.shape[-1]
-    query, key = np.arange(n)[:, None], np.arange(n)[None, :]
-    allowed = np.ones((n, n), dtype=bool)
-    if causal:
-        allowed &= key <= query
-    if window:
-        allowed &= key > query - window
-    scores = np.where(allowed, scores, -np.inf)
+    scores = np.where(allowed_keys(scores.shape[-1], causal=causal, window=window), scores, -np.inf)
     scores = scores - scores.max(-1, keepdims=True)
     e = np.exp(scores)
     return e / e.sum(-1, keepdims=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from shatterbox.capture import TruncationWarning, align, encode, layer_window, mlp_modules, recording
+from shatterbox.capture import TruncationWarning, align, allowed_keys, encode, layer_window, mlp_modules, recording
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreError, StoreMismatch
@@ -503,8 +502,7 @@ def _looks_causal(attention: dict[int, np.ndarray], lengths) -> bool:
 def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal: bool, config=None) -> dict[str, np.ndarray]:
     layers = sorted(attention)
     probs = np.stack([attention[l][i, :, :n, :n] for l in layers])  # [layers, heads, n, n]
-    base = np.tril(np.ones((n, n), bool)) if causal else np.ones((n, n), bool)
-    allowed = np.stack([base & _window_mask(n, layer_window(config, l)) for l in layers])[:, None]  # sliding windows too
+    allowed = np.stack([allowed_keys(n, causal=causal, window=layer_window(config, l)) for l in layers])[:, None]  # sliding windows too
     punct = np.array([is_punct(label) and not s for label, s in zip(al.labels, al.special)], dtype=bool)
     stats = row_stats(probs, np.broadcast_to(allowed, probs.shape), al.special, punct)
     rows = {}
@@ -512,13 +510,6 @@ def _attention_rows(attention: dict[int, np.ndarray], i: int, n: int, al, causal
         for stat, values in stats.items():
             rows[f"attn_{stat}_{layer}"] = values[k].T.astype(np.float32)  # [tokens, heads]
     return rows
-
-
-def _window_mask(n: int, window: int) -> np.ndarray:
-    """Keys within ``window`` of each query (everything when ``window`` is 0)."""
-    if not window:
-        return np.ones((n, n), bool)
-    return np.arange(n)[None, :] > np.arange(n)[:, None] - window
 
 
 def _write(root: Path, index: int, table: pa.Table) -> dict:

@@ -45,7 +45,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from shatterbox.attribution import METHODS
+from shatterbox.attribution import DEFAULT_SAMPLES, METHODS
 from shatterbox.capture import Trace, TruncationWarning
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.memory import ByteLRU
@@ -113,7 +113,7 @@ class ExplainRequest(BaseModel):
     precision: float = Field(0.02, ge=0.001, le=1.0)
     budget: int | None = Field(None, ge=1, le=20_000)
     pairs: int | None = Field(None, ge=1, le=200, description="Quick mode: sampled Shapley with exactly this many antithetic pairs.")
-    samples: int = Field(500, ge=10, le=5_000, description="LIME: perturbed texts; kernel: model evaluations.")
+    samples: int = Field(DEFAULT_SAMPLES, ge=10, le=5_000, description="LIME: perturbed texts; kernel: model evaluations.")
     steps: int = Field(32, ge=2, le=256)
     seed: int = 0
     zero_shot: list[str] | None = Field(None, description="Classify by similarity to these labels instead.")
