@@ -129,7 +129,7 @@ def gemma() -> sb.LoadedModel:
 
 @pytest.fixture(scope="session")
 def chapter_trace(default_model) -> sb.Trace:
-    return default_model.capture(CHAPTER)
+    return sb.capture(default_model, CHAPTER)
 
 
 def save_models(specs: dict, root) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from shatterbox.cli import app
 from tests.conftest import CHAPTER, PAIR
+from shatterbox import capture
 
 runner = CliRunner()
 
@@ -411,7 +412,7 @@ def test_a_repeated_word_says_which_occurrence_and_takes_word_hash_n():
     assert first.exit_code == 0 and "'bank' occurs 2 times: using the first (bank#1" in first.stderr
     second = run("attention", text, "--layer", "3", "--head", "2", "--word", "bank#2", "--format", "json")
     assert second.exit_code == 0 and "occurs" not in second.stderr
-    trace = sb.load().capture(text)
+    trace = capture(sb.load(), text)
     want = attends_to(trace, 3, 2, trace.occurrences("bank")[1], level="token")
     got = json.loads(second.stdout)
     assert got != json.loads(first.stdout) and got == json.loads(json.dumps(want.to_dict()))

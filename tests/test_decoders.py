@@ -31,7 +31,7 @@ def test_capture_equals_a_fresh_models_attention_with_sliding_windows(gemma):
     """More than 512 tokens: Gemma's local layers (5 of every 6) see only the last 512 keys."""
     from transformers import AutoModelForCausalLM
 
-    trace = gemma.capture(LONG)
+    trace = sb.capture(gemma, LONG)
     assert trace.n_tokens > 600 and trace.is_causal
     fresh = AutoModelForCausalLM.from_pretrained(decoders.cached_folder(decoders.GEMMA), attn_implementation="eager").eval()
     with torch.no_grad():
@@ -49,7 +49,7 @@ def test_capture_equals_a_fresh_models_attention_with_sliding_windows(gemma):
 
 
 def test_words_of_a_sentencepiece_decoder_come_from_offsets(gemma):
-    trace = gemma.capture(CHAPTER)
+    trace = sb.capture(gemma, CHAPTER)
     assert trace.words == ["<bos>", "Transformers", "possess", "surprising", "emerging", "features", "."]
 
 
@@ -96,7 +96,7 @@ def test_a_store_of_gemmas_mlp_neurons_equals_capture(gemma, tmp_path):
     store = harvest(Corpus.from_texts(texts), tmp_path / "g", model=gemma, layers="3", what="mlp")
     assert store.manifest["max_length"] < gemma.max_length and store.columns == ["mlp_3"]
     for sid, text in enumerate(texts[:3]):
-        trace = gemma.capture(text)
+        trace = sb.capture(gemma, text)
         np.testing.assert_allclose(store.activations("mlp_3", f"sentence_id = {sid}"), trace.mlp[2], atol=1e-4)  # <bos> included
     acts = store.activations("mlp_3")
     unit = int(np.argmax(acts.max(axis=0)))

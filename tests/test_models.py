@@ -35,7 +35,7 @@ def test_sdpa_model_is_switched_to_recorded_eager(default_model):
         attn_implementation="sdpa",
     )
     with pytest.warns(UserWarning, match="attention 'sdpa' -> recorded eager.*train -> eval"):
-        trace = sb.wrap(model.train(), default_model.tokenizer, name="sdpa-bert").capture("hello world")
+        trace = sb.capture(sb.wrap(model.train(), default_model.tokenizer, name="sdpa-bert"), "hello world")
     assert trace.attentions.shape == (2, 4, 4, 4)
 
 
@@ -73,4 +73,4 @@ def test_folder_that_is_not_a_model(tmp_path):
 def test_model_without_attention_gets_one_clear_error(default_model):
     mamba = tf.MambaModel(tf.MambaConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2, state_size=4))
     with pytest.raises(AttentionUnavailable, match="did not return attention probabilities"):
-        sb.wrap(mamba, default_model.tokenizer, name="tiny-mamba").capture("hello world")
+        sb.capture(sb.wrap(mamba, default_model.tokenizer, name="tiny-mamba"), "hello world")

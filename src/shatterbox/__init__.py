@@ -4,7 +4,7 @@ Capture one forward pass into a :class:`Trace`, then analyse it.
 
 Example:
     >>> import shatterbox as sb
-    >>> trace = sb.load().capture("Transformers possess surprising emerging features.")
+    >>> trace = sb.capture(sb.load(), "Transformers possess surprising emerging features.")
     >>> table = sb.attention_table(trace, layer=6, head=6, level="word")
     >>> round(float(table.values.sum(axis=1)[0]), 6)
     1.0
@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from shatterbox.attribution import Attribution, explain
     from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
     from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
+    from shatterbox.render import fragment, show, to_html
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ _LAZY = {
     "shatterbox.capture": ("Trace", "TruncationWarning", "capture_batch"),  # capture: see _Package
     "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
     "shatterbox.attribution": ("Attribution", "explain"),
+    "shatterbox.render": ("fragment", "show", "to_html"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
@@ -71,6 +73,19 @@ class _Package(types.ModuleType):
 
 sys.modules[__name__].__class__ = _Package
 
+
+def _register_notebook() -> None:
+    """Inside IPython (a notebook), show every result with its HTML drawing; registered by class name, so
+    nothing heavy is imported until a result is displayed."""
+    ipython = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    if ipython is not None and hasattr(ipython, "display_formatter"):
+        from shatterbox.render import register_notebook
+
+        register_notebook(ipython)
+
+
+_register_notebook()
+
 __all__ = [
     "DEFAULT_MODEL",
     "AttentionSteps",
@@ -86,6 +101,9 @@ __all__ = [
     "capture",
     "capture_batch",
     "explain",
+    "fragment",
     "load",
+    "show",
+    "to_html",
     "wrap",
 ]

@@ -148,9 +148,11 @@ def _emit(objs: list, fmt: Format) -> None:
                 raise InputError("--format csv is for attention tables; use --format json with --word or --steps")
             typer.echo(o.to_csv(), nl=False)
     else:
+        from shatterbox.render import show
+
         console = _console()
         for o in objs:
-            console.print(o)
+            show(o, console)
 
 
 @app.command()
@@ -381,10 +383,12 @@ def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None
     for note in notes:
         if "not reached" in note or "above 1%" in note:
             _say(f"warning: {note}")
+    from shatterbox.render import show, to_html
+
     if fmt == "text":
-        result.show(_console())
+        show(result, _console())
         return
-    body = result.to_json(ensure_ascii=False) if fmt == "json" else result.to_html()
+    body = result.to_json(ensure_ascii=False) if fmt == "json" else to_html(result)
     if out is None:
         typer.echo(body)
         return

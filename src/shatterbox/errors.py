@@ -103,3 +103,24 @@ class StoreCorrupt(StoreError):
 
 class LLMError(ShatterboxError):
     """A chat endpoint could not be used (unreachable, too slow, refused, or its answer is not a chat completion)."""
+
+
+class ShatterboxDeprecationWarning(FutureWarning):
+    """A name that goes away in the next release; the message names its replacement (shown to users by default)."""
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn once per call site that ``old`` goes away in the next release and ``new`` replaces it.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     deprecated("Trace.to_html()", "shatterbox.to_html(trace)")
+        >>> str(w[0].message)
+        'Trace.to_html() is deprecated and goes away in the next release: use shatterbox.to_html(trace)'
+    """
+    import warnings
+
+    warnings.warn(f"{old} is deprecated and goes away in the next release: use {new}",
+                  ShatterboxDeprecationWarning, stacklevel=3)

@@ -58,7 +58,7 @@ def _self_attending_bert(tokenizer) -> sb.LoadedModel:
 @pytest.mark.parametrize("level", ["token", "word"])
 def test_forced_self_attention_lands_on_the_diagonal(default_model, specials, level):
     """If labels were shifted by one (the book's bug), the large weights would sit off the diagonal."""
-    trace = _self_attending_bert(default_model.tokenizer).capture("dogs chase unbelievably quick cats")
+    trace = sb.capture(_self_attending_bert(default_model.tokenizer), "dogs chase unbelievably quick cats")
     for layer in (1, 2):
         for head in (1,):
             t = sb.attention_table(trace, layer, head, level=level, specials=specials)
@@ -70,7 +70,7 @@ def test_forced_self_attention_lands_on_the_diagonal(default_model, specials, le
 
 
 def test_word_level_merges_pieces_like_a_hand_loop(default_model):
-    trace = default_model.capture("Tokenization of unbelievably long words")
+    trace = sb.capture(default_model, "Tokenization of unbelievably long words")
     a = trace.attentions[2, 3].astype(np.float64)
     W = len(trace.words)
     hand = np.zeros((W, W))
@@ -119,7 +119,7 @@ def test_steps_reproduce_the_model_for_every_query(chapter_trace, layer, head):
 
 
 def test_steps_on_a_causal_model_mask_future_keys(tiny_models):
-    trace = tiny_models["gpt2"].capture(CHAPTER)
+    trace = sb.capture(tiny_models["gpt2"], CHAPTER)
     s = sb.attention_steps(trace, 2, 3, 2)
     assert s.blocked.tolist() == [False, False, False] + [True] * (trace.n_tokens - 3)
     assert (s.probs[3:] == 0).all() and s.max_abs_diff <= 1e-5
@@ -128,17 +128,17 @@ def test_steps_on_a_causal_model_mask_future_keys(tiny_models):
 def test_steps_honour_sliding_windows_and_soft_caps(tiny_models):
     """Layer 1 of both Gemmas slides a 4-key window; Gemma 2 caps its scores at 1.5 (tanh)."""
     for name in ("gemma3-window", "gemma2-softcap"):
-        trace = tiny_models[name].capture(CHAPTER)
+        trace = sb.capture(tiny_models[name], CHAPTER)
         s = sb.attention_steps(trace, 1, 2, 7)
         assert s.blocked.tolist() == [True] * 4 + [False] * 4 + [True] * (trace.n_tokens - 8)
         assert s.max_abs_diff <= 1e-5 and (s.probs[:4] == 0).all()
     assert s.softcap == 1.5 and np.abs(s.scaled[4:8]).max() < 1.5
-    uncapped = sb.attention_steps(tiny_models["gemma3-window"].capture(CHAPTER), 1, 2, 7)
+    uncapped = sb.attention_steps(sb.capture(tiny_models["gemma3-window"], CHAPTER), 1, 2, 7)
     assert uncapped.softcap is None and np.allclose(uncapped.scaled, uncapped.dots * uncapped.scaling)
 
 
 def test_steps_for_a_word_use_its_first_piece(default_model):
-    trace = default_model.capture("Tokenization matters")
+    trace = sb.capture(default_model, "Tokenization matters")
     s = sb.attention_steps(trace, 1, 1, "tokenization")
     assert s.query_label == "token" and s.query_index == 1
 

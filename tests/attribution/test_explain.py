@@ -91,7 +91,7 @@ def test_method_all_compares_on_one_text():
     rows = c.rows()
     assert all(r["comprehensiveness"] is not None and len(r["top"]) == 3 for r in rows)
     assert json.loads(c.to_json())["rows"][0]["method"] == "exact"
-    assert "<table class=\"sbx-compare\">" in c.to_html()
+    assert "<table class=\"sbx-compare\">" in sb.to_html(c)
 
 
 def test_json_and_html():
@@ -99,9 +99,9 @@ def test_json_and_html():
     data = json.loads(a.to_json())
     assert data["words"] == a.words and data["label_name"] == "positive" and data["label"] == a.label
     assert len(data["faithfulness"]["deletion"]) == len(a.words) + 1 and data["evaluations"] == a.evaluations
-    page = a.to_html()
+    page = sb.to_html(a)
     assert "<b>" not in page and "&lt;" in page and "&amp;" in page and "http" not in page
-    assert a._repr_html_().startswith('<div class="sbx">')
+    assert sb.fragment(a).startswith('<div class="sbx">')
 
 
 def test_label_by_name_number_and_unknown():

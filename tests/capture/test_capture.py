@@ -44,7 +44,7 @@ def test_default_model_attention_equals_hand_softmax(chapter_trace):
 
 @pytest.mark.parametrize("name", TINY)
 def test_tiny_models_attention_equals_hand_softmax(tiny_models, name):
-    t = tiny_models[name].capture(CHAPTER)
+    t = sb.capture(tiny_models[name], CHAPTER)
     causal = name in CAUSAL
     assert t.is_causal is causal
     config = tiny_models[name].model.config
@@ -68,7 +68,7 @@ def test_tiny_models_attention_equals_hand_softmax(tiny_models, name):
 @pytest.mark.parametrize("name", TINY)
 def test_hidden_states_and_mlp_match_a_plain_forward(tiny_models, name):
     m = tiny_models[name]
-    t = m.capture(CHAPTER)
+    t = sb.capture(m, CHAPTER)
     enc = m.tokenizer(CHAPTER, return_tensors="pt")
     with torch.no_grad():
         out = m.model(**{k: v for k, v in enc.items() if k in m.forward_keys}, output_hidden_states=True)
@@ -96,7 +96,7 @@ def test_batched_capture_equals_one_by_one(tiny_models, name):
     texts = [CHAPTER, "hello world", PAIR[0]]
     batched = sb.capture_batch(m, texts, batch_size=2)
     for text, t in zip(texts, batched):
-        single = m.capture(text)
+        single = sb.capture(m, text)
         assert single.tokens == t.tokens
         np.testing.assert_allclose(single.attentions, t.attentions, atol=1e-5)
         np.testing.assert_allclose(single.hidden_states, t.hidden_states, atol=1e-4)
@@ -107,11 +107,11 @@ def test_default_model_batch_of_different_lengths(default_model):
     for text, t in zip(texts, sb.capture_batch(default_model, texts)):
         assert t.text == text
         np.testing.assert_allclose(t.attentions.sum(-1), 1.0, atol=1e-5)
-        np.testing.assert_allclose(default_model.capture(text).attentions, t.attentions, atol=1e-5)
+        np.testing.assert_allclose(sb.capture(default_model, text).attentions, t.attentions, atol=1e-5)
 
 
 def test_sentence_pair_has_segments_and_words_of_both(default_model):
-    t = default_model.capture(*PAIR)
+    t = sb.capture(default_model, *PAIR)
     assert t.text_pair == PAIR[1]
     seq_words = {(t.words[t.word_index[i]], int(t.sequence[i])) for i in range(t.n_tokens) if not t.special[i]}
     assert ("cats", 0) in seq_words and ("dogs", 1) in seq_words
@@ -120,7 +120,7 @@ def test_sentence_pair_has_segments_and_words_of_both(default_model):
 
 
 def test_word_alignment_follows_tokenizer_offsets(default_model):
-    t = default_model.capture("Tokenization isn't hard: 我喜欢猫!")
+    t = sb.capture(default_model, "Tokenization isn't hard: 我喜欢猫!")
     assert t.words[1:-1] == ["Tokenization", "isn", "'", "t", "hard", ":", "我", "喜", "欢", "猫", "!"]
     pieces = [t.tokens[i] for i in np.flatnonzero(t.word_index == 1)]
     assert pieces == ["token", "##ization"]
@@ -130,15 +130,15 @@ def test_word_alignment_follows_tokenizer_offsets(default_model):
 
 
 def test_byte_level_labels_are_readable(tiny_models):
-    t = tiny_models["gpt2"].capture(CHAPTER)
+    t = sb.capture(tiny_models["gpt2"], CHAPTER)
     assert not any(label.startswith("Ġ") for label in t.labels)
     assert t.words == ["Transformers", "possess", "surprising", "emerging", "features", "."]
-    r = tiny_models["roberta"].capture(CHAPTER)
+    r = sb.capture(tiny_models["roberta"], CHAPTER)
     assert r.tokens[0] == "<s>" and r.tokens[-1] == "</s>" and r.words[1] == "Transformers"
 
 
 def test_save_and_load_round_trip(tmp_path, chapter_trace, tiny_models):
-    for trace in (chapter_trace, tiny_models["gpt2"].capture(CHAPTER), tiny_models["roberta"].capture(*PAIR)):
+    for trace in (chapter_trace, sb.capture(tiny_models["gpt2"], CHAPTER), sb.capture(tiny_models["roberta"], *PAIR)):
         path = trace.save(tmp_path / "t.safetensors")
         again = sb.Trace.load(path)
         assert again == trace
@@ -158,17 +158,17 @@ def test_loading_a_file_that_is_not_a_trace(tmp_path):
 @pytest.mark.parametrize("text", ["", "   \n\t ", "\x00\x01\x02", "\u200b"])
 def test_empty_text_is_refused(default_model, text):
     with pytest.raises(EmptyText, match="empty"):
-        default_model.capture(text)
+        sb.capture(default_model, text)
 
 
 def test_empty_second_text_is_refused(default_model):
     with pytest.raises(EmptyText, match="second text"):
-        default_model.capture("hello", "  ")
+        sb.capture(default_model, "hello", "  ")
 
 
 @pytest.mark.parametrize("text", ["I love 🤗 and ☕!", "مرحبا بالعالم", "שלום עולם", "naïve café\u0301", "a\x07b\tc"])
 def test_odd_unicode_still_gives_a_trace(default_model, text):
-    t = default_model.capture(text)
+    t = sb.capture(default_model, text)
     assert t.n_tokens >= 3 and len(t.words) >= 3
     np.testing.assert_allclose(t.attentions.sum(-1), 1.0, atol=1e-5)
 
@@ -176,19 +176,19 @@ def test_odd_unicode_still_gives_a_trace(default_model, text):
 def test_long_text_is_truncated_with_a_warning(default_model):
     text = " ".join(["word"] * 600)
     with pytest.warns(sb.TruncationWarning, match="90 tokens past the limit were cut off"):
-        t = default_model.capture(text)
+        t = sb.capture(default_model, text)
     assert t.n_tokens == 512 and t.truncated == 90 and t.tokens[-1] == "[SEP]"
 
 
 def test_long_text_can_be_refused(default_model):
     with pytest.raises(TextTooLong, match="512 tokens"):
-        default_model.capture(" ".join(["word"] * 600), truncate=False)
+        sb.capture(default_model, " ".join(["word"] * 600), truncate=False)
 
 
 def test_short_text_gives_no_warning(default_model):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert default_model.capture(CHAPTER).truncated == 0
+        assert sb.capture(default_model, CHAPTER).truncated == 0
 
 
 @pytest.mark.parametrize("name", TINY)
@@ -202,7 +202,7 @@ def test_attention_equals_a_freshly_loaded_unwrapped_model(tiny_dir, tiny_models
     with torch.no_grad():
         out = fresh(**{k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}, output_attentions=True,
                     output_hidden_states=True)
-    t = tiny_models[name].capture(CHAPTER)
+    t = sb.capture(tiny_models[name], CHAPTER)
     assert t.token_ids.tolist() == enc["input_ids"][0].tolist()
     expected = torch.stack(out.attentions)[:, 0].numpy()
     assert t.attentions.shape == expected.shape
@@ -216,9 +216,9 @@ def test_concurrent_captures_keep_their_own_mlp_activations(default_model):
     from concurrent.futures import ThreadPoolExecutor
 
     texts = ["A short one.", "A much longer sentence with many more words than the other one has in it."]
-    alone = {t: default_model.capture(t).mlp for t in texts}
+    alone = {t: sb.capture(default_model, t).mlp for t in texts}
     with ThreadPoolExecutor(2) as pool:
-        traces = list(pool.map(lambda i: (texts[i % 2], default_model.capture(texts[i % 2])), range(40)))
+        traces = list(pool.map(lambda i: (texts[i % 2], sb.capture(default_model, texts[i % 2])), range(40)))
     for text, trace in traces:
         assert trace.mlp is not None and trace.mlp.shape == alone[text].shape
         np.testing.assert_allclose(trace.mlp, alone[text], atol=1e-5)

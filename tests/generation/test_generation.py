@@ -1,6 +1,7 @@
 """Generation attribution against oracles: brute force on a tiny random decoder, efficiency and completeness on
 Gemma 3 270M, captum's integrated gradients, and the linearity of a contrast."""
 
+import shatterbox as sb
 from itertools import combinations
 from math import factorial
 
@@ -155,14 +156,14 @@ def test_the_heat_map_renders_in_notebooks_pages_and_terminals(tiny_models):
     from rich.console import Console
 
     e = explain_generation(tiny_models["llama-gqa"], "a <i>b</i> c", max_new_tokens=2, method="exact")
-    fragment = e._repr_html_()
+    fragment = sb.fragment(e)
     assert fragment.count("<tr>") == 1 + len(e.targets) and "<i>" not in fragment and "&lt;" in fragment
     cells = re.findall(r'data-value="([^"]*)"', fragment)
     assert len(cells) == e.values.size and cells.count("") == int(np.isnan(e.values).sum())
     assert [float(c) for c in cells if c] == pytest.approx(e.values[np.isfinite(e.values)].tolist())
-    page = e.to_html()
+    page = sb.to_html(e)
     assert page.startswith("<!DOCTYPE html>") and "http" not in page
     console = Console(record=True, width=160, file=open("/dev/null", "w"))
-    e.show(console)
+    sb.show(e, console)
     text = console.export_text()
     assert f"{e.values[0, 0]:+.2f}" in text and f"{e.full[1]:.2f}" in text

@@ -58,8 +58,8 @@ def test_statistics_are_fractions_and_sum_sensibly(default_model):
     assert set(stats.values) == set(STATS) and stats.shape == (6, 12) and stats.n_texts == 4
     for name, arr in stats.values.items():
         assert ((arr >= -1e-9) & (arr <= 1 + 1e-9)).all(), name
-    one = head_stats([default_model.capture(SENTENCES[0])]).values
-    a = default_model.capture(SENTENCES[0]).attentions[3, 7].astype(np.float64)
+    one = head_stats([sb.capture(default_model, SENTENCES[0])]).values
+    a = sb.capture(default_model, SENTENCES[0]).attentions[3, 7].astype(np.float64)
     inner = range(1, len(a) - 1)  # rows with a previous and a next token: the same rows for all three
     assert abs(one["prev"][3, 7] - np.mean([a[i, i - 1] for i in inner])) < 1e-9
     assert abs(one["self"][3, 7] - np.mean([a[i, i] for i in inner])) < 1e-9
@@ -75,14 +75,14 @@ def test_statistics_are_fractions_and_sum_sensibly(default_model):
 
 
 def test_entropy_oracle_on_one_row(default_model):
-    t = default_model.capture(SENTENCES[1])
+    t = sb.capture(default_model, SENTENCES[1])
     p = t.attentions[2, 4].astype(np.float64)
     hand = np.mean([-(row * np.log(row)).sum() / np.log(len(row)) for row in p])
     assert abs(head_stats([t]).values["entropy"][2, 4] - hand) < 1e-9
 
 
 def test_causal_entropy_uses_visible_keys(tiny_models):
-    t = tiny_models["gpt2"].capture(SENTENCES[0])
+    t = sb.capture(tiny_models["gpt2"], SENTENCES[0])
     ent = head_stats([t]).values["entropy"]
     assert ((ent >= 0) & (ent <= 1 + 1e-9)).all()
 
@@ -93,7 +93,7 @@ def test_no_traces_is_a_clear_error():
 
 
 def test_agreement_of_one_text_says_what_it_is_over(default_model):
-    one = head_stats([default_model.capture("The cat sat on the mat.")]).ranking(3)
-    two = head_stats([default_model.capture("The cat sat on the mat."), default_model.capture("Dogs bark at night.")]).ranking(3)
+    one = head_stats([sb.capture(default_model, "The cat sat on the mat.")]).ranking(3)
+    two = head_stats([sb.capture(default_model, "The cat sat on the mat."), sb.capture(default_model, "Dogs bark at night.")]).ranking(3)
     assert all("over the rows of one text" in row.reason for row in one)
     assert not any("one text" in row.reason for row in two)

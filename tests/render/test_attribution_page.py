@@ -1,5 +1,6 @@
 """The attribution page in Chromium: switching the label switches the words and the figures above them."""
 
+import shatterbox as sb
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ def test_switching_the_label_switches_its_header_line(tmp_path, browser):
     weights = np.array([[0.5, -0.5], [-0.2, 0.2], [0.1, -0.1]])
     a = explain(ValueGame(["good", "bad", "plot"], lambda m: 0.2 + m @ weights * 0.5, labels=["positive", "negative"]), method="exact")
     page_file = tmp_path / "a.html"
-    page_file.write_text(a.to_html(), encoding="utf-8")
+    page_file.write_text(sb.to_html(a), encoding="utf-8")
     pg = browser.new_page()
     errors, _ = watch(pg)
     pg.goto(page_file.as_uri())

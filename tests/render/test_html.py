@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import shatterbox as sb
+from shatterbox.attention import recompute_attention
 from shatterbox.render.html import (
     HALF,
     LEVELS,
@@ -16,7 +17,6 @@ from shatterbox.render.html import (
     dequantise_vectors,
     pack,
     payload,
-    recompute_attention,
     trace_html,
     unpack,
 )
@@ -83,7 +83,7 @@ def test_a_layer_the_softmax_cannot_reproduce_ships_its_attention(chapter_trace)
 
 @pytest.mark.parametrize("name", TINY)
 def test_every_architecture_is_recomputed_faithfully(tiny_models, name):
-    trace = tiny_models[name].capture("the model reads every word and attends to the others")
+    trace = sb.capture(tiny_models[name], "the model reads every word and attends to the others")
     d = payload(trace)
     for layer in range(trace.n_layers):  # causal masks, rotary q/k and grouped keys included
         assert d["layers"][layer]["recomputed"]
@@ -98,7 +98,7 @@ def test_windows_and_soft_caps_change_the_attention_and_the_page_follows(tiny_mo
     """The planted sliding window (4 keys) and soft cap (1.5) are visible in the model's own attention, and a page
     that ignored them would be wrong: the recomputation without them misses the model by far."""
     for name, window, cap in (("gemma3-window", 4, 0), ("gemma2-softcap", 4, 1.5)):
-        trace = tiny_models[name].capture("the model reads every word and attends to the others")
+        trace = sb.capture(tiny_models[name], "the model reads every word and attends to the others")
         d = payload(trace)
         assert [x["window"] for x in d["layers"]] == [window, 0] and d["softcap"] == cap  # layer 2 is global in both
         assert trace.n_tokens > 6 and not trace.attentions[0][:, 6, :3].any()  # query 7 sees keys 4-7 only
@@ -111,9 +111,9 @@ def test_windows_and_soft_caps_change_the_attention_and_the_page_follows(tiny_mo
 
 @pytest.mark.parametrize("name", ["gpt2", "gemma3-window", "gemma2-softcap"])
 def test_causal_page_equals_python_in_chromium(tmp_path, tiny_models, browser, name):
-    trace = tiny_models[name].capture("the model reads every word and attends to the others")
+    trace = sb.capture(tiny_models[name], "the model reads every word and attends to the others")
     page_file = tmp_path / "gpt2.html"
-    page_file.write_text(trace.to_html(), encoding="utf-8")
+    page_file.write_text(sb.to_html(trace), encoding="utf-8")
     d = _data(page_file.read_text(encoding="utf-8"))
     pg = browser.new_page()
     errors, _ = watch(pg)
@@ -127,7 +127,7 @@ def test_causal_page_equals_python_in_chromium(tmp_path, tiny_models, browser, n
 
 def test_hostile_tokens_cannot_close_the_script(default_model):
     text = 'a <script>alert(1)</script> b "quote" <img src=x onerror=alert(1)> & </script>'
-    page = trace_html(default_model.capture(text))
+    page = trace_html(sb.capture(default_model, text))
     body = page.split('id="sb-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in body and ">" not in body
     assert _data(page)["words"][1:4] == ["a", "<", "script"]
@@ -137,9 +137,9 @@ def test_hostile_tokens_cannot_close_the_script(default_model):
 def test_page_is_small_and_offline(chapter_trace):
     page = trace_html(chapter_trace, neuron=False)
     assert len(page.encode()) < 80_000 and not _data(page)["neuron"]
-    assert _data(chapter_trace.to_html())["neuron"] and all("queries" in x for x in _data(chapter_trace.to_html())["layers"])
+    assert _data(sb.to_html(chapter_trace))["neuron"] and all("queries" in x for x in _data(sb.to_html(chapter_trace))["layers"])
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
-    assert "<iframe" in chapter_trace._repr_html_()
+    assert "<iframe" in sb.fragment(chapter_trace)
 
 
 def test_view_command(tmp_path):
@@ -155,11 +155,11 @@ def test_view_command(tmp_path):
 
 
 def test_views_in_real_chromium(tmp_path, default_model, browser):
-    trace = default_model.capture(*PAIR)
-    trace_b = default_model.capture(CHAPTER + ' <img src=x onerror=alert(1)> "')
+    trace = sb.capture(default_model, *PAIR)
+    trace_b = sb.capture(default_model, CHAPTER + ' <img src=x onerror=alert(1)> "')
     page_file, hostile_file = tmp_path / "pair.html", tmp_path / "hostile.html"
-    page_file.write_text(trace.to_html(), encoding="utf-8")
-    hostile_file.write_text(trace_b.to_html(), encoding="utf-8")
+    page_file.write_text(sb.to_html(trace), encoding="utf-8")
+    hostile_file.write_text(sb.to_html(trace_b), encoding="utf-8")
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors, dialogs = watch(pg)
     pg.goto(page_file.as_uri())
@@ -213,10 +213,10 @@ def test_512_token_views_stay_small_and_responsive(tmp_path, default_model, brow
     import time
 
     words = "the model reads every word and attends to the others in each head".split()
-    trace = default_model.capture(" ".join(words[i % len(words)] for i in range(510)))
+    trace = sb.capture(default_model, " ".join(words[i % len(words)] for i in range(510)))
     assert trace.n_tokens == 512
     page_file = tmp_path / "long.html"
-    page_file.write_text(trace.to_html(), encoding="utf-8")
+    page_file.write_text(sb.to_html(trace), encoding="utf-8")
     size = page_file.stat().st_size
     assert size <= 8_000_000  # 63 MB when the page carried the attention and float32 q/k
     d = _data(page_file.read_text(encoding="utf-8"))
@@ -266,8 +266,8 @@ def _table(pg) -> tuple[list[str], list[str], np.ndarray]:
 def test_pair_filters_and_word_table_equal_python(tmp_path, default_model, browser):
     from shatterbox.attention import attention_table
 
-    trace = default_model.capture("Tokenization splits unbelievably long words.", "Embeddings merge the pieces again.")
-    page = trace.to_html()
+    trace = sb.capture(default_model, "Tokenization splits unbelievably long words.", "Embeddings merge the pieces again.")
+    page = sb.to_html(trace)
     d = _data(page)
     attn = page_attention(d, trace, 0)  # the page's own numbers: the lines at 0.01 follow them
     seq, labels = trace.sequence, trace.labels
@@ -299,7 +299,7 @@ def test_pair_filters_and_word_table_equal_python(tmp_path, default_model, brows
 
 def test_notebook_frame_grows_with_its_content(tmp_path, chapter_trace, browser):
     page_file = tmp_path / "notebook.html"
-    page_file.write_text(f"<!DOCTYPE html><html><body>{chapter_trace._repr_html_()}</body></html>", encoding="utf-8")
+    page_file.write_text(f"<!DOCTYPE html><html><body>{sb.fragment(chapter_trace)}</body></html>", encoding="utf-8")
     pg = browser.new_page(viewport={"width": 1400, "height": 900})
     errors, _ = watch(pg)
     pg.goto(page_file.as_uri())
@@ -314,7 +314,7 @@ def test_notebook_frame_grows_with_its_content(tmp_path, chapter_trace, browser)
 
 def test_long_text_thumbnails_keep_a_previous_token_head_visible(tmp_path, default_model, browser):
     words = "the model reads every word and attends to the others in each head".split()
-    trace = default_model.capture(" ".join(words[i % len(words)] for i in range(300)))
+    trace = sb.capture(default_model, " ".join(words[i % len(words)] for i in range(300)))
     n = trace.n_tokens
     prev = trace.attentions[:, :, np.arange(1, n), np.arange(n - 1)].mean(-1)  # [layer, head] share on the previous token
     layer, head = np.unravel_index(prev.argmax(), prev.shape)

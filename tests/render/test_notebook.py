@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import CHAPTER, watch
 
 CELLS = [
-    "import shatterbox as sb\nmodel = sb.load()\ntrace = model.capture(" + repr(CHAPTER) + ")\ntrace",
+    "import shatterbox as sb\nmodel = sb.load()\ntrace = sb.capture(model, " + repr(CHAPTER) + ")\ntrace",
     "sb.explain(text='I love playing chess with my friends.', method='exact')",  # top-level, like sb.capture
 ]
 

@@ -10,6 +10,7 @@ from shatterbox.attention import attention_table
 from shatterbox.attribution import ValueGame, explain
 from shatterbox.render.terminal import ColumnBlocks, comparison_renderable, table_renderable
 from tests.conftest import CHAPTER
+from shatterbox import capture
 
 
 def _print(renderable, width: int = 80) -> str:
@@ -23,7 +24,7 @@ def _numbers(text: str) -> list[str]:
 
 
 def test_a_wide_attention_table_is_split_into_blocks_with_every_value_whole(default_model):
-    trace = default_model.capture(CHAPTER + " Attention heads read every other word in the sentence.")
+    trace = capture(default_model, CHAPTER + " Attention heads read every other word in the sentence.")
     table = attention_table(trace, 3, 4, level="word")
     text = _print(table_renderable(table))
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
@@ -55,7 +56,7 @@ def test_sixteen_colour_terminals_get_readable_cells(default_model):
 
     light_bg, dark_bg = {"47", "100", "107", "103", "106"}, {"40", "44", "41", "45"}
     light_fg, dark_fg = {"37", "97"}, {"30"}
-    table = attention_table(default_model.capture(CHAPTER), 3, 1)
+    table = attention_table(capture(default_model, CHAPTER), 3, 1)
     a = explain(text="I love playing chess with my friends.")
     for system, expect_pairs in (("standard", True), ("truecolor", False)):
         use_palette(system)

@@ -1,4 +1,4 @@
-"""The activation store: rows equal capture(), resumable after SIGKILL, never mixed, damage named and repaired."""
+"""The activation store: rows equal sb.capture(), resumable after SIGKILL, never mixed, damage named and repaired."""
 
 import os
 import signal
@@ -41,7 +41,7 @@ def test_rows_equal_capture(small, default_model):
         if text == "\u200b":
             assert store.rows(f"sentence_id = {sid}").num_rows == 0
             continue
-        trace = default_model.capture(text)
+        trace = sb.capture(default_model, text)
         rows = store.rows(f"sentence_id = {sid}", ["position", "token", "token_id", "word_index", "word", "special", "char_start", "char_end"]).to_pydict()
         assert rows["char_start"] == trace.offsets[:, 0].tolist() and rows["char_end"] == trace.offsets[:, 1].tolist()
         assert rows["token"] == trace.tokens and rows["position"] == list(range(trace.n_tokens))
@@ -62,7 +62,7 @@ def test_causal_model_rows_equal_capture(tiny_models, tmp_path, name):
     gpt2 = tiny_models[name]
     store = harvest(Corpus.from_texts(CORPUS), tmp_path / "g", model=gpt2, what="hidden,mlp,attention-stats")
     for sid, text in enumerate(CORPUS):
-        trace = gpt2.capture(text)
+        trace = sb.capture(gpt2, text)
         np.testing.assert_allclose(store.activations("hidden_2", f"sentence_id = {sid}"), trace.hidden_states[2], atol=1e-5)
         np.testing.assert_allclose(store.activations("mlp_1", f"sentence_id = {sid}"), trace.mlp[0], atol=1e-5)
         np.testing.assert_allclose(store.activations("attn_entropy_2", f"sentence_id = {sid}"), _expected_stats(trace)["entropy"][1].T, atol=1e-5)
@@ -71,7 +71,7 @@ def test_causal_model_rows_equal_capture(tiny_models, tmp_path, name):
 def test_float16_error_is_within_the_stated_bound(default_model, tmp_path):
     corpus = Corpus.from_texts([CHAPTER])
     half = harvest(corpus, tmp_path / "h", model=default_model, layers="6", dtype="float16").activations("hidden_6")
-    exact = default_model.capture(CHAPTER).hidden_states[6]
+    exact = sb.capture(default_model, CHAPTER).hidden_states[6]
     assert half.dtype == np.float32
     assert np.all(np.abs(half - exact) <= 4.9e-4 * np.abs(exact) + 6.1e-8)  # float16 rounding, stated in the CLI help
 

@@ -32,7 +32,7 @@ def test_model_info(client):
 
 def test_trace_is_the_views_payload_and_is_cached(client, app, default_model):
     first = client.post("/api/trace", json={"text": CHAPTER}).json()
-    trace = default_model.capture(CHAPTER)
+    trace = sb.capture(default_model, CHAPTER)
     assert first["tokens"] == trace.labels and first["nLayers"] == 6 and len(first["layers"]) == 6
     assert first["truncated"] == 0
     cached = len(app.state.traces.items)
@@ -41,7 +41,7 @@ def test_trace_is_the_views_payload_and_is_cached(client, app, default_model):
 
 
 def test_attention_table_and_ranking_equal_the_library(client, default_model):
-    trace = default_model.capture(CHAPTER)
+    trace = sb.capture(default_model, CHAPTER)
     table = client.post("/api/attention", json={"text": CHAPTER, "layer": 6, "head": 6, "level": "word"}).json()
     assert table == sb.attention_table(trace, 6, 6, level="word").to_dict()
     ranking = client.post("/api/attention", json={"text": CHAPTER, "layer": 6, "head": 6, "word": "transformers"}).json()
@@ -217,7 +217,7 @@ def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_m
     with ThreadPoolExecutor(len(texts)) as pool:
         futures = [pool.submit(batcher.capture, t, None) for t in texts]
     for text, future in zip(texts[:-1], futures):
-        single = default_model.capture(text)
+        single = sb.capture(default_model, text)
         assert future.result().labels == single.labels
         np.testing.assert_allclose(future.result().attentions, single.attentions, atol=1e-5)
     with pytest.raises(sb.errors.EmptyText):
@@ -296,7 +296,7 @@ def test_a_streamed_body_is_cut_off_while_it_streams():
 
 
 def test_the_trace_cache_is_bounded_in_bytes(default_model):
-    one = default_model.capture("The 0th short sentence of the cache test.").nbytes
+    one = sb.capture(default_model, "The 0th short sentence of the cache test.").nbytes
     app = create_app(limits=Limits(trace_cache_bytes=int(3.5 * one)))
     with local_client(app) as client:
         for i in range(10):
@@ -313,7 +313,7 @@ def test_a_batch_holds_at_most_batch_bytes_of_traces(default_model, monkeypatch)
 
     module = importlib.import_module("shatterbox.capture")  # shatterbox.capture is also the function
     texts = [f"sentence number {i} about cats and dogs" for i in range(7)]
-    one = default_model.capture(texts[0]).nbytes
+    one = sb.capture(default_model, texts[0]).nbytes
     sizes, real = [], module.capture_batch
 
     def recording(model, texts, pairs=None, **kw):

@@ -32,7 +32,7 @@ def page(browser, url, expect_400):
 
 
 def test_attention_tab_layer_6_head_6_and_word_ranking(page, default_model, tmp_path):
-    trace = default_model.capture(CHAPTER)
+    trace = sb.capture(default_model, CHAPTER)
     page.fill("#att-text", CHAPTER)
     page.select_option("#att-layer", "6")
     page.select_option("#att-head", "6")

@@ -86,10 +86,6 @@ class AttentionSteps:
             "max_abs_diff": self.max_abs_diff,
         }
 
-    def __rich__(self):
-        from shatterbox.render.terminal import steps_renderable
-
-        return steps_renderable(self)
 
 
 def attention_steps(trace: Trace, layer: int, head: int, query: int | str) -> AttentionSteps:
@@ -98,8 +94,8 @@ def attention_steps(trace: Trace, layer: int, head: int, query: int | str) -> At
     ``query`` is a token index, or a word (its first piece is used).
 
     Example:
-        >>> from shatterbox import load
-        >>> s = attention_steps(load().capture("Transformers possess features"), 1, 1, "possess")
+        >>> from shatterbox import capture, load
+        >>> s = attention_steps(capture(load(), "Transformers possess features"), 1, 1, "possess")
         >>> s.max_abs_diff < 1e-5
         True
     """

@@ -72,8 +72,8 @@ class AttentionTable:
     """Attention probabilities of one layer and head: ``values[i, j]`` = how much ``rows[i]`` attends to ``columns[j]``.
 
     Example:
-        >>> from shatterbox import load
-        >>> tr = load().capture("Transformers possess surprising emerging features.")
+        >>> from shatterbox import capture, load
+        >>> tr = capture(load(), "Transformers possess surprising emerging features.")
         >>> tab = attention_table(tr, 6, 6, level="word", specials=False)
         >>> tab.rows[:2]
         ['Transformers', 'possess']
@@ -112,10 +112,6 @@ class AttentionTable:
             writer.writerow([label, *(f"{x:.6f}" for x in row)])
         return out.getvalue()
 
-    def __rich__(self):
-        from shatterbox.render.terminal import table_renderable
-
-        return table_renderable(self)
 
 
 def attention_table(trace: Trace, layer: int, head: int, *, level: str = "token", specials: bool = True) -> AttentionTable:
@@ -125,8 +121,8 @@ def attention_table(trace: Trace, layer: int, head: int, *, level: str = "token"
     renormalised to sum to 1 over the remaining tokens (the note says so).
 
     Example:
-        >>> from shatterbox import load
-        >>> tab = attention_table(load().capture("hello world"), 1, 1)
+        >>> from shatterbox import capture, load
+        >>> tab = attention_table(capture(load(), "hello world"), 1, 1)
         >>> tab.rows
         ['[CLS]', 'hello', 'world', '[SEP]']
     """
@@ -160,10 +156,6 @@ class Ranking:
             "ranking": [[label, weight] for label, weight in self.items],
         }
 
-    def __rich__(self):
-        from shatterbox.render.terminal import ranking_renderable
-
-        return ranking_renderable(self)
 
 
 def attends_to(
@@ -175,8 +167,8 @@ def attends_to(
     level its pieces' rows are averaged.
 
     Example:
-        >>> from shatterbox import load
-        >>> tr = load().capture("Transformers possess surprising emerging features.")
+        >>> from shatterbox import capture, load
+        >>> tr = capture(load(), "Transformers possess surprising emerging features.")
         >>> r = attends_to(tr, 6, 6, "transformers", specials=False)
         >>> abs(sum(w for _, w in r.items) - 1) < 1e-6
         True

@@ -24,7 +24,7 @@ from shatterbox.attribution._shapley import (
     shapley_sampled,
 )
 from shatterbox.classifiers import Classifier, from_model, resolve_label
-from shatterbox.errors import BudgetTooSmall, InputError
+from shatterbox.errors import BudgetTooSmall, InputError, deprecated
 
 METHODS = ("shapley", "exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 ALL_METHODS = ("shapley", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
@@ -132,23 +132,18 @@ class Attribution:
         return json.dumps(self.to_dict(), **kwargs)
 
     def to_html(self) -> str:
-        """A self-contained page: the text with each word coloured by its value (a text plot)."""
-        from shatterbox.render.attribution import attribution_page
+        """Deprecated: :func:`shatterbox.to_html` draws every result."""
+        deprecated("Attribution.to_html()", "shatterbox.to_html(attribution)")
+        from shatterbox.render import to_html
 
-        return attribution_page([self])
-
-    def _repr_html_(self) -> str:
-        from shatterbox.render.attribution import attribution_fragment
-
-        return attribution_fragment([self])
+        return to_html(self)
 
     def show(self, console=None) -> None:
-        """Print the coloured words, the values and the faithfulness scores in the terminal."""
-        from rich.console import Console
+        """Deprecated: :func:`shatterbox.show` prints every result."""
+        deprecated("Attribution.show()", "shatterbox.show(attribution)")
+        from shatterbox.render import show
 
-        from shatterbox.render.terminal import attribution_renderable
-
-        (console or Console()).print(attribution_renderable(self))
+        show(self, console)
 
 
 @dataclass
@@ -183,18 +178,18 @@ class Comparison:
         return json.dumps(self.to_dict(), **kwargs)
 
     def to_html(self) -> str:
-        """One page: the comparison table, then each method's text plot."""
-        from shatterbox.render.attribution import attribution_page
+        """Deprecated: :func:`shatterbox.to_html` draws every result."""
+        deprecated("Comparison.to_html()", "shatterbox.to_html(comparison)")
+        from shatterbox.render import to_html
 
-        return attribution_page(self.attributions, table=self.rows())
+        return to_html(self)
 
     def show(self, console=None) -> None:
-        """Print the comparison table in the terminal."""
-        from rich.console import Console
+        """Deprecated: :func:`shatterbox.show` prints every result."""
+        deprecated("Comparison.show()", "shatterbox.show(comparison)")
+        from shatterbox.render import show
 
-        from shatterbox.render.terminal import comparison_renderable
-
-        (console or Console()).print(comparison_renderable(self))
+        show(self, console)
 
 
 def word_label(words: Sequence[str], i: int) -> str:

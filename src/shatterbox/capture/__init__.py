@@ -18,7 +18,7 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.capture._align import Alignment, align, glue
 from shatterbox.capture._encode import Encoded, TruncationWarning, encode
-from shatterbox.capture._recorder import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
+from shatterbox.models import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import AttentionUnavailable
 
@@ -34,7 +34,7 @@ def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, tr
     """Record one forward pass over ``text`` (or the pair ``text``, ``text_pair``) into a :class:`Trace`.
 
     Example:
-        >>> from shatterbox import load
+        >>> from shatterbox import capture, load
         >>> t = capture(load(), "Transformers possess surprising emerging features.")
         >>> t.attentions.shape
         (6, 12, 8, 8)
@@ -56,7 +56,7 @@ def capture_batch(
     ``on_batch(n)`` is called after each batch with the number of texts done (for progress bars).
 
     Example:
-        >>> from shatterbox import load
+        >>> from shatterbox import capture, load
         >>> [t.n_tokens for t in capture_batch(load(), ["hello world", "hi"])]
         [4, 3]
     """

@@ -20,8 +20,8 @@ Arrays are numpy and indexed from 0; every user-facing *parameter* naming a laye
 numbered from 1 (layer 1 is ``attentions[0]``), as in the book and the CLI.
 
 Example:
-    >>> from shatterbox import load
-    >>> t = load().capture("Transformers possess surprising emerging features.")
+    >>> from shatterbox import capture, load
+    >>> t = capture(load(), "Transformers possess surprising emerging features.")
     >>> t.tokens[:3], t.words[:3]
     (['[CLS]', 'transformers', 'possess'], ['[CLS]', 'Transformers', 'possess'])
 """
@@ -37,7 +37,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from shatterbox.errors import HeadOutOfRange, InputError, InvalidTrace, LayerOutOfRange, UnknownWord
+from shatterbox.errors import HeadOutOfRange, InputError, InvalidTrace, LayerOutOfRange, UnknownWord, deprecated
 
 FORMAT = "shatterbox.trace/1"
 _ARRAYS = (
@@ -100,8 +100,8 @@ class Trace:
         """Bytes held by the Trace's arrays (what a cache of Traces should count).
 
         Example:
-            >>> from shatterbox import load
-            >>> t = load().capture("hello world")
+            >>> from shatterbox import capture, load
+            >>> t = capture(load(), "hello world")
             >>> t.nbytes > 2 * t.attentions.nbytes
             True
         """
@@ -113,8 +113,8 @@ class Trace:
         """The ``nbytes`` of a Trace of ``n_tokens`` tokens before capturing it (float32 arrays).
 
         Example:
-            >>> from shatterbox import load
-            >>> t = load().capture("hello world")
+            >>> from shatterbox import capture, load
+            >>> t = capture(load(), "hello world")
             >>> est = Trace.estimate_bytes(t.n_tokens, 6, 12, 32, 384, 1536)
             >>> abs(est - t.nbytes) / t.nbytes < 0.1
             True
@@ -126,8 +126,8 @@ class Trace:
         """Check 1-based ``layer``/``head`` and return 0-based array indices.
 
         Example:
-            >>> from shatterbox import load
-            >>> load().capture("hi").head_index(6, 6)
+            >>> from shatterbox import capture, load
+            >>> capture(load(), "hi").head_index(6, 6)
             (5, 5)
         """
         if not 1 <= int(layer) <= self.n_layers:
@@ -141,8 +141,8 @@ class Trace:
         (``"bank#2"``: the second *bank*, counted from 1; the first without ``#``) or its index.
 
         Example:
-            >>> from shatterbox import load
-            >>> t = load().capture("The bank of the river, not the bank downtown")
+            >>> from shatterbox import capture, load
+            >>> t = capture(load(), "The bank of the river, not the bank downtown")
             >>> t.find_word("BANK"), t.find_word("bank#2"), t.find_word(4)
             (2, 9, 4)
         """
@@ -163,8 +163,8 @@ class Trace:
         """Indices into ``words`` of every occurrence of ``word`` (case-insensitive), in text order.
 
         Example:
-            >>> from shatterbox import load
-            >>> load().capture("a cat and a dog").occurrences("A")
+            >>> from shatterbox import capture, load
+            >>> capture(load(), "a cat and a dog").occurrences("A")
             [1, 4]
         """
         wanted = word.strip().casefold()
@@ -175,8 +175,8 @@ class Trace:
 
         Example:
             >>> import tempfile, os
-            >>> from shatterbox import load
-            >>> t = load().capture("hello")
+            >>> from shatterbox import capture, load
+            >>> t = capture(load(), "hello")
             >>> p = t.save(os.path.join(tempfile.mkdtemp(), "t.safetensors"))
             >>> Trace.load(p) == t
             True
@@ -227,24 +227,11 @@ class Trace:
         return cls(**meta, **{name: arrays.get(name) for name in _ARRAYS})
 
     def to_html(self, *, neuron: bool = True) -> str:
-        """A self-contained HTML page with the head, model and neuron views and the table (no network).
+        """Deprecated: :func:`shatterbox.to_html` draws every result (``neuron=False`` passes through)."""
+        deprecated("Trace.to_html()", "shatterbox.to_html(trace)")
+        from shatterbox.render import to_html
 
-        ``neuron=False`` leaves out the neuron view (a smaller file for short texts, where the page then
-        carries the attention instead of the queries and keys it recomputes it from).
-
-        Example:
-            >>> from shatterbox import load
-            >>> load().capture("hello").to_html().startswith("<!DOCTYPE html>")
-            True
-        """
-        from shatterbox.render.html import trace_html
-
-        return trace_html(self, neuron=neuron)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        return f'<iframe style="width:100%;height:720px;border:0" srcdoc="{html.escape(self.to_html(), quote=True)}"></iframe>'
+        return to_html(self, neuron=neuron)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):

@@ -12,7 +12,7 @@ import torch
 
 from shatterbox._batching import chunks
 from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, gauss_legendre, shapley_exact, shapley_sampled
-from shatterbox.errors import InputError
+from shatterbox.errors import InputError, deprecated
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 from shatterbox.models import language_model_parts
 
@@ -156,23 +156,18 @@ class GenerationExplanation:
         return json.dumps(self.to_dict(), **kwargs)
 
     def to_html(self) -> str:
-        """A self-contained page with the prompt x generated-token heat map."""
-        from shatterbox.render.generation import generation_page
+        """Deprecated: :func:`shatterbox.to_html` draws every result."""
+        deprecated("GenerationExplanation.to_html()", "shatterbox.to_html(explanation)")
+        from shatterbox.render import to_html
 
-        return generation_page(self)
-
-    def _repr_html_(self) -> str:
-        from shatterbox.render.generation import generation_fragment
-
-        return generation_fragment(self)
+        return to_html(self)
 
     def show(self, console=None) -> None:
-        """Print the heat map in the terminal."""
-        from rich.console import Console
+        """Deprecated: :func:`shatterbox.show` prints every result."""
+        deprecated("GenerationExplanation.show()", "shatterbox.show(explanation)")
+        from shatterbox.render import show
 
-        from shatterbox.render.generation import generation_renderable
-
-        (console or Console()).print(generation_renderable(self))
+        show(self, console)
 
 
 def explain_generation(

@@ -136,8 +136,8 @@ class HeadStats:
         score and every statistic — what ``shatterbox heads --format csv`` prints.
 
         Example:
-            >>> from shatterbox import load
-            >>> t = head_stats([load().capture("I love chess.")]).to_table(3)
+            >>> from shatterbox import capture, load
+            >>> t = head_stats([capture(load(), "I love chess.")]).to_table(3)
             >>> t.column_names[:5], t.num_rows
             (['rank', 'layer', 'head', 'kind', 'score'], 3)
         """
@@ -178,8 +178,8 @@ def head_stats(traces: Sequence[Trace]) -> HeadStats:
     """Average the head statistics of ``traces`` (all from one model).
 
     Example:
-        >>> from shatterbox import load
-        >>> s = head_stats([load().capture("Transformers possess surprising emerging features.")])
+        >>> from shatterbox import capture, load
+        >>> s = head_stats([capture(load(), "Transformers possess surprising emerging features.")])
         >>> sorted(s.values) == sorted(STATS)
         True
     """

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from shatterbox.attribution import Attribution
+    from shatterbox.attribution import Attribution, Comparison
 
 _UP = (255, 0, 81)
 _DOWN = (0, 139, 251)
@@ -163,6 +163,7 @@ def attribution_fragment(attributions: Sequence["Attribution"], *, table: Sequen
         >>> "&lt;b&gt;" in attribution_fragment([a]) and "<b>" not in attribution_fragment([a])
         True
     """
+    attributions = _listed(attributions)
     parts = [_table_html(table)] if table else []
     parts.extend(_section(a) for a in attributions)
     return f'<div class="sbx"><style>{_CSS}</style>{"".join(parts)}<script>{_JS}</script></div>'
@@ -176,8 +177,24 @@ def attribution_page(attributions: Sequence["Attribution"], *, table: Sequence[d
         >>> attribution_page([explain(chapter_game())]).startswith("<!doctype html>")
         True
     """
+    attributions = _listed(attributions)
     text = next((a.text for a in attributions if a.text), "attribution")
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shatterbox · {html.escape(text[:80])}</title>'
         f"</head><body>{attribution_fragment(attributions, table=table)}</body></html>"
     )
+
+
+def _listed(attributions) -> list:
+    """One attribution or several, as a list."""
+    return list(attributions) if isinstance(attributions, (list, tuple)) else [attributions]
+
+
+def comparison_fragment(comparison: "Comparison") -> str:
+    """The comparison table, then each method's text plot, as an HTML fragment."""
+    return attribution_fragment(comparison.attributions, table=comparison.rows())
+
+
+def comparison_page(comparison: "Comparison") -> str:
+    """One page: the comparison table, then each method's text plot."""
+    return attribution_page(comparison.attributions, table=comparison.rows())

@@ -8,8 +8,8 @@ Tokens are inserted with ``textContent`` only, and the JSON payload is escaped s
 can close the ``<script>`` element that carries it.
 
 Example:
-    >>> from shatterbox import load
-    >>> page = trace_html(load().capture("hello <script>"))
+    >>> from shatterbox import capture, load
+    >>> page = trace_html(capture(load(), "hello <script>"))
     >>> "<script>alert" in page, page.startswith("<!DOCTYPE html>")
     (False, True)
 """
@@ -23,7 +23,7 @@ from importlib import resources
 
 import numpy as np
 
-from shatterbox.capture import allowed_keys
+from shatterbox.attention import recompute_attention, sliding_window
 from shatterbox.capture.trace import Trace
 
 ALPHABET = "".join(c for c in map(chr, range(32, 127)) if c not in '"&<>\\')  # 90 characters JSON and HTML keep as is
@@ -105,48 +105,6 @@ def dequantise_vectors(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
     return codes.astype(np.float32) * scale[:, None, :].astype(np.float32)
 
 
-def recompute_attention(
-    queries: np.ndarray, keys: np.ndarray, scaling: float, *, causal: bool, window: int = 0, softcap: float | None = None
-) -> np.ndarray:
-    """softmax(q k^T * scaling) per head, soft-capped (``softcap * tanh(s / softcap)``) where the model caps,
-    with the causal mask if any and a sliding window (query i sees keys i - window < j, ``window`` > 0):
-    what the page computes.
-
-    Example:
-        >>> q = k = np.zeros((1, 3, 4), dtype=np.float32)
-        >>> recompute_attention(q, k, 0.5, causal=True)[0].tolist()
-        [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]]
-        >>> recompute_attention(q, k, 0.5, causal=True, window=2)[0][2].tolist()
-        [0.0, 0.5, 0.5]
-    """
-    scores = np.einsum("htd,hsd->hts", queries, keys, dtype=np.float32) * np.float32(scaling)
-    if softcap:
-        scores = np.float32(softcap) * np.tanh(scores / np.float32(softcap))
-    scores = np.where(allowed_keys(scores.shape[-1], causal=causal, window=window), scores, -np.inf)
-    scores = scores - scores.max(-1, keepdims=True)
-    e = np.exp(scores)
-    return e / e.sum(-1, keepdims=True)
-
-
-def sliding_window(scores: np.ndarray, causal: bool) -> int:
-    """The sliding window a layer's masked scores [head, query, key] show: the most keys a query sees when some
-    query is blocked from an earlier key (Gemma's local layers), else 0 (no window).
-
-    Example:
-        >>> s = np.where(np.tril(np.ones((4, 4))) * np.triu(np.ones((4, 4)), -1) > 0, 0.0, -np.inf)[None]
-        >>> sliding_window(s, True), sliding_window(np.where(np.tril(np.ones((4, 4))) > 0, 0.0, -np.inf)[None], True)
-        (2, 0)
-    """
-    if not causal:
-        return 0
-    blocked = np.isneginf(scores[0])
-    n = blocked.shape[-1]
-    past = np.tril(np.ones((n, n), dtype=bool))
-    if not (blocked & past).any():
-        return 0
-    return int((~blocked & past).sum(-1).max())
-
-
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
@@ -181,8 +139,8 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
     integers are ``pack`` text, the per-head, per-dimension scales base64 float32.
 
     Example:
-        >>> from shatterbox import load
-        >>> d = payload(load().capture("hello world"))
+        >>> from shatterbox import capture, load
+        >>> d = payload(capture(load(), "hello world"))
         >>> sorted(d["layers"][0]), d["layers"][0]["error"] < 1e-3
         (['error', 'kScale', 'keys', 'qScale', 'queries', 'recomputed', 'window'], True)
     """
@@ -229,8 +187,8 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
     (``neuron=True``) the neuron view.
 
     Example:
-        >>> from shatterbox import load
-        >>> len(trace_html(load().capture("Transformers possess surprising emerging features."), neuron=False)) < 80_000
+        >>> from shatterbox import capture, load
+        >>> len(trace_html(capture(load(), "Transformers possess surprising emerging features."), neuron=False)) < 80_000
         True
     """
     heading = html.escape(title or f"shatterbox - {trace.model}")
@@ -241,3 +199,14 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
         "<script type=\"application/json\" id=\"sb-data\">" + script_json(payload(trace, neuron=neuron)) + "</script>"
         "<script>" + asset("views.js") + "</script></body></html>"
     )
+
+
+def trace_frame(trace: Trace) -> str:
+    """The page of :func:`trace_html` in an ``<iframe>``, for notebooks (its script runs apart from the notebook's).
+
+    Example:
+        >>> from shatterbox import capture, load
+        >>> trace_frame(capture(load(), "hi")).startswith("<iframe")
+        True
+    """
+    return f'<iframe style="width:100%;height:720px;border:0" srcdoc="{html.escape(trace_html(trace), quote=True)}"></iframe>'

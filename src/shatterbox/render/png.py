@@ -65,8 +65,8 @@ def table_png(table: "AttentionTable", path: str | os.PathLike[str]) -> str:
 
     Example:
         >>> import tempfile
-        >>> from shatterbox import load, attention_table
-        >>> t = attention_table(load().capture("hello world"), 1, 1)
+        >>> from shatterbox import attention_table, capture, load
+        >>> t = attention_table(capture(load(), "hello world"), 1, 1)
         >>> table_png(t, os.path.join(tempfile.mkdtemp(), "t.png")).endswith("t.png")
         True
     """
@@ -79,9 +79,9 @@ def stat_png(stats: "HeadStats", name: str, path: str | os.PathLike[str]) -> str
 
     Example:
         >>> import tempfile
-        >>> from shatterbox import load
+        >>> from shatterbox import capture, load
         >>> from shatterbox.heads import head_stats
-        >>> s = head_stats([load().capture("hello world")])
+        >>> s = head_stats([capture(load(), "hello world")])
         >>> stat_png(s, "entropy", os.path.join(tempfile.mkdtemp(), "e.png")).endswith("e.png")
         True
     """

@@ -25,8 +25,8 @@ import transformers
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from shatterbox import decoders
-from shatterbox.capture import IMPLEMENTATION
-from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailable
+from shatterbox.models._recorder import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
+from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailable, deprecated
 
 if TYPE_CHECKING:
     from shatterbox.capture.trace import Trace
@@ -97,13 +97,8 @@ class LoadedModel:
         return frozenset(inspect.signature(self.model.forward).parameters)
 
     def capture(self, text: str, text_pair: str | None = None, *, truncate: bool = True) -> "Trace":
-        """Run one forward pass and record it; see :func:`shatterbox.capture.capture`.
-
-        Example:
-            >>> t = load().capture("Transformers possess surprising emerging features.")
-            >>> t.attentions.shape[:2]
-            (6, 12)
-        """
+        """Deprecated: :func:`shatterbox.capture` (``capture(model, text)``) records one forward pass."""
+        deprecated("LoadedModel.capture(text)", "shatterbox.capture(model, text)")
         from shatterbox.capture import capture
 
         return capture(self, text, text_pair, truncate=truncate)
