@@ -9,7 +9,8 @@ import pytest
 
 import shatterbox as sb
 from shatterbox.attribution import explain
-from shatterbox.web import Limits, _Busy, _Gate, create_app
+from shatterbox.web import Limits, create_app
+from shatterbox.web.server import Batcher, Busy, Gate, Guard
 from tests.conftest import CHAPTER, PAIR, local_client
 
 
@@ -156,7 +157,7 @@ def test_unknown_model_fails_at_start():
 
 
 def test_gate_bounds_concurrency_and_queue():
-    gate, inside, peak, lock = _Gate(1, 2), [0], [0], threading.Lock()
+    gate, inside, peak, lock = Gate(1, 2), [0], [0], threading.Lock()
 
     def work():
         with gate():
@@ -171,7 +172,7 @@ def test_gate_bounds_concurrency_and_queue():
     for t in threads:
         t.start()
     time.sleep(0.01)
-    with pytest.raises(_Busy):  # one running, two waiting: the queue is full
+    with pytest.raises(Busy):  # one running, two waiting: the queue is full
         with gate():
             pass
     for t in threads:
@@ -210,9 +211,8 @@ def test_a_request_that_waits_too_long_is_a_503():
 def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_model):
     from concurrent.futures import ThreadPoolExecutor
 
-    from shatterbox.web import _Batcher
 
-    batcher = _Batcher(default_model, _Gate(1, 64))
+    batcher = Batcher(default_model, Gate(1, 64))
     texts = [f"sentence number {i} about cats" for i in range(12)] + ["   "]
     with ThreadPoolExecutor(len(texts)) as pool:
         futures = [pool.submit(batcher.capture, t, None) for t in texts]
@@ -267,9 +267,8 @@ def test_other_host_names_are_refused_and_frames_are_forbidden(client):
 
 
 def test_serving_on_all_interfaces_answers_ip_addresses_only():
-    from shatterbox.web import _Guard
 
-    guard = _Guard(None, max_body=1, hosts=("127.0.0.1", "localhost", "::1", "0.0.0.0"))
+    guard = Guard(None, max_body=1, hosts=("127.0.0.1", "localhost", "::1", "0.0.0.0"))
     assert guard.host_allowed("192.168.1.20:8000") and guard.host_allowed("[fe80::1]:8000")
     assert not guard.host_allowed("attacker.example:8000") and not guard.host_allowed("")
 
@@ -309,7 +308,6 @@ def test_the_trace_cache_is_bounded_in_bytes(default_model):
 def test_a_batch_holds_at_most_batch_bytes_of_traces(default_model, monkeypatch):
     import importlib
 
-    from shatterbox.web import _Batcher
 
     module = importlib.import_module("shatterbox.capture")  # shatterbox.capture is also the function
     texts = [f"sentence number {i} about cats and dogs" for i in range(7)]
@@ -321,8 +319,8 @@ def test_a_batch_holds_at_most_batch_bytes_of_traces(default_model, monkeypatch)
         return real(model, texts, pairs, **kw)
 
     monkeypatch.setattr(module, "capture_batch", recording)
-    gate = _Gate(1, 64)
-    batcher = _Batcher(default_model, gate, max_bytes=int(2.5 * one))
+    gate = Gate(1, 64)
+    batcher = Batcher(default_model, gate, max_bytes=int(2.5 * one))
     with gate():  # everything queues up behind the busy model
         futures = [batcher.submit(t, None) for t in texts]
         time.sleep(0.2)

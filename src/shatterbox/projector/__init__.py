@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from shatterbox.store import Store
 
 METHODS = ("pca", "umap")
 
-__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "predictions", "project", "reads_store", "project_layers", "sentence_points",
+__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "map_store", "predictions", "project", "reads_store", "project_layers", "sentence_points",
            "token_points", "trustworthiness"]
 
 
@@ -156,15 +156,54 @@ def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return turned * scale + reference.mean(0)
 
 
-def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed: int = 0, k: int = 10) -> list[Map]:
-    """One map per layer, each aligned to the previous layer's, so a point moves only as its vector does."""
+def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed: int = 0, k: int = 10,
+                   progress: Callable[[int, int], None] | None = None) -> list[Map]:
+    """One map per layer, each aligned to the previous layer's, so a point moves only as its vector does;
+    ``progress(done, total)`` after each layer."""
     maps: list[Map] = []
     for layer in sorted(vectors):
         m = project(vectors[layer], method, seed=seed, k=k, layer=layer)
         if maps:
             m.coords = align(m.coords, maps[-1].coords)
         maps.append(m)
+        if progress is not None:
+            progress(len(maps), len(vectors))
     return maps
+
+
+def map_store(store: Store, *, method: str = "pca", level: str = "sentence", pool: str = "mean", layers: Sequence[int] | None = None,
+              limit: int | None = 5000, seed: int = 0, classifier=None, factors=None, factor: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> tuple[Points, list[Map]]:
+    """The whole projector pipeline over ``store``: sample points (``level`` sentence or token, ``limit`` seeded),
+    optionally colour them by ``classifier``'s prediction and confidence and by ``factor`` of ``factors``, then
+    one aligned map per hidden layer (``layers``: all by default); ``progress(done, total)`` counts layers mapped.
+
+    Example:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=30), tempfile.mkdtemp(), layers="1,2")
+        >>> points, maps = map_store(s, limit=20)
+        >>> len(points.texts), [m.layer for m in maps]
+        (20, [1, 2])
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
+    if level not in ("sentence", "token"):
+        raise InputError(f"unknown level {level!r}: sentence or token")
+    if pool not in ("mean", "first"):
+        raise InputError(f"unknown pooling {pool!r}: mean or first")
+    if (factors is None) != (factor is None):
+        raise InputError("factors and factor go together: the factors fitted on this store and the factor whose code colours the points")
+    chosen = list(layers) if layers else store.layers()
+    points = (sentence_points if level == "sentence" else token_points)(store, limit=limit, seed=seed)
+    if classifier is not None:
+        labels, confidence = predictions(store, points, classifier)
+        points.labels["prediction"], points.values["confidence"] = labels, confidence
+    if factors is not None:
+        name, values = factor_values(factors, factor, store, points)
+        points.values[name] = values
+    return points, project_layers(layer_vectors(store, points, chosen, pool=pool), method, seed=seed, progress=progress)
 
 
 def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:

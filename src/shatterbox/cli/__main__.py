@@ -1,0 +1,5 @@
+"""``python -m shatterbox.cli``: the ``shatterbox`` command."""
+
+from shatterbox.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""`shatterbox probe` and `shatterbox project`: where a property becomes readable, and the projector."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from shatterbox.cli._common import Format, SeedOpt, _friendly_errors, _layers_option, _print_arrow, _say, _write_text, app
+from shatterbox.errors import InputError
+
+
+@app.command()
+def probe(
+    store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest wordnet --where kind=example ...)."),
+    prop: str = typer.Option("pos", "--property", "-p", help="Token level: pos, supersense or sense (of the WordNet headword); sentence level: a label column of the corpus."),
+    level: str = typer.Option("token", "--level", help="token (the headword) or sentence (mean over its tokens)."),
+    kind: str = typer.Option("linear", "--kind", help="linear (logistic regression) or mlp (one hidden layer of 256)."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers to probe: all, or e.g. 0-6, 1,3."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, seeded)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many examples (a seeded sample)."),
+    random_store: Optional[str] = typer.Option(None, "--random", help="The same corpus harvested with --random-weights: its curves are the baseline."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write a self-contained HTML page with the plot."),
+    seed: int = SeedOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
+) -> None:
+    """From which layer a property is readable: probe accuracy, control-task accuracy and selectivity per layer (± 95 % over folds)."""
+    import pyarrow as pa
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shatterbox.probes import probe as run_probe
+    from shatterbox.store import Store
+
+    with _friendly_errors():
+        opened = Store.open(store)
+        chosen = _layers_option(opened, layers)
+        results = []
+        for path in [opened] + ([Store.open(random_store)] if random_store else []):
+            columns = (TextColumn(f"probe {prop}" + (" (random weights)" if results else "")), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+                task = bar.add_task("probe", total=len(chosen))
+                results.append(run_probe(path, prop, level=level, kind=kind, layers=chosen, folds=folds, limit=limit, seed=seed,
+                                         on_layer=lambda _l: bar.advance(task)))
+        result, control = results[0], (results[1] if len(results) > 1 else None)
+        if out is not None:
+            from shatterbox.render.probes import probes_page
+
+            _write_text(out, probes_page([(result, control)]))
+        if fmt is Format.json:
+            typer.echo(json.dumps({"result": result.to_dict(), "random_weights": None if control is None else control.to_dict()}))
+            return
+        rows = []
+        for i, s in enumerate(result.layers):
+            row = {"layer": s.layer, "accuracy": s.accuracy, "accuracy ±": s.accuracy_ci, "control": s.control, "control ±": s.control_ci,
+                   "selectivity": s.selectivity, "selectivity ±": s.selectivity_ci}
+            if control is not None:
+                row |= {"random weights: accuracy": control.layers[i].accuracy, "random weights: selectivity": control.layers[i].selectivity}
+            rows.append(row)
+        _print_arrow(pa.Table.from_pylist(rows), fmt)
+        best = result.best()
+        _say(f"{prop} ({level}, {kind} probe): {result.n_examples:,} examples, {result.n_classes} classes, majority class {result.majority:.3f}; "
+             f"most selective at layer {best.layer} ({best.selectivity:.3f} ± {best.selectivity_ci:.3f}); {result.seconds:.0f} s"
+             + (f"; wrote {out}" if out else ""))
+
+
+@app.command()
+def project(
+    store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
+    out: str = typer.Option(..., "--out", "-o", help="The self-contained HTML page to write (scatter, layer slider, hover, PNG export)."),
+    method: str = typer.Option("pca", "--method", help="pca or umap (seeded: the same map every run)."),
+    level: str = typer.Option("sentence", "--level", help="sentence (mean of its tokens, as sentence-transformers embed) or token."),
+    pool: str = typer.Option("mean", "--pool", help="Sentence vectors: mean (of all its tokens) or first (the [CLS] token)."),
+    layers: str = typer.Option("all", "--layers", help="Hidden layers to map: all, or e.g. 1-6, 3."),
+    limit: int = typer.Option(5000, "--limit", "-n", help="Points (a seeded sample of sentences or tokens)."),
+    colour: Optional[str] = typer.Option(None, "--colour", "--color", help="Colour by this label column (default: the first), or 'prediction'."),
+    predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (it runs once per sentence shown)."),
+    factors_file: Optional[str] = typer.Option(None, "--factors", help="A factors file fitted on this store: colour by --factor's code."),
+    factor: Optional[int] = typer.Option(None, "--factor", help="The factor (from 0) whose code colours the points, at the layer where it matters most."),
+    seed: int = SeedOpt,
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json: each map's faithfulness."),
+) -> None:
+    """Map sentences or tokens to 2-D at every layer (aligned across layers) with each map's trustworthiness and k-NN recall."""
+    import pyarrow as pa
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shatterbox.projector import map_store
+    from shatterbox.render.projector import projector_page
+    from shatterbox.store import Store
+
+    with _friendly_errors():
+        if (factors_file is None) != (factor is None):
+            raise InputError("--factors and --factor go together: the factors file and the factor whose code colours the points")
+        opened = Store.open(store)
+        chosen = _layers_option(opened, layers)
+        classifier = None
+        if predict:
+            from shatterbox.classifiers.sentiment import sentiment
+
+            classifier = sentiment()
+        factors = None
+        if factors_file is not None:
+            from shatterbox.factors import Factors
+
+            factors = Factors.load(factors_file)
+        columns = (TextColumn(f"{method} maps"), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("map", total=len(chosen))
+            points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed,
+                                     classifier=classifier, factors=factors, factor=factor,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+        _write_text(out, projector_page(points, maps, colour=colour))
+        rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]
+        _print_arrow(pa.Table.from_pylist(rows), fmt)
+        _say(f"{len(points.texts):,} {level}s mapped by {method} at {len(maps)} layers; wrote {out}")

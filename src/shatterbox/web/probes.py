@@ -1,0 +1,87 @@
+"""The Probes and Projector tabs: where a property becomes readable, and 2-D maps of a store's layers."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from shatterbox.web.folder import factors_of, open_store
+from shatterbox.web.served import FileCache, Served
+
+
+class ProbeRequest(BaseModel):
+    property: str = Field("pos", min_length=1, max_length=100, description="Token level: pos, supersense or sense; sentence level: a label column.")
+    level: Literal["token", "sentence"] = "token"
+    kind: Literal["linear", "mlp"] = "linear"
+    layers: list[int] | None = Field(None, description="Hidden layers to probe (default: all the store holds).")
+    folds: int = Field(5, ge=2, le=20)
+    limit: int = Field(2000, ge=20, le=20_000, description="Examples used at most (a seeded sample): probes take seconds per thousand.")
+    random: str | None = Field(None, description="A store of the same corpus harvested with --random-weights, for the baseline curves.")
+    seed: int = 0
+
+
+class ProjectRequest(BaseModel):
+    method: Literal["pca", "umap"] = "pca"
+    level: Literal["sentence", "token"] = "sentence"
+    pool: Literal["mean", "first"] = Field("mean", description="Sentence vectors: mean of all its tokens, or its first ([CLS]) token.")
+    layers: list[int] | None = Field(None, description="Hidden layers to map (default: all the store holds).")
+    limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
+    colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")
+    predict: bool = Field(False, description="Add the served classifier's prediction and confidence (read from the store when its encoder's last layer answers it, else run once per sentence).")
+    factors: str | None = Field(None, max_length=200, description="A factors file of the served folder, fitted on this store: colour by one factor's code.")
+    factor: int = Field(0, ge=0, description="The factor (from 0) whose code colours the points.")
+    seed: int = 0
+
+
+def router(served: Served) -> APIRouter:
+    """``/api/stores/{name}/probe`` and ``/api/stores/{name}/project``."""
+    api = APIRouter()
+    probes = FileCache(16 << 20)  # (manifests, store, request) -> probe results
+    maps = FileCache(256 << 20)  # (manifest, store, request) -> projector payload
+
+    @api.post("/api/stores/{name}/probe", summary="Probe a property layer by layer, with its control task (and a random-weight store's curves)")
+    async def probe_store(name: str, req: ProbeRequest) -> dict:
+        def work() -> dict:
+            from shatterbox.probes import probe
+            from shatterbox.render.probes import probe_svg
+
+            store = open_store(served.folder, name)
+            control = open_store(served.folder, req.random) if req.random else None
+            options = dict(level=req.level, kind=req.kind, layers=req.layers, folds=req.folds, limit=req.limit, seed=req.seed)
+
+            def make() -> dict:
+                result = probe(store, req.property, **options)
+                baseline = None if control is None else probe(control, req.property, **options)
+                return {"store": name, "random": req.random, "result": result.to_dict(),
+                        "random_weights": None if baseline is None else baseline.to_dict(), "svg": probe_svg(result, baseline)}
+
+            manifests = [s.root / "manifest.json" for s in (store, control) if s is not None]
+            return probes.get_or_make_for(manifests, (name, req.model_dump_json()), make)
+
+        return await served.run(work)
+
+    @api.post("/api/stores/{name}/project", summary="2-D maps (PCA or UMAP) of sentences or tokens at every layer, with their faithfulness")
+    async def project_store(name: str, req: ProjectRequest) -> Response:
+        def work() -> Response:
+            from shatterbox.projector import map_store
+            from shatterbox.render.projector import projector_payload
+
+            store = open_store(served.folder, name)
+
+            def make() -> bytes:
+                factors = factors_of(served.folder, req.factors, name) if req.factors else None
+                points, found = map_store(store, method=req.method, level=req.level, pool=req.pool, layers=req.layers, limit=req.limit,
+                                          seed=req.seed, classifier=served.store_classifier() if req.predict else None,
+                                          factors=factors, factor=req.factor if factors is not None else None)
+                first = req.colour or next((label for label in points.values if label.startswith("factor ")), None)
+                return json.dumps(projector_payload(points, found, colour=first), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+            return Response(maps.get_or_make_for([store.root / "manifest.json"], (name, req.model_dump_json()), make), media_type="application/json")
+
+        return await served.run(work)
+
+    return api
