@@ -20,6 +20,7 @@ import numpy as np
 from shatterbox.corpus import load_corpus
 from shatterbox.models import load
 from shatterbox.store import harvest
+from shatterbox.engines import Engine
 
 ARGS = dict(layers="1,6", what="hidden,mlp", shard_bytes=8 << 20)
 
@@ -47,7 +48,7 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
     for workers in (1, 2):
-        seconds, store = timed(corpus, work / f"ray{workers}", model=model, engine="ray", workers=workers)
+        seconds, store = timed(corpus, work / f"ray{workers}", model=model, engine=Engine("ray", workers=workers))
         assert np.array_equal(store.activations("hidden_6"), local.activations("hidden_6")), "Ray must give the local store"
         rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''}", seconds))
     shards = local.manifest["shards"]

@@ -6,19 +6,76 @@ each replica builds its state once (loads the model or classifier) and then take
 and keeps writing and reporting progress as it does locally. A replica killed mid-unit is restarted by Ray and
 the unit is done again: whatever a unit writes must land whole or not at all (temporary file, then rename).
 
+One :class:`Engine` says where: ``Engine()`` here, ``Engine("ray", address=..., workers=...)`` on Ray; every corpus
+call takes it as its one ``engine`` parameter (the strings ``"local"`` and ``"ray"`` are accepted too) and runs its
+units through :meth:`Engine.map`.
+
 Example:
-    >>> check_engine("local")
+    >>> Engine().map(len, "abc", lambda n, unit: n * unit, [1, 2], lambda unit, result: print(unit, result))
+    1 3
+    2 6
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from shatterbox.errors import InputError, ShatterboxError
 
 IN_FLIGHT_PER_WORKER = 2  # units queued per replica: one computing, one waiting (bounds the driver's memory)
 ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where corpus work runs: ``kind`` "local" (this process) or "ray" (model replicas on Ray: ``workers`` of them,
+    default one per CPU; ``address`` an existing cluster, default a local Ray instance).
+
+    Example:
+        >>> Engine("ray", workers=0)
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: workers must be at least 1 (got 0)
+    """
+
+    kind: str = "local"
+    address: str | None = None
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        check_engine(self.kind)
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"workers must be at least 1 (got {self.workers})", parameter="workers")
+
+    @property
+    def local(self) -> bool:
+        """True when the work runs in this process."""
+        return self.kind == "local"
+
+    def map(self, make: Callable[[Any], Any], argument: Any, work: Callable[[Any, Any], Any], units: Sequence[Any],
+            on_done: Callable[[Any, Any], None]) -> None:
+        """``on_done(unit, work(state, unit))`` for every unit, where ``state = make(argument)`` is built once per
+        process that works (here: once; on Ray: once per replica), results handed over as they land."""
+        if self.local:
+            state = make(argument)
+            for unit in units:
+                on_done(unit, work(state, unit))
+        else:
+            ray_map(make, argument, work, units, on_done, address=self.address, workers=self.workers)
+
+
+def as_engine(engine: "Engine | str | None") -> Engine:
+    """``engine`` as an :class:`Engine` ("local", "ray", None for local, or an Engine as it is).
+
+    Example:
+        >>> as_engine("ray" if False else None).local
+        True
+    """
+    if isinstance(engine, Engine):
+        return engine
+    return Engine(engine or "local")
 
 
 def check_engine(engine: str) -> None:
@@ -36,7 +93,7 @@ def check_engine(engine: str) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise InputError("--engine ray needs Ray: pip install -e \".[ray]\" (or pip install 'shatterbox[ray]')") from None
+            raise InputError("engine ray needs Ray: pip install -e \".[ray]\" (or pip install 'shatterbox[ray]')", parameter="engine") from None
 
 
 def connect(address: str | None = None, workers: int | None = None) -> int:
@@ -47,10 +104,10 @@ def connect(address: str | None = None, workers: int | None = None) -> int:
         >>> connect(workers=0)
         Traceback (most recent call last):
         ...
-        shatterbox.errors.InputError: --workers must be at least 1 (got 0)
+        shatterbox.errors.InputError: workers must be at least 1 (got 0)
     """
     if workers is not None and workers < 1:
-        raise InputError(f"--workers must be at least 1 (got {workers})")
+        raise InputError(f"workers must be at least 1 (got {workers})", parameter="workers")
     import ray
 
     if not ray.is_initialized():
@@ -59,7 +116,7 @@ def connect(address: str | None = None, workers: int | None = None) -> int:
                      **({} if address else {"num_cpus": workers or os.cpu_count()}))
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InputError(f"could not reach the Ray cluster at {address!r}: {str(exc).splitlines()[0]}; "
-                             "start it with `ray start --head` or omit --ray-address") from None
+                             "start it with `ray start --head` or give no address (a local Ray instance)", parameter="address") from None
     cpus = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(workers or cpus, cpus))
 

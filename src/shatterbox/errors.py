@@ -13,7 +13,20 @@ from __future__ import annotations
 
 
 class ShatterboxError(Exception):
-    """Base class: a problem with the user's input or environment, with a fix in its message."""
+    """Base class: a problem with the user's input or environment, with a fix in its message.
+
+    ``parameter`` names the library parameter at fault, when one is: the message speaks of it by that name, and
+    each front end shows its own word for it (the CLI its flag, the web app its field).
+
+    Example:
+        >>> e = InputError("workers must be at least 1 (got 0)", parameter="workers")
+        >>> e.parameter, str(e)
+        ('workers', 'workers must be at least 1 (got 0)')
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None) -> None:
+        super().__init__(*args)
+        self.parameter = parameter
 
 
 class ModelNotAvailable(ShatterboxError):

@@ -6,6 +6,7 @@ import signal
 from shatterbox.corpus import load_corpus
 from shatterbox.global_attribution import CorpusRun, Settings, explain_corpus
 from tests.conftest import ray_replicas
+from shatterbox.engines import Engine
 
 SETTINGS = Settings(pairs=2, score=True)
 
@@ -24,7 +25,7 @@ def _same(a, b) -> None:
 def test_ray_explains_a_corpus_as_a_local_run_does_even_with_a_replica_killed(ray_cluster, tmp_path):
     texts = _texts()
     local = explain_corpus(texts, None, tmp_path / "local", settings=SETTINGS, part_texts=12)
-    plain = explain_corpus(texts, None, tmp_path / "ray", settings=SETTINGS, part_texts=12, engine="ray", workers=2)
+    plain = explain_corpus(texts, None, tmp_path / "ray", settings=SETTINGS, part_texts=12, engine=Engine("ray", workers=2))
     _same(local, plain)
     assert local.texts.num_rows == len(texts) and len(list((tmp_path / "ray").glob("texts-*.parquet"))) == 6
     killed = []
@@ -35,7 +36,7 @@ def test_ray_explains_a_corpus_as_a_local_run_does_even_with_a_replica_killed(ra
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    hit = explain_corpus(texts, None, tmp_path / "killed", settings=SETTINGS, part_texts=12, engine="ray", workers=2, progress=kill_one)
+    hit = explain_corpus(texts, None, tmp_path / "killed", settings=SETTINGS, part_texts=12, engine=Engine("ray", workers=2), progress=kill_one)
     assert killed
     _same(local, hit)
     _same(local, CorpusRun.read(tmp_path / "killed"))  # every part on disk once

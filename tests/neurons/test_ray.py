@@ -9,6 +9,7 @@ from shatterbox.corpus import load_corpus
 from shatterbox.neurons import Settings, Units, explain_units, read_run
 from shatterbox.store import harvest
 from tests.conftest import ray_replicas
+from shatterbox.engines import Engine
 
 SETTINGS = Settings(n_explain=5, n_top=5, n_random=5)
 
@@ -26,7 +27,7 @@ def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_c
     per_layer = {2: list(range(8)), 3: list(range(8))}
     make = lambda layer: Units.neurons(store, layer)  # noqa: E731
     local = explain_units(make, per_layer, tmp_path / "local", settings=SETTINGS, part_units=4)
-    there = explain_units(make, per_layer, tmp_path / "ray", settings=SETTINGS, part_units=4, engine="ray", workers=2)
+    there = explain_units(make, per_layer, tmp_path / "ray", settings=SETTINGS, part_units=4, engine=Engine("ray", workers=2))
     assert _rows(there) == _rows(local) and len(_rows(local)) == 16
     killed = []
 
@@ -35,7 +36,7 @@ def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_c
             os.kill(ray_replicas()[0], signal.SIGKILL)
             killed.append(done)
 
-    hit = explain_units(make, per_layer, tmp_path / "killed", settings=SETTINGS, part_units=4, engine="ray", workers=2, progress=kill_one)
+    hit = explain_units(make, per_layer, tmp_path / "killed", settings=SETTINGS, part_units=4, engine=Engine("ray", workers=2), progress=kill_one)
     assert killed and _rows(hit) == _rows(local)
     assert _rows(read_run(tmp_path / "killed")[1]) == _rows(local) and len(list((tmp_path / "killed").glob("layer-*.parquet"))) == 4
 
@@ -49,7 +50,7 @@ def test_sentence_maxima_and_neurons_top_on_ray(ray_cluster, store):
 
     units = Units.neurons(store, 3)
     ids, here = sentence_maxima(units, [0, 5, 900])
-    ids_ray, there = sentence_maxima(units, [0, 5, 900], engine="ray", workers=2)
+    ids_ray, there = sentence_maxima(units, [0, 5, 900], engine=Engine("ray", workers=2))
     np.testing.assert_array_equal(ids, ids_ray)
     np.testing.assert_array_equal(here, there)
     args = ["neurons", "top", str(store.root), "--layer", "3", "--unit", "5", "--k", "4", "--format", "csv"]

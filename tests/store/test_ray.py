@@ -16,6 +16,7 @@ from shatterbox.errors import InputError
 from shatterbox.store import harvest
 from tests.conftest import ray_replicas as _replicas
 from shatterbox.engines import check_engine
+from shatterbox.engines import Engine
 
 ARGS = dict(layers="1,6", what="hidden,mlp", shard_bytes=1_500_000)
 KEY = "select sentence_id, position, count(*) over (partition by sentence_id, position) n from tokens order by 1, 2"
@@ -46,7 +47,7 @@ def _shard_metas(store) -> list[dict]:
 
 def test_two_workers_write_the_store_a_local_run_writes(ray_cluster, corpus, local, default_model, tmp_path):
     seen = []
-    store = harvest(corpus, tmp_path / "ray", model=default_model, engine="ray", workers=2,
+    store = harvest(corpus, tmp_path / "ray", model=default_model, engine=Engine("ray", workers=2),
                     progress=lambda done, tokens, total: seen.append(done), **ARGS)
     _same_store(local, store, corpus)
     assert store.manifest["complete"] and local.manifest["shards"] >= 4
@@ -63,7 +64,7 @@ def test_a_worker_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(ray
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
-    store = harvest(corpus, tmp_path / "ray", model=default_model, engine="ray", workers=2, progress=kill_one, **ARGS)
+    store = harvest(corpus, tmp_path / "ray", model=default_model, engine=Engine("ray", workers=2), progress=kill_one, **ARGS)
     assert killed and store.manifest["complete"]
     _same_store(local, store, corpus)
 
@@ -87,7 +88,7 @@ def test_a_local_run_killed_mid_run_resumes_on_ray(ray_cluster, corpus, local, d
     proc.wait()
     written = len(list(root.glob("part-*.parquet")))
     assert 2 <= written < local.manifest["shards"], "the kill must land mid-run"
-    resumed = harvest(corpus, root, model=default_model, engine="ray", workers=2, **ARGS)
+    resumed = harvest(corpus, root, model=default_model, engine=Engine("ray", workers=2), **ARGS)
     _same_store(local, resumed, corpus)
 
 
@@ -125,16 +126,16 @@ def test_cli_harvest_on_ray_and_its_errors(ray_cluster, default_model, tmp_path)
 
 def test_top_k_on_ray_equals_one_pass_here(ray_cluster, local):
     here = local.top_k("mlp_6", None, k=7)
-    there = local.top_k("mlp_6", None, k=7, engine="ray", workers=2)
+    there = local.top_k("mlp_6", None, k=7, engine=Engine("ray", workers=2))
     for name in ("units", "values", "sentence_id", "position"):
         np.testing.assert_array_equal(getattr(here, name), getattr(there, name))
     codes = lambda h: np.maximum(h[:, :16] - h[:, 16:32], 0)  # noqa: E731 - a transform, as factor codes are
     here = local.top_k("hidden_6", [0, 3, 15], k=5, transform=codes, where="not special")
-    there = local.top_k("hidden_6", [0, 3, 15], k=5, transform=codes, where="not special", engine="ray", workers=2)
+    there = local.top_k("hidden_6", [0, 3, 15], k=5, transform=codes, where="not special", engine=Engine("ray", workers=2))
     np.testing.assert_array_equal(here.values, there.values)
     np.testing.assert_array_equal(here.sentence_id, there.sentence_id)
     with pytest.raises(InputError, match="unit 5000 is out of range: mlp_6 has units 0-1535"):
-        local.top_k("mlp_6", [5000], engine="ray", workers=2)
+        local.top_k("mlp_6", [5000], engine=Engine("ray", workers=2))
 
 
 def test_top_k_on_ray_reads_a_partial_store_as_a_local_pass_does(ray_cluster, local, tmp_path):
@@ -147,6 +148,6 @@ def test_top_k_on_ray_reads_a_partial_store_as_a_local_pass_does(ray_cluster, lo
     sorted(partial.glob("part-*.parquet"))[-1].unlink()  # an unfinished harvest
     store = Store.open(partial, partial=True)
     here = store.top_k("mlp_6", [1, 2], k=5)
-    there = store.top_k("mlp_6", [1, 2], k=5, engine="ray", workers=2)
+    there = store.top_k("mlp_6", [1, 2], k=5, engine=Engine("ray", workers=2))
     np.testing.assert_array_equal(here.values, there.values)
     np.testing.assert_array_equal(here.sentence_id, there.sentence_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import warnings
 from contextlib import contextmanager
@@ -81,6 +82,31 @@ def _say(message: str) -> None:
     Console(stderr=True, highlight=False, markup=False, soft_wrap=True).print(message)
 
 
+FLAGS = {"address": "--ray-address", "kind": "--engine"}  # library parameters whose flag is not --<parameter>
+
+
+def in_flags(exc: ShatterboxError) -> str:
+    """The message of ``exc`` with the library parameter it names written as this command's flag.
+
+    Example:
+        >>> from shatterbox.errors import InputError
+        >>> in_flags(InputError("workers must be at least 1 (got 0)", parameter="workers"))
+        '--workers must be at least 1 (got 0)'
+    """
+    message, name = str(exc), getattr(exc, "parameter", None)
+    if not name:
+        return message
+    flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+    return re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, message, count=1)
+
+
+def engine_of(engine: str, ray_address: str | None, workers: int | None):
+    """The :class:`~shatterbox.engines.Engine` the --engine, --ray-address and --workers flags describe."""
+    from shatterbox.engines import Engine
+
+    return Engine(engine, address=ray_address, workers=workers)
+
+
 @contextmanager
 def _friendly_errors() -> Iterator[None]:
     """One clear line on stderr and a non-zero exit instead of a traceback."""
@@ -89,7 +115,7 @@ def _friendly_errors() -> Iterator[None]:
         try:
             yield
         except ShatterboxError as exc:
-            _say(f"error: {exc}")
+            _say(f"error: {in_flags(exc)}")
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise

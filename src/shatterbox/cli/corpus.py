@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import ChunkOpt, ColumnOpt, CorpusArg, EngineOpt, Format, LimitOpt, ModelOpt, ProseOpt, RayAddressOpt, SeedOpt, ShuffleOpt, WhereOpt, WorkersOpt, _corpus, _friendly_errors, _print_arrow, _say, app
+from shatterbox.cli._common import engine_of, ChunkOpt, ColumnOpt, CorpusArg, EngineOpt, Format, LimitOpt, ModelOpt, ProseOpt, RayAddressOpt, SeedOpt, ShuffleOpt, WhereOpt, WorkersOpt, _corpus, _friendly_errors, _print_arrow, _say, app
 
 
 @app.command()
@@ -89,7 +89,7 @@ def harvest(
                 bar.update(task, completed=done, rate=rate)
 
             store = run_harvest(sentences, out, model=m, layers=layers, what=what, dtype=dtype, batch_tokens=batch_tokens,
-                                repair=repair, overwrite=overwrite, progress=progress, engine=engine, ray_address=ray_address, workers=workers)
+                                repair=repair, overwrite=overwrite, progress=progress, engine=engine_of(engine, ray_address, workers))
         info = store.to_dict()
         notes = [f"{info['truncated']} sentences truncated to {m.max_length} tokens"] if info["truncated"] else []
         notes += [f"{info['skipped']} sentences with no tokens skipped"] if info["skipped"] else []
@@ -163,7 +163,7 @@ def store_top(
 
     with _friendly_errors():
         store = Store.open(path, partial=True)
-        _print_arrow(store.top_rows(column, unit, k, engine=engine, ray_address=ray_address, workers=workers), fmt)
+        _print_arrow(store.top_rows(column, unit, k, engine=engine_of(engine, ray_address, workers)), fmt)
 
 
 @store_app.command("verify")

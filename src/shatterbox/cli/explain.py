@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -112,7 +112,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("explain", total=len(screened.texts))
             run = explain_corpus(screened, target, results, settings=settings, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                                 engine=engine, ray_address=ray_address, workers=workers)
+                                 engine=engine_of(engine, ray_address, workers))
         _report_corpus(run, fmt=fmt, out=out, by=by, min_count=min_count, top=top, word=word)
 
 

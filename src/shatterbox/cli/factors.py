@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -140,7 +140,7 @@ def factors_report_cmd(
         store = factors.open_store()
         loaded = _store_model(store)
         report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded,
-                                engine=engine, ray_address=ray_address, workers=workers)
+                                engine=engine_of(engine, ray_address, workers))
         _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _friendly_errors, _print_arrow, _say, _write_text, app
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -75,7 +75,7 @@ def neurons_top(
         units = make(layer)
         units.check([unit])
         found = records(units, [unit], n_explain=(k + 1) // 2, n_top=max(k // 2, 1), n_random=max(n_random, 1), seed=seed,
-                        engine=engine, ray_address=ray_address, workers=workers)[0]
+                        engine=engine_of(engine, ray_address, workers))[0]
         top = found.top[:k]
         randoms = (found.explain_random + found.score_random)[:n_random]
         if fmt is not Format.table:
@@ -160,8 +160,7 @@ def neurons_explain(
         with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("explain", total=total)
             table = explain_units(make, per_layer, out, explainer=explainer, simulator=sim, judge=judge, settings=settings, part_units=part_units,
-                                  progress=lambda done, _total: bar.update(task, completed=done), engine=engine, ray_address=ray_address,
-                                  workers=workers)
+                                  progress=lambda done, _total: bar.update(task, completed=done), engine=engine_of(engine, ray_address, workers))
         found = table.to_pylist()
         if html_out is not None:
             from shatterbox.neurons import read_run

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from shatterbox.engines import Engine
 from shatterbox.errors import InputError
 from shatterbox.factors._fit import LEVELS, Factors
 from shatterbox.store import Store, TopK
 
 
 def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6, *, top: TopK | None = None,
-             engine: str = "local", ray_address: str | None = None, workers: int | None = None) -> dict[int, list[dict]]:
+             engine: Engine | str = "local") -> dict[int, list[dict]]:
     """Top-``k`` tokens of each factor in ``units`` at ``layer``, in one pass over the store (or read from
     ``top``, a :meth:`Store.top_k` of every factor computed before): value, token, sentence text and the
-    token's character span (for highlighting). ``engine``, ``ray_address``, ``workers``: where the pass runs, as for
-    :meth:`Store.top_k`."""
+    token's character span (for highlighting). ``engine``: where the pass runs, as for :meth:`Store.top_k`."""
     if top is None:
         top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer, units=units), where="not special",
-                          engine=engine, ray_address=ray_address, workers=workers)
+                          engine=engine)
     index = {int(u): i for i, u in enumerate(top.units)}
     found = [(u, int(s), int(p), float(v)) for u in units
              for s, p, v in list(zip(top.sentence_id[index[u]], top.position[index[u]], top.values[index[u]]))[:k] if s >= 0 and v > 0]
@@ -38,15 +38,15 @@ def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: in
 
 def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int = 6, polysemy_words: list[str] | None = None,
                    control: tuple[Factors, Store] | None = None, loaded=None, downstream_sentences: int = 128,
-                   engine: str = "local", ray_address: str | None = None, workers: int | None = None) -> dict:
+                   engine: Engine | str = "local") -> dict:
     """Everything the HTML report shows, as JSON-ready data.
 
     Per level, the ``per_level`` factors with the highest peak importance, each with its importance
     curve and top-``k`` contexts at its peak layer; the per-layer fit reports (and a control's, such
     as the same fit on a random-weight model); the polysemy table when the store has sense labels;
     with ``loaded`` (the store's model), the sentence embedding recovered per layer
-    (:func:`embedding_recovered`) on the first ``downstream_sentences`` sentences of the store. ``engine``,
-    ``ray_address``, ``workers``: where the contexts' pass over the store runs (as for :meth:`Store.top_k`).
+    (:func:`embedding_recovered`) on the first ``downstream_sentences`` sentences of the store. ``engine``:
+    where the contexts' pass over the store runs (as for :meth:`Store.top_k`).
     """
     if store.manifest["key"] != factors.store.get("key"):
         raise InputError(f"these factors were fitted on another store ({factors.store.get('path')!r}): give that store, or fit again")
@@ -59,7 +59,7 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
             by_layer.setdefault(factors.layers[int(factors.importance_[f].argmax())], []).append(f)
     found: dict[int, list[dict]] = {}
     for layer, units in by_layer.items():
-        found.update(contexts(factors, store, units, layer, k, engine=engine, ray_address=ray_address, workers=workers))
+        found.update(contexts(factors, store, units, layer, k, engine=engine))
     sections = {
         level: [{"factor": f, "curve": factors.importance_[f].round(4).tolist(), "peak_layer": factors.layers[int(factors.importance_[f].argmax())],
                  "contexts": found.get(f, [])} for f in units]

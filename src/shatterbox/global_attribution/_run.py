@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from shatterbox.attribution import (DEFAULT_SAMPLES, curve_masks, evaluate_together, faithfulness, first_round_coalitions, kernel_coalitions,
                                     make_game, resolve_method, resolve_target, run_method)
-from shatterbox.engines import check_engine
+from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.runs import RECORD as RUN, RunFolder
 
@@ -229,15 +229,14 @@ def _digest(ids: Sequence[int], texts: Sequence[str]) -> str:
 
 def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", target: Any = None, out: str | os.PathLike | None = None, *,
                    settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
-                   progress: Callable[[int, int], None] | None = None, engine: str = "local", ray_address: str | None = None,
-                   workers: int | None = None) -> "CorpusRun":
+                   progress: Callable[[int, int], None] | None = None, engine: Engine | str = "local") -> "CorpusRun":
     """Explain every text of ``source`` (see :func:`read_texts`; or an already :func:`screen`-ed set) for ``target``
     (default: the shipped sentiment classifier).
 
     Texts are screened first (:func:`screen`: empty, duplicate and over-long texts are reported and skipped). With
     ``out`` (a folder) results are written every ``part_texts`` texts, atomically: run the same call again after an
-    interruption and only the missing parts are done. ``engine="ray"`` explains the parts on Ray replicas of the
-    classifier (``workers``, ``ray_address`` as for :func:`shatterbox.store.harvest`), with the same results. Returns
+    interruption and only the missing parts are done. A Ray ``engine`` explains the parts on its replicas of the
+    classifier (see :class:`~shatterbox.engines.Engine`), with the same results. Returns
     the :class:`CorpusRun`.
 
     Example:
@@ -256,7 +255,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
     resolve_method(settings.method, 2)  # an unknown method is one error now, not one per text
     if settings.samples is not None and settings.samples < 2:
         raise InputError(f"samples must be at least 2 (Kernel SHAP: model evaluations per text; LIME: perturbed texts), not {settings.samples}")
-    check_engine(engine)
+    engine = as_engine(engine)
     resolved = resolve_target(target)
     if not screened.texts:
         raise InputError("no text left to explain: " + (", ".join(f"{n} {k}" for k, n in screened.counts().items()) or "the corpus is empty"))
@@ -287,17 +286,14 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
         if folder is not None and folder.done(names(start)[1]):  # the texts file is written last: its presence marks a whole part
             landed(start, (folder.read(names(start)[0]), folder.read(names(start)[1])))
     missing = [(s, screened.ids[s:s + part_texts], screened.texts[s:s + part_texts]) for s in starts if s not in parts]
-    if engine == "ray":
-        from shatterbox.engines import ray_map
-
-        shipped = target if target is None or isinstance(target, str) else resolved  # a name is loaded by each replica
-        ray_map(resolve_target, shipped,
-                lambda clf, unit: _part(clf, unit[1], unit[2], settings), missing,
-                lambda unit, tables: landed(unit[0], tables), address=ray_address, workers=workers)
-    else:
+    if engine.local:  # here, progress is reported text by text within each part
         for start, ids, texts in missing:
             step = (lambda done, at=finished[0]: progress(at + done, total)) if progress else None
             landed(start, _part(resolved, ids, texts, settings, step))
+    else:
+        shipped = target if target is None or isinstance(target, str) else resolved  # a name is loaded by each replica
+        engine.map(resolve_target, shipped, lambda clf, unit: _part(clf, unit[1], unit[2], settings), missing,
+                   lambda unit, tables: landed(unit[0], tables))
     row_parts, text_parts = [parts[s][0] for s in starts], [parts[s][1] for s in starts]
     run = CorpusRun(record, pa.concat_tables(row_parts), pa.concat_tables(text_parts), skipped)
     if run.rows.num_rows == 0:

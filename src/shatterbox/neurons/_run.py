@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shatterbox.engines import check_engine
+from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, random_explanation, token_lookup
 from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, Remembered, SimulationJudge, score, verdict
@@ -120,13 +120,12 @@ def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: 
 def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, Sequence[int]], out: str | Path | None = None, *,
                   explainer: Explainer | None = None, simulator: Simulator | None = None, judge: Judge | None = None,
                   settings: Settings | None = None, part_units: int = PART_UNITS,
-                  progress: Callable[[int, int], None] | None = None, engine: str = "local", ray_address: str | None = None,
-                  workers: int | None = None) -> pa.Table:
+                  progress: Callable[[int, int], None] | None = None, engine: Engine | str = "local") -> pa.Table:
     """Explain and score every unit of ``units_by_layer`` ({layer: units}); ``make_units(layer)`` gives the
     layer's :class:`Units`. With ``out`` (a folder) each part of ``part_units`` units is written once,
     atomically, as it finishes: run again with the same arguments after an interruption and only the missing
-    parts are done. ``engine="ray"`` explains the parts on Ray replicas (``workers``, ``ray_address``; each reads the
-    store, which they must see), with the same results. Returns the table of all units (one row each, sorted by
+    parts are done. A Ray ``engine`` explains the parts on its replicas (each reads the store, which they must
+    see), with the same results. Returns the table of all units (one row each, sorted by
     correlation score).
 
     Example:
@@ -147,7 +146,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     folder = None if out is None else RunFolder(out, record, what="a neurons run", option="--out")
     total = sum(len(u) for u in chosen.values())
     words = vocabulary(next(iter(layers.values())).store)  # one store: its token types, read once for every part
-    check_engine(engine)
+    engine = as_engine(engine)
     plan = [(layer, start, f"layer-{layer:03d}-part-{start // part_units:05d}.parquet")
             for layer in layers for start in range(0, len(chosen[layer]), part_units)]
     found: dict[str, pa.Table] = {}
@@ -174,14 +173,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
         layer, start, _ = unit
         return _part(units_of[layer], chosen[layer][start:start + part_units], explain_with, simulate_with, judge_with, settings, words)
 
-    state = (layers, explainer, simulator, judge)
-    if engine == "ray":
-        from shatterbox.engines import ray_map
-
-        ray_map(lambda shipped: shipped, state, explain_one, todo, landed, address=ray_address, workers=workers)
-    else:
-        for unit in todo:
-            landed(unit, explain_one(state, unit))
+    engine.map(lambda shipped: shipped, (layers, explainer, simulator, judge), explain_one, todo, landed)
     tables = [found[name] for _, _, name in plan]
     table = pa.concat_tables(tables, promote_options="default")
     return table.sort_by([("correlation", "descending")])

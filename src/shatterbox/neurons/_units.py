@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from shatterbox.engines import check_engine
+from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError
 from shatterbox.store import Store, parse_ranges
 
@@ -137,11 +137,10 @@ class Records:
         return sorted(self.explain_top + self.score_top, key=lambda e: -float(e.activations.max()))
 
 
-def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: str = "local", ray_address: str | None = None,
-                    workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: Engine | str = "local") -> tuple[np.ndarray, np.ndarray]:
     """(sentence ids [S], maxima [S, len(chosen)]): each unit's largest activation in each sentence, in one
-    streaming pass (segments of consecutive rows reduced at once); ``engine="ray"`` reduces the shards on Ray
-    replicas (``workers``, ``ray_address``), with the same result.
+    streaming pass (segments of consecutive rows reduced at once); a Ray ``engine`` reduces the shards on its
+    replicas, with the same result.
 
     Example:
         >>> import tempfile
@@ -153,23 +152,21 @@ def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: str = "local
         ([0, 1], (2, 2))
     """
     chosen = units.check(chosen)
-    check_engine(engine)
+    engine = as_engine(engine)
     maxima = np.full((_id_bound(units.store), len(chosen)), -np.inf, dtype=np.float32)
 
     def fold(ids: np.ndarray, reduced: np.ndarray) -> None:
         np.maximum.at(maxima, ids, reduced)  # a sentence split across chunks meets its earlier part here
 
-    if engine == "ray":
-        from shatterbox.engines import ray_map
-
+    if engine.local:
+        for ids, reduced in _run_maxima(units, chosen, None):  # folded chunk by chunk: memory holds the maxima and one chunk
+            fold(ids, reduced)
+    else:
         def shard(u: Units, index: int) -> tuple[np.ndarray, np.ndarray]:
             found = list(_run_maxima(u, chosen, [index])) or [(np.zeros(0, np.int64), np.zeros((0, len(chosen)), np.float32))]
             return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
-        ray_map(lambda shipped: shipped, units, shard, sorted(units.store.shards), lambda _, found: fold(*found), address=ray_address, workers=workers)
-    else:
-        for ids, reduced in _run_maxima(units, chosen, None):  # folded chunk by chunk: memory holds the maxima and one chunk
-            fold(ids, reduced)
+        engine.map(lambda shipped: shipped, units, shard, sorted(units.store.shards), lambda _, found: fold(*found))
     present = np.isfinite(maxima[:, 0])
     return np.flatnonzero(present), maxima[present]
 
@@ -212,8 +209,7 @@ def _split(ranked: np.ndarray, first: int, second: int) -> tuple[np.ndarray, np.
 
 
 def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: int = 10, n_random: int = 10,
-            window: int = WINDOW, seed: int = 0, engine: str = "local", ray_address: str | None = None,
-            workers: int | None = None) -> list[Records]:
+            window: int = WINDOW, seed: int = 0, engine: Engine | str = "local") -> list[Records]:
     """:class:`Records` of each unit in ``chosen``: two passes over the store (per-sentence maxima, then the
     tokens of the chosen sentences) for as many units as ``MAXIMA_BYTES`` of maxima hold, more passes beyond.
 
@@ -233,14 +229,13 @@ def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: 
     chosen = units.check(chosen)
     if min(n_explain, n_top) < 1 or n_random < 1:
         raise InputError("n_explain, n_top and n_random must be at least 1")
-    place = {"engine": engine, "ray_address": ray_address, "workers": workers}  # the maxima pass: here or on Ray
-    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed, place)]
+    return [r for chunk in unit_chunks(units, chosen) for r in _records(units, chunk, n_explain, n_top, n_random, window, seed, engine)]
 
 
 def _records(units: Units, chosen: np.ndarray, n_explain: int, n_top: int, n_random: int, window: int, seed: int,
-             place: dict | None = None) -> list[Records]:
-    """:func:`records` of units whose per-sentence maxima fit in memory together; ``place``: where the maxima pass runs."""
-    ids, maxima = sentence_maxima(units, chosen, **(place or {}))
+             engine: Engine | str = "local") -> list[Records]:
+    """:func:`records` of units whose per-sentence maxima fit in memory together; ``engine``: where the maxima pass runs."""
+    ids, maxima = sentence_maxima(units, chosen, engine=engine)
     if len(ids) < n_explain + n_top + 2:
         raise InputError(f"the store has {len(ids)} sentences: too few for {n_explain} + {n_top} top excerpts and random ones; harvest more")
     plan = []

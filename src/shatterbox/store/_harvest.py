@@ -22,6 +22,7 @@ import torch
 from shatterbox.capture import TruncationWarning, align, allowed_keys, encode, layer_window, mlp_modules, recording
 from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
+from shatterbox.engines import Engine, as_engine, load_source, model_source
 from shatterbox.errors import InputError, StoreError, StoreMismatch
 from shatterbox.memory import bounded_heap, writer_pool
 from shatterbox.store import _layout as lay
@@ -129,9 +130,7 @@ def harvest(
     repair: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
-    engine: str = "local",
-    ray_address: str | None = None,
-    workers: int | None = None,
+    engine: "Engine | str" = "local",
 ):
     """Run ``model`` over ``corpus`` and write per-token activations to the store ``out``; returns the Store.
 
@@ -139,9 +138,9 @@ def harvest(
     shards are computed; a store of another model, corpus or settings is refused (``overwrite=True``
     replaces it). ``repair=True`` re-reads every shard with checksums and redoes damaged ones.
     Memory is bounded by ``batch_tokens`` per forward pass and ``shard_bytes`` per shard, whatever
-    the corpus size. ``engine="ray"`` computes the shards on Ray replicas of the model (``workers`` of them,
-    default one per CPU; ``ray_address`` joins an existing cluster, whose workers must see ``out``) and gives
-    the same store.
+    the corpus size. ``engine`` (an :class:`~shatterbox.engines.Engine`, or "ray") computes the shards on Ray replicas of the
+    model (``Engine("ray", workers=N, address=...)``: one per CPU by default; a cluster's workers must see ``out``)
+    and gives the same store.
 
     Example:
         >>> import tempfile
@@ -152,10 +151,9 @@ def harvest(
         (['hidden_6', 'mlp_6'], 16)
     """
     from shatterbox.models import LoadedModel, load
-    from shatterbox.engines import check_engine
     from shatterbox.store._store import Store
 
-    check_engine(engine)
+    engine = as_engine(engine)
     loaded = model if isinstance(model, LoadedModel) else load(model)
     corpus = corpus if isinstance(corpus, Corpus) else load_corpus(corpus)
     if dtype not in lay.DTYPES:
@@ -179,7 +177,7 @@ def harvest(
     }
     manifest = _prepare(root, content, overwrite, lambda: _plan(loaded, corpus, columns, shard_bytes))
     with bounded_heap():  # freed activation buffers go back to the OS: memory stays flat over the corpus
-        _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, engine=engine, ray_address=ray_address, workers=workers)
+        _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, engine)
     return Store.open(root)
 
 
@@ -300,7 +298,7 @@ def _clear(root: Path) -> None:
     shutil.rmtree(root / lay.SENTENCES.parent, ignore_errors=True)
 
 
-def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, *, engine="local", ray_address=None, workers=None) -> None:
+def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, engine: Engine) -> None:
     lay.write_manifest(root, manifest)  # first: a run killed from here on is a store that resumes
     if not (root / lay.SENTENCES).exists():
         (root / lay.SENTENCES.parent).mkdir(exist_ok=True)
@@ -328,16 +326,14 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
         if progress:
             progress(counts[0], counts[1], total)
 
-    if engine == "ray":
-        from shatterbox.engines import load_source, model_source, ray_map
-
+    if engine.local:  # here, each shard is written in a background thread while the next is computed
+        _run_local(root, missing, loaded, corpus, manifest, columns, batch_tokens, landed)
+    else:
         def shard(model, unit) -> dict:
             index, first, stop = unit
             return _write(root, index, _shard_table(index, slice(first, stop), manifest, model, corpus, columns, batch_tokens))
 
-        ray_map(load_source, model_source(loaded), shard, missing, lambda unit, meta: landed(meta), address=ray_address, workers=workers)
-    else:
-        _run_local(root, missing, loaded, corpus, manifest, columns, batch_tokens, landed)
+        engine.map(load_source, model_source(loaded), shard, missing, lambda unit, meta: landed(meta))
     manifest.update(
         complete=True,
         tokens=int(sum(m["rows"] for m in done.values())),

@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from shatterbox.engines import check_engine
+from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError, StoreCorrupt, StoreError
 from shatterbox.store import _layout as lay
 
@@ -336,13 +336,11 @@ class Store:
         *,
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         where: str | None = None,
-        engine: str = "local",
-        ray_address: str | None = None,
-        workers: int | None = None,
+        engine: Engine | str = "local",
     ) -> TopK:
         """The ``k`` tokens where each unit (a dimension, a neuron, or a column of ``transform``'s output,
-        e.g. a factor code) is largest, in one streaming pass over the store; ``engine="ray"`` splits the pass
-        by shard over Ray replicas (``workers``, ``ray_address``) with the same result.
+        e.g. a factor code) is largest, in one streaming pass over the store; on a Ray ``engine`` the pass is split
+        by shard over its replicas, with the same result.
 
         Example:
             >>> import tempfile
@@ -355,11 +353,11 @@ class Store:
         """
         if k < 1:
             raise InputError(f"k must be at least 1 (got {k})")
-        check_engine(engine)
-        if engine == "ray":
-            partial = self._top_k_on_ray(column, units, k, transform, where, ray_address, workers)
-        else:
+        engine = as_engine(engine)
+        if engine.local:  # one streaming pass over every shard
             partial = _top_k_of(self.batches(column, where), units, k, transform, column)
+        else:
+            partial = self._top_k_by_shard(column, units, k, transform, where, engine)
         if partial is None:
             raise InputError("no rows match: loosen `where`")
         chosen, best_v, best_s, best_p = partial
@@ -369,21 +367,19 @@ class Store:
             best_s, best_p = (np.pad(a, ((0, 0), (0, pad)), constant_values=-1) for a in (best_s, best_p))
         return TopK(column, chosen, best_v, best_s, best_p)
 
-    def _top_k_on_ray(self, column, units, k, transform, where, address, workers):
-        """Each shard's top ``k`` on a Ray replica (which opens the store itself), merged in shard order: the same
-        rows as one pass here, ties included."""
-        from shatterbox.engines import ray_map
-
+    def _top_k_by_shard(self, column, units, k, transform, where, engine: Engine):
+        """Each shard's top ``k`` on a replica of ``engine`` (which opens the store itself), merged in shard order:
+        the same rows as one pass here, ties included."""
         indices = sorted(self.shards)
         found: dict[int, tuple | None] = {}
-        ray_map(_reopen, str(self.root),  # as a partial store: the driver chose the shards, every one of them exists
-                lambda store, index: _top_k_of(store.batches(column, where, shards=[index]), units, k, transform, column),
-                indices, found.__setitem__, address=address, workers=workers)
+        engine.map(_reopen, str(self.root),  # as a partial store: the driver chose the shards, every one of them exists
+                   lambda store, index: _top_k_of(store.batches(column, where, shards=[index]), units, k, transform, column),
+                   indices, found.__setitem__)
         parts = [found[i] for i in indices if found[i] is not None]
         return _merge_top_k(parts, k) if parts else None
 
     def top_rows(self, column: str, unit: int, k: int = 10, *, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 where: str | None = None, engine: str = "local", ray_address: str | None = None, workers: int | None = None) -> pa.Table:
+                 where: str | None = None, engine: Engine | str = "local") -> pa.Table:
         """:meth:`top_k` of one unit as a table: rank, value, token, word, sentence id, position and the sentence text.
 
         Example:
@@ -394,7 +390,7 @@ class Store:
             >>> s.top_rows("mlp_1", 7, k=2).column_names
             ['rank', 'value', 'token', 'word', 'sentence_id', 'position', 'text']
         """
-        top = self.top_k(column, [unit], k, transform=transform, where=where, engine=engine, ray_address=ray_address, workers=workers)
+        top = self.top_k(column, [unit], k, transform=transform, where=where, engine=engine)
         found = top.sentence_id[0] >= 0
         keys = pa.table({
             "rank": np.arange(1, int(found.sum()) + 1),

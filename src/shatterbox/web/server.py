@@ -301,7 +301,7 @@ def add_error_handlers(app: FastAPI, limits: Limits) -> None:
 
     @app.exception_handler(ShatterboxError)
     async def shatterbox_error(_request: Request, exc: ShatterboxError):
-        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, 400)
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__, "field": exc.parameter}, 400)
 
     @app.exception_handler(Busy)
     async def busy(_request: Request, _exc: Busy):
