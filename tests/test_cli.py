@@ -136,6 +136,7 @@ def test_long_text_warns_and_truncates():
     assert len(json.loads(r.stdout)["tokens"]) == 512
 
 
+@pytest.mark.slow
 def test_console_script_has_no_traceback():
     exe = os.path.join(os.path.dirname(sys.executable), "shatterbox")
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "shatterbox.cli"]
@@ -179,6 +180,7 @@ def test_png_outputs(tmp_path):
 WARM_UP = "I love playing chess with my friends."
 
 
+@pytest.mark.slow
 def test_explain_prints_coloured_words_and_plan():
     from shatterbox.classifiers.sentiment import sentiment
 
@@ -190,6 +192,7 @@ def test_explain_prints_coloured_words_and_plan():
     assert r.stderr.startswith("8 words; model evaluations planned (at most): exact 256")
 
 
+@pytest.mark.slow
 def test_explain_all_is_one_table():
     r = run("explain", WARM_UP, "--method", "all", "--samples", "200")
     assert r.exit_code == 0, r.stderr
@@ -197,6 +200,7 @@ def test_explain_all_is_one_table():
     assert {"exact", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"} <= first_words
 
 
+@pytest.mark.slow
 def test_explain_json_and_html(tmp_path):
     r = run("explain", WARM_UP, "--format", "json", "--method", "sampled", "--label", "negative")
     data = json.loads(r.stdout)
@@ -301,6 +305,7 @@ def test_corpus_and_store_bad_input_is_one_line(tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith(fill(message)), r.stderr
 
 
+@pytest.mark.slow
 def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     store, out = str(tmp_path / "s"), str(tmp_path / "f.safetensors")
     assert run("harvest", "wordnet", "--out", store, "--limit", "80", "--layers", "1,2").exit_code == 0
@@ -329,6 +334,7 @@ def test_factors_fit_then_show_reads_contexts_from_the_store(tmp_path):
     assert unwritable.exit_code == 2 and "cannot write" in unwritable.stderr and "Traceback" not in unwritable.output
 
 
+@pytest.mark.slow
 def test_factors_fit_per_layer_numbers_factors_by_layer(tmp_path):
     store, out = str(tmp_path / "s"), str(tmp_path / "f.safetensors")
     assert run("harvest", "wordnet", "--out", store, "--limit", "60", "--layers", "1,2").exit_code == 0
@@ -340,6 +346,7 @@ def test_factors_fit_per_layer_numbers_factors_by_layer(tmp_path):
     assert run("factors", "show", out, "24").exit_code == 2
 
 
+@pytest.mark.slow
 def test_help_starts_without_torch_or_transformers():
     import subprocess
     import sys
@@ -388,6 +395,7 @@ def test_every_table_verb_prints_csv(verb, small_store, tmp_path):
     _csv_rows(r.stdout)
 
 
+@pytest.mark.slow
 def test_csv_numbers_equal_the_json(small_store, tmp_path):
     store, _ = small_store
     heads = _csv_rows(run("heads", CHAPTER, "--top", "4", "--format", "csv").stdout)
@@ -436,6 +444,7 @@ def test_arrow_tables_at_80_columns_keep_every_value_whole():
         assert str(row["id"]) in table.stdout and str(row["offset"]) in table.stdout  # numbers whole; text may wrap
 
 
+@pytest.mark.slow
 def test_probe_command_prints_layers_and_writes_the_page(tmp_path):
     from shatterbox.corpus import load_corpus
     from shatterbox.store import harvest
@@ -454,6 +463,7 @@ def test_probe_command_prints_layers_and_writes_the_page(tmp_path):
     assert bad.exit_code == 2 and "layer" in bad.stderr
 
 
+@pytest.mark.slow
 def test_project_command_writes_the_map_and_prints_its_faithfulness(tmp_path):
     from shatterbox.corpus import load_corpus
     from shatterbox.store import harvest
@@ -471,6 +481,7 @@ def test_project_command_writes_the_map_and_prints_its_faithfulness(tmp_path):
     assert bad.exit_code == 2 and "layer 3" in bad.stderr
 
 
+@pytest.mark.slow
 def test_project_colours_tokens_by_a_factor_code(tmp_path):
     from shatterbox.corpus import load_corpus
     from shatterbox.factors import Factors

@@ -18,6 +18,7 @@ from tests.render.test_html import page_attention
 LONG = " ".join(["The river carried the boat past the old mill, and the children on the bank waved at it."] * 30)
 
 
+@pytest.mark.slow
 def test_the_cache_is_a_plain_folder_that_loads_in_seconds(gemma):
     folder = decoders.cached_folder(decoders.GEMMA)
     assert folder.parent == decoders.cache_dir() and (folder / "model.safetensors").is_file()
@@ -27,6 +28,7 @@ def test_the_cache_is_a_plain_folder_that_loads_in_seconds(gemma):
     assert (again.n_layers, again.n_heads, type(again.model).__name__) == (18, 4, "Gemma3ForCausalLM")
 
 
+@pytest.mark.slow
 def test_capture_equals_a_fresh_models_attention_with_sliding_windows(gemma):
     """More than 512 tokens: Gemma's local layers (5 of every 6) see only the last 512 keys."""
     from transformers import AutoModelForCausalLM
@@ -82,6 +84,7 @@ def test_a_corrupt_or_partial_gguf_is_one_clear_error(tmp_path, monkeypatch, gem
         sb.load(str(tmp_path / "absent.gguf"))
 
 
+@pytest.mark.slow
 def test_a_store_of_gemmas_mlp_neurons_equals_capture(gemma, tmp_path):
     """The corpus layer on the decoder: its 32,768-token context is cut at one batch, the rows are capture's."""
     from typer.testing import CliRunner

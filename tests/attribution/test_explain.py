@@ -78,6 +78,7 @@ def test_every_method_gives_scored_per_word_values(method):
         assert a.error.shape == a.values.shape and "permutation pairs" in a.notes[0]
 
 
+@pytest.mark.slow
 def test_long_texts_switch_to_sampling_and_stay_deterministic():
     text = "The whole experience was a pleasure, from booking to check out, and I would stay here again."
     a, b = explain(text=text), explain(text=text)
@@ -85,6 +86,7 @@ def test_long_texts_switch_to_sampling_and_stay_deterministic():
     assert _efficient(a)
 
 
+@pytest.mark.slow
 def test_method_all_compares_on_one_text():
     c = explain(text=TEXT, method="all", samples=200)
     assert isinstance(c, Comparison) and [a.method for a in c.attributions] == ["exact", *ALL_METHODS[1:]]
@@ -94,6 +96,7 @@ def test_method_all_compares_on_one_text():
     assert "<table class=\"sbx-compare\">" in sb.to_html(c)
 
 
+@pytest.mark.slow
 def test_json_and_html():
     a = explain(text="I <b>love</b> chess & tea", method="exact")
     data = json.loads(a.to_json())

@@ -34,6 +34,7 @@ def test_baseline_is_the_all_masked_text(games):
     assert np.allclose(r.base, empty, atol=1e-5) and np.allclose(r.full, full, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_equals_captum(games):
     from captum import attr as captum_attr
     game = games["sentiment"]

@@ -103,6 +103,7 @@ def test_too_small_a_budget_names_the_fix():
     assert kernel_design(3, 8).complete  # 2^n below 2 + 2n: every coalition is affordable
 
 
+@pytest.mark.slow
 def test_explain_with_kernel_is_kernel_shap_on_the_text_game(sentiment):
     text = "The staff were rude and the room was filthy."
     a = explain(sentiment, text, method="kernel", samples=40, seed=2, score=False)

@@ -16,11 +16,13 @@ def _lime_package_samples(predict, text: str, samples: int):
     return explainer, indexed, data, probs, distances
 
 
+@pytest.mark.slow
 def test_same_kernel_as_lime(sentiment):
     explainer, _, data, _, distances = _lime_package_samples(sentiment.predict, TEXT, 300)
     assert np.allclose(lime_weights(data.astype(bool)), explainer.base.kernel_fn(distances), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_same_coefficients_and_ranks_as_lime_on_the_same_samples(sentiment):
     explainer, indexed, data, probs, distances = _lime_package_samples(sentiment.predict, TEXT, 1000)
     n = indexed.num_words()

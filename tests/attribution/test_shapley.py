@@ -81,6 +81,7 @@ def _shap_exact(game, n: int, output: int = 0) -> np.ndarray:
     return explainer(np.ones((1, n))).values[0]
 
 
+@pytest.mark.slow
 def test_chapter_warm_up_game():
     a = explain(chapter_game(), method="exact")
     assert dict(zip(a.words, np.round(a.values[:, 0], 4))) == CHAPTER_VALUES
@@ -110,6 +111,7 @@ def test_word_game_rejects_unknown_bonus_word():
 
 # --- sampled estimator ----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sampled_error_bars_cover_exact_values(sentiment):
     """95% error bars: at least 90% of the words' exact values lie within them (24 shipped sentences of 6-8 words)."""
     from shatterbox.classifiers.sentiment import dataset

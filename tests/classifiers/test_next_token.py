@@ -36,6 +36,7 @@ def test_labels_must_start_with_different_tokens(tiny_models):
         next_token(["the", "there"], tiny_models["gemma3-window"])
 
 
+@pytest.mark.slow
 def test_gemma_classifies_sentiment_and_topic_and_explains_by_deleting_words(gemma):
     sentiment = zero_shot(["positive", "negative"], gemma)
     texts = ["What a wonderful day, I loved every minute.", "The food was cold and the staff were rude.",

@@ -48,6 +48,7 @@ def test_split_is_stratified_and_seeded():
     assert abs(y[te].mean() - y.mean()) < 0.02 and abs((kind[te] > 0).mean() - (kind > 0).mean()) < 0.02
 
 
+@pytest.mark.slow
 def test_fine_tuning_reproduces_the_shipped_adapter_and_generalises():
     result = train(seed=0)
     shipped = load_file(str(_adapter_path()))
@@ -61,6 +62,7 @@ def test_fine_tuning_reproduces_the_shipped_adapter_and_generalises():
     assert result.seconds < 400  # about 130 s on 2 idle cores
 
 
+@pytest.mark.slow
 def test_negation_and_contrast_beat_the_frozen_encoder_control():
     """The control: the same data on the frozen encoder (a logistic head on its sentence vectors, the
     previous shipped design) reads negation at chance; the fine-tuned encoder does not."""
@@ -87,6 +89,7 @@ def test_the_sentences_users_reported():
     assert p[3, 1] < p[0, 1] - 0.5
 
 
+@pytest.mark.slow
 def test_adapter_shares_the_encoder_and_leaves_it_unchanged():
     encoder = load()
     before = encoder.model.encoder.layer[3].output.dense.weight.clone()

@@ -19,6 +19,7 @@ class Planted:
         return self.rebuild(hidden)
 
 
+@pytest.mark.slow
 def test_identity_recovers_everything_and_zeros_nothing(default_model):
     texts = CORPUS[:6]
     exact = embedding_recovered(Planted(lambda h: h), default_model, texts, 3)

@@ -38,6 +38,7 @@ def fitted(data):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fista", "sae"])
 def test_planted_atoms_are_recovered(fitted, data, kind):
     x, atoms = data

@@ -37,6 +37,7 @@ def test_sense_words_and_the_shipped_sense_corpus():
     assert sum(w == "heavy" for w in examples) >= 22  # every example of every ambiguous word is in
 
 
+@pytest.mark.slow
 def test_occurrences_are_the_marked_word(sense_store):
     hidden, synsets, rows = occurrences(sense_store, "heavy", 1)
     assert len(hidden) == len(synsets) == rows.num_rows >= 22 and hidden.shape[1] == 384
@@ -46,6 +47,7 @@ def test_occurrences_are_the_marked_word(sense_store):
         assert text[token["char_start"]:].lower().startswith("heav")
 
 
+@pytest.mark.slow
 def test_polysemy_scores_equal_a_recomputation(sense_store, factors):
     table = polysemy(factors, sense_store, WORDS, layer=1)
     assert table.column("word").to_pylist() == WORDS
@@ -87,6 +89,7 @@ def test_no_sense_labels_is_a_clear_error(default_model, tmp_path, factors):
         polysemy(factors, plain, ["heavy"], layer=1)
 
 
+@pytest.mark.slow
 def test_report_shows_every_level_with_contexts_and_the_random_weight_control(sense_store, factors, default_model, tmp_path):
     from shatterbox.factors import factors_report
     from shatterbox.models import random_weights
@@ -125,6 +128,7 @@ def test_report_page_escapes_every_text():
     assert "<img" not in page and "&lt;img" in page
 
 
+@pytest.mark.slow
 def test_factors_word_cli_prints_the_groups(sense_store, factors, tmp_path):
     import json
 

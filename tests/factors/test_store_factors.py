@@ -22,6 +22,7 @@ def factors(store):
     return fit_factors(store, n_factors=48, alpha=1.5, n_epochs=2, max_tokens=800, seed=0)
 
 
+@pytest.mark.slow
 def test_layer_vectors_are_the_same_tokens_normalised(store):
     v = layer_vectors(store, [1, 6], max_tokens=600, heldout=0.2, seed=1)
     assert len(v.train[1]) == len(v.train[6]) == v.train_tokens.num_rows > 300
@@ -36,6 +37,7 @@ def test_layer_vectors_are_the_same_tokens_normalised(store):
     np.testing.assert_allclose(v.train[6][0] * v.scale[6] + v.mean[6], raw, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_on_the_store_reports_every_layer_and_beats_pca(factors):
     assert factors.layers == [1, 3, 6] and factors.importance_.shape == (48, 3)
     for report in factors.reports.values():
@@ -81,6 +83,7 @@ def test_top_contexts_of_a_factor_equal_a_direct_sort_of_its_codes(factors, stor
     np.testing.assert_allclose(top.column("value").to_numpy(), np.sort(codes[:, unit])[::-1][:5], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_fitted_factors_recover_part_of_the_sentence_embedding(factors, store, default_model):
     from shatterbox.factors import embedding_recovered
 
@@ -89,6 +92,7 @@ def test_fitted_factors_recover_part_of_the_sentence_embedding(factors, store, d
     assert 0.0 < r["recovered"] < 1.0 and r["reconstructed_loss"] < r["zero_ablated_loss"]
 
 
+@pytest.mark.slow
 def test_seed_spread_is_the_mean_and_sd_of_separate_fits(store):
     from shatterbox.factors import seed_spread
 
@@ -132,6 +136,7 @@ def test_per_layer_fit_trains_each_layer_alone_and_reads_every_layer(store, tmp_
     assert back.reports == per.reports
 
 
+@pytest.mark.slow
 def test_a_per_layer_report_reads_each_factor_with_its_own_dictionary(store):
     from shatterbox.factors import factors_report
     from shatterbox.render.factors import factors_page

@@ -62,6 +62,7 @@ def test_exact_shapley_matches_brute_force_on_a_tiny_decoder(tiny_models, name):
     np.testing.assert_allclose(e.full, full, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sampled_shapley_is_efficient_and_covers_the_exact_values(tiny_models):
     model = tiny_models["llama-gqa"]
     prompt = "the model reads every word and attends to all of them"
@@ -131,6 +132,7 @@ def test_bad_input_is_one_clear_error(tiny_models, default_model):
         generate(model, PROMPT, max_new_tokens=0)
 
 
+@pytest.mark.slow
 def test_gemma_generates_like_transformers_and_its_shapley_values_add_up(gemma):
     ids = torch.tensor([gemma.tokenizer("The capital of France is")["input_ids"]])
     with torch.no_grad():
@@ -142,6 +144,7 @@ def test_gemma_generates_like_transformers_and_its_shapley_values_add_up(gemma):
     assert all(f.comprehensiveness > 1.0 for f in e.faithfulness)  # deleting the top sources costs nats
 
 
+@pytest.mark.slow
 def test_gemma_integrated_gradients_are_complete_and_france_drives_paris(gemma):
     e = explain_generation(gemma, "The capital of France is", continuation=" Paris", method="ig", steps=64)
     assert abs(e.delta[0]) < 0.01 * abs(e.full[0] - e.base[0])  # completeness within 1 %
@@ -150,6 +153,7 @@ def test_gemma_integrated_gradients_are_complete_and_france_drives_paris(gemma):
     assert shapley.top(0, 1)[0][0] == "France" and shapley.full[0] > 0  # Paris over London, because of France
 
 
+@pytest.mark.slow
 def test_the_heat_map_renders_in_notebooks_pages_and_terminals(tiny_models):
     import re
 

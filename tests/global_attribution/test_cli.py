@@ -22,6 +22,7 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_tables_and_drill_down(corpus, tmp_path):
     r = run("explain", "--corpus", corpus, "--min-count", 1, "--top", 3, "--word", "dull", "--results", tmp_path / "res")
     assert r.exit_code == 0, r.stderr
@@ -35,6 +36,7 @@ def test_tables_and_drill_down(corpus, tmp_path):
     assert {x["text_id"] for x in d["drill_down"]["negative"]} == {3, 6}
 
 
+@pytest.mark.slow
 def test_csv_and_html(corpus, tmp_path):
     c = run("explain", "--corpus", corpus, "--format", "csv")
     assert c.stdout.splitlines()[0].startswith('"label","word","texts","occurrences","mean","low","high"')
@@ -56,6 +58,7 @@ def test_bad_input_is_one_line(corpus, args, message):
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_kernel_shap_over_a_corpus(corpus, tmp_path):
     r = run("explain", "--corpus", corpus, "--method", "kernel", "--samples", 12, "--results", tmp_path / "k", "--min-count", 1, "--format", "json")
     assert r.exit_code == 0, r.stderr
@@ -67,6 +70,7 @@ def test_kernel_shap_over_a_corpus(corpus, tmp_path):
     assert one.exit_code == 2 and "--samples 20" in one.stderr and "Traceback" not in one.stderr, one.stderr
 
 
+@pytest.mark.slow
 def test_bf16_reaches_the_corpus_run(corpus, tmp_path):
     r = run("explain", "--corpus", corpus, "--bf16", "--results", tmp_path / "bf", "--min-count", 1)
     assert r.exit_code == 0, r.stderr

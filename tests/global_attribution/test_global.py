@@ -81,6 +81,7 @@ def test_screen_counts():
     assert screen(["a", "a", "", "b c d"], max_words=2).counts() == {"duplicate": 1, "empty": 1, "too long": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, pairs", [("sampled", 2), ("kernel", None)])
 def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts, method, pairs):
     settings = Settings(method=method, pairs=pairs)
@@ -107,6 +108,7 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts, method, pairs):
         explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)
 
 
+@pytest.mark.slow
 def test_batched_texts_give_the_numbers_of_one_text_at_a_time():
     from shatterbox.attribution import explain
 
@@ -122,6 +124,7 @@ def test_batched_texts_give_the_numbers_of_one_text_at_a_time():
     assert "single word" in [r for r in run.texts.to_pylist() if r["text_id"] == 3][0]["problem"]
 
 
+@pytest.mark.slow
 def test_kernel_shap_over_a_corpus_gives_each_texts_own_numbers():
     from shatterbox.attribution import explain, make_game
     from shatterbox.global_attribution import KERNEL_PER_WORD

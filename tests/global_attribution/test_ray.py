@@ -1,5 +1,6 @@
 """Corpus explanations on Ray: the same rows as a local run, and a killed replica loses and doubles no part."""
 
+import pytest
 import os
 import signal
 
@@ -22,6 +23,7 @@ def _same(a, b) -> None:
     assert drop(a.texts).equals(drop(b.texts))
 
 
+@pytest.mark.slow
 def test_ray_explains_a_corpus_as_a_local_run_does_even_with_a_replica_killed(ray_cluster, tmp_path):
     texts = _texts()
     local = explain_corpus(texts, None, tmp_path / "local", settings=SETTINGS, part_texts=12)
@@ -42,6 +44,7 @@ def test_ray_explains_a_corpus_as_a_local_run_does_even_with_a_replica_killed(ra
     _same(local, CorpusRun.read(tmp_path / "killed"))  # every part on disk once
 
 
+@pytest.mark.slow
 def test_cli_explain_corpus_on_ray_prints_the_local_table(ray_cluster, tmp_path):
     from typer.testing import CliRunner
 

@@ -18,6 +18,7 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.mark.slow
 def test_top_prints_coloured_excerpts_and_json(example_store):
     r = run("neurons", "top", example_store.root, "--layer", 1, "--unit", 7, "--k", 4, "--random", 2)
     assert r.exit_code == 0, r.stderr
@@ -70,6 +71,7 @@ def test_dry_run_estimates_without_calls(example_store):
     assert "estimated before the cache: 90 calls" in r.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_table(example_store, tmp_path):
     args = ["neurons", "explain", str(example_store.root), "--layers", "1", "--units", "0-159", "--part-units", "16", "--format", "json",
             "--n-explain", 6, "--n-top", 6, "--n-random", 6]

@@ -62,6 +62,7 @@ def test_the_cache_answers_a_rerun_without_calls(example_store, fake, tmp_path):
     assert t1.column("explanation").to_pylist() == t2.column("explanation").to_pylist()
 
 
+@pytest.mark.slow
 def test_retries_are_bounded_and_recover(example_store, fake, tmp_path):
     flaky = fake("flaky", failures=1)
     client = ChatClient(flaky.url, "m", cache=None, retries=2)
@@ -73,6 +74,7 @@ def test_retries_are_bounded_and_recover(example_store, fake, tmp_path):
     assert len(down.requests) == 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, message", [
     ("malformed", "not an OpenAI chat completion"),
     ("slow", r"no answer within 0.5 s\) after 2 attempts: raise --llm-timeout"),

@@ -23,6 +23,7 @@ def _rows(table):
     return sorted((r["layer"], r["unit"], r["explanation"], round(r["correlation"], 12), r["flagged"]) for r in table.to_pylist())
 
 
+@pytest.mark.slow
 def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_cluster, store, tmp_path):
     per_layer = {2: list(range(8)), 3: list(range(8))}
     make = lambda layer: Units.neurons(store, layer)  # noqa: E731
@@ -41,6 +42,7 @@ def test_ray_explains_units_as_a_local_run_does_even_with_a_replica_killed(ray_c
     assert _rows(read_run(tmp_path / "killed")[1]) == _rows(local) and len(list((tmp_path / "killed").glob("layer-*.parquet"))) == 4
 
 
+@pytest.mark.slow
 def test_sentence_maxima_and_neurons_top_on_ray(ray_cluster, store):
     import numpy as np
     from typer.testing import CliRunner

@@ -77,6 +77,7 @@ def small_store(tmp_path_factory):
     return harvest(load_corpus("wordnet", limit=400, seed=3), tmp_path_factory.mktemp("probe"), layers="0,3")
 
 
+@pytest.mark.slow
 def test_store_examples_are_the_headwords(small_store):
     found = examples(small_store, "pos")
     sentences = {r["id"]: r for r in small_store.sentences().to_pylist()}

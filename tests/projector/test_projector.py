@@ -21,6 +21,7 @@ def test_pca_coordinates_equal_scikit_learns():
     assert m.trustworthiness == pytest.approx(trustworthiness(x.astype(np.float32), m.coords, n_neighbors=10))
 
 
+@pytest.mark.slow
 def test_umap_is_seeded_and_deterministic():
     x = spread(n=150)
     a, b, c = project(x, "umap", seed=3), project(x, "umap", seed=3), project(x, "umap", seed=4)
@@ -110,6 +111,7 @@ def test_points_and_vectors_come_from_the_store(small_store):
         layer_vectors(small_store, points, [3])
 
 
+@pytest.mark.slow
 def test_projector_page_in_chromium(tmp_path, small_store, browser):
     from tests.conftest import watch
     from shatterbox.render.projector import projector_page

@@ -154,6 +154,7 @@ def test_view_command(tmp_path):
     assert r.exit_code == 2 and "cannot write" in r.stderr
 
 
+@pytest.mark.slow
 def test_views_in_real_chromium(tmp_path, default_model, browser):
     trace = sb.capture(default_model, *PAIR)
     trace_b = sb.capture(default_model, CHAPTER + ' <img src=x onerror=alert(1)> "')
@@ -209,6 +210,7 @@ def test_views_in_real_chromium(tmp_path, default_model, browser):
     assert errors == [] and dialogs == []
 
 
+@pytest.mark.slow
 def test_512_token_views_stay_small_and_responsive(tmp_path, default_model, browser):
     import time
 
@@ -263,6 +265,7 @@ def _table(pg) -> tuple[list[str], list[str], np.ndarray]:
     return rows, cols, np.array(values, dtype=float)
 
 
+@pytest.mark.slow
 def test_pair_filters_and_word_table_equal_python(tmp_path, default_model, browser):
     from shatterbox.attention import attention_table
 
@@ -312,6 +315,7 @@ def test_notebook_frame_grows_with_its_content(tmp_path, chapter_trace, browser)
     assert errors == []
 
 
+@pytest.mark.slow
 def test_long_text_thumbnails_keep_a_previous_token_head_visible(tmp_path, default_model, browser):
     words = "the model reads every word and attends to the others in each head".split()
     trace = sb.capture(default_model, " ".join(words[i % len(words)] for i in range(300)))

@@ -62,6 +62,7 @@ def lab(tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_views_draw_in_jupyterlab_and_in_the_exported_html(lab, browser):
     url, token, folder = lab
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -1,5 +1,6 @@
 """Terminal tables at 80 columns: every number printed whole, nothing wider than the terminal."""
 
+import pytest
 import io
 import re
 
@@ -49,6 +50,7 @@ def test_blocks_fit_the_width_they_are_given():
         assert max(len(line) for line in text.splitlines()) <= width and text.count("0.123456") == 20
 
 
+@pytest.mark.slow
 def test_sixteen_colour_terminals_get_readable_cells(default_model):
     """TERM=xterm: no light text on a light background and no dark text on a dark one (rich rounded the
     shades to the nearest grey before, printing white on light grey)."""

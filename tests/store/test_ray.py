@@ -45,6 +45,7 @@ def _shard_metas(store) -> list[dict]:
     return [json.loads(pq.read_schema(path).metadata[b"shatterbox"]) for path in sorted(store.root.glob("part-*.parquet"))]
 
 
+@pytest.mark.slow
 def test_two_workers_write_the_store_a_local_run_writes(ray_cluster, corpus, local, default_model, tmp_path):
     seen = []
     store = harvest(corpus, tmp_path / "ray", model=default_model, engine=Engine("ray", workers=2),
@@ -54,6 +55,7 @@ def test_two_workers_write_the_store_a_local_run_writes(ray_cluster, corpus, loc
     assert seen[0] == 0 and seen[-1] == len(corpus) and len(seen) == local.manifest["shards"] + 1 and seen == sorted(seen)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_run_is_restarted_and_nothing_is_lost_or_doubled(ray_cluster, corpus, local, default_model, tmp_path):
     killed = []
 
@@ -78,6 +80,7 @@ harvest(load_corpus("wordnet", limit=240, seed=0), sys.argv[1], layers="1,6", wh
 """
 
 
+@pytest.mark.slow
 def test_a_local_run_killed_mid_run_resumes_on_ray(ray_cluster, corpus, local, default_model, tmp_path):
     root = tmp_path / "mixed"
     proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root)], env={**os.environ, "HF_HUB_OFFLINE": "1"})
@@ -103,6 +106,7 @@ def test_engine_errors_name_the_fix(monkeypatch, tmp_path):
     assert not (tmp_path / "y").exists()
 
 
+@pytest.mark.slow
 def test_cli_harvest_on_ray_and_its_errors(ray_cluster, default_model, tmp_path):
     from typer.testing import CliRunner
 
@@ -124,6 +128,7 @@ def test_cli_harvest_on_ray_and_its_errors(ray_cluster, default_model, tmp_path)
     assert bad.exit_code == 2 and "--workers must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_top_k_on_ray_equals_one_pass_here(ray_cluster, local):
     here = local.top_k("mlp_6", None, k=7)
     there = local.top_k("mlp_6", None, k=7, engine=Engine("ray", workers=2))
@@ -138,6 +143,7 @@ def test_top_k_on_ray_equals_one_pass_here(ray_cluster, local):
         local.top_k("mlp_6", [5000], engine=Engine("ray", workers=2))
 
 
+@pytest.mark.slow
 def test_top_k_on_ray_reads_a_partial_store_as_a_local_pass_does(ray_cluster, local, tmp_path):
     import shutil
 

@@ -33,6 +33,7 @@ def _expected_stats(trace):
     return row_stats(trace.attentions, np.isfinite(trace.scores), trace.special, punct)
 
 
+@pytest.mark.slow
 def test_rows_equal_capture(small, default_model):
     corpus, store = small
     assert store.complete and len(store.shards) > 2  # several shards were written
@@ -76,6 +77,7 @@ def test_float16_error_is_within_the_stated_bound(default_model, tmp_path):
     assert np.all(np.abs(half - exact) <= 4.9e-4 * np.abs(exact) + 6.1e-8)  # float16 rounding, stated in the CLI help
 
 
+@pytest.mark.slow
 def test_shards_are_sized_by_measured_tokens_not_by_sentence_count(tmp_path, default_model):
     long = "The quick brown fox jumps over the lazy dog near the quiet river bank today " * 3
     texts = ["Hi."] * 24 + [long] * 6 + ["Hi."] * 24
@@ -146,6 +148,7 @@ def test_another_model_or_corpus_is_refused(small, tiny_models, tmp_path):
         harvest(corpus, other)
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_store(tmp_path, default_model):
     harvest(Corpus.from_texts(["one text"]), tmp_path / "o", model=default_model, layers="1")
     store = harvest(Corpus.from_texts(["another text here"]), tmp_path / "o", model=default_model, layers="1", overwrite=True)
@@ -189,6 +192,7 @@ def test_damaged_page_is_found_by_checksums_and_repaired(small, tmp_path, defaul
     np.testing.assert_array_equal(repaired.activations("hidden_1"), store.activations("hidden_1"))
 
 
+@pytest.mark.slow
 def test_a_half_written_temporary_shard_is_ignored_and_redone(tmp_path, default_model):
     corpus = Corpus.from_texts(SENTENCES[:6])
     full = harvest(corpus, tmp_path / "full", model=default_model, layers="1", shard_bytes=20_000)
@@ -217,6 +221,7 @@ KILLED_RUN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_gives_the_uninterrupted_result(tmp_path, default_model):
     root = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(root)], env={**os.environ, "HF_HUB_OFFLINE": "1"})

@@ -59,6 +59,7 @@ def test_heads(client):
     assert data["texts"] == 2 and len(data["ranking"]) == 5 and np.array(data["score"]).shape == (6, 12)
 
 
+@pytest.mark.slow
 def test_explain_equals_the_library(client):
     data = client.post("/api/explain", json={"text": "I love playing chess with my friends."}).json()
     lib = explain(text="I love playing chess with my friends.")
@@ -74,6 +75,7 @@ def test_explain_equals_the_library(client):
     np.testing.assert_allclose(kernel["values"], explain(text=text, method="kernel", samples=60).values, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_long_text_is_truncated_for_attention_and_refused_for_explain(client):
     text = " ".join(["a"] * 600)
     data = client.post("/api/trace", json={"text": text}).json()
@@ -208,6 +210,7 @@ def test_a_request_that_waits_too_long_is_a_503():
     assert r.status_code == 503 and "more than 0.3 s" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_batched_captures_equal_single_ones_and_a_bad_text_fails_alone(default_model):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -245,6 +248,7 @@ def test_an_unexpected_failure_is_still_json(app, monkeypatch):
     assert r.status_code == 500 and r.json() == {"error": "unexpected RuntimeError: boom"}
 
 
+@pytest.mark.slow
 def test_the_plan_of_an_explanation_matches_what_runs(client):
     req = {"text": "I love playing chess with my friends.", "method": "all"}
     plan = client.post("/api/explain/plan", json=req).json()

@@ -31,6 +31,7 @@ def page(browser, url, expect_400):
     assert errors == [] and dialogs == []
 
 
+@pytest.mark.slow
 def test_attention_tab_layer_6_head_6_and_word_ranking(page, default_model, tmp_path):
     trace = sb.capture(default_model, CHAPTER)
     page.fill("#att-text", CHAPTER)
@@ -54,6 +55,7 @@ def test_attention_tab_layer_6_head_6_and_word_ranking(page, default_model, tmp_
     page.screenshot(path=str(tmp_path / "attention-tab.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     page.click("nav button[data-tab='explain']")
     page.fill("#ex-text", "I love playing chess with my friends.")
@@ -84,11 +86,13 @@ def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     page.screenshot(path=str(tmp_path / "explain-tab.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_the_header_names_the_model(page):
     page.wait_for_function("document.getElementById('model-name').textContent.length > 0")
     assert page.locator("#model-name").text_content().startswith("all-MiniLM-L6-v2 (default) · 6 layers")
 
 
+@pytest.mark.slow
 def test_a_running_explanation_says_what_it_costs(page):
     page.click("nav button[data-tab='explain']")
     page.evaluate("""() => { window.seen = []; const p = document.getElementById('ex-progress');
@@ -101,6 +105,7 @@ def test_a_running_explanation_says_what_it_costs(page):
     assert page.locator("#ex-progress").is_hidden()
 
 
+@pytest.mark.slow
 def test_heads_tab(page, tmp_path):
     page.click("nav button[data-tab='heads']")
     page.click("#heads-run")
@@ -109,6 +114,7 @@ def test_heads_tab(page, tmp_path):
     page.screenshot(path=str(tmp_path / "heads-tab.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_empty_sentence_shows_the_error_next_to_the_input(page, expect_400):
     expect_400["ok"] = True
     page.fill("#att-text", "")
@@ -122,6 +128,7 @@ def test_empty_sentence_shows_the_error_next_to_the_input(page, expect_400):
     assert "empty" in page.locator("#ex-error").text_content()
 
 
+@pytest.mark.slow
 def test_markup_typed_into_the_box_is_text(page):
     hostile = "<img src=x onerror=alert(1)> loves <b>chess</b>"
     page.fill("#att-text", hostile)
@@ -136,6 +143,7 @@ def test_markup_typed_into_the_box_is_text(page):
     assert page.locator("img").count() == 0 and "<" in page.locator("#ex-result .ex-words").text_content()
 
 
+@pytest.mark.slow
 def test_nothing_stale_stays_and_the_counterfactual_compares_like_with_like(page, expect_400):
     expect_400["ok"] = True
     page.fill("#att-text", CHAPTER)
@@ -174,6 +182,7 @@ def test_nothing_stale_stays_and_the_counterfactual_compares_like_with_like(page
     assert page.locator("#cf-error").is_hidden() and page.locator("#cf-result").inner_html() == ""
 
 
+@pytest.mark.slow
 def test_one_layer_and_head_state_and_heads_open_in_attention(page):
     page.fill("#att-text", CHAPTER)
     page.click("#att-run")

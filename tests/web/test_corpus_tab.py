@@ -56,6 +56,7 @@ def test_without_a_folder_the_tab_says_how_to_serve_one():
     assert r.status_code == 404 and "--stores DIR" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_corpus_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)

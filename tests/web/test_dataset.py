@@ -31,6 +31,7 @@ def client(folder):
     return local_client(create_app(stores=folder))
 
 
+@pytest.mark.slow
 def test_the_api_equals_the_library(client, folder):
     runs = client.get("/api/datasets").json()["runs"]
     assert [(r["name"], r["texts"]) for r in runs] == [("reviews", 8)]
@@ -40,6 +41,7 @@ def test_the_api_equals_the_library(client, folder):
     assert d["svg"]["negative"]["up"].startswith("<svg") and not client.get("/api/neurons").json()["runs"]  # not mistaken for a neuron run
 
 
+@pytest.mark.slow
 def test_explain_the_chosen_stores_sentences(client):
     d = client.post("/api/stores/wn/explain-corpus", json={"limit": 6, "min_count": 1}).json()
     assert d["texts"] == 6 and sorted(d["labels"]) == ["negative", "positive"]
@@ -48,6 +50,7 @@ def test_explain_the_chosen_stores_sentences(client):
     assert client.post("/api/stores/wn/explain-corpus", json={"method": "owen"}).status_code == 422
 
 
+@pytest.mark.slow
 def test_explain_the_stores_sentences_with_kernel_shap(client, folder):
     from shatterbox.store import Store
 
@@ -61,6 +64,7 @@ def test_explain_the_stores_sentences_with_kernel_shap(client, folder):
             assert got == [(r["word"], r["texts"], pytest.approx(r["mean"], abs=1e-9)) for r in want["words"][label][direction]] and got
 
 
+@pytest.mark.slow
 def test_dataset_section_in_chromium(browser, folder):
     want = dataset_payload(CorpusRun.read(folder / "reviews"), min_count=2)
     with running(create_app(stores=folder)) as url:

@@ -33,6 +33,7 @@ def client(folder):
     return local_client(create_app(stores=folder))
 
 
+@pytest.mark.slow
 def test_factor_files_are_listed_with_their_store(client):
     d = client.get("/api/factors").json()["factors"]
     assert [f["name"] for f in d] == ["layers.factors", "orphan.factors", "senses.factors"]
@@ -69,6 +70,7 @@ def test_only_factor_files_of_the_folder_are_read(client, path):
     assert r.status_code == 404 and "error" in r.json()
 
 
+@pytest.mark.slow
 def test_factors_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)

@@ -26,6 +26,7 @@ def test_the_api_answers_what_explain_generation_answers(decoder_app, tiny_model
     assert local_client(decoder_app).get("/api/model").json()["decoder"] == e.model
 
 
+@pytest.mark.slow
 def test_without_a_decoder_the_api_names_the_fix():
     r = local_client(create_app("default")).post("/api/generate", json={"prompt": "hello"})
     assert r.status_code == 400 and "shatterbox serve --decoder gemma-3-270m" in r.json()["error"]
@@ -33,6 +34,7 @@ def test_without_a_decoder_the_api_names_the_fix():
     assert r.status_code == 422 and "max_new_tokens" in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_the_page_draws_the_pythons_numbers_and_colours(decoder_app, tiny_models, browser):
     # 12 words: the tab's default "shapley" samples (the API's budget 2,000, seed 0), the same as here
     e = explain_generation(tiny_models["llama-gqa"], PROMPT, max_new_tokens=2, method="shapley", budget=2000)

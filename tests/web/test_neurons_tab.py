@@ -33,6 +33,7 @@ def client(folder):
     return local_client(create_app(stores=folder))
 
 
+@pytest.mark.slow
 def test_the_unit_api_equals_the_library(client, folder):
     d = client.post("/api/stores/wn/neuron", json={"layer": 1, "unit": 9}).json()
     want = explain_unit(Units.neurons(Store.open(folder / "wn"), 1), 9)
@@ -65,6 +66,7 @@ def test_bad_requests_are_clear_errors(client, path, body, status, message):
     assert r.status_code == status and message in r.json().get("error", "")
 
 
+@pytest.mark.slow
 def test_neurons_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)

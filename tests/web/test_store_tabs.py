@@ -33,6 +33,7 @@ def client(folder):
     return local_client(create_app(stores=folder))
 
 
+@pytest.mark.slow
 def test_the_api_equals_the_library_and_carries_the_plot(client, folder):
     d = client.post("/api/stores/wn/probe", json={"property": "pos", "folds": 3, "random": "wn-random"}).json()
     expected = probe(Store.open(folder / "wn"), "pos", folds=3, limit=2000)
@@ -54,6 +55,7 @@ def test_bad_probe_requests_are_clear_errors(client, body, status, message):
     assert r.status_code == status and message in r.json()["error"]
 
 
+@pytest.mark.slow
 def test_probes_tab_in_chromium(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)
@@ -77,6 +79,7 @@ def test_probes_tab_in_chromium(browser, folder):
         assert errors == [e for e in errors if "400" in e] and dialogs == []  # the refused request is the only console line
 
 
+@pytest.mark.slow
 def test_project_api_equals_the_library(client, folder):
     from shatterbox.projector import layer_vectors, project_layers, sentence_points
 
@@ -95,6 +98,7 @@ def test_project_api_equals_the_library(client, folder):
     assert bad.status_code == 422 and "method" in bad.json()["error"]
 
 
+@pytest.mark.slow
 def test_projector_tab_opens_a_sentence_in_the_attention_tab(browser, folder):
     with running(create_app(stores=folder)) as url:
         page, errors, dialogs = open_app(browser, url)

@@ -1,0 +1,22 @@
+"""Test tiers for every test and doctest: ``slow``, ``browser``, ``ray`` and ``decoder`` markers.
+
+A test that uses the Chromium, Ray or Gemma fixture is marked ``browser``, ``ray`` or ``decoder`` (and ``slow``) here,
+from its fixtures; any other test that takes a second or more carries ``@pytest.mark.slow`` itself. The fast tier for
+contributors is ``python -m pytest -m "not slow"``; CI runs everything.
+"""
+
+import pytest
+
+FIXTURE_MARKS = {"browser": "browser", "ray_cluster": "ray", "gemma": "decoder"}
+SLOW_DOCTESTS = {"shatterbox.classifiers.sentiment.train"}  # retrains the shipped adapter's first epochs (about 15 s)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in fixtures:
+                item.add_marker(mark)
+                item.add_marker("slow")
+        if item.name in SLOW_DOCTESTS:
+            item.add_marker("slow")
