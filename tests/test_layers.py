@@ -174,3 +174,28 @@ def test_only_a_deprecation_shim_may_import_upward(planted):
 def test_type_checking_imports_do_not_count():
     source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from shatterbox.render import show\n"
     assert imports(source, "shatterbox.errors", False, {"shatterbox.render", "shatterbox.errors"}) == []
+
+
+def sizes(root: Path = SRC) -> tuple[list[str], list[str]]:
+    """Modules over 600 lines and functions over 80 lines (docstrings included)."""
+    modules, functions = [], []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 600:
+            modules.append(f"{path.relative_to(root)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                functions.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    return modules, functions
+
+
+def test_modules_and_functions_stay_small():
+    assert sizes() == ([], [])
+    tree = ast.parse((SRC / "web" / "__init__.py").read_text(encoding="utf-8"))
+    create_app = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "create_app")
+    assert create_app.end_lineno - create_app.lineno + 1 < 60
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    (tmp_path / "x.py").write_text("def f():\n" + "    x = 1\n" * 80, encoding="utf-8")
+    assert sizes(tmp_path) == ([], ["x.py:1 f: 81 lines"])

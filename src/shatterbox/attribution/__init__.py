@@ -7,6 +7,7 @@ Example:
     ('negative', ['filthy', 'rude'])
 """
 
+from shatterbox.options import EXPLAIN, ExplainOptions
 from shatterbox.attribution._explain import (
     ALL_METHODS,
     DEFAULT_SAMPLES,
@@ -42,6 +43,8 @@ from shatterbox.attribution._shapley import (
 __all__ = [
     "ALL_METHODS",
     "DEFAULT_SAMPLES",
+    "EXPLAIN",
+    "ExplainOptions",
     "curve_masks",
     "evaluate_together",
     "first_round_coalitions",

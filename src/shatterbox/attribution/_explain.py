@@ -24,9 +24,11 @@ from shatterbox.attribution._shapley import (
     shapley_sampled,
 )
 from shatterbox.classifiers import Classifier, from_model, resolve_label
+from shatterbox.options import EXPLAIN, EXPLAIN_METHODS as METHODS
+
+DEFAULT_SAMPLES = EXPLAIN.samples  # LIME's perturbed texts and Kernel SHAP's model evaluations, unless given
 from shatterbox.errors import BudgetTooSmall, InputError, deprecated
 
-METHODS = ("shapley", "exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 ALL_METHODS = ("shapley", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
 TITLES = {
@@ -42,7 +44,6 @@ TITLES = {
 EXACT_AUTO_MAX = 8  # "shapley" is exact up to this many words, sampled above
 DEFAULT_BUDGET = 20_000
 SAMPLED_BUDGET = 4_000
-DEFAULT_SAMPLES = 500  # LIME's perturbed texts and Kernel SHAP's model evaluations, unless given
 
 
 @dataclass
@@ -210,7 +211,7 @@ def make_game(
     target: Any = None,
     text: str | None = None,
     *,
-    masking: str = "auto",
+    masking: str = EXPLAIN.masking,
     batch_size: int | None = None,
     output_names: Sequence[str] | None = None,
     dtype: str = "float32",
@@ -310,7 +311,7 @@ def resolve_method(method: str, n_words: int) -> str:
     return method
 
 
-def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = 32) -> int:
+def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = EXPLAIN.steps) -> int:
     """Model evaluations ``method`` will make on ``n_words`` words (an upper bound for sampled Shapley).
 
     Example:
@@ -334,14 +335,14 @@ def explain(
     target: Any = None,
     text: str | None = None,
     *,
-    method: str = "shapley",
+    method: str = EXPLAIN.method,
     label: str | int | None = None,
-    masking: str = "auto",
-    precision: float = 0.02,
+    masking: str = EXPLAIN.masking,
+    precision: float = EXPLAIN.precision,
     budget: int | None = None,
     samples: int = DEFAULT_SAMPLES,
-    steps: int = 32,
-    seed: int = 0,
+    steps: int = EXPLAIN.steps,
+    seed: int = EXPLAIN.seed,
     batch_size: int | None = None,
     score: bool = True,
     output_names: Sequence[str] | None = None,
@@ -384,8 +385,8 @@ def methods_for(game: Game, method: str) -> list[str]:
     return [m for m in ALL_METHODS if isinstance(game, TokenGame) or m not in INSIDE]
 
 
-def plan(game: Game, method: str = "shapley", *, label: str | int | None = None, budget: int | None = None, precision: float = 0.02,
-         samples: int = DEFAULT_SAMPLES, steps: int = 32, pairs: int | None = None) -> list[tuple[str, int]]:
+def plan(game: Game, method: str = "shapley", *, label: str | int | None = None, budget: int | None = None, precision: float = EXPLAIN.precision,
+         samples: int = DEFAULT_SAMPLES, steps: int = EXPLAIN.steps, pairs: int | None = None) -> list[tuple[str, int]]:
     """(method, model evaluations at most) of every method :func:`explain` will run with these options;
     refuses what cannot run (unknown label or method, budget too small) before any model call.
 
@@ -422,7 +423,7 @@ def _limit(method: str, budget: int | None) -> int:
     return budget or (SAMPLED_BUDGET if method == "sampled" else DEFAULT_BUDGET)
 
 
-def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = 32) -> tuple[str, int]:
+def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = EXPLAIN.steps) -> tuple[str, int]:
     """The concrete method and its planned model evaluations; refuses what cannot run (before any model call).
 
     Example:
@@ -453,11 +454,11 @@ def run_method(
     method: str,
     *,
     label: str | int | None = None,
-    precision: float = 0.02,
+    precision: float = EXPLAIN.precision,
     budget: int | None = None,
     samples: int = DEFAULT_SAMPLES,
-    steps: int = 32,
-    seed: int = 0,
+    steps: int = EXPLAIN.steps,
+    seed: int = EXPLAIN.seed,
     score: bool = True,
     pairs: int | None = None,
 ) -> Attribution:

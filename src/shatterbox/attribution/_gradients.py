@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from shatterbox.options import EXPLAIN
 from shatterbox._batching import chunks
 
 
@@ -69,7 +70,7 @@ def _gradients(game, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return probs.detach(), torch.stack(grads, dim=1)
 
 
-def integrated_gradients(game, *, steps: int = 32, batch_size: int = 16) -> GradientResult:
+def integrated_gradients(game, *, steps: int = EXPLAIN.steps, batch_size: int = 16) -> GradientResult:
     """Integrated gradients of every label's probability, per word, from the all-masked baseline.
 
     Example:

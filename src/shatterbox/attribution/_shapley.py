@@ -11,6 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from shatterbox.options import EXPLAIN
 from shatterbox._batching import chunks
 from shatterbox.errors import BudgetTooSmall, InputError
 
@@ -158,7 +159,7 @@ def shapley_sampled(
     value_fn: Callable[[np.ndarray], np.ndarray],
     n_players: int,
     *,
-    precision: float = 0.02,
+    precision: float = EXPLAIN.precision,
     budget: int = 4000,
     seed: int = 0,
     outputs: Sequence[int] | Callable[[np.ndarray], Sequence[int]] | None = None,

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
+from shatterbox.options import ExplainOptions, RankingOptions, spec, typer_option
 
 
 class ExplainFormat(str, Enum):
@@ -27,21 +28,21 @@ def explain(
     zero_shot: Optional[str] = typer.Option(None, "--zero-shot", help="Classify by similarity to these comma-separated labels instead (e.g. 'sports,politics,science')."),
     label: Optional[str] = typer.Option(None, "--label", help="The label to explain (name or number from 0). Default: the predicted label."),
     method: Optional[str] = typer.Option(None, "--method", help="shapley (exact up to 8 words, sampled above; the default for one text), exact, sampled (with --pairs 4: the default for --corpus), kernel (Kernel SHAP), owen, lime, ig, gradxinput, rollout, or all (one comparison table)."),
-    masking: str = typer.Option("auto", "--masking", help="How a word is removed: mask (replace its tokens by the mask token), delete, or auto (mask when the tokenizer has one)."),
-    precision: float = typer.Option(0.02, "--precision", help="Sampled Shapley stops when every 95% error bar of the label is at most this."),
+    masking: str = typer_option(ExplainOptions, "masking"),
+    precision: float = typer_option(ExplainOptions, "precision"),
     budget: Optional[int] = typer.Option(None, "--budget", help="Most model evaluations allowed (default 4,000 for sampled, 20,000 otherwise)."),
     pairs: Optional[int] = typer.Option(None, "--pairs", help="Quick mode: sampled Shapley with exactly this many antithetic permutation pairs (2 + 2 x pairs x (words - 1) evaluations; error bars from 2)."),
     samples: Optional[int] = typer.Option(None, "--samples", help="kernel: model evaluations per text (default 500; with --corpus 8 per word); LIME: perturbed texts (default 500)."),
-    steps: int = typer.Option(32, "--steps", help="Integrated gradients: quadrature steps."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampled methods (same seed, same numbers)."),
+    steps: int = typer_option(ExplainOptions, "steps"),
+    seed: int = typer_option(ExplainOptions, "seed"),
     bf16: bool = typer.Option(False, "--bf16", help="Score masked texts in bfloat16 (1.6x faster in bench/attribution.py on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008)."),
     fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="text (coloured words; with --corpus: tables), json, html, or csv (--corpus: the word table)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write json/html/csv to this file instead of standard output."),
     corpus: Optional[str] = typer.Option(None, "--corpus", help="Explain every text of a .txt file (one per line), a .csv/.tsv/.parquet file or a store, and rank the words that drive each label."),
     results: Optional[str] = typer.Option(None, "--results", help="--corpus: a folder for the per-text results (Parquet, written every 64 texts: a killed run resumes there)."),
-    by: str = typer.Option("lemma", "--by", help="--corpus: group words by lemma or by lower-cased word."),
-    min_count: int = typer.Option(5, "--min-count", help="--corpus: words in fewer texts are left out of the rankings."),
-    top: int = typer.Option(15, "--top", help="--corpus: words per ranking."),
+    by: str = typer_option(RankingOptions, "by", help="--corpus: " + spec(RankingOptions, "by").help),
+    min_count: int = typer_option(RankingOptions, "min_count", help="--corpus: " + spec(RankingOptions, "min_count").help),
+    top: int = typer_option(RankingOptions, "top", help="--corpus: " + spec(RankingOptions, "top").help),
     word: Optional[str] = typer.Option(None, "--word", help="--corpus: drill down: the texts where this word moved the label most."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="--corpus: explain only the first N texts."),
     column: str = typer.Option("text", "--column", help="--corpus: the text column of a .csv/.tsv/.parquet file."),

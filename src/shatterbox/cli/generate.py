@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from shatterbox.cli._common import _emit_result, _friendly_errors, app
+from shatterbox.options import GenerationOptions, typer_option
 
 
 class GenerateFormat(str, Enum):
@@ -21,14 +22,14 @@ class GenerateFormat(str, Enum):
 def generate(
     prompt: str = typer.Argument(..., help="The prompt to continue."),
     model: str = typer.Option("gemma-3-270m", "--model", "-m", help="A decoder: gemma-3-270m (the decoder extra), a .gguf file, or a Hugging Face causal LM name or folder."),
-    max_new_tokens: int = typer.Option(8, "--max-new-tokens", "-n", help="Tokens to generate greedily (stops at the end-of-text token)."),
+    max_new_tokens: int = typer_option(GenerationOptions, "max_new_tokens", "--max-new-tokens", "-n"),
     continuation: Optional[str] = typer.Option(None, "--continuation", help="Explain this continuation instead of generating one (include its leading space)."),
-    method: str = typer.Option("shapley", "--method", help="shapley (exact up to 10 sources, sampled above), exact, sampled, ig (integrated gradients), rollout."),
+    method: str = typer_option(GenerationOptions, "method"),
     contrast: Optional[str] = typer.Option(None, "--contrast", help="Why the continuation rather than this one (as many tokens): values explain log p(token) - log p(alternative)."),
-    budget: int = typer.Option(4000, "--budget", help="Sampled Shapley: most forward passes."),
-    precision: float = typer.Option(0.2, "--precision", help="Sampled Shapley stops when every 95% error bar is at most this (nats)."),
-    steps: int = typer.Option(64, "--steps", help="Integrated gradients: Gauss-Legendre steps."),
-    seed: int = typer.Option(0, "--seed", help="Seed of sampled Shapley."),
+    budget: int = typer_option(GenerationOptions, "budget"),
+    precision: float = typer_option(GenerationOptions, "precision"),
+    steps: int = typer_option(GenerationOptions, "steps"),
+    seed: int = typer_option(GenerationOptions, "seed"),
     no_scores: bool = typer.Option(False, "--no-scores", help="Skip the faithfulness scores (2n + 2 forward passes per generated token)."),
     bf16: bool = typer.Option(False, "--bf16", help="Score coalitions in bfloat16 (faster on CPUs with AVX512-BF16; log-probabilities move slightly)."),
     fmt: GenerateFormat = typer.Option(GenerateFormat.text, "--format", "-f", help="text (heat map), json or html (self-contained page)."),

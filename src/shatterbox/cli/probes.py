@@ -8,22 +8,23 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import Format, SeedOpt, _friendly_errors, _layers_option, _print_arrow, _say, _write_text, app
+from shatterbox.cli._common import Format, _friendly_errors, _layers_option, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
+from shatterbox.options import ProbeOptions, ProjectOptions, typer_option
 
 
 @app.command()
 def probe(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest wordnet --where kind=example ...)."),
     prop: str = typer.Option("pos", "--property", "-p", help="Token level: pos, supersense or sense (of the WordNet headword); sentence level: a label column of the corpus."),
-    level: str = typer.Option("token", "--level", help="token (the headword) or sentence (mean over its tokens)."),
-    kind: str = typer.Option("linear", "--kind", help="linear (logistic regression) or mlp (one hidden layer of 256)."),
+    level: str = typer_option(ProbeOptions, "level"),
+    kind: str = typer_option(ProbeOptions, "kind"),
     layers: str = typer.Option("all", "--layers", help="Hidden layers to probe: all, or e.g. 0-6, 1,3."),
-    folds: int = typer.Option(5, "--folds", help="Cross-validation folds (stratified, seeded)."),
+    folds: int = typer_option(ProbeOptions, "folds"),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Use at most this many examples (a seeded sample)."),
     random_store: Optional[str] = typer.Option(None, "--random", help="The same corpus harvested with --random-weights: its curves are the baseline."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write a self-contained HTML page with the plot."),
-    seed: int = SeedOpt,
+    seed: int = typer_option(ProbeOptions, "seed"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
 ) -> None:
     """From which layer a property is readable: probe accuracy, control-task accuracy and selectivity per layer (± 95 % over folds)."""
@@ -69,16 +70,16 @@ def probe(
 def project(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
     out: str = typer.Option(..., "--out", "-o", help="The self-contained HTML page to write (scatter, layer slider, hover, PNG export)."),
-    method: str = typer.Option("pca", "--method", help="pca or umap (seeded: the same map every run)."),
-    level: str = typer.Option("sentence", "--level", help="sentence (mean of its tokens, as sentence-transformers embed) or token."),
-    pool: str = typer.Option("mean", "--pool", help="Sentence vectors: mean (of all its tokens) or first (the [CLS] token)."),
+    method: str = typer_option(ProjectOptions, "method"),
+    level: str = typer_option(ProjectOptions, "level"),
+    pool: str = typer_option(ProjectOptions, "pool"),
     layers: str = typer.Option("all", "--layers", help="Hidden layers to map: all, or e.g. 1-6, 3."),
-    limit: int = typer.Option(5000, "--limit", "-n", help="Points (a seeded sample of sentences or tokens)."),
+    limit: int = typer_option(ProjectOptions, "limit", "--limit", "-n"),
     colour: Optional[str] = typer.Option(None, "--colour", "--color", help="Colour by this label column (default: the first), or 'prediction'."),
     predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (it runs once per sentence shown)."),
     factors_file: Optional[str] = typer.Option(None, "--factors", help="A factors file fitted on this store: colour by --factor's code."),
     factor: Optional[int] = typer.Option(None, "--factor", help="The factor (from 0) whose code colours the points, at the layer where it matters most."),
-    seed: int = SeedOpt,
+    seed: int = typer_option(ProjectOptions, "seed"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json: each map's faithfulness."),
 ) -> None:
     """Map sentences or tokens to 2-D at every layer (aligned across layers) with each map's trustworthiness and k-NN recall."""

@@ -21,14 +21,17 @@ from shatterbox.generation._explain import (
     generate,
     integrated_gradients,
 )
+from shatterbox.options import GENERATION, GenerationOptions
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 
 __all__ = [
+    "GENERATION",
     "MAX_EXACT",
     "METHODS",
     "Generation",
     "GenerationExplanation",
     "GenerationGame",
+    "GenerationOptions",
     "Prompt",
     "explain_generation",
     "generate",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,12 +13,14 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, gauss_legendre, shapley_exact, shapley_sampled
 from shatterbox.errors import InputError, deprecated
+from shatterbox.options import GENERATION, GENERATION_METHODS as METHODS
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 from shatterbox.models import language_model_parts
 
-METHODS = ("shapley", "exact", "sampled", "ig", "rollout")
 IG_BATCH_TOKENS = 2048  # path points x tokens per forward pass kept for the backward passes (~0.75 MB a token on Gemma 270M)
 MAX_EXACT = 10  # players up to which "shapley" is exact (2^10 = 1,024 coalitions); sampled above
+
+
 UNITS = {"exact": "log-probability (nats)", "sampled": "log-probability (nats)", "ig": "log-probability (nats)",
          "rollout": "share of attention flow"}
 
@@ -47,7 +49,7 @@ class Generation:
         return len(self.new_ids)
 
 
-def generate(model, prompt: str | Prompt, *, max_new_tokens: int = 12, continuation: str | None = None) -> Generation:
+def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.max_new_tokens, continuation: str | None = None) -> Generation:
     """Continue ``prompt`` greedily (``max_new_tokens``, stopping at the end-of-text token), or take ``continuation``
     as given (teacher forcing: it is tokenised without special tokens, so include its leading space).
 
@@ -175,13 +177,13 @@ def explain_generation(
     prompt: str,
     *,
     continuation: str | None = None,
-    max_new_tokens: int = 8,
-    method: str = "shapley",
+    max_new_tokens: int = GENERATION.max_new_tokens,
+    method: str = GENERATION.method,
     contrast: str | None = None,
-    budget: int = 4000,
-    precision: float = 0.2,
-    steps: int = 64,
-    seed: int = 0,
+    budget: int = GENERATION.budget,
+    precision: float = GENERATION.precision,
+    steps: int = GENERATION.steps,
+    seed: int = GENERATION.seed,
     score: bool = True,
     dtype: str = "float32",
     keep_special: bool = True,

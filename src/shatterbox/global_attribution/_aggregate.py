@@ -10,12 +10,13 @@ import pyarrow.compute as pc
 from scipy import stats
 
 from shatterbox.errors import InputError
+from shatterbox.options import RANKING
 from shatterbox.global_attribution._run import CorpusRun
 
 BY = ("lemma", "word")
 
 
-def keys_of(words: Sequence[str], by: str = "lemma") -> list[str]:
+def keys_of(words: Sequence[str], by: str = RANKING.by) -> list[str]:
     """Each word's grouping key: its lemma (:func:`shatterbox.corpus.lemma.lemma`) or its lower-cased form.
 
     Example:
@@ -31,7 +32,7 @@ def keys_of(words: Sequence[str], by: str = "lemma") -> list[str]:
     return [lemma(w) for w in words]
 
 
-def per_text(run: CorpusRun, by: str = "lemma") -> dict[str, np.ndarray]:
+def per_text(run: CorpusRun, by: str = RANKING.by) -> dict[str, np.ndarray]:
     """One effect per (label, key, text): the sum of the key's values in that text (a repeated word counts once, with
     its occurrences summed), with its occurrences and how many of them pushed the label up; sorted by label, key, text."""
     rows = run.rows
@@ -50,7 +51,7 @@ def per_text(run: CorpusRun, by: str = "lemma") -> dict[str, np.ndarray]:
             "occurrences": grouped.column("value_count").to_numpy(), "up": grouped.column("up_sum").to_numpy(), "abs": grouped.column("abs_sum").to_numpy()}
 
 
-def word_table(run: CorpusRun, *, by: str = "lemma", min_count: int = 1, confidence: float = 0.95) -> pa.Table:
+def word_table(run: CorpusRun, *, by: str = RANKING.by, min_count: int = 1, confidence: float = 0.95) -> pa.Table:
     """Per label and word (``by`` lemma or lower-cased form): texts, occurrences, mean effect per text with its
     ``confidence`` interval (Student t over texts; the per-text sampling noise is part of the spread it measures),
     mean |value| per occurrence, the share of occurrences that pushed the label up, and the sign consistency
@@ -81,7 +82,7 @@ def word_table(run: CorpusRun, *, by: str = "lemma", min_count: int = 1, confide
     return table.sort_by([("label", "ascending"), ("mean", "descending"), ("word", "ascending")])
 
 
-def top_words(table: pa.Table, label: str, *, k: int = 15, direction: str = "up", min_count: int = 5) -> pa.Table:
+def top_words(table: pa.Table, label: str, *, k: int = RANKING.top, direction: str = "up", min_count: int = RANKING.min_count) -> pa.Table:
     """The ``k`` words that push ``label`` up (largest mean) or down (smallest), among words in ``min_count`` texts or more.
 
     Example:
@@ -100,7 +101,7 @@ def top_words(table: pa.Table, label: str, *, k: int = 15, direction: str = "up"
     return ordered.slice(0, k)
 
 
-def flips(table: pa.Table, label: str, *, k: int = 15, min_count: int = 5) -> pa.Table:
+def flips(table: pa.Table, label: str, *, k: int = RANKING.top, min_count: int = RANKING.min_count) -> pa.Table:
     """Words whose effect on ``label`` changes sign with context: lowest sign consistency, then largest spread (words
     that never move the label, all values 0, are not among them)."""
     mask = np.array([(l == label and n >= min_count and a > 0) for l, n, a in
@@ -117,7 +118,7 @@ def least_faithful(run: CorpusRun, k: int = 10) -> pa.Table:
         ["text_id", "text", "prediction", "probability", "comprehensiveness", "sufficiency"])
 
 
-def drill_down(run: CorpusRun, word: str, label: str, *, by: str = "lemma", k: int = 5) -> list[dict]:
+def drill_down(run: CorpusRun, word: str, label: str, *, by: str = RANKING.by, k: int = 5) -> list[dict]:
     """The ``k`` texts where ``word`` moved ``label`` the most (largest |effect|), each with all its words and
     their values for ``label`` (to colour like the single-text plot) and the positions of ``word``.
 
@@ -148,7 +149,8 @@ def drill_down(run: CorpusRun, word: str, label: str, *, by: str = "lemma", k: i
     return out
 
 
-def dataset_payload(run: CorpusRun, *, by: str = "lemma", min_count: int = 5, top: int = 15, texts_per_word: int = 3) -> dict:
+def dataset_payload(run: CorpusRun, *, by: str = RANKING.by, min_count: int = RANKING.min_count, top: int = RANKING.top,
+                    texts_per_word: int = 3) -> dict:
     """Everything the web app's Dataset section shows, JSON-ready: per label the words that push it up and down
     (with intervals and their drill-down texts), the flips, the least faithful texts, what was skipped, the cost.
 

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from shatterbox.errors import InputError
+from shatterbox.options import PROBE
 from shatterbox.store import Store
 
 PROPERTIES = {"pos": "pos", "supersense": "supersense", "sense": "synset"}  # token property -> corpus column
@@ -162,8 +163,8 @@ def _check_labels(labels: np.ndarray, folds: int) -> None:
         raise InputError(f"folds must be between 2 and 20 (got {folds})")
 
 
-def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray, *, kind: str = "linear", folds: int = 5,
-                 seed: int = 0, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray, *, kind: str = PROBE.kind, folds: int = PROBE.folds,
+                 seed: int = PROBE.seed, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
     """Probe every layer's features ``x[layer]`` [n, d] for ``labels``, and the control task of ``words``.
 
     The task and its control use the same stratified folds (seeded), so selectivity is a paired
@@ -192,7 +193,7 @@ def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray
                        layers=scores, seconds=time.perf_counter() - start)
 
 
-def examples(store: Store, property: str, *, level: str = "token", limit: int | None = None, seed: int = 0) -> Examples:
+def examples(store: Store, property: str, *, level: str = PROBE.level, limit: int | None = None, seed: int = PROBE.seed) -> Examples:
     """The labelled examples of ``property`` in ``store`` (at most ``limit``, a seeded sample).
 
     Token level: ``pos``, ``supersense`` or ``sense`` of each corpus sentence's headword (the
@@ -276,8 +277,8 @@ def features(store: Store, found: Examples, layer: int) -> np.ndarray:
     return store.sentence_vectors(column, found.sentence_ids, special=False)
 
 
-def probe(store: Store, property: str, *, level: str = "token", kind: str = "linear", layers: Sequence[int] | None = None,
-          folds: int = 5, limit: int | None = None, seed: int = 0, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+def probe(store: Store, property: str, *, level: str = PROBE.level, kind: str = PROBE.kind, layers: Sequence[int] | None = None,
+          folds: int = PROBE.folds, limit: int | None = None, seed: int = PROBE.seed, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
     """Probe ``property`` at every hidden layer of ``store`` (or ``layers``), with its control task.
 
     Example:

@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from shatterbox.errors import InputError
+from shatterbox.options import PROJECT
 from shatterbox.store import Store
 
 METHODS = ("pca", "umap")
@@ -171,8 +172,8 @@ def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed:
     return maps
 
 
-def map_store(store: Store, *, method: str = "pca", level: str = "sentence", pool: str = "mean", layers: Sequence[int] | None = None,
-              limit: int | None = 5000, seed: int = 0, classifier=None, factors=None, factor: int | None = None,
+def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJECT.level, pool: str = PROJECT.pool,
+              layers: Sequence[int] | None = None, limit: int | None = PROJECT.limit, seed: int = PROJECT.seed, classifier=None, factors=None, factor: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> tuple[Points, list[Map]]:
     """The whole projector pipeline over ``store``: sample points (``level`` sentence or token, ``limit`` seeded),
     optionally colour them by ``classifier``'s prediction and confidence and by ``factor`` of ``factors``, then
@@ -212,7 +213,7 @@ def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
 
 
-def sentence_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Points:
+def sentence_points(store: Store, *, limit: int | None = PROJECT.limit, seed: int = PROJECT.seed) -> Points:
     """The store's sentences (a seeded sample of at most ``limit``) with every label column of the corpus."""
     table = store.sentences()
     ids = _sample(table.column("id").to_numpy(), limit, seed)
@@ -223,7 +224,7 @@ def sentence_points(store: Store, *, limit: int | None = 5000, seed: int = 0) ->
     return Points("sentence", rows.column("id").to_numpy(), np.full(n, -1), rows.column("text").to_pylist(), np.full((n, 2), -1), labels)
 
 
-def token_points(store: Store, *, limit: int | None = 5000, seed: int = 0) -> Points:
+def token_points(store: Store, *, limit: int | None = PROJECT.limit, seed: int = PROJECT.seed) -> Points:
     """A seeded sample of the store's non-special tokens, labelled by their word and their sentence's label columns."""
     extra = [n for n in store.sentences().schema.names if n not in ("id", "start", "end", "offset", "word")]
     chosen = "".join(f', s."{n}"' for n in extra)

@@ -17,6 +17,8 @@ from typing import Sequence
 
 import pyarrow as pa
 
+from shatterbox.options import RANKING
+
 from shatterbox.render.attribution import diverging
 
 _CSS = """
@@ -88,7 +90,7 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
-def corpus_page(run, table: pa.Table, *, by: str = "lemma", min_count: int = 5, top: int = 15, drill: int = 3) -> str:
+def corpus_page(run, table: pa.Table, *, by: str = RANKING.by, min_count: int = RANKING.min_count, top: int = RANKING.top, drill: int = 3) -> str:
     """The whole report of a :class:`~shatterbox.global_attribution.CorpusRun` and its :func:`word_table`."""
     from shatterbox.global_attribution import drill_down, flips, least_faithful, top_words
 

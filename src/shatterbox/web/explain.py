@@ -5,36 +5,31 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field, create_model
 from starlette.exceptions import HTTPException
 
-from shatterbox.attribution import DEFAULT_SAMPLES
 from shatterbox.errors import NotAClassifier
+from shatterbox.options import ExplainOptions, RankingOptions, request_fields
 from shatterbox.web.folder import STORE_NAME, list_datasets, open_store
 from shatterbox.web.served import FileCache, Served
 
 
-class ExplainRequest(BaseModel):
-    text: str
-    method: str = Field("shapley", description="shapley, exact, sampled, kernel, owen, lime, ig, gradxinput, rollout, or all.")
-    label: str | None = Field(None, description="Label to explain (default: the predicted one).")
-    masking: Literal["auto", "mask", "delete"] = "auto"
-    precision: float = Field(0.02, ge=0.001, le=1.0)
-    budget: int | None = Field(None, ge=1, le=20_000)
-    pairs: int | None = Field(None, ge=1, le=200, description="Quick mode: sampled Shapley with exactly this many antithetic pairs.")
-    samples: int = Field(DEFAULT_SAMPLES, ge=10, le=5_000, description="LIME: perturbed texts; kernel: model evaluations.")
-    steps: int = Field(32, ge=2, le=256)
-    seed: int = 0
-    zero_shot: list[str] | None = Field(None, description="Classify by similarity to these labels instead.")
+ExplainRequest = create_model(
+    "ExplainRequest",
+    text=(str, ...),
+    label=(str | None, Field(None, description="Label to explain (default: the predicted one).")),
+    zero_shot=(list[str] | None, Field(None, description="Classify by similarity to these labels instead.")),
+    **request_fields(ExplainOptions, unchecked=("method",)),
+)
 
 
-class DatasetRequest(BaseModel):
-    by: Literal["lemma", "word"] = "lemma"
-    min_count: int = Field(5, ge=1, le=10_000, description="Words in fewer texts are left out of the rankings.")
-    top: int = Field(15, ge=1, le=100)
-    limit: int = Field(200, ge=2, le=1000, description="Store sentences to explain (explain-corpus only): about 0.1-0.2 s each.")
-    pairs: int = Field(2, ge=1, le=16, description="Antithetic permutation pairs per text (explain-corpus only, sampled).")
-    method: Literal["sampled", "kernel"] = Field("sampled", description="explain-corpus only: quick sampled Shapley, or Kernel SHAP (8 evaluations per word).")
+DatasetRequest = create_model(
+    "DatasetRequest",
+    limit=(int, Field(200, ge=2, le=1000, description="Store sentences to explain (explain-corpus only): about 0.1-0.2 s each.")),
+    pairs=(int, Field(2, ge=1, le=16, description="Antithetic permutation pairs per text (explain-corpus only, sampled).")),
+    method=(Literal["sampled", "kernel"], Field("sampled", description="explain-corpus only: quick sampled Shapley, or Kernel SHAP (8 evaluations per word).")),
+    **request_fields(RankingOptions),
+)
 
 
 def _classifier_for(served: Served, req: ExplainRequest):

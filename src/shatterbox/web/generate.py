@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field, create_model
 
+from shatterbox.options import GenerationOptions, request_fields
 from shatterbox.web.served import Served, json_bytes
 
 
-class GenerateRequest(BaseModel):
-    prompt: str = Field(..., description="The prompt to continue.", examples=["The capital of France is"])
-    continuation: str | None = Field(None, description="Explain this continuation instead of generating one (include its leading space).")
-    max_new_tokens: int = Field(6, ge=1, le=32, description="Tokens to generate greedily.")
-    method: Literal["shapley", "exact", "sampled", "ig", "rollout"] = "shapley"
-    contrast: str | None = Field(None, description="An alternative continuation of as many tokens: why this one rather than that.")
-    budget: int = Field(2000, ge=10, le=20_000, description="Sampled Shapley: most forward passes.")
-    precision: float = Field(0.2, ge=0.01, le=5.0, description="Sampled Shapley: stop when every 95% error bar is at most this (nats).")
-    steps: int = Field(64, ge=2, le=256, description="Integrated gradients: Gauss-Legendre steps.")
+GenerateRequest = create_model(
+    "GenerateRequest",
+    prompt=(str, Field(..., description="The prompt to continue.", examples=["The capital of France is"])),
+    continuation=(str | None, Field(None, description="Explain this continuation instead of generating one (include its leading space).")),
+    contrast=(str | None, Field(None, description="An alternative continuation of as many tokens: why this one rather than that.")),
+    **request_fields(GenerationOptions),
+)
 
 
 def router(served: Served) -> APIRouter:

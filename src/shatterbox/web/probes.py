@@ -3,38 +3,33 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
-
 from fastapi import APIRouter
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import Field, create_model
 
+from shatterbox.options import ProbeOptions, ProjectOptions, request_fields
 from shatterbox.web.folder import factors_of, open_store
 from shatterbox.web.served import FileCache, Served
 
 
-class ProbeRequest(BaseModel):
-    property: str = Field("pos", min_length=1, max_length=100, description="Token level: pos, supersense or sense; sentence level: a label column.")
-    level: Literal["token", "sentence"] = "token"
-    kind: Literal["linear", "mlp"] = "linear"
-    layers: list[int] | None = Field(None, description="Hidden layers to probe (default: all the store holds).")
-    folds: int = Field(5, ge=2, le=20)
-    limit: int = Field(2000, ge=20, le=20_000, description="Examples used at most (a seeded sample): probes take seconds per thousand.")
-    random: str | None = Field(None, description="A store of the same corpus harvested with --random-weights, for the baseline curves.")
-    seed: int = 0
+ProbeRequest = create_model(
+    "ProbeRequest",
+    property=(str, Field("pos", min_length=1, max_length=100, description="Token level: pos, supersense or sense; sentence level: a label column.")),
+    layers=(list[int] | None, Field(None, description="Hidden layers to probe (default: all the store holds).")),
+    limit=(int, Field(2000, ge=20, le=20_000, description="Examples used at most (a seeded sample), so that a probe answers in seconds.")),
+    random=(str | None, Field(None, description="A store of the same corpus harvested with --random-weights, for the baseline curves.")),
+    **request_fields(ProbeOptions),
+)
 
-
-class ProjectRequest(BaseModel):
-    method: Literal["pca", "umap"] = "pca"
-    level: Literal["sentence", "token"] = "sentence"
-    pool: Literal["mean", "first"] = Field("mean", description="Sentence vectors: mean of all its tokens, or its first ([CLS]) token.")
-    layers: list[int] | None = Field(None, description="Hidden layers to map (default: all the store holds).")
-    limit: int = Field(5000, ge=5, le=20_000, description="Points: a seeded sample of sentences or tokens.")
-    colour: str | None = Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")
-    predict: bool = Field(False, description="Add the served classifier's prediction and confidence (read from the store when its encoder's last layer answers it, else run once per sentence).")
-    factors: str | None = Field(None, max_length=200, description="A factors file of the served folder, fitted on this store: colour by one factor's code.")
-    factor: int = Field(0, ge=0, description="The factor (from 0) whose code colours the points.")
-    seed: int = 0
+ProjectRequest = create_model(
+    "ProjectRequest",
+    layers=(list[int] | None, Field(None, description="Hidden layers to map (default: all the store holds).")),
+    colour=(str | None, Field(None, max_length=100, description="The colouring shown first: a label column, or prediction.")),
+    predict=(bool, Field(False, description="Add the served classifier's prediction and confidence (read from the store when its encoder's last layer answers it, else run once per sentence).")),
+    factors=(str | None, Field(None, max_length=200, description="A factors file of the served folder, fitted on this store: colour by one factor's code.")),
+    factor=(int, Field(0, ge=0, description="The factor (from 0) whose code colours the points.")),
+    **request_fields(ProjectOptions),
+)
 
 
 def router(served: Served) -> APIRouter:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from shatterbox.errors import EmptyText, InputError
+from shatterbox.options import ANALYSES, describe
 from shatterbox.web.served import Served, json_bytes
 from shatterbox.web.server import SECURITY_HEADERS, STATIC, read_static
 
@@ -38,8 +39,8 @@ class HeadsRequest(BaseModel):
     top: int = Field(15, ge=1, le=1000)
 
 
-def router(served: Served) -> APIRouter:
-    """The page, its files, ``/api/model``, ``/api/trace``, ``/api/attention`` and ``/api/heads``."""
+def page_router() -> APIRouter:
+    """The page and its files (nothing else is ever read from disk)."""
     api = APIRouter()
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -52,6 +53,13 @@ def router(served: Served) -> APIRouter:
             raise HTTPException(404, f"no such file: {name!r}")
         package, file, media = STATIC[name]
         return Response(read_static(package, file), media_type=media, headers=SECURITY_HEADERS)
+
+    return api
+
+
+def router(served: Served) -> APIRouter:
+    """The page, its files, ``/api/model``, ``/api/trace``, ``/api/attention`` and ``/api/heads``."""
+    api = page_router()
 
     @api.get("/api/model", summary="The served model: name, layers, heads, labels, limits")
     async def model_info() -> dict:
@@ -69,6 +77,10 @@ def router(served: Served) -> APIRouter:
             "methods": [*METHODS, "all"],
             "limits": served.limits.model_dump(),
         }
+
+    @api.get("/api/options", summary="Every analysis's options: default, range, choices and help (the page's form defaults)")
+    async def options_info() -> dict:
+        return {group: describe(options) for group, options in ANALYSES.items()}
 
     @api.post("/api/trace", summary="Capture a sentence: tokens, words and every layer's attention (the views' data)")
     async def trace(req: ViewRequest) -> Response:

@@ -48,6 +48,19 @@
     if (m.classifier) $("ex-label").setAttribute("placeholder", m.classifier.labels.join(" / "));
   }).catch(function (err) { showError("att-error", err); });
 
+  // ---- form defaults: one source (shatterbox.options), served by /api/options ----
+  api("/api/options").then(function (options) {
+    document.querySelectorAll("[data-option]").forEach(function (field) {
+      var where = field.getAttribute("data-option").split("."), spec = options[where[0]][where[1]];
+      if (field.type === "number") {
+        if (spec.ge !== null) field.min = spec.ge;
+        if (spec.le !== null) field.max = spec.le;
+      }
+      field.value = spec.default;
+      field.title = spec.help;
+    });
+  }).catch(function (err) { showError("att-error", err); });
+
   // ---- attention ----
   var views = null;
   function selectHead() { if (views) views.select(+$("att-layer").value - 1, [+$("att-head").value - 1]); }
@@ -608,7 +621,7 @@
   }
   $("gen-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
-    var body = { prompt: $("gen-prompt").value, method: $("gen-method").value, max_new_tokens: +$("gen-tokens").value || 6 };
+    var body = { prompt: $("gen-prompt").value, method: $("gen-method").value, max_new_tokens: +$("gen-tokens").value };
     if ($("gen-continuation").value) body.continuation = $("gen-continuation").value;
     if ($("gen-contrast").value) body.contrast = $("gen-contrast").value;
     showNote("gen-progress", "generating and explaining\u2026");
@@ -676,7 +689,7 @@
     });
     box.appendChild(detail);
   }
-  function datasetRequest() { return { min_count: +$("ds-min").value || 5, limit: +$("ds-limit").value || 200 }; }
+  function datasetRequest() { return { min_count: +$("ds-min").value, limit: +$("ds-limit").value || 200 }; }
   $("ds-open").addEventListener("click", function () {
     var name = $("ds-runs").value; if (!name) { showError("ds-error", new Error("choose results to open (shatterbox explain --corpus FILE --results DIR/NAME)")); return; }
     $("ds-result").textContent = "";

@@ -1,0 +1,95 @@
+"""One source for every default: the library, the CLI, the web API and the page all read shatterbox.options."""
+
+import inspect
+
+import pytest
+import typer
+
+from shatterbox.options import ANALYSES, describe, option, request_fields, spec, specs, typer_option
+
+# where each analysis's options are taken: library function, CLI command (name path), web request model
+LIBRARY = {
+    "explain": "shatterbox.attribution:explain",
+    "generate": "shatterbox.generation:explain_generation",
+    "project": "shatterbox.projector:map_store",
+    "probe": "shatterbox.probes:probe",
+    "ranking": "shatterbox.global_attribution:dataset_payload",
+}
+CLI = {"explain": ["explain"], "generate": ["generate"], "project": ["project"], "probe": ["probe"], "ranking": ["explain"]}
+API = {"explain": "shatterbox.web.explain:ExplainRequest", "generate": "shatterbox.web.generate:GenerateRequest",
+       "project": "shatterbox.web.probes:ProjectRequest", "probe": "shatterbox.web.probes:ProbeRequest",
+       "ranking": "shatterbox.web.explain:DatasetRequest"}
+CLI_OWN = {("explain", "method"), ("explain", "budget"), ("explain", "pairs"), ("explain", "samples")}  # corpus runs default these apart
+
+
+def _load(path: str):
+    import importlib
+
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _command(names: list[str]):
+    from shatterbox.cli import app
+
+    command = typer.main.get_command(app)
+    for name in names:
+        command = command.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("group", sorted(ANALYSES))
+def test_the_library_cli_and_api_take_their_defaults_from_the_options(group):
+    library = inspect.signature(_load(LIBRARY[group])).parameters
+    cli = {p.name: p for p in _command(CLI[group]).params}
+    api = _load(API[group]).model_fields
+    for name, s in specs(ANALYSES[group]).items():
+        assert library[name].default == s.default, (group, name, "library")
+        assert api[name].default == s.default, (group, name, "api")
+        if (group, name) not in CLI_OWN:
+            param = cli[name]
+            assert param.default == s.default and param.help.endswith(s.help), (group, name, "cli")
+            assert (param.min, param.max) == (s.ge, s.le), (group, name, "cli range")
+
+
+def test_the_api_serves_every_option(default_model):
+    from shatterbox.web import create_app
+    from tests.conftest import local_client
+
+    served = local_client(create_app()).get("/api/options").json()
+    assert served == {group: describe(options) for group, options in ANALYSES.items()}
+    assert served["generate"]["max_new_tokens"] == {"default": 6, "help": spec(ANALYSES["generate"], "max_new_tokens").help,
+                                                    "ge": 1, "le": 32, "choices": None}
+
+
+@pytest.mark.slow
+def test_the_page_shows_every_default_and_range(browser, default_model):
+    from shatterbox.web import create_app, running
+    from tests.conftest import open_app
+
+    with running(create_app()) as url:
+        page, errors, _ = open_app(browser, url)
+        page.wait_for_function("document.getElementById('gen-tokens').value !== ''")
+        fields = page.eval_on_selector_all("[data-option]", "els => els.map(e => [e.dataset.option, e.value, e.min || null, e.max || null])")
+        page.close()
+    assert errors == [] and len(fields) >= 10
+    for where, value, low, high in fields:
+        group, name = where.split(".")
+        s = spec(ANALYSES[group], name)
+        assert value == str(s.default), where
+        assert (low, high) == ((None, None) if s.ge is None or not isinstance(s.default, (int, float)) or isinstance(s.default, str)
+                               else (str(s.ge), str(s.le))), where
+
+
+def test_a_disagreeing_default_is_caught():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Demo:
+        steps: int = option(32, "Steps.", ge=2, le=256)
+
+    def library(*, steps: int = 16):  # written out again, with another value
+        return steps
+
+    assert inspect.signature(library).parameters["steps"].default != spec(Demo, "steps").default
+    assert typer_option(Demo, "steps").default == 32 and request_fields(Demo)["steps"][1].default == 32
