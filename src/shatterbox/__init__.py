@@ -2,7 +2,7 @@
 
 Capture one forward pass into a :class:`Trace`, then analyse it.
 
-Example:
+Examples:
     >>> import shatterbox as sb
     >>> trace = sb.capture(sb.load(), "Transformers possess surprising emerging features.")
     >>> table = sb.attention_table(trace, layer=6, head=6, level="word")

@@ -8,7 +8,7 @@ from typing import Iterator
 def chunks(n: int, size: int) -> Iterator[slice]:
     """Slices covering ``range(n)`` in pieces of at most ``size`` rows.
 
-    Example:
+    Examples:
         >>> [(s.start, s.stop) for s in chunks(5, 2)]
         [(0, 2), (2, 4), (4, 5)]
     """

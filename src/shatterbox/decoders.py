@@ -8,7 +8,7 @@ parameters; the result is saved once as a normal Hugging Face folder (``model.sa
 ``config.json``, the tokenizer) under :func:`cache_dir`, so every later load reads that folder in
 seconds. Delete the folder (or ``shatterbox cache clear``) to free the space (about 1.1 GB for Gemma).
 
-Example:
+Examples:
     >>> is_gguf_name("gemma-3-270m"), is_gguf_name("default")
     (True, False)
 """
@@ -32,7 +32,7 @@ _DONE = "shatterbox-cache.txt"  # written last: a cache folder without it is inc
 def cache_dir() -> Path:
     """Where dequantised decoders are cached: ``$SHATTERBOX_CACHE`` or ``~/.cache/shatterbox``, then ``models/``.
 
-    Example:
+    Examples:
         >>> cache_dir().name
         'models'
     """
@@ -43,7 +43,7 @@ def cache_dir() -> Path:
 def is_gguf_name(name: str) -> bool:
     """Whether ``name`` asks for a GGUF model: the packaged Gemma, a ``.gguf`` file, or a folder with one.
 
-    Example:
+    Examples:
         >>> is_gguf_name("model.gguf"), is_gguf_name("sentence-transformers/all-MiniLM-L6-v2")
         (True, False)
     """
@@ -59,7 +59,7 @@ def _ggufs(folder: Path) -> list[Path]:
 def packaged_gemma() -> Path:
     """The reassembled Gemma 3 270M GGUF file (SHA-256 checked), from the ``decoder`` extra.
 
-    Example:
+    Examples:
         >>> packaged_gemma().name  # doctest: +SKIP
         'gemma-3-270m-q4_k_m.gguf'
     """
@@ -81,7 +81,7 @@ def packaged_gemma() -> Path:
 def gguf_file(name: str) -> Path:
     """The GGUF file ``name`` stands for (the packaged Gemma, a file, or the one file in a folder).
 
-    Example:
+    Examples:
         >>> gguf_file("missing.gguf")
         Traceback (most recent call last):
         ...
@@ -112,7 +112,7 @@ def _fingerprint(path: Path) -> str:
 def cached_folder(name: str) -> Path:
     """A Hugging Face folder for the GGUF model ``name``: built once (dequantised, saved), then reused.
 
-    Example:
+    Examples:
         >>> cached_folder(GEMMA).name.startswith("gemma-3-270m-q4_k_m-")  # doctest: +SKIP
         True
     """
@@ -169,7 +169,7 @@ def _absent(module: str) -> bool:
 def folder_bytes(folder: Path) -> int:
     """Bytes of every file under ``folder``.
 
-    Example:
+    Examples:
         >>> folder_bytes(Path(__file__).parent / "render" / "assets") > 0
         True
     """
@@ -179,7 +179,7 @@ def folder_bytes(folder: Path) -> int:
 def clear_cache() -> int:
     """Delete every cached dequantised model; returns the bytes freed.
 
-    Example:
+    Examples:
         >>> isinstance(clear_cache(), int)  # doctest: +SKIP
         True
     """

@@ -10,7 +10,7 @@ One :class:`Engine` says where: ``Engine()`` here, ``Engine("ray", address=..., 
 call takes it as its one ``engine`` parameter (the strings ``"local"`` and ``"ray"`` are accepted too) and runs its
 units through :meth:`Engine.map`.
 
-Example:
+Examples:
     >>> Engine().map(len, "abc", lambda n, unit: n * unit, [1, 2], lambda unit, result: print(unit, result))
     1 3
     2 6
@@ -33,7 +33,7 @@ class Engine:
     """Where corpus work runs: ``kind`` "local" (this process) or "ray" (model replicas on Ray: ``workers`` of them,
     default one per CPU; ``address`` an existing cluster, default a local Ray instance).
 
-    Example:
+    Examples:
         >>> Engine("ray", workers=0)
         Traceback (most recent call last):
         ...
@@ -69,7 +69,7 @@ class Engine:
 def as_engine(engine: "Engine | str | None") -> Engine:
     """``engine`` as an :class:`Engine` ("local", "ray", None for local, or an Engine as it is).
 
-    Example:
+    Examples:
         >>> as_engine("ray" if False else None).local
         True
     """
@@ -81,7 +81,7 @@ def as_engine(engine: "Engine | str | None") -> Engine:
 def check_engine(engine: str) -> None:
     """Refuse an unknown engine, or ``ray`` without the extra installed, with the fix.
 
-    Example:
+    Examples:
         >>> check_engine("spark")
         Traceback (most recent call last):
         ...
@@ -100,7 +100,7 @@ def connect(address: str | None = None, workers: int | None = None) -> int:
     """Start a local Ray instance (or join the cluster at ``address``) unless one is running; the number of
     replicas to run: ``workers``, default one per CPU of the cluster.
 
-    Example:
+    Examples:
         >>> connect(workers=0)
         Traceback (most recent call last):
         ...
@@ -179,7 +179,7 @@ def _result(ref: Any) -> Any:
 def model_source(loaded: Any) -> Any:
     """What a replica loads a model from: its name when ``load(name)`` gives it back, else the object itself.
 
-    Example:
+    Examples:
         >>> from shatterbox.models import load
         >>> model_source(load())
         'default'
@@ -194,7 +194,7 @@ def model_source(loaded: Any) -> Any:
 def load_source(source: Any) -> Any:
     """A replica's model: loaded by name, or the object shipped to it.
 
-    Example:
+    Examples:
         >>> load_source("default").n_layers
         6
     """

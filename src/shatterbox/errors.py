@@ -3,7 +3,7 @@
 Every front end (CLI, web app, notebook) catches :class:`ShatterboxError` and shows
 its message as one line; the message always says what to do instead.
 
-Example:
+Examples:
     >>> from shatterbox.errors import LayerOutOfRange
     >>> str(LayerOutOfRange(7, 6))
     'layer 7 is out of range: this model has layers 1-6 (numbered from 1)'
@@ -18,7 +18,7 @@ class ShatterboxError(Exception):
     ``parameter`` names the library parameter at fault, when one is: the message speaks of it by that name, and
     each front end shows its own word for it (the CLI its flag, the web app its field).
 
-    Example:
+    Examples:
         >>> e = InputError("workers must be at least 1 (got 0)", parameter="workers")
         >>> e.parameter, str(e)
         ('workers', 'workers must be at least 1 (got 0)')
@@ -125,7 +125,7 @@ class ShatterboxDeprecationWarning(FutureWarning):
 def deprecated(old: str, new: str) -> None:
     """Warn once per call site that ``old`` goes away in the next release and ``new`` replaces it.
 
-    Example:
+    Examples:
         >>> import warnings
         >>> with warnings.catch_warnings(record=True) as w:
         ...     warnings.simplefilter("always")

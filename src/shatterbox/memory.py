@@ -47,7 +47,7 @@ def bounded_heap() -> Iterator[bool]:
 
     On other C libraries (macOS, Windows, musl) it does nothing and yields False.
 
-    Example:
+    Examples:
         >>> with bounded_heap() as applied:
         ...     applied  # Linux with glibc
         True
@@ -65,7 +65,7 @@ def bounded_heap() -> Iterator[bool]:
 def writer_pool() -> pa.MemoryPool:
     """The Arrow memory pool the store's writers use: the system allocator, which gives freed pages back.
 
-    Example:
+    Examples:
         >>> writer_pool().backend_name
         'system'
     """
@@ -76,7 +76,7 @@ def nbytes_of(value: object, _depth: int = 0) -> int:
     """Roughly the bytes ``value`` holds: arrays by ``nbytes``, strings by length, containers and plain
     objects by their contents (three levels deep), anything else 64.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> nbytes_of({"a": np.zeros(1000), "b": "x" * 100}) > 8000
         True
@@ -102,7 +102,7 @@ class ByteLRU:
     ``sizeof(value)`` gives an entry's bytes (default :func:`nbytes_of`); a value larger than the
     whole budget is returned but not kept.
 
-    Example:
+    Examples:
         >>> cache = ByteLRU(100, sizeof=len)
         >>> cache.put("a", "x" * 60); cache.put("b", "y" * 60)
         >>> "a" in cache, "b" in cache, cache.nbytes

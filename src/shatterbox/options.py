@@ -3,7 +3,7 @@ fields, and every front end reads them from there — the library's keyword defa
 (:func:`typer_option`), the web app's request models (:func:`request_fields`), the page's form fields (served as
 JSON by ``/api/options``) and the docs.
 
-Example:
+Examples:
     >>> from dataclasses import dataclass
     >>> @dataclass(frozen=True)
     ... class Demo:
@@ -63,7 +63,7 @@ def describe(options: type) -> dict[str, dict[str, Any]]:
 def typer_option(options: type, name: str, *flags: str, help: str | None = None) -> Any:
     """A ``typer.Option`` for option ``name`` with its default, help and range (``flags``: default ``--name``).
 
-    Example:
+    Examples:
         >>> from dataclasses import dataclass
         >>> @dataclass(frozen=True)
         ... class Demo:
@@ -83,7 +83,7 @@ def request_fields(options: type, *names: str, unchecked: tuple[str, ...] = ()) 
     """Pydantic field definitions (``create_model`` style: name -> (type, Field)) of ``names`` (default: all);
     the choices of ``unchecked`` options are left for the library to check (its message names the fix).
 
-    Example:
+    Examples:
         >>> from dataclasses import dataclass
         >>> from pydantic import create_model
         >>> @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 written just before the first part, and parts written once, atomically (temporary file, fsync, rename), so that a
 killed run loses at most the part it was writing and a restart with other arguments is refused.
 
-Example:
+Examples:
     >>> import tempfile, pyarrow as pa
     >>> folder = RunFolder(Path(tempfile.mkdtemp()) / "run", {"format": "demo/1", "n": 3}, what="a demo run", option="--out")
     >>> folder.done("part-0.parquet")

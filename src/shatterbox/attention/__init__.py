@@ -3,7 +3,7 @@
 Layers and heads are numbered from 1 (layer 1 head 1 is ``trace.attentions[0, 0]``).
 Rows are the attending token (query), columns the attended token (key); every row sums to 1.
 
-Example:
+Examples:
     >>> from shatterbox import capture, load
     >>> trace = capture(load(), "Transformers possess surprising emerging features.")
     >>> t = attention_table(trace, layer=1, head=1)

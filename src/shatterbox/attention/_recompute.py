@@ -1,6 +1,6 @@
 """Attention recomputed from recorded queries and keys: what the views compute in the page (views.js), checked here.
 
-Example:
+Examples:
     >>> q = k = np.zeros((1, 2, 4), dtype=np.float32)
     >>> recompute_attention(q, k, 0.5, causal=False)[0].tolist()
     [[0.5, 0.5], [0.5, 0.5]]
@@ -20,7 +20,7 @@ def recompute_attention(
     with the causal mask if any and a sliding window (query i sees keys i - window < j, ``window`` > 0):
     what the page computes.
 
-    Example:
+    Examples:
         >>> q = k = np.zeros((1, 3, 4), dtype=np.float32)
         >>> recompute_attention(q, k, 0.5, causal=True)[0].tolist()
         [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.3333333432674408, 0.3333333432674408, 0.3333333432674408]]
@@ -40,7 +40,7 @@ def sliding_window(scores: np.ndarray, causal: bool) -> int:
     """The sliding window a layer's masked scores [head, query, key] show: the most keys a query sees when some
     query is blocked from an earlier key (Gemma's local layers), else 0 (no window).
 
-    Example:
+    Examples:
         >>> s = np.where(np.tril(np.ones((4, 4))) * np.triu(np.ones((4, 4)), -1) > 0, 0.0, -np.inf)[None]
         >>> sliding_window(s, True), sliding_window(np.where(np.tril(np.ones((4, 4))) > 0, 0.0, -np.inf)[None], True)
         (2, 0)

@@ -14,7 +14,7 @@ from shatterbox.errors import InputError
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis; ``-inf`` entries get probability 0.
 
-    Example:
+    Examples:
         >>> softmax(np.array([0.0, 0.0, -np.inf])).tolist()
         [0.5, 0.5, 0.0]
     """
@@ -93,7 +93,7 @@ def attention_steps(trace: Trace, layer: int, head: int, query: int | str) -> At
 
     ``query`` is a token index, or a word (its first piece is used).
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> s = attention_steps(capture(load(), "Transformers possess features"), 1, 1, "possess")
         >>> s.max_abs_diff < 1e-5

@@ -23,7 +23,7 @@ def merge_words(matrix: np.ndarray, word_index: np.ndarray, n_words: int) -> np.
     Attended pieces (columns) are summed, attending pieces (rows) averaged, so rows that summed
     to 1 still sum to 1.
 
-    Example:
+    Examples:
         >>> a = np.array([[0.5, 0.25, 0.25], [0.2, 0.4, 0.4], [0.0, 0.5, 0.5]])
         >>> merge_words(a, np.array([0, 1, 1]), 2)
         array([[0.5, 0.5],
@@ -71,7 +71,7 @@ def _drop_specials(matrix: np.ndarray, labels: list[str], special: np.ndarray) -
 class AttentionTable:
     """Attention probabilities of one layer and head: ``values[i, j]`` = how much ``rows[i]`` attends to ``columns[j]``.
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> tr = capture(load(), "Transformers possess surprising emerging features.")
         >>> tab = attention_table(tr, 6, 6, level="word", specials=False)
@@ -120,7 +120,7 @@ def attention_table(trace: Trace, layer: int, head: int, *, level: str = "token"
     With ``specials=False`` the special tokens' rows and columns are dropped and every row is
     renormalised to sum to 1 over the remaining tokens (the note says so).
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> tab = attention_table(capture(load(), "hello world"), 1, 1)
         >>> tab.rows
@@ -166,7 +166,7 @@ def attends_to(
     ``word`` is a word of the text (case-insensitive) or its index in ``trace.words``; at token
     level its pieces' rows are averaged.
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> tr = capture(load(), "Transformers possess surprising emerging features.")
         >>> r = attends_to(tr, 6, 6, "transformers", specials=False)

@@ -1,6 +1,6 @@
 """Attribution: which words drove a prediction, by Shapley values, Owen values, LIME, gradients or rollout.
 
-Example:
+Examples:
     >>> from shatterbox.attribution import explain
     >>> a = explain(text="The staff were rude and the room was filthy.")
     >>> a.label_name, sorted(w for w, _ in a.top(2))

@@ -84,7 +84,7 @@ class Attribution:
     def top(self, k: int = 3, label: int | None = None) -> list[tuple[str, float]]:
         """The ``k`` words that push ``label`` (default: the explained one) up the most.
 
-        Example:
+        Examples:
             >>> a = explain(ValueGame(["a", "b", "c"], lambda m: m @ np.array([1.0, 3.0, 2.0])))
             >>> a.top(2)
             [('b', 3.0), ('c', 2.0)]
@@ -97,7 +97,7 @@ class Attribution:
         """The ``k`` top words as readable labels: punctuation in quotes, a repeated word with its
         occurrence (``the#2``, as ``--word`` takes it).
 
-        Example:
+        Examples:
             >>> a = explain(ValueGame(["the", "cat", "saw", "the", ","], lambda m: m @ np.array([0.1, 0.2, 0.0, 0.5, 0.3])))
             >>> a.top_labels(3)
             ['the#2', '","', 'cat']
@@ -197,7 +197,7 @@ def word_label(words: Sequence[str], i: int) -> str:
     """``words[i]`` told apart from its neighbours: quoted when it has no letter or digit, and with
     ``#n`` (its occurrence, from 1) when the word appears more than once (case-insensitive).
 
-    Example:
+    Examples:
         >>> word_label(["a", ".", "A"], 2), word_label(["a", ".", "A"], 1)
         ('A#2', '"."')
     """
@@ -224,7 +224,7 @@ def make_game(
     or a ready :class:`Game` (``text`` is then ignored). ``output_names`` names the outputs of a
     callable target (default ``label 0``, ``label 1``, ...).
 
-    Example:
+    Examples:
         >>> make_game(None, "I love chess").words
         ['I', 'love', 'chess']
     """
@@ -259,7 +259,7 @@ def resolve_target(target: Any) -> Any:
     sentiment classifier) loaded once as a :class:`~shatterbox.classifiers.Classifier`; a classifier or a
     callable as it is.
 
-    Example:
+    Examples:
         >>> type(resolve_target(None)).__name__
         'Classifier'
     """
@@ -297,7 +297,7 @@ def _classifier(target: Any) -> Classifier | None:
 def resolve_method(method: str, n_words: int) -> str:
     """The concrete method: ``"shapley"`` is exact up to 8 words and sampled above.
 
-    Example:
+    Examples:
         >>> resolve_method("shapley", 8), resolve_method("shapley", 30)
         ('exact', 'sampled')
     """
@@ -314,7 +314,7 @@ def resolve_method(method: str, n_words: int) -> str:
 def planned_evaluations(method: str, n_words: int, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = EXPLAIN.steps) -> int:
     """Model evaluations ``method`` will make on ``n_words`` words (an upper bound for sampled Shapley).
 
-    Example:
+    Examples:
         >>> planned_evaluations("exact", 8), planned_evaluations("lime", 8)
         (256, 501)
     """
@@ -360,7 +360,7 @@ def explain(
     deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
     masked texts with CPU autocast (1.6x faster in ``bench/attribution.py`` on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008).
 
-    Example:
+    Examples:
         >>> a = explain(text="I love playing chess with my friends.")
         >>> a.label_name, a.method, [w for w, _ in a.top(2)]
         ('positive', 'exact', ['love', 'I'])
@@ -376,7 +376,7 @@ def explain(
 def methods_for(game: Game, method: str) -> list[str]:
     """The methods ``explain(method=...)`` runs on ``game``: every one that applies for ``"all"``.
 
-    Example:
+    Examples:
         >>> methods_for(ValueGame(list("ab"), lambda m: m.sum(axis=1)), "all")
         ['shapley', 'kernel', 'owen', 'lime']
     """
@@ -390,7 +390,7 @@ def plan(game: Game, method: str = "shapley", *, label: str | int | None = None,
     """(method, model evaluations at most) of every method :func:`explain` will run with these options;
     refuses what cannot run (unknown label or method, budget too small) before any model call.
 
-    Example:
+    Examples:
         >>> plan(ValueGame(list("abcd"), lambda m: m.sum(axis=1)), "shapley", pairs=2)
         [('sampled', 14)]
     """
@@ -406,7 +406,7 @@ def plan(game: Game, method: str = "shapley", *, label: str | int | None = None,
 def with_pairs(game: Game, method: str, budget: int | None, precision: float, pairs: int | None) -> tuple[str, int | None, float, int]:
     """(method, budget, precision, first-round pairs) once ``pairs`` (a fixed number of antithetic pairs) is applied.
 
-    Example:
+    Examples:
         >>> with_pairs(ValueGame(list("abcd"), lambda m: m.sum(axis=1)), "shapley", None, 0.02, 2)
         ('sampled', 14, inf, 2)
     """
@@ -426,7 +426,7 @@ def _limit(method: str, budget: int | None) -> int:
 def check_method(game: Game, method: str, *, budget: int | None = None, samples: int = DEFAULT_SAMPLES, steps: int = EXPLAIN.steps) -> tuple[str, int]:
     """The concrete method and its planned model evaluations; refuses what cannot run (before any model call).
 
-    Example:
+    Examples:
         >>> check_method(ValueGame(list("abc"), lambda m: m.sum(axis=1)), "shapley")
         ('exact', 8)
     """
@@ -464,7 +464,7 @@ def run_method(
 ) -> Attribution:
     """Run one method on a ready game; model evaluations are counted from an empty cache.
 
-    Example:
+    Examples:
         >>> g = ValueGame(["x", "y"], lambda m: m.sum(axis=1) * 1.0)
         >>> run_method(g, "exact").values[:, 0].tolist()
         [1.0, 1.0]

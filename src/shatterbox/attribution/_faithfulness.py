@@ -49,7 +49,7 @@ class Faithfulness:
 def curve_masks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deletion and insertion coalitions [n+1, n] for words ordered by ``scores`` (highest first).
 
-    Example:
+    Examples:
         >>> d, i = curve_masks(np.array([0.1, 0.9]))
         >>> d.astype(int).tolist(), i.astype(int).tolist()
         ([[1, 1], [1, 0], [0, 0]], [[0, 0], [0, 1], [1, 1]])
@@ -64,7 +64,7 @@ def curve_masks(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def faithfulness(value_fn: Callable[[np.ndarray], np.ndarray], scores: np.ndarray, label: int) -> Faithfulness:
     """Comprehensiveness, sufficiency and AOPC of the word ``scores`` for output ``label`` of ``value_fn``.
 
-    Example:
+    Examples:
         >>> weights = np.array([1.0, 2.0, 3.0])
         >>> f = faithfulness(lambda m: (m @ weights)[:, None], weights, 0)
         >>> f.comprehensiveness, f.aopc_deletion

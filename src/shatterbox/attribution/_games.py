@@ -101,7 +101,7 @@ class Game:
         """Values of coalitions evaluated ahead (see :func:`evaluate_together`): the next call that asks for one takes
         it as its own evaluation (counted then); :meth:`reset` keeps them.
 
-        Example:
+        Examples:
             >>> g = ValueGame(["a", "b"], lambda m: m.sum(axis=1) * 1.0)
             >>> g.prefill(np.array([[True, True]]), np.array([[5.0]]))
             >>> g(np.array([[True, True], [True, False]]))[:, 0].tolist(), g.evaluations
@@ -126,7 +126,7 @@ class Game:
 class ValueGame(Game):
     """A game given as a value function of coalition indicator rows.
 
-    Example:
+    Examples:
         >>> g = ValueGame(["a", "b"], lambda m: m.sum(axis=1))
         >>> g(np.array([[True, True]])).tolist()
         [[2.0]]
@@ -146,7 +146,7 @@ class ValueGame(Game):
 class TokenGame(Game):
     """A classifier's label probabilities when some words of ``text`` are masked on token ids.
 
-    Example:
+    Examples:
         >>> from shatterbox.classifiers.sentiment import sentiment
         >>> g = TokenGame(sentiment(), "I love chess.")
         >>> g.words, g.masking
@@ -180,7 +180,7 @@ class TokenGame(Game):
     def to_words(self, token_values: np.ndarray) -> np.ndarray:
         """Sum per-token values [tokens] or [tokens, k] into per-word values [n] or [n, k] (specials dropped).
 
-        Example:
+        Examples:
             >>> from shatterbox.classifiers.sentiment import sentiment
             >>> g = TokenGame(sentiment(), "unbelievably good")
             >>> g.to_words(np.ones(len(g.token_word))).tolist()  # [CLS] un ##bel ##ie ##va ##bly good [SEP]
@@ -202,7 +202,7 @@ class TokenGame(Game):
     def masked_inputs(self, masks: np.ndarray) -> dict[str, torch.Tensor]:
         """Model inputs for coalitions [k, n]: absent words' tokens masked or deleted, one padded batch.
 
-        Example:
+        Examples:
             >>> from shatterbox.classifiers.sentiment import sentiment
             >>> g = TokenGame(sentiment(), "I love chess", masking="delete")
             >>> g.masked_inputs(np.array([[True, False, True]]))["input_ids"].shape
@@ -236,7 +236,7 @@ def evaluate_together(games: Sequence[Game], masks: Sequence[np.ndarray], *, bat
     fewer seconds per row for 13-row batches on 2 cores). Games of one classifier, dtype and masked width go into
     the same passes (no padding is added); any other game is left to evaluate itself.
 
-    Example:
+    Examples:
         >>> from shatterbox.classifiers.sentiment import sentiment
         >>> c = sentiment()
         >>> games = [TokenGame(c, "I love chess"), TokenGame(c, "I hate chess")]
@@ -273,7 +273,7 @@ class TextGame(Game):
     spaces and punctuation are handled as the tokenizer sees them. ``masking="mask"`` replaces each
     absent word by ``mask_text`` instead of removing it.
 
-    Example:
+    Examples:
         >>> g = TextGame(lambda texts: [[len(t)] for t in texts], "I love chess")
         >>> g(np.array([[True, False, True]])).tolist()
         [[8.0]]

@@ -34,7 +34,7 @@ class GradientResult:
 def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights of ``steps``-point Gauss-Legendre quadrature on [0, 1].
 
-    Example:
+    Examples:
         >>> a, w = gauss_legendre(3)
         >>> round(float((w * a**2).sum()), 12)  # integral of a^2 on [0, 1]
         0.333333333333
@@ -73,7 +73,7 @@ def _gradients(game, embeds: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def integrated_gradients(game, *, steps: int = EXPLAIN.steps, batch_size: int = 16) -> GradientResult:
     """Integrated gradients of every label's probability, per word, from the all-masked baseline.
 
-    Example:
+    Examples:
         >>> from shatterbox.classifiers.sentiment import sentiment
         >>> from shatterbox.attribution._games import TokenGame
         >>> r = integrated_gradients(TokenGame(sentiment(), "I love chess"))
@@ -99,7 +99,7 @@ def integrated_gradients(game, *, steps: int = EXPLAIN.steps, batch_size: int = 
 def grad_times_input(game) -> GradientResult:
     """Gradient x input: each word's embedding times the gradient of each label's probability, summed.
 
-    Example:
+    Examples:
         >>> from shatterbox.classifiers.sentiment import sentiment
         >>> from shatterbox.attribution._games import TokenGame
         >>> grad_times_input(TokenGame(sentiment(), "I love chess")).values.shape

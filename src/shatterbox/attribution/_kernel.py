@@ -37,7 +37,7 @@ def check_kernel_budget(n_players: int, evaluations: int) -> None:
     """Refuse fewer than two players, or a budget below the whole and the empty text plus every word alone and every
     word left out (or every coalition, where that is fewer).
 
-    Example:
+    Examples:
         >>> check_kernel_budget(10, 15)
         Traceback (most recent call last):
         ...
@@ -57,7 +57,7 @@ def kernel_design(n_players: int, evaluations: int, seed: int = 0) -> KernelDesi
     """The coalitions Kernel SHAP evaluates for ``n_players`` within ``evaluations`` model evaluations (the empty and
     full coalitions included), deterministic for a given ``seed``.
 
-    Example:
+    Examples:
         >>> d = kernel_design(4, 16)
         >>> len(d.masks), d.complete, round(float(d.weights.sum()), 6)
         (14, True, 1.0)
@@ -99,7 +99,7 @@ def kernel_coalitions(n_players: int, evaluations: int, seed: int = 0) -> np.nda
     """Every coalition :func:`kernel_shap` evaluates with these arguments (the empty and full ones first), so many texts'
     can be scored ahead in shared forward passes (:func:`~shatterbox.attribution.evaluate_together`).
 
-    Example:
+    Examples:
         >>> kernel_coalitions(3, 8).astype(int).tolist()[:3]
         [[0, 0, 0], [1, 1, 1], [1, 0, 0]]
     """
@@ -143,7 +143,7 @@ def _paired_sample(n: int, sizes: list[int], mass: np.ndarray, room: int, seed: 
 def kernel_fit(masks: np.ndarray, weights: np.ndarray, v: np.ndarray, base: np.ndarray, full: np.ndarray) -> np.ndarray:
     """Values [n, outputs] minimising sum_z w_z (v_z - base - z . values)^2 subject to sum(values) = full - base.
 
-    Example:
+    Examples:
         >>> m = np.array([[1, 0], [0, 1]], bool)
         >>> kernel_fit(m, np.ones(2), np.array([[1.0], [2.0]]), np.zeros(1), np.array([3.0])).ravel().round(6).tolist()
         [1.0, 2.0]
@@ -161,7 +161,7 @@ def kernel_shap(value_fn: Callable[[np.ndarray], np.ndarray], n_players: int, *,
                 batch_size: int = 4096) -> ShapleyValues:
     """Kernel SHAP values [n, outputs] from at most ``evaluations`` model evaluations (exact when that covers 2^n).
 
-    Example:
+    Examples:
         >>> weights = np.array([1.0, 2.0, 3.0, 4.0])
         >>> kernel_shap(lambda m: m @ weights, 4, evaluations=10).values[:, 0].round(6).tolist()
         [1.0, 2.0, 3.0, 4.0]

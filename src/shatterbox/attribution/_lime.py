@@ -21,7 +21,7 @@ KERNEL_WIDTH = 25.0
 def lime_masks(n_words: int, samples: int, seed: int = 0) -> np.ndarray:
     """``samples`` coalitions [samples, n] sampled as lime's text explainer does (row 0 keeps every word).
 
-    Example:
+    Examples:
         >>> m = lime_masks(4, 5)
         >>> m.shape, bool(m[0].all()), bool((m[1:].sum(axis=1) < 4).all())
         ((5, 4), True, True)
@@ -37,7 +37,7 @@ def lime_masks(n_words: int, samples: int, seed: int = 0) -> np.ndarray:
 def lime_weights(masks: np.ndarray, width: float = KERNEL_WIDTH) -> np.ndarray:
     """Kernel weights of coalitions: sqrt(exp(-d^2/width^2)), d = 100 x cosine distance to the full text.
 
-    Example:
+    Examples:
         >>> lime_weights(np.array([[True, True], [True, False]])).round(4).tolist()
         [1.0, 0.5034]
     """
@@ -58,7 +58,7 @@ class LimeFit:
 def lime_fit(masks: np.ndarray, values: np.ndarray, *, width: float = KERNEL_WIDTH, alpha: float = 1.0) -> LimeFit:
     """Fit the weighted ridge surrogate of ``values`` [samples, labels] on the coalitions ``masks``.
 
-    Example:
+    Examples:
         >>> m = lime_masks(3, 200)
         >>> fit = lime_fit(m, (m @ np.array([1.0, -2.0, 0.5]))[:, None], alpha=1e-6)
         >>> fit.coef[:, 0].round(3).tolist()

@@ -14,7 +14,7 @@ import numpy as np
 def attention_rollout(attentions: np.ndarray, *, residual: float = 0.5) -> np.ndarray:
     """Rollout [tokens, tokens] of attentions [layer, head, tokens, tokens].
 
-    Example:
+    Examples:
         >>> eye = np.broadcast_to(np.eye(3), (2, 4, 3, 3))
         >>> attention_rollout(eye).tolist() == np.eye(3).tolist()
         True
@@ -31,7 +31,7 @@ def attention_rollout(attentions: np.ndarray, *, residual: float = 0.5) -> np.nd
 def rollout_relevance(attentions: np.ndarray, pooling: str, *, residual: float = 0.5) -> np.ndarray:
     """Per-token relevance [tokens] for the position a classifier reads (``first``, ``last`` or ``mean``).
 
-    Example:
+    Examples:
         >>> eye = np.broadcast_to(np.eye(3), (2, 4, 3, 3))
         >>> rollout_relevance(eye, "first").tolist()
         [1.0, 0.0, 0.0]

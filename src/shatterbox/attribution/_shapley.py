@@ -21,7 +21,7 @@ MAX_EXACT_PLAYERS = 20
 def coalitions(n: int) -> np.ndarray:
     """Every coalition of ``n`` players as a bool matrix [2^n, n]; row m has player i iff bit i of m is set.
 
-    Example:
+    Examples:
         >>> coalitions(2).astype(int).tolist()
         [[0, 0], [1, 0], [0, 1], [1, 1]]
     """
@@ -55,7 +55,7 @@ def shapley_exact(
 
     It evaluates each of the 2^n coalitions once, ``batch_size`` at a time.
 
-    Example:
+    Examples:
         >>> weights = np.array([1.0, 2.0, 3.0])
         >>> shapley_exact(lambda m: m @ weights, 3).values[:, 0].tolist()
         [1.0, 2.0, 3.0]
@@ -118,7 +118,7 @@ def first_round_coalitions(n_players: int, pairs: int, seed: int = 0) -> np.ndar
     full ones, then the prefixes of each permutation and its reverse) — all of them in the quick mode, so they can be
     evaluated ahead with other texts' (:func:`~shatterbox.attribution.evaluate_together`).
 
-    Example:
+    Examples:
         >>> first_round_coalitions(3, 1).astype(int).tolist()[:2], first_round_coalitions(3, 1).shape
         ([[0, 0, 0], [1, 1, 1]], (6, 3))
     """
@@ -130,7 +130,7 @@ def first_round_coalitions(n_players: int, pairs: int, seed: int = 0) -> np.ndar
 def pair_cost(n_players: int) -> int:
     """Model evaluations of one antithetic pair of permutations (a permutation and its reverse).
 
-    Example:
+    Examples:
         >>> pair_cost(8)
         14
     """
@@ -140,7 +140,7 @@ def pair_cost(n_players: int) -> int:
 def check_sampling_budget(n_players: int, budget: int) -> None:
     """Refuse a budget that cannot pay for one antithetic pair of permutations (and the two ends).
 
-    Example:
+    Examples:
         >>> check_sampling_budget(8, 10)
         Traceback (most recent call last):
         ...
@@ -175,7 +175,7 @@ def shapley_sampled(
     in the first round's call. Every permutation's marginals sum to v(all) - v(empty), so efficiency
     holds exactly at any sample size.
 
-    Example:
+    Examples:
         >>> weights = np.array([1.0, 2.0, 3.0])
         >>> r = shapley_sampled(lambda m: m @ weights, 3)
         >>> r.values[:, 0].round(6).tolist(), r.converged
@@ -223,7 +223,7 @@ def shapley_sampled(
 def balanced_tree(n_players: int) -> list[list[tuple[int, int]]]:
     """For each player, the spans [a, b) of its siblings on the path up a balanced binary tree of contiguous players.
 
-    Example:
+    Examples:
         >>> balanced_tree(4)[0]
         [(1, 2), (2, 4)]
     """
@@ -247,7 +247,7 @@ def balanced_tree(n_players: int) -> list[list[tuple[int, int]]]:
 def owen_plan(n_players: int) -> int:
     """Upper bound of the evaluations :func:`owen_values` makes (distinct coalitions are evaluated once).
 
-    Example:
+    Examples:
         >>> owen_plan(4)
         32
     """
@@ -263,7 +263,7 @@ def owen_values(
     marginal contribution averaged over the 2^depth ways its ancestors' siblings are present or absent.
     Efficiency holds; for an additive game they equal Shapley values.
 
-    Example:
+    Examples:
         >>> weights = np.array([1.0, 2.0, 3.0])
         >>> owen_values(lambda m: m @ weights, 3).values[:, 0].tolist()
         [1.0, 2.0, 3.0]

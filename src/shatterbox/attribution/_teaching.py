@@ -27,7 +27,7 @@ CHAPTER_BONUS = {
 def word_game(scores: Mapping[str, float], bonus: Mapping[Sequence[str], float] | None = None) -> ValueGame:
     """A coalition's value = the scores of its words + each bonus whose words are all present.
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import shapley_exact
         >>> g = word_game({"a": 1.0, "b": 2.0}, {("a", "b"): 1.0})
         >>> shapley_exact(g, g.n).values[:, 0].tolist()
@@ -55,7 +55,7 @@ def word_game(scores: Mapping[str, float], bonus: Mapping[Sequence[str], float] 
 def chapter_game() -> ValueGame:
     """The chapter's warm-up game on "I love playing chess with my friends".
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import explain
         >>> [round(v, 4) for v in explain(chapter_game()).values[:, 0].tolist()]
         [0.35, 0.875, 0.85, 0.625, 0.2167, 0.4167, 0.5167]

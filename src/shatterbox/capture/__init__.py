@@ -1,6 +1,6 @@
 """Capture once: one batched forward pass -> one :class:`Trace` per text.
 
-Example:
+Examples:
     >>> from shatterbox import load, capture
     >>> t = capture(load(), "A lot of people like animals so they adopt cats",
     ...             "A lot of people like animals so they adopt dogs")
@@ -33,7 +33,7 @@ __all__ = ["IMPLEMENTATION", "Alignment", "Encoded", "Trace", "TruncationWarning
 def capture(model: "LoadedModel", text: str, text_pair: str | None = None, *, truncate: bool = True) -> Trace:
     """Record one forward pass over ``text`` (or the pair ``text``, ``text_pair``) into a :class:`Trace`.
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> t = capture(load(), "Transformers possess surprising emerging features.")
         >>> t.attentions.shape
@@ -55,7 +55,7 @@ def capture_batch(
 
     ``on_batch(n)`` is called after each batch with the number of texts done (for progress bars).
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> [t.n_tokens for t in capture_batch(load(), ["hello world", "hi"])]
         [4, 3]
@@ -104,7 +104,7 @@ def layer_window(config, layer: int) -> int:
     """The sliding window of ``layer`` (numbered from 1) from a model's config: the keys a query sees on a local
     layer (Gemma 2/3, Mistral-style ``layer_types``), 0 on a global one.
 
-    Example:
+    Examples:
         >>> from types import SimpleNamespace
         >>> c = SimpleNamespace(sliding_window=4, layer_types=["sliding_attention", "full_attention"])
         >>> layer_window(c, 1), layer_window(c, 2)
@@ -121,7 +121,7 @@ def allowed_keys(n: int, *, causal: bool, window: int = 0) -> np.ndarray:
     """Which keys each query may read [query, key] among ``n`` tokens: every one, or (``causal``) itself and earlier
     ones; with a sliding ``window`` > 0 only the last ``window`` of those (query i sees keys j > i - window).
 
-    Example:
+    Examples:
         >>> allowed_keys(3, causal=True, window=2).astype(int).tolist()
         [[1, 0, 0], [1, 1, 0], [0, 1, 1]]
     """

@@ -52,7 +52,7 @@ def glue(tokens: Sequence[str]) -> list[tuple[str, str]]:
     """(space before, text) per token: WordPiece's ``##`` continues a word; where tokens mark word starts instead
     (``▁`` SentencePiece, ``Ġ`` byte-level BPE), an unmarked token continues one.
 
-    Example:
+    Examples:
         >>> glue(["bank", "##s", "!"]), glue(["this", "\u2581pian", "o"])
         ([('', 'bank'), ('', 's'), (' ', '!')], [('', 'this'), (' ', 'pian'), ('', 'o')])
     """
@@ -71,7 +71,7 @@ def _word_ids_from_offsets(wid: np.ndarray, sequence: np.ndarray, offsets: np.nd
     """Word ids from the offsets where the tokenizer's own are degenerate: SentencePiece tokenizers that turn
     spaces into ``▁`` before splitting (Gemma, Llama) give every token of a text the same word id.
 
-    Example:
+    Examples:
         >>> off = np.array([[0, 3], [3, 11], [11, 12]])
         >>> _word_ids_from_offsets(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int8), off, ("The capital.", None)).tolist()
         [0, 1, 2]
@@ -92,7 +92,7 @@ def _word_starts(source: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarra
     SentencePiece's ``▁`` does), is punctuation, or follows punctuation; whitespace-only pieces never do. Character
     classes come from one regular-expression pass over the text, the rest is array arithmetic over the tokens.
 
-    Example:
+    Examples:
         >>> _word_starts("isn't it", np.array([0, 3, 4, 5]), np.array([3, 4, 5, 8])).tolist()
         [True, True, True, True]
     """
@@ -115,7 +115,7 @@ def align(
 ) -> Alignment:
     """Tokens, display labels and the token -> word map of ``batch`` item ``item`` (first ``length`` tokens).
 
-    Example:
+    Examples:
         >>> from shatterbox.models import load
         >>> m = load()
         >>> b = m.tokenizer(["emerging features"], return_offsets_mapping=True)

@@ -58,7 +58,7 @@ def encode(
     or refused with :class:`~shatterbox.errors.TextTooLong` (``truncate=False``). Empty texts are refused
     with :class:`~shatterbox.errors.EmptyText` unless ``allow_empty`` (a classifier scoring masked texts).
 
-    Example:
+    Examples:
         >>> from shatterbox.models import load
         >>> enc = encode(load(), ["hello world", "hi"])
         >>> enc.lengths.tolist()

@@ -11,7 +11,7 @@ For every attending token (row) of every layer and head:
 ``next``     mass on the next token (NaN for the last token)
 ===========  =======================================================================
 
-Example:
+Examples:
     >>> a = np.array([[[[1.0, 0.0], [0.5, 0.5]]]])          # [layer, head, query, key]
     >>> s = row_stats(a, np.ones((1, 1, 2, 2), bool), np.array([False, False]), np.array([False, False]))
     >>> s["entropy"].round(3).tolist(), s["prev"].tolist()
@@ -30,7 +30,7 @@ ROW_STATS = ("entropy", "special", "punct", "prev", "self", "next")
 def is_punct(label: str) -> bool:
     """Whether a token label is punctuation only (word-piece marks ignored).
 
-    Example:
+    Examples:
         >>> is_punct("."), is_punct("##,"), is_punct("a.")
         (True, True, False)
     """

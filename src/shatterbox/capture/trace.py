@@ -19,7 +19,7 @@ field               shape               meaning
 Arrays are numpy and indexed from 0; every user-facing *parameter* naming a layer or head is
 numbered from 1 (layer 1 is ``attentions[0]``), as in the book and the CLI.
 
-Example:
+Examples:
     >>> from shatterbox import capture, load
     >>> t = capture(load(), "Transformers possess surprising emerging features.")
     >>> t.tokens[:3], t.words[:3]
@@ -99,7 +99,7 @@ class Trace:
     def nbytes(self) -> int:
         """Bytes held by the Trace's arrays (what a cache of Traces should count).
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> t = capture(load(), "hello world")
             >>> t.nbytes > 2 * t.attentions.nbytes
@@ -112,7 +112,7 @@ class Trace:
     def estimate_bytes(n_tokens: int, n_layers: int, n_heads: int, head_dim: int, hidden: int, mlp: int = 0) -> int:
         """The ``nbytes`` of a Trace of ``n_tokens`` tokens before capturing it (float32 arrays).
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> t = capture(load(), "hello world")
             >>> est = Trace.estimate_bytes(t.n_tokens, 6, 12, 32, 384, 1536)
@@ -125,7 +125,7 @@ class Trace:
     def head_index(self, layer: int, head: int) -> tuple[int, int]:
         """Check 1-based ``layer``/``head`` and return 0-based array indices.
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> capture(load(), "hi").head_index(6, 6)
             (5, 5)
@@ -140,7 +140,7 @@ class Trace:
         """Index into ``words`` of a word given by its text (case-insensitive), its text and occurrence
         (``"bank#2"``: the second *bank*, counted from 1; the first without ``#``) or its index.
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> t = capture(load(), "The bank of the river, not the bank downtown")
             >>> t.find_word("BANK"), t.find_word("bank#2"), t.find_word(4)
@@ -162,7 +162,7 @@ class Trace:
     def occurrences(self, word: str) -> list[int]:
         """Indices into ``words`` of every occurrence of ``word`` (case-insensitive), in text order.
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> capture(load(), "a cat and a dog").occurrences("A")
             [1, 4]
@@ -173,7 +173,7 @@ class Trace:
     def save(self, path: str | os.PathLike[str]) -> str:
         """Save as one safetensors file whose metadata holds the JSON description.
 
-        Example:
+        Examples:
             >>> import tempfile, os
             >>> from shatterbox import capture, load
             >>> t = capture(load(), "hello")

@@ -4,7 +4,7 @@ A :class:`Classifier` is a loaded model plus how its output becomes class scores
 attribution method calls it on token ids (or input embeddings) it built itself, so a masked
 text is never re-tokenised.
 
-Example:
+Examples:
     >>> from shatterbox.classifiers import zero_shot
     >>> clf = zero_shot(["sports", "cooking"])
     >>> clf.labels
@@ -33,7 +33,7 @@ __all__ = ["Classifier", "NextTokenHead", "PooledHead", "embed", "from_model", "
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Mean of ``hidden`` [batch, token, dim] over the tokens the mask keeps (sentence-transformers pooling).
 
-    Example:
+    Examples:
         >>> mean_pool(torch.ones(1, 3, 2), torch.tensor([[1, 1, 0]])).tolist()
         [[1.0, 1.0]]
     """
@@ -44,7 +44,7 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 class PooledHead(nn.Module):
     """A linear classifier over the L2-normalised mean-pooled last hidden state.
 
-    Example:
+    Examples:
         >>> head = PooledHead(torch.eye(2), torch.zeros(2))
         >>> head(torch.tensor([[3.0, 4.0]])).tolist()
         [[0.6000000238418579, 0.800000011920929]]
@@ -69,7 +69,7 @@ class NextTokenHead(nn.Module):
     """Zero-shot classification by a decoder: after the text and a fixed ``suffix`` (never masked), the logits of
     each label's first token, read at the last position. Works on token ids and on input embeddings (gradients).
 
-    Example:
+    Examples:
         >>> head = NextTokenHead(torch.tensor([5, 7]), torch.tensor([3]))
         >>> head.label_ids.tolist(), head.suffix_ids.tolist()
         ([5, 7], [3])
@@ -152,7 +152,7 @@ class Classifier:
     def predict(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Probabilities [len(texts), labels], ``batch_size`` texts per forward pass (empty texts allowed).
 
-        Example:
+        Examples:
             >>> from shatterbox.classifiers.sentiment import sentiment
             >>> sentiment().predict(["A wonderful film.", "Not a wonderful film."]).round(1).tolist()
             [[0.0, 1.0], [0.8, 0.2]]
@@ -168,7 +168,7 @@ def resolve_label(label: str | int | None, labels: Sequence[str], probabilities:
     """Index of ``label`` among ``labels`` (a name, case-insensitive, or a number from 0); ``None``: the top one
     of ``probabilities`` (needed only then).
 
-    Example:
+    Examples:
         >>> resolve_label("Positive", ["negative", "positive"], np.array([0.9, 0.1]))
         1
         >>> resolve_label(None, ["negative", "positive"], np.array([0.9, 0.1]))
@@ -209,7 +209,7 @@ def next_token(labels: Sequence[str], model: LoadedModel | str, *, template: str
     """Zero-shot classification by a decoder: the probability of each label word as the next token after the text
     and ``template`` (renormalised over the labels). ``zero_shot`` picks this for any model with a language-model head.
 
-    Example:
+    Examples:
         >>> clf = next_token(["positive", "negative"], "gemma-3-270m")  # doctest: +SKIP
         >>> clf.predict(["What a wonderful day!"]).argmax(axis=1).tolist()  # doctest: +SKIP
         [0]
@@ -238,7 +238,7 @@ def _is_causal_lm(model: LoadedModel) -> bool:
 def from_model(model: LoadedModel | str) -> Classifier:
     """The classifier of a Hugging Face ``...ForSequenceClassification`` model (name, folder or loaded).
 
-    Example:
+    Examples:
         >>> from_model("default")
         Traceback (most recent call last):
         ...
@@ -260,7 +260,7 @@ def from_model(model: LoadedModel | str) -> Classifier:
 def embed(model: LoadedModel, texts: Sequence[str], *, batch_size: int = 64) -> torch.Tensor:
     """L2-normalised mean-pooled sentence vectors [len(texts), dim] (how all-MiniLM-L6-v2 embeds sentences).
 
-    Example:
+    Examples:
         >>> v = embed(load(), ["a cat", "a dog"])
         >>> v.shape, round(float(v[0].norm()), 4)
         (torch.Size([2, 384]), 1.0)
@@ -284,7 +284,7 @@ def zero_shot(
     ``labels`` is a list of label words (each is its own prototype) or a mapping from label to
     prototype sentences (their mean vector is the prototype). Logits are ``scale`` x cosine similarity.
 
-    Example:
+    Examples:
         >>> clf = zero_shot({"positive": ["I loved it."], "negative": ["I hated it."]})
         >>> clf.predict(["What a great day"]).argmax(axis=1).tolist()
         [0]

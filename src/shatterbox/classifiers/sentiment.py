@@ -9,7 +9,7 @@ factor product to a copy of the encoder's linear weights (the embeddings are sha
 ``data/sentiment-challenge.tsv`` holds 100 further negation and contrast sentences, never trained
 or tuned on. Retrain and check with ``python -m shatterbox.classifiers.sentiment``.
 
-Example:
+Examples:
     >>> clf = sentiment()
     >>> clf.labels
     ['negative', 'positive']
@@ -62,7 +62,7 @@ def dataset(*, kinds: bool = False) -> tuple[list[str], np.ndarray] | tuple[list
     """The shipped training sentences and their labels (0 negative, 1 positive); with ``kinds=True`` also
     each sentence's kind (0 general, 1 negation, 2 contrast).
 
-    Example:
+    Examples:
         >>> texts, y, kind = dataset(kinds=True)
         >>> len(texts) >= 700, sorted(set(y.tolist())), sorted(set(kind.tolist()))
         (True, [0, 1], [0, 1, 2])
@@ -75,7 +75,7 @@ def dataset(*, kinds: bool = False) -> tuple[list[str], np.ndarray] | tuple[list
 def challenge() -> tuple[list[str], np.ndarray, np.ndarray]:
     """The held-out negation and contrast sentences (never trained or tuned on): texts, labels, kinds.
 
-    Example:
+    Examples:
         >>> texts, y, kind = challenge()
         >>> len(texts), int(y.sum()), sorted(set(kind.tolist()))
         (100, 50, [1, 2])
@@ -89,7 +89,7 @@ def split(n: int, y: np.ndarray, *, seed: int = 0, test_fraction: float = 0.25) 
     """A stratified, seeded train/held-out split of ``n`` rows: (train indices, test indices). ``y`` is what
     to stratify by (the training split uses label x kind).
 
-    Example:
+    Examples:
         >>> tr, te = split(8, np.array([0, 1] * 4), test_fraction=0.25)
         >>> len(tr), len(te)
         (6, 2)
@@ -121,7 +121,7 @@ class LowRank(nn.Module):
     """A trainable low-rank update of a frozen weight: ``W + scale * up @ down`` (``up`` starts at zero, so
     training starts from the pretrained model).
 
-    Example:
+    Examples:
         >>> lr = LowRank(3, 2, rank=1, generator=torch.Generator().manual_seed(0))
         >>> bool(torch.equal(lr(torch.ones(3, 2)), torch.ones(3, 2)))
         True
@@ -141,7 +141,7 @@ class LowRank(nn.Module):
 def adapted_linears(model: nn.Module) -> dict[str, nn.Linear]:
     """The linear layers inside the encoder's transformer layers (what the adapters update), by name.
 
-    Example:
+    Examples:
         >>> names = list(adapted_linears(load().model))
         >>> len(names), names[0]
         (36, 'encoder.layer.0.attention.self.query')
@@ -153,7 +153,7 @@ def adapt(encoder: LoadedModel, tensors: dict[str, torch.Tensor]) -> LoadedModel
     """A copy of ``encoder`` whose adapted linear weights are ``W + up @ down`` (from ``tensors``); every other
     parameter (embeddings, biases, layer norms) is shared with ``encoder``, not copied.
 
-    Example:
+    Examples:
         >>> m = load()
         >>> a = adapt(m, load_file(str(_adapter_path())))
         >>> a.model.embeddings.word_embeddings.weight is m.model.embeddings.word_embeddings.weight, bool((a.model.encoder.layer[0].attention.self.query.weight != m.model.encoder.layer[0].attention.self.query.weight).any())
@@ -193,7 +193,7 @@ def fine_tune(encoder: LoadedModel, texts: list[str], y: np.ndarray, *, seed: in
     with cross-entropy on ``texts``; returns the adapter factors (``up`` scaled) and the head, as shipped.
     Deterministic for a given ``seed``; ``encoder`` itself is not changed.
 
-    Example:
+    Examples:
         >>> t = fine_tune(load(), ["great", "awful", "lovely", "bad"], np.array([1, 0, 1, 0]), epochs=1, rank=1)
         >>> t["encoder.layer.0.attention.self.query.down"].shape, t["head.weight"].shape
         (torch.Size([1, 384]), torch.Size([2, 384]))
@@ -229,7 +229,7 @@ def fine_tune(encoder: LoadedModel, texts: list[str], y: np.ndarray, *, seed: in
 def accuracy(classifier: Classifier, texts: list[str], y: np.ndarray) -> float:
     """Share of ``texts`` whose top predicted label is ``y``.
 
-    Example:
+    Examples:
         >>> accuracy(sentiment(), ["A wonderful film.", "It could hardly have been worse."], np.array([1, 0]))
         1.0
     """
@@ -241,7 +241,7 @@ def calibrate(classifier: Classifier, texts: list[str], y: np.ndarray) -> float:
     (Guo et al., 2017): a fine-tuned model's probabilities are overconfident and T > 1 softens them
     without changing any prediction.
 
-    Example:
+    Examples:
         >>> t = calibrate(sentiment(), ["A wonderful film.", "A dreadful film.", "Not bad."], np.array([1, 0, 0]))
         >>> t > 1.0
         True
@@ -268,7 +268,7 @@ def train(*, seed: int = 0, test_fraction: float = 0.25, epochs: int = EPOCHS, r
     """Fine-tune the shipped classifier on the training quarter split of the shipped sentences
     (deterministic for a given ``seed``) and score it on the held-out quarter and the challenge set.
 
-    Example:
+    Examples:
         >>> result = train(epochs=1)
         >>> result.n_test, sorted(result.challenge_by_kind)
         (179, ['contrast', 'negation'])
@@ -308,7 +308,7 @@ def save_adapter(adapter: dict[str, torch.Tensor], path: Path | None = None, *, 
     """Write an adapter (low-rank factors and head, as :func:`fine_tune` returns them) to ``path`` (default:
     the shipped file), noting the ``temperature`` already folded into the head.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = save_adapter(load_file(str(_adapter_path())), Path(tempfile.mkdtemp()) / "a.safetensors")
         >>> t = load_file(str(path))
@@ -324,7 +324,7 @@ def on(encoder: LoadedModel) -> Classifier:
     """The shipped sentiment classifier built on an already loaded default encoder: a copy of its adapted
     linear weights, the rest (embeddings, biases, norms) shared.
 
-    Example:
+    Examples:
         >>> on(load()).labels
         ['negative', 'positive']
     """
@@ -336,7 +336,7 @@ def on(encoder: LoadedModel) -> Classifier:
 def sentiment() -> Classifier:
     """The shipped sentiment classifier (labels ``negative``, ``positive``), loaded once per process.
 
-    Example:
+    Examples:
         >>> round(float(sentiment().predict(["I love playing chess with my friends."])[0, 1]), 2) > 0.9
         True
     """

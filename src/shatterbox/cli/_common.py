@@ -88,7 +88,7 @@ FLAGS = {"address": "--ray-address", "kind": "--engine"}  # library parameters w
 def in_flags(exc: ShatterboxError) -> str:
     """The message of ``exc`` with the library parameter it names written as this command's flag.
 
-    Example:
+    Examples:
         >>> from shatterbox.errors import InputError
         >>> in_flags(InputError("workers must be at least 1 (got 0)", parameter="workers"))
         '--workers must be at least 1 (got 0)'

@@ -15,7 +15,7 @@ source                              how it is read
 ``*.csv``, ``*.tsv``, ``*.parquet``  the ``text`` column (or ``column=``); other columns are labels
 ==================================  =============================================================
 
-Example:
+Examples:
     >>> c = load_corpus("wordnet", limit=1000, seed=0, where={"kind": "example"})
     >>> len(c), c.table.column_names[:3]
     (1000, ['id', 'text', 'kind'])
@@ -53,7 +53,7 @@ class CorpusError(InputError):
 class Corpus:
     """Sentences (``table["text"]``) with their ids and labels; ``name`` says where they came from.
 
-    Example:
+    Examples:
         >>> c = Corpus.from_texts(["one sentence.", "another one."])
         >>> c.texts, c.ids.tolist()
         (['one sentence.', 'another one.'], [0, 1])
@@ -66,7 +66,7 @@ class Corpus:
     def from_texts(cls, texts: Iterable[str], name: str = "texts", **labels: Iterable) -> "Corpus":
         """A corpus of ``texts`` numbered from 0, with optional label columns.
 
-        Example:
+        Examples:
             >>> Corpus.from_texts(["good", "bad"], label=[1, 0]).column("label")
             [1, 0]
         """
@@ -96,7 +96,7 @@ class Corpus:
     def fingerprint(self) -> str:
         """SHA-256 of the ids and texts in order: two corpora with the same sentences share it.
 
-        Example:
+        Examples:
             >>> Corpus.from_texts(["a b"]).fingerprint() == Corpus.from_texts(["a b"]).fingerprint()
             True
         """
@@ -113,7 +113,7 @@ class Corpus:
     def shuffle(self, seed: int = 0) -> "Corpus":
         """All rows in a seeded random order (same seed, same order, on every machine).
 
-        Example:
+        Examples:
             >>> Corpus.from_texts(list("abcde")).shuffle(0).texts == Corpus.from_texts(list("abcde")).shuffle(0).texts
             True
         """
@@ -132,7 +132,7 @@ class Corpus:
     def where(self, **equals: object) -> "Corpus":
         """Rows whose columns equal the given values (a list means any of them).
 
-        Example:
+        Examples:
             >>> Corpus.from_texts(["a", "b"], kind=["x", "y"]).where(kind="y").texts
             ['b']
         """
@@ -155,7 +155,7 @@ class Corpus:
         Pieces end at word boundaries where a word fits (a word longer than ``max_tokens`` is cut);
         each row keeps its ``id`` and gains ``chunk`` (0, 1, ...) and ``doc_id`` (the text's row).
 
-        Example:
+        Examples:
             >>> from shatterbox.models import load
             >>> c = Corpus.from_texts(["one two three four five six seven"]).chunk(load().tokenizer, 3)
             >>> c.texts
@@ -214,7 +214,7 @@ def split_sentences(text: str) -> list[str]:
     ``.``, ``!``, ``?`` or ``…`` (with closing quotes) followed by space and a capital or digit,
     except after common abbreviations (Mr., e.g., U.S.) and single initials.
 
-    Example:
+    Examples:
         >>> split_sentences("Dr. Smith arrived. He sat down!  Then, e.g. Tea? Yes.\\n\\nNew paragraph")
         ['Dr. Smith arrived.', 'He sat down!', 'Then, e.g. Tea?', 'Yes.', 'New paragraph']
     """
@@ -237,7 +237,7 @@ def wordnet_corpus() -> Corpus:
     """The shipped WordNet 3.0 corpus (glosses and examples with sense labels; licence in
     ``shatterbox/corpus/data/LICENSE-WordNet.txt``). See :mod:`shatterbox.corpus.wordnet`.
 
-    Example:
+    Examples:
         >>> c = wordnet_corpus()
         >>> len(c) > 160_000, c.column("supersense")[0]
         (True, 'noun.Tops')
@@ -266,7 +266,7 @@ def load_corpus(
     (a seeded sample in corpus order, or the first ones after ``shuffle``); ``chunk_tokens``
     splits texts into pieces of at most that many tokens of ``tokenizer`` (default model's if none).
 
-    Example:
+    Examples:
         >>> load_corpus("wordnet", where={"supersense": "noun.animal", "kind": "example"}, limit=3).column("supersense")
         ['noun.animal', 'noun.animal', 'noun.animal']
     """

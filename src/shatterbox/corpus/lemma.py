@@ -2,7 +2,7 @@
 stays; else WordNet's suffix rules (morphy), kept only when they give a WordNet lemma; a word WordNet does not know
 is its own lemma (lower-cased).
 
-Example:
+Examples:
     >>> [lemma(w) for w in ["Movies", "loves", "better", "mice", "boring", "shatterbox"]]
     ['movie', 'love', 'good', 'mouse', 'boring', 'shatterbox']
 """

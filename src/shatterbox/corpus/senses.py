@@ -15,7 +15,7 @@ def sense_words(corpus: Corpus, *, min_examples: int = 3, min_senses: int = 2) -
     """Words whose WordNet examples mark at least ``min_senses`` senses with ``min_examples`` examples each
     -> their number of such senses (most senses first).
 
-    Example:
+    Examples:
         >>> words = sense_words(wordnet_corpus())
         >>> words["heavy"], "bank" in words
         (5, False)
@@ -36,7 +36,7 @@ def sense_corpus(size: int = SENSES_SIZE, *, min_examples: int = 3, min_senses: 
     """A WordNet corpus of ``size`` sentences holding every example of the ambiguous words of
     :func:`sense_words` (gold senses for the polysemy table), filled up with a seeded sample of the rest.
 
-    Example:
+    Examples:
         >>> c = sense_corpus(3000)
         >>> len(c), "synset" in c.table.column_names
         (3000, True)

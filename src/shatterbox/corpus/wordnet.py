@@ -25,7 +25,7 @@ column        meaning
 ``python -m shatterbox.corpus.wordnet [WORDNET_DIR]`` regenerates the shipped file from the
 Debian files; :func:`shatterbox.corpus.wordnet_corpus` reads it with no WordNet installed.
 
-Example:
+Examples:
     >>> lines = ["00003993 03 n 01 congener 0 001 @ 00003553 n 0000 | a whole of the same kind; "
     ...          '"its congener, butter, was used"  ']
     >>> rows = parse_lines(lines, "n", {("congener", "n"): [3993]})
@@ -71,7 +71,7 @@ def _is_licence(line: str) -> bool:
 def read_licence(wordnet_dir: str | os.PathLike[str] = DEBIAN_DIR) -> str:
     """WordNet's licence notice, as printed at the top of every data file (numbers stripped).
 
-    Example:
+    Examples:
         >>> "Princeton University" in LICENSE_FILE.read_text()
         True
     """
@@ -112,7 +112,7 @@ def read_exceptions(wordnet_dir: str | os.PathLike[str], pos_file: str) -> dict[
 def inflections(word: str, pos: str, irregular: dict[str, list[str]] | None = None) -> list[str]:
     """Regular (and given irregular) inflected forms of one word, the word itself first.
 
-    Example:
+    Examples:
         >>> [f for f in ("stops", "stopped", "stopping", "carried") if f in inflections("stop", "v")]
         ['stops', 'stopped', 'stopping']
         >>> "carries" in inflections("carry", "v")
@@ -156,7 +156,7 @@ def sense_span(text: str, lemmas: list[str], pos: str, irregular: dict[str, list
 
     The earliest match wins, the longest at the same place.
 
-    Example:
+    Examples:
         >>> sense_span("he banks at the bank", ["bank"], "v", {})
         ('banks', 3, 8)
     """

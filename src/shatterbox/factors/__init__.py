@@ -5,7 +5,7 @@
 ``inverse_transform(codes)``, ``components_`` [K, d] (unit-norm atoms), ``save``/``load``.
 ``evaluate`` scores a fit on held-out vectors next to PCA with as many components as its mean L0.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.abs(np.random.default_rng(0).normal(size=(300, 8))).astype(np.float32)
     >>> sd = SparseDictionary(n_factors=8, alpha=0.1, n_epochs=2).fit(x)

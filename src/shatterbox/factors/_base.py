@@ -89,7 +89,7 @@ def save_models(path: str | Path, models: dict[str, FactorModel], *, extra: dict
     """One safetensors file holding several fitted models (their weights under ``name.``), ``extra``
     (JSON-ready) and ``arrays``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.factors import SparseDictionary
         >>> x = np.abs(np.random.default_rng(0).normal(size=(64, 4))).astype(np.float32)

@@ -51,7 +51,7 @@ def layer_vectors(store: Store, layers: list[int] | None = None, *, max_tokens: 
     tokens ([CLS], [SEP]; their norms dwarf the rest) are left out unless ``special=True``. Each
     layer is centred on its training mean and scaled so that a vector's mean squared norm is ``d``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest

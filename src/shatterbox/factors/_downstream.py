@@ -55,7 +55,7 @@ def embedding_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
     / (zero-ablated loss − 0). Only word tokens are replaced (the factors were fitted without
     special tokens); 1 means the reconstruction keeps everything the rest of the model uses.
 
-    Example:
+    Examples:
         >>> # see tests/factors/test_downstream.py: exact reconstruction recovers 1, zeros recover 0
     """
     if layer not in factors.mean:

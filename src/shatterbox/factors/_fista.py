@@ -33,7 +33,7 @@ def fista_codes(
     rises. ``history`` (a list) receives the total objective after every iteration. With ``tol``,
     iterations stop once ten of them lower the objective by less than that fraction.
 
-    Example:
+    Examples:
         >>> d = torch.eye(3)
         >>> fista_codes(torch.tensor([[2.0, -1.0, 0.5]]), d, 0.5).round(decimals=3)
         tensor([[1.5000, 0.0000, 0.0000]])
@@ -71,7 +71,7 @@ def fista_codes(
 def sparse_mm(codes: torch.Tensor, dense: torch.Tensor, density: float = 0.15) -> torch.Tensor:
     """``codes @ dense``, through a sparse product when fewer than ``density`` of the codes are non-zero.
 
-    Example:
+    Examples:
         >>> c = torch.tensor([[0.0, 2.0], [0.0, 0.0]])
         >>> sparse_mm(c, torch.eye(2), density=0.9)
         tensor([[0., 2.],
@@ -101,7 +101,7 @@ class SparseDictionary(FactorModel):
     descent on ``½ tr(Dᵀ S D) − tr(Dᵀ B)``, each atom renormalised to unit length. Atoms that
     stay silent for an epoch are moved to the worst-reconstructed inputs. Deterministic for a seed.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> x = np.abs(rng.normal(size=(256, 8))).astype(np.float32)
         >>> sd = SparseDictionary(n_factors=6, alpha=0.1, n_epochs=2, seed=0).fit(x)

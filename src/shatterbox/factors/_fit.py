@@ -24,7 +24,7 @@ def importance(codes_by_layer: dict[int, np.ndarray], top_fraction: float = TOP_
     """[K, layers]: for every factor, the mean of its largest ``top_fraction`` coefficients at each layer
     (Yun et al.'s importance score; at least 10 values).
 
-    Example:
+    Examples:
         >>> codes = {1: np.array([[3.0, 0.0], [1.0, 0.0]]), 2: np.array([[0.0, 2.0], [0.0, 4.0]])}
         >>> importance(codes, 0.5)
         array([[2., 0.],
@@ -47,7 +47,7 @@ def levels(curves: np.ndarray, layers: list[int]) -> np.ndarray:
     curves share a floor that would pull every centre to the middle; the centre of mass, not the
     argmax, so one spiking layer does not decide alone.
 
-    Example:
+    Examples:
         >>> levels(np.array([[5.0, 1, 0], [0, 4, 0], [0, 1, 6], [0, 0, 0]]), [1, 2, 3]).tolist()
         ['low', 'mid', 'high', 'dead']
     """
@@ -203,7 +203,7 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
     """Fit one factor model shared by ``layers`` (default: every hidden layer but the embeddings) of a
     store, or with ``per_layer=True`` one model per layer (each with ``params``, on that layer's tokens).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -256,7 +256,7 @@ def seed_spread(store: Store | str | Path, seeds: tuple[int, ...] = (0, 1, 2), *
     """Fit once per seed (sample, split and initialisation all change) and summarise each layer's held-out
     variance explained, PCA control and mean L0 as mean and standard deviation over the seeds.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest

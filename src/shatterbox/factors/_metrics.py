@@ -37,7 +37,7 @@ class FitReport:
 def variance_explained(x: np.ndarray, recon: np.ndarray) -> float:
     """1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖².
 
-    Example:
+    Examples:
         >>> x = np.array([[1.0, 0.0], [-1.0, 0.0]])
         >>> variance_explained(x, x * 0.5)
         0.75
@@ -49,7 +49,7 @@ def variance_explained(x: np.ndarray, recon: np.ndarray) -> float:
 def evaluate(model: FactorModel, heldout: np.ndarray, train: np.ndarray) -> FitReport:
     """Score ``model`` on ``heldout`` vectors; the PCA control is fitted on ``train``.
 
-    Example:
+    Examples:
         >>> from shatterbox.factors import SparseDictionary
         >>> rng = np.random.default_rng(0); x = rng.normal(size=(400, 6)).astype(np.float32)
         >>> r = evaluate(SparseDictionary(n_factors=12, alpha=0.05, n_epochs=2).fit(x[:300]), x[300:], x[:300])

@@ -59,7 +59,7 @@ def factor_groups(codes: np.ndarray, k: int, *, common: float = 0.8) -> tuple[np
     joins the one whose code, relative to that factor's largest code on the word, is highest
     (group -1 when none fires).
 
-    Example:
+    Examples:
         >>> codes = np.array([[5.0, 1.0, 0.0], [5.0, 0.0, 2.0], [5.0, 2.0, 0.0], [5.0, 0.0, 1.0]])
         >>> top, groups = factor_groups(codes, 2)
         >>> top.tolist(), groups.tolist()

@@ -27,7 +27,7 @@ class SparseAutoencoder(FactorModel):
     ``lr``; the decoder rows are renormalised after every step (and the gradient along them
     removed first). Deterministic for a seed.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> x = np.abs(rng.normal(size=(512, 8))).astype(np.float32)
         >>> sae = SparseAutoencoder(n_factors=16, k=2, n_epochs=2, seed=0).fit(x)

@@ -6,7 +6,7 @@ bars above; the same games, masking and samplers as :func:`shatterbox.explain`),
 on the embeddings, or attention rollout; optionally against a contrast token (why this token rather
 than another).
 
-Example:
+Examples:
     >>> from shatterbox.generation import METHODS
     >>> METHODS
     ('shapley', 'exact', 'sampled', 'ig', 'rollout')

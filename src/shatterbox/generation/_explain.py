@@ -29,7 +29,7 @@ UNITS = {"exact": "log-probability (nats)", "sampled": "log-probability (nats)",
 class Generation:
     """A prompt and its continuation as token ids (the prompt's with its start token).
 
-    Example:
+    Examples:
         >>> g = Generation("m", "Hi", [2, 9], [5, 6], ["▁a", "▁b"], " a b")
         >>> g.n_new
         2
@@ -53,7 +53,7 @@ def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.ma
     """Continue ``prompt`` greedily (``max_new_tokens``, stopping at the end-of-text token), or take ``continuation``
     as given (teacher forcing: it is tokenised without special tokens, so include its leading space).
 
-    Example:
+    Examples:
         >>> from shatterbox import load
         >>> generate(load("gemma-3-270m"), "The capital of France is", max_new_tokens=2).continuation  # doctest: +SKIP
         ' Paris.'
@@ -128,7 +128,7 @@ class GenerationExplanation:
     def top(self, target: int, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` sources that raised generated token ``target`` (0-based) most.
 
-        Example:
+        Examples:
             >>> e = GenerationExplanation("m", "a b", " c", ["a", "b"], ["c"], np.array([[0.1, 0.5]]), np.zeros(1),
             ...                           np.zeros(1), "exact", 4, 0.0, 2)
             >>> e.top(0, 1)
@@ -197,7 +197,7 @@ def explain_generation(
     ``contrast``: an alternative continuation of as many tokens; each value then explains
     log p(token) - log p(alternative token).
 
-    Example:
+    Examples:
         >>> from shatterbox import load
         >>> e = explain_generation(load("gemma-3-270m"), "The capital of France is", continuation=" Paris")  # doctest: +SKIP
         >>> e.top(0, 1)[0][0]  # doctest: +SKIP
@@ -284,7 +284,7 @@ def integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: i
     serves every generated token (a causal model's earlier outputs do not read later inputs), then one backward
     pass per token.
 
-    Example:
+    Examples:
         >>> from shatterbox import load
         >>> g = GenerationGame(load("gemma-3-270m"), "The capital of France is", [9079])  # doctest: +SKIP
         >>> r = integrated_gradients(g, steps=16)  # doctest: +SKIP

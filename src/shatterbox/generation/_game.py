@@ -7,7 +7,7 @@ are deleted (a decoder has no mask token it was trained with), as :class:`~shatt
 deletes them; the beginning-of-sequence token always stays. One forward pass answers every generated
 token of a coalition, and the language-model head runs only at the positions that predict them.
 
-Example:
+Examples:
     >>> from shatterbox.generation._game import sequence_ids
     >>> sequence_ids([2, 10, 11], [12, 13]).tolist()  # prompt with BOS, then every generated token but the last
     [2, 10, 11, 12]
@@ -49,7 +49,7 @@ def tokenize_prompt(model, prompt: str) -> Prompt:
     """Tokenise ``prompt`` with the model's own special tokens; a start token is added where the tokenizer adds
     none (GPT-2), so that every coalition, even the empty one, has a context to predict from.
 
-    Example:
+    Examples:
         >>> from shatterbox import load
         >>> p = tokenize_prompt(load("gemma-3-270m"), "The capital of France")  # doctest: +SKIP
         >>> p.words  # doctest: +SKIP
@@ -100,7 +100,7 @@ def target_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor, contrast
 class GenerationGame(Game):
     """Coalitions of prompt words and generated tokens -> log-probabilities [k, generated tokens].
 
-    Example:
+    Examples:
         >>> from shatterbox import load
         >>> g = GenerationGame(load("gemma-3-270m"), "The capital of France is", [9079])  # doctest: +SKIP
         >>> g.words, g.labels  # doctest: +SKIP
@@ -175,7 +175,7 @@ class GenerationGame(Game):
         """Which players can matter to generated token ``target`` (0-based): the prompt's words and the tokens
         generated before it (later ones are never read, so their values are exactly zero).
 
-        Example:
+        Examples:
             >>> g = object.__new__(GenerationGame); g.n_prompt_words, g.words = 2, ["a", "b", "x", "y"]
             >>> g.sources_of(1).tolist()
             [True, True, True, False]

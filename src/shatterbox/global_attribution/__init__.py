@@ -2,7 +2,7 @@
 method of :func:`shatterbox.attribution.explain`), results written part by part so a killed run resumes, then
 aggregated per word and label with counts, means and 95 % intervals, sign consistency and drill-down.
 
-Example:
+Examples:
     >>> run = explain_corpus(["I loved the film.", "I hated the film.", "A loved and hated film."])
     >>> table = word_table(run, by="lemma")
     >>> top_words(table, "positive", k=1, min_count=1).column("word").to_pylist()

@@ -19,7 +19,7 @@ BY = ("lemma", "word")
 def keys_of(words: Sequence[str], by: str = RANKING.by) -> list[str]:
     """Each word's grouping key: its lemma (:func:`shatterbox.corpus.lemma.lemma`) or its lower-cased form.
 
-    Example:
+    Examples:
         >>> keys_of(["Movies", "loves", "."], "lemma"), keys_of(["Movies"], "word")
         (['movie', 'love', '.'], ['movies'])
     """
@@ -85,7 +85,7 @@ def word_table(run: CorpusRun, *, by: str = RANKING.by, min_count: int = 1, conf
 def top_words(table: pa.Table, label: str, *, k: int = RANKING.top, direction: str = "up", min_count: int = RANKING.min_count) -> pa.Table:
     """The ``k`` words that push ``label`` up (largest mean) or down (smallest), among words in ``min_count`` texts or more.
 
-    Example:
+    Examples:
         >>> t = pa.table({"label": ["p"] * 3, "word": ["a", "b", "c"], "texts": [9, 9, 1], "mean": [0.2, -0.1, 0.9]})
         >>> top_words(t, "p", k=1).column("word").to_pylist(), top_words(t, "p", k=1, direction="down").column("word").to_pylist()
         (['a'], ['b'])
@@ -122,7 +122,7 @@ def drill_down(run: CorpusRun, word: str, label: str, *, by: str = RANKING.by, k
     """The ``k`` texts where ``word`` moved ``label`` the most (largest |effect|), each with all its words and
     their values for ``label`` (to colour like the single-text plot) and the positions of ``word``.
 
-    Example:
+    Examples:
         >>> run = __import__("shatterbox.global_attribution", fromlist=["x"]).explain_corpus(["I loved it.", "loved and hated"])
         >>> sorted(d["text_id"] for d in drill_down(run, "loved", "positive", by="word"))
         [0, 1]
@@ -154,7 +154,7 @@ def dataset_payload(run: CorpusRun, *, by: str = RANKING.by, min_count: int = RA
     """Everything the web app's Dataset section shows, JSON-ready: per label the words that push it up and down
     (with intervals and their drill-down texts), the flips, the least faithful texts, what was skipped, the cost.
 
-    Example:
+    Examples:
         >>> from shatterbox.global_attribution import explain_corpus
         >>> d = dataset_payload(explain_corpus(["I loved the film.", "I hated the film."]), min_count=1, top=2)
         >>> sorted(d["labels"]), len(d["words"]["positive"]["up"])

@@ -44,7 +44,7 @@ class Screened:
     def counts(self) -> dict[str, int]:
         """How many texts were left out for each reason (empty, duplicate, too long, ...).
 
-        Example:
+        Examples:
             >>> screen(["a b", "", "a b"]).counts()
             {'empty': 1, 'duplicate': 1}
         """
@@ -58,7 +58,7 @@ def read_texts(source: str | os.PathLike | Sequence[str], column: str = "text") 
     """(ids, texts) of ``source``: a list of texts, a .txt file (one text per line, blank lines kept so they can be
     reported; ids are line numbers from 1), a .csv/.tsv/.parquet file (its ``column``), or an activation store (its sentences).
 
-    Example:
+    Examples:
         >>> read_texts(["one", "two"])
         ([0, 1], ['one', 'two'])
     """
@@ -96,7 +96,7 @@ def screen(texts: Sequence[str], ids: Sequence[int] | None = None, *, count_word
     """Leave out, with a reason each, empty texts, repeats of an earlier text (kept once) and texts over ``max_words``
     words (``count_words``, default: whitespace split) — reported, never fatal.
 
-    Example:
+    Examples:
         >>> s = screen(["good", "  ", "good", "a b c"], max_words=2)
         >>> s.texts, [(r["id"], r["reason"]) for r in s.skipped]
         (['good'], [(1, 'empty'), (2, 'duplicate'), (3, 'too long')])
@@ -145,7 +145,7 @@ class Settings:
 def explain_text(target: Any, text: str, settings: Settings) -> tuple[list[dict], dict]:
     """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness.
 
-    Example:
+    Examples:
         >>> rows, summary = explain_text(None, "I loved it.", Settings())
         >>> summary["prediction"], len(rows)
         ('positive', 8)
@@ -239,7 +239,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
     classifier (see :class:`~shatterbox.engines.Engine`), with the same results. Returns
     the :class:`CorpusRun`.
 
-    Example:
+    Examples:
         >>> run = explain_corpus(["I loved it.", "I hated it.", ""])
         >>> run.texts.num_rows, run.skipped.num_rows, sorted(set(run.rows.column("label").to_pylist()))
         (2, 1, ['negative', 'positive'])
@@ -339,7 +339,7 @@ class CorpusRun:
     def read(cls, folder: str | os.PathLike) -> "CorpusRun":
         """A run folder written by :func:`explain_corpus` (its finished parts).
 
-        Example:
+        Examples:
             >>> CorpusRun.read("/nonexistent")
             Traceback (most recent call last):
             ...

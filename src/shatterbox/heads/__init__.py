@@ -13,7 +13,7 @@ Every statistic is an average over attending tokens (rows) and over texts, in [0
                 (special / punctuation / previous / self / next / other), across all texts
 ==============  ===============================================================================
 
-Example:
+Examples:
     >>> from shatterbox import load, capture_batch
     >>> stats = head_stats(capture_batch(load(), ["The cat sat.", "Dogs bark loudly!"]))
     >>> stats.values["entropy"].shape
@@ -135,7 +135,7 @@ class HeadStats:
         """The ``top`` ranked heads (all by default) as a pyarrow table: rank, layer, head (from 1), kind,
         score and every statistic — what ``shatterbox heads --format csv`` prints.
 
-        Example:
+        Examples:
             >>> from shatterbox import capture, load
             >>> t = head_stats([capture(load(), "I love chess.")]).to_table(3)
             >>> t.column_names[:5], t.num_rows
@@ -177,7 +177,7 @@ class HeadStats:
 def head_stats(traces: Sequence[Trace]) -> HeadStats:
     """Average the head statistics of ``traces`` (all from one model).
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> s = head_stats([capture(load(), "Transformers possess surprising emerging features.")])
         >>> sorted(s.values) == sorted(STATS)

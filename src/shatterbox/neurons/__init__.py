@@ -15,7 +15,7 @@ the same simulator and judge: a random explanation, a shuffled one (another unit
 tokens where the explainer's excerpts peak). An explanation is *flagged* unless its correlation beats the
 shuffled and the token-lookup baselines by at least 0.05 with the paired bootstrap interval above 0.
 
-Example:
+Examples:
     >>> import tempfile
     >>> from shatterbox.corpus import load_corpus
     >>> from shatterbox.store import harvest

@@ -37,7 +37,7 @@ def text_of(tokens: Sequence[str], marks: np.ndarray | None = None) -> str:
     """Word pieces joined into text (``##`` pieces glued to the previous one; with ``▁``/``Ġ`` word-start markers,
     unmarked pieces glued), tokens in ``marks`` as ``<<token>>``.
 
-    Example:
+    Examples:
         >>> text_of(["the", "river", "bank", "##s", "."], np.array([0, 0, 1, 1, 0], bool))
         'the river <<bank>><<s>> .'
         >>> text_of(["the", "\u2581river", "\u2581bank", "s"])
@@ -65,7 +65,7 @@ class ChatClient:
     5xx; every other failure is one :class:`LLMError` naming the endpoint and the fix. Answers are cached by
     (endpoint, model, request) under ``cache`` (bounded to ``cache_bytes``; ``None`` turns it off).
 
-    Example:
+    Examples:
         >>> ChatClient("http://127.0.0.1:9/v1", "m", retries=0, timeout=1, cache=None).complete([{"role": "user", "content": "hi"}])
         Traceback (most recent call last):
         ...
@@ -232,7 +232,7 @@ def fuzz_prompt(explanation: str, excerpts: Sequence[Excerpt], highlights: Seque
 def parse_explanation(answer: str) -> str:
     """The explanation in an explainer's answer: after ``Explanation:``, first line, at most 300 characters.
 
-    Example:
+    Examples:
         >>> parse_explanation("Sure.\\nExplanation: the word \\"bank\\" as a place.\\nMore.")
         'the word "bank" as a place.'
     """
@@ -244,7 +244,7 @@ def parse_explanation(answer: str) -> str:
 def parse_flags(answer: str, n: int, url: str) -> np.ndarray:
     """The list of ``n`` 0/1 answers in a judge's reply, or one :class:`LLMError`.
 
-    Example:
+    Examples:
         >>> parse_flags("Here: [1, 0, 1]", 3, "u").tolist()
         [True, False, True]
     """
@@ -261,7 +261,7 @@ def parse_flags(answer: str, n: int, url: str) -> np.ndarray:
 class LLMExplainer:
     """Explanations written by a chat model from the explainer's top excerpts.
 
-    Example:
+    Examples:
         >>> LLMExplainer(ChatClient("http://127.0.0.1:9/v1", "m", cache=None)).name
         'm@http://127.0.0.1:9/v1'
     """
@@ -297,7 +297,7 @@ def estimate(n_units: int, tokens_per_excerpt: float, n_explain: int, n_top: int
     """Calls and tokens a chat-model run over ``n_units`` units would cost (before any cache): per unit one explanation
     and, for it and its three baselines, a detection and a fuzzing call.
 
-    Example:
+    Examples:
         >>> estimate(10, 12.0, 10, 10, 10).calls
         90
     """

@@ -24,7 +24,7 @@ class LMSimulator:
     holds ``t<TAB>`` and the model's next-token distribution, restricted to the numbers 0–10 that are single
     tokens of its vocabulary, gives the expected level (later tokens see a placeholder, not a guess).
 
-    Example:
+    Examples:
         >>> import transformers as tf
         >>> from shatterbox.neurons import Excerpt
         >>> from shatterbox.models import default_model_path

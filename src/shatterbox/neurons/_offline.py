@@ -61,7 +61,7 @@ class TokenExplainer:
     activations of the explainer's top and random excerpts (each rule predicts its tokens' mean level; a token
     takes its strongest matching rule; the rest take the mean of what no rule matches).
 
-    Example:
+    Examples:
         >>> e = [Excerpt(0, ["the", "bank", "is"], np.array([0.0, 1.0, 0.0])), Excerpt(1, ["a", "bank"], np.array([0.0, 0.9])), Excerpt(2, ["the", "cat"], np.array([0.0, 0.0]))]
         >>> r = Records(0, "u", 1.0, e, [], [Excerpt(2, ["the", "dog"], np.array([0.0, 0.0]))], [])
         >>> TokenExplainer().explain(r)
@@ -137,7 +137,7 @@ def parse(explanation: str) -> tuple[dict[str, float], dict[str, float], float]:
     """(token rules, after rules, elsewhere level) read from an explanation; free text without rules falls back to
     its quoted tokens, else its content words, at level 10.
 
-    Example:
+    Examples:
         >>> parse('"bank" (9), "shore" (3); after "river" (7); elsewhere 1')
         ({'bank': 9.0, 'shore': 3.0}, {'river': 7.0}, 1.0)
         >>> parse("mentions of money and banks")[0]
@@ -163,7 +163,7 @@ class TokenSimulator:
     """The offline simulator: each token takes the level of the strongest rule of the explanation it matches
     (its own token, or the token before it), else the ``elsewhere`` level. Reads nothing but the explanation.
 
-    Example:
+    Examples:
         >>> TokenSimulator().simulate('"bank" (9); after "river" (7)', [Excerpt(0, ["river", "bank", "x"], np.zeros(3))])[0].tolist()
         [0.0, 9.0, 0.0]
     """
@@ -185,7 +185,7 @@ class TokenSimulator:
 def token_lookup(records: Records, limit: int = MAX_RULES) -> str:
     """Baseline: the tokens where the explainer's top excerpts peak, each at level 10, nothing else.
 
-    Example:
+    Examples:
         >>> e = [Excerpt(0, ["the", "bank"], np.array([0.0, 1.0])), Excerpt(1, ["a", "shore"], np.array([0.0, 0.3]))]
         >>> token_lookup(Records(0, "u", 1.0, e, [], [], []))
         '"bank" (10), "shore" (10)'
@@ -201,7 +201,7 @@ def token_lookup(records: Records, limit: int = MAX_RULES) -> str:
 def random_explanation(records: Records, vocabulary: Sequence[str], seed: int = 0, size: int = MAX_RULES) -> str:
     """Baseline: ``size`` tokens drawn (seeded per unit) from ``vocabulary``, each at level 10.
 
-    Example:
+    Examples:
         >>> random_explanation(Records(3, "u", 1.0, [], [], [], []), ["a", "b", "c"], size=2).count("(10)")
         2
     """

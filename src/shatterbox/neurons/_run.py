@@ -80,7 +80,7 @@ def explain_records(chunk: Sequence[Records], explainer: Explainer, simulator: S
     the explanation of unit ``i+1`` of the chunk, cyclically; ``partners`` are extra units explained only for that;
     the random baseline draws from ``vocabulary``, by default every token type of the chunk's excerpts).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -128,7 +128,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     see), with the same results. Returns the table of all units (one row each, sorted by
     correlation score).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -215,7 +215,7 @@ def vocabulary(store: Store) -> list[str]:
 def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
     """(run record, table of every finished unit sorted by correlation) of a run folder.
 
-    Example:
+    Examples:
         >>> read_run("/nonexistent")
         Traceback (most recent call last):
         ...
@@ -242,7 +242,7 @@ def unit_payload(row: dict) -> dict:
     """A row of a run's table as JSON for the web app: explanation, scores with intervals (explanation and baselines),
     flag, and the kept top excerpts with their levels.
 
-    Example:
+    Examples:
         >>> row = {"layer": 1, "unit": 2, "kind": "neuron", "explanation": '"a" (9)', "flagged": False, "reason": "", "maximum": 2.0,
         ...        "correlation": 0.9, "correlation_low": 0.8, "correlation_high": 1.0,
         ...        "excerpts": '[{"sentence_id": 0, "tokens": ["a"], "activations": [2.0]}]'}
@@ -268,7 +268,7 @@ def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, s
     """One unit explained offline and scored next to its baselines, as JSON (the web app's Neurons tab): everything of
     :func:`unit_payload`, plus quantiles and random excerpts. A seeded partner unit supplies the shuffled baseline.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest

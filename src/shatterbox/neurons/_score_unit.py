@@ -32,7 +32,7 @@ class Remembered:
     correlation score, detection and fuzzing read the same held-out excerpts, and a simulator reads nothing but the
     explanation and the tokens. It remembers one explanation at a time.
 
-    Example:
+    Examples:
         >>> from shatterbox.neurons._offline import TokenSimulator
         >>> sim = Remembered(TokenSimulator())
         >>> e = Excerpt(0, ["a", "bank"], np.zeros(2))
@@ -62,7 +62,7 @@ class SimulationJudge:
     """A judge built on a simulator: an excerpt activates when some token is simulated at level >= 5; a
     highlighting is right when the highlighted tokens' mean simulated level exceeds the others'.
 
-    Example:
+    Examples:
         >>> from shatterbox.neurons._offline import TokenSimulator
         >>> j = SimulationJudge(TokenSimulator())
         >>> j.detect('"bank" (9)', [Excerpt(0, ["a", "bank"], np.zeros(2)), Excerpt(1, ["a", "dog"], np.zeros(2))]).tolist()
@@ -88,7 +88,7 @@ def fuzz_items(records: Records, seed: int = 0) -> tuple[list[Excerpt], list[np.
     highlighted (level >= 1), once with as many non-activating tokens highlighted instead; (excerpts, highlight
     masks, whether the highlighting is right). Excerpts whose tokens all activate, or none, are left out.
 
-    Example:
+    Examples:
         >>> r = Records(0, "u", 1.0, [], [Excerpt(0, ["a", "bank"], np.array([0.0, 1.0]))], [], [])
         >>> _, masks, right = fuzz_items(r)
         >>> [m.tolist() for m in masks], right.tolist()
@@ -136,7 +136,7 @@ def verdict(records: Records, main: dict, baselines: dict[str, dict], seed: int 
     """(flagged, reason, paired differences): flagged unless the explanation's correlation beats the shuffled and the
     token-lookup baselines' by at least ``MARGIN`` with the paired bootstrap 95 % interval above 0.
 
-    Example:
+    Examples:
         >>> top = [Excerpt(i, ["a", "b"], np.array([0.0, 1.0])) for i in range(8)]
         >>> r = Records(0, "u", 1.0, [], top, [], [Excerpt(9, ["c", "d"], np.array([0.0, 0.0]))] * 8)
         >>> good = {"simulated": [np.array([0.0, 9.0])] * 8 + [np.array([0.0, 0.0])] * 8}

@@ -30,7 +30,7 @@ class Score:
 def discretise(activations: np.ndarray, maximum: float) -> np.ndarray:
     """``floor(10 · relu(a) / maximum)`` clipped to 0–10, as the explainer is shown them; all 0 when ``maximum`` <= 0.
 
-    Example:
+    Examples:
         >>> discretise(np.array([-1.0, 0.0, 0.5, 0.99, 1.0, 2.0]), 1.0).tolist()
         [0, 0, 5, 9, 10, 10]
     """
@@ -78,7 +78,7 @@ def correlation_score(true: Sequence[np.ndarray], simulated: Sequence[np.ndarray
     """Pearson correlation of true and simulated activations pooled over every token of every excerpt
     (OpenAI's all-at-once score), with a bootstrap interval resampling excerpts. A constant simulation scores 0.
 
-    Example:
+    Examples:
         >>> t = [np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0])]
         >>> correlation_score(t, [np.array([0, 10, 0]), np.array([0, 0])]).value
         1.0
@@ -99,7 +99,7 @@ def correlation_score(true: Sequence[np.ndarray], simulated: Sequence[np.ndarray
 def balanced_accuracy(labels: np.ndarray, predicted: np.ndarray, *, seed: int = 0) -> Score:
     """Mean of the true-positive and true-negative rates (chance = 0.5), with a bootstrap interval.
 
-    Example:
+    Examples:
         >>> balanced_accuracy(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])).value
         0.75
     """
@@ -118,7 +118,7 @@ def paired_difference(true: Sequence[np.ndarray], a: Sequence[np.ndarray], b: Se
     """Correlation score of simulation ``a`` minus that of ``b`` on the same excerpts, with a paired bootstrap
     interval (the same resamples for both): ``low > 0`` means ``a`` beats ``b`` beyond resampling noise.
 
-    Example:
+    Examples:
         >>> t = [np.array([0.0, 1.0]), np.array([1.0, 0.0]), np.array([0.0, 0.0])]
         >>> d = paired_difference(t, [np.array([0, 9]), np.array([9, 0]), np.array([0, 0])], [np.array([0, 9]), np.array([0, 9]), np.array([9, 0])])
         >>> d.value > 0.5

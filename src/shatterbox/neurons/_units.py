@@ -21,7 +21,7 @@ WHERE = "not special"  # excerpts are the text's own tokens: [CLS], [SEP] and pa
 class Units:
     """The units of one layer: columns of a store column, or of a transform of it (a factor model's codes).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import Corpus
         >>> from shatterbox.store import harvest
@@ -65,7 +65,7 @@ class Units:
         """Units with a known answer: ``fire(token rows)`` gives [rows, count] activations from the tokens' metadata
         (``token``, ``word``, ``position``, ...), e.g. 1 on one word and 0 elsewhere — to check that an explainer finds it.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -142,7 +142,7 @@ def sentence_maxima(units: Units, chosen: Sequence[int], *, engine: Engine | str
     streaming pass (segments of consecutive rows reduced at once); a Ray ``engine`` reduces the shards on its
     replicas, with the same result.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import Corpus
         >>> from shatterbox.store import harvest
@@ -217,7 +217,7 @@ def records(units: Units, chosen: Sequence[int], *, n_explain: int = 10, n_top: 
     (seeded per unit, never one of the unit's top sentences) likewise. An excerpt is the whole sentence, or
     ``window`` tokens around the unit's strongest token in a longer one.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -293,7 +293,7 @@ def _sentences(units: Units, chosen: np.ndarray, wanted: np.ndarray) -> tuple[di
 def parse_units(spec: str, count: int) -> list[int]:
     """Unit numbers from ``"0-99"``, ``"3,17,200"`` or ``"0-9,50"``, checked against ``count`` units.
 
-    Example:
+    Examples:
         >>> parse_units("0-3,10", 1536)
         [0, 1, 2, 3, 10]
         >>> parse_units("1600", 1536)
@@ -311,7 +311,7 @@ def parse_units(spec: str, count: int) -> list[int]:
 def sample_units(count: int, n: int, *, seed: int = 0, layer: int = 0, exclude: Sequence[int] = ()) -> list[int]:
     """``n`` units of ``count`` drawn without replacement, seeded per layer, never one of ``exclude`` (e.g. dead factors).
 
-    Example:
+    Examples:
         >>> len(sample_units(1536, 5, seed=1)), sample_units(1536, 5, seed=1) == sample_units(1536, 5, seed=1)
         (5, True)
     """

@@ -14,7 +14,7 @@ word's senses (``sense``); the probe reads the headword's first piece. Sentence 
 (``level="sentence"``) read any label column of the store's corpus, mean-pooled over the sentence's
 tokens (special tokens left out).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 3, 600); words = np.array([f"w{i % 150}" for i in range(600)])
@@ -103,7 +103,7 @@ def control_labels(words: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> n
     Every occurrence of a type gets the same control label, so the control is learnable only by
     memorising types; over many types its distribution follows the task's.
 
-    Example:
+    Examples:
         >>> control_labels(np.array(["a", "b", "a"]), np.array(["x", "y", "x"]), seed=1).tolist()[0::2]  # both "a"s alike
         ['x', 'x']
     """
@@ -118,7 +118,7 @@ def make_probe(kind: str = "linear", *, seed: int = 0):
     """A scikit-learn probe: standardised features into logistic regression (``linear``) or into one
     hidden layer of 256 ReLU units (``mlp``, Adam, early stopping on 10 % of the training fold).
 
-    Example:
+    Examples:
         >>> type(make_probe("mlp")[-1]).__name__
         'MLPClassifier'
     """
@@ -201,7 +201,7 @@ def examples(store: Store, property: str, *, level: str = PROBE.level, limit: in
     least two senses. Sentence level: any label column of the corpus. Classes with fewer than
     ``MIN_CLASS`` examples are left out (listed in ``dropped``).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -281,7 +281,7 @@ def probe(store: Store, property: str, *, level: str = PROBE.level, kind: str = 
           folds: int = PROBE.folds, limit: int | None = None, seed: int = PROBE.seed, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
     """Probe ``property`` at every hidden layer of ``store`` (or ``layers``), with its control task.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest

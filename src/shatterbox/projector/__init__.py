@@ -7,7 +7,7 @@ also among its k nearest on the map). Layer maps are aligned to the previous lay
 orthogonal Procrustes rotation (with reflection and one scale), which moves no point relative to
 another, so a map's faithfulness is unchanged by it.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(200, 10)) * np.r_[5, 3, np.ones(8)]
     >>> m = project(x, "pca")
@@ -62,7 +62,7 @@ class Points:
 def knn_recall(x: np.ndarray, y: np.ndarray, k: int = 10) -> float:
     """Mean share of each point's ``k`` nearest neighbours in ``x`` that are among its ``k`` nearest in ``y``.
 
-    Example:
+    Examples:
         >>> x = np.arange(6.0)[:, None]
         >>> knn_recall(x, x * 3, k=2), knn_recall(x, x[::-1] ** 3, k=2) < 1
         (1.0, True)
@@ -81,7 +81,7 @@ def trustworthiness(x: np.ndarray, y: np.ndarray, k: int = 10, *, block: int = 2
     ``sklearn.manifold.trustworthiness`` gives), computed a block of rows at a time: memory stays
     at ``block`` × n instead of scikit-learn's n × n distance and rank matrices (3.2 GB at 20,000 points).
 
-    Example:
+    Examples:
         >>> from sklearn import manifold
         >>> x = np.random.default_rng(0).normal(size=(40, 5))
         >>> bool(abs(trustworthiness(x, x[:, :2], k=5) - manifold.trustworthiness(x, x[:, :2], n_neighbors=5)) < 1e-12)
@@ -109,7 +109,7 @@ def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, l
             neighbours: int = 15) -> Map:
     """A 2-D map of ``x`` [n, d] by ``pca`` (scikit-learn) or ``umap`` (umap-learn, seeded: the same map every run).
 
-    Example:
+    Examples:
         >>> x = np.random.default_rng(1).normal(size=(50, 4))
         >>> project(x, "pca").coords[:2].round(3).tolist() == project(x, "pca").coords[:2].round(3).tolist()
         True
@@ -142,7 +142,7 @@ def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``coords`` rotated (reflection allowed), scaled and shifted onto ``reference`` (orthogonal Procrustes):
     distances between points keep their ratios, so the map's faithfulness does not change.
 
-    Example:
+    Examples:
         >>> ref = np.random.default_rng(2).normal(size=(30, 2))
         >>> turned = ref @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 3 + 5
         >>> np.allclose(align(turned, ref), ref)
@@ -179,7 +179,7 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
     optionally colour them by ``classifier``'s prediction and confidence and by ``factor`` of ``factors``, then
     one aligned map per hidden layer (``layers``: all by default); ``progress(done, total)`` counts layers mapped.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
@@ -258,7 +258,7 @@ def predictions(store: Store, points: Points, classifier) -> tuple[list[str], np
     and the model is not run again; any other classifier (the shipped sentiment classifier has its own
     fine-tuned encoder; a Hugging Face classifier its own head) runs once on each distinct sentence.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.classifiers import zero_shot
         >>> from shatterbox.corpus import Corpus
@@ -281,7 +281,7 @@ def reads_store(store: Store, classifier) -> bool:
     """Whether ``classifier``'s predictions can be read from ``store`` (a pooled head on the very encoder the
     store was harvested with) instead of running it.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.classifiers import zero_shot
         >>> from shatterbox.classifiers.sentiment import sentiment
@@ -311,7 +311,7 @@ def factor_values(factors, factor: int, store: Store, points: Points) -> tuple[s
     """(name, code per point) of ``factor`` of ``factors`` (fitted on ``store``) at the layer where it matters
     most: a token's own code, or its sentence's pooled vector's.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.factors import fit_factors

@@ -13,7 +13,7 @@ loads no model code, and each drawing lives in one place:
 
 JSON is data, not drawing: every result has ``to_dict``/``to_json``.
 
-Example:
+Examples:
     >>> import shatterbox as sb
     >>> trace = sb.capture(sb.load(), "hello <world>")
     >>> sb.to_html(trace).startswith("<!DOCTYPE html>")
@@ -56,7 +56,7 @@ def _name(cls: type) -> str:
 def renderer(result: Any, kind: str):
     """The function that draws ``result`` as ``kind`` ("to_html", "fragment" or "renderable").
 
-    Example:
+    Examples:
         >>> renderer(3, "to_html")
         Traceback (most recent call last):
         ...
@@ -74,7 +74,7 @@ def renderer(result: Any, kind: str):
 def to_html(result: Any, **options: Any) -> str:
     """A self-contained HTML page showing ``result`` (no network).
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import chapter_game, explain
         >>> to_html(explain(chapter_game())).startswith("<!doctype html>")
         True
@@ -85,7 +85,7 @@ def to_html(result: Any, **options: Any) -> str:
 def fragment(result: Any) -> str:
     """An HTML fragment for notebooks (what Jupyter shows for ``result``).
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import chapter_game, explain
         >>> fragment(explain(chapter_game())).startswith('<div class="sbx">')
         True
@@ -96,7 +96,7 @@ def fragment(result: Any) -> str:
 def renderable(result: Any, **options: Any):
     """A rich renderable for the terminal.
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import chapter_game, explain
         >>> type(renderable(explain(chapter_game()))).__name__
         'Group'
@@ -107,7 +107,7 @@ def renderable(result: Any, **options: Any):
 def show(result: Any, console=None, **options: Any) -> None:
     """Print ``result`` in the terminal (``console``: a rich Console; a new one by default).
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import chapter_game, explain
         >>> from rich.console import Console
         >>> show(explain(chapter_game()), Console(file=open("/dev/null", "w")))

@@ -48,7 +48,7 @@ document.querySelectorAll('.sbx-attr').forEach(function(sec){
 def diverging(value: float) -> tuple[int, int, int, float]:
     """RGB and opacity for a value scaled to [-1, 1]: red for positive, blue for negative.
 
-    Example:
+    Examples:
         >>> diverging(1.0), diverging(-0.5)[:3]
         ((255, 0, 81, 1.0), (0, 139, 251))
     """
@@ -77,7 +77,7 @@ def _words_html(a: "Attribution", label: int) -> str:
 def legend_html(a: "Attribution") -> str:
     """The colour scale of the word plot: full blue at −max|value|, white at 0, full red at +max|value|.
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import ValueGame, explain
         >>> "+2.000" in legend_html(explain(ValueGame(["a", "b"], lambda m: m @ np.array([2.0, -1.0]))))
         True
@@ -157,7 +157,7 @@ def _table_html(rows: Sequence[dict]) -> str:
 def attribution_fragment(attributions: Sequence["Attribution"], *, table: Sequence[dict] | None = None) -> str:
     """An HTML fragment (for notebooks and the web app): optional comparison table, then each text plot.
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import ValueGame, explain
         >>> a = explain(ValueGame(["<b>", "x"], lambda m: m @ np.array([1.0, -1.0])))
         >>> "&lt;b&gt;" in attribution_fragment([a]) and "<b>" not in attribution_fragment([a])
@@ -172,7 +172,7 @@ def attribution_fragment(attributions: Sequence["Attribution"], *, table: Sequen
 def attribution_page(attributions: Sequence["Attribution"], *, table: Sequence[dict] | None = None) -> str:
     """A self-contained HTML page around :func:`attribution_fragment`.
 
-    Example:
+    Examples:
         >>> from shatterbox.attribution import chapter_game, explain
         >>> attribution_page([explain(chapter_game())]).startswith("<!doctype html>")
         True

@@ -3,7 +3,7 @@
 Built on the server side from :func:`shatterbox.factors.factors_report` data; no script, no CDN;
 every token and text goes through ``html.escape``.
 
-Example:
+Examples:
     >>> page = factors_page({"model": "m", "store": {"corpus": "c", "model": "default"}, "layers": [1], "levels": {},
     ...                      "reports": {}, "sections": {}, "control": None, "polysemy": None})
     >>> page.startswith("<!doctype html>")
@@ -32,7 +32,7 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 def curve_svg(curve: Sequence[float], layers: Sequence[int], *, width: int = 180, height: int = 48) -> str:
     """An importance curve over layers as an inline SVG polyline (x: layer, y: importance / max).
 
-    Example:
+    Examples:
         >>> "polyline" in curve_svg([1.0, 3.0, 2.0], [1, 2, 3])
         True
     """
@@ -47,7 +47,7 @@ def curve_svg(curve: Sequence[float], layers: Sequence[int], *, width: int = 180
 def context_html(ctx: dict) -> str:
     """One sentence with the token highlighted (escaped), led by its value.
 
-    Example:
+    Examples:
         >>> context_html({"value": 2.0, "text": "a <b> c", "start": 2, "end": 5})
         '<div class="sbf-ctx"><span class="sbf-val">2.00</span>a <mark>&lt;b&gt;</mark> c</div>'
     """

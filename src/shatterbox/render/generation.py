@@ -2,7 +2,7 @@
 and as a self-contained page. Colours are the single-text plot's (red raised the token, blue lowered it),
 scaled to the largest |value| of the whole map; every token is escaped.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from shatterbox.generation import GenerationExplanation
     >>> e = GenerationExplanation("m", "a <b>", " c", ["a", "<b>"], ["c"], np.array([[0.2, -0.1]]), np.zeros(1),
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 def map_scale(values: np.ndarray) -> float:
     """The largest |value| of the map (1 where every value is 0 or NaN): colours are value / scale.
 
-    Example:
+    Examples:
         >>> map_scale(np.array([[0.5, np.nan], [-2.0, 0.1]]))
         2.0
     """
@@ -42,7 +42,7 @@ def map_scale(values: np.ndarray) -> float:
 def cell_colour(value: float, scale: float) -> str:
     """CSS background of one cell: the diverging colour of ``value / scale``; NaN (not read) is grey.
 
-    Example:
+    Examples:
         >>> cell_colour(1.0, 2.0), cell_colour(float("nan"), 1.0)
         ('rgba(255,0,81,0.5)', '#eee')
     """
@@ -67,7 +67,7 @@ def _cell_text(e: "GenerationExplanation", t: int, j: int) -> str:
 def generation_renderable(e: "GenerationExplanation") -> Group:
     """A rich table: one row per generated token, one column per source; faithfulness at the end of each row.
 
-    Example:
+    Examples:
         >>> from rich.console import Console
         >>> import numpy as np
         >>> from shatterbox.generation import GenerationExplanation

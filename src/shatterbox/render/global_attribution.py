@@ -2,7 +2,7 @@
 with its 95 % interval), drill-down to the texts where each word mattered most (coloured like the single-text plot),
 words that flip sign, the least faithful texts, and what was skipped. No script; every word escaped.
 
-Example:
+Examples:
     >>> from shatterbox.global_attribution import explain_corpus, word_table
     >>> run = explain_corpus(["I loved the film.", "I hated the film."])
     >>> page = corpus_page(run, word_table(run), min_count=1)
@@ -34,7 +34,7 @@ details{margin:2px 0}summary{cursor:pointer}.sbg-text{margin:2px 0 2px 16px;font
 def bars_svg(rows: Sequence[dict], *, width: int = 460, row_height: int = 18) -> str:
     """Horizontal bars of ``mean`` with ``low``–``high`` whiskers, one per row, on a shared zero line.
 
-    Example:
+    Examples:
         >>> svg = bars_svg([{"word": "good", "mean": 0.2, "low": 0.1, "high": 0.3}, {"word": "<b>", "mean": -0.1, "low": -0.2, "high": 0.0}])
         >>> svg.count("<rect"), "&lt;b&gt;" in svg
         (2, True)

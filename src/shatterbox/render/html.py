@@ -7,7 +7,7 @@ not reproduce (position biases, other masks) carries the attention itself, quant
 Tokens are inserted with ``textContent`` only, and the JSON payload is escaped so that no token
 can close the ``<script>`` element that carries it.
 
-Example:
+Examples:
     >>> from shatterbox import capture, load
     >>> page = trace_html(capture(load(), "hello <script>"))
     >>> "<script>alert" in page, page.startswith("<!DOCTYPE html>")
@@ -37,7 +37,7 @@ def pack(codes: np.ndarray) -> str:
     """Integers in [0, LEVELS) as text: three per seven characters of ``ALPHABET`` (15.1 bits in 2.33 bytes;
     base64 of 16-bit integers takes 2.67). views.js ``unpack`` reads it back.
 
-    Example:
+    Examples:
         >>> text = pack(np.array([0, 1, SCALE, 7]))
         >>> len(text), unpack(text, 4).tolist()
         (14, [0, 1, 36298, 7])
@@ -56,7 +56,7 @@ def pack(codes: np.ndarray) -> str:
 def unpack(text: str, count: int) -> np.ndarray:
     """The first ``count`` integers of a ``pack`` string.
 
-    Example:
+    Examples:
         >>> unpack(pack(np.arange(5)), 5).tolist()
         [0, 1, 2, 3, 4]
     """
@@ -73,7 +73,7 @@ def unpack(text: str, count: int) -> np.ndarray:
 def quantise(attention: np.ndarray) -> np.ndarray:
     """Probabilities in [0, 1] as integers round(p * SCALE) (error at most 1 / (2 * SCALE) ≈ 1.4e-5).
 
-    Example:
+    Examples:
         >>> quantise(np.array([0.0, 0.5, 1.0])).tolist()
         [0, 18149, 36298]
     """
@@ -84,7 +84,7 @@ def quantise_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Queries or keys [head, token, d] as integers in [-HALF, HALF] with one float32 scale per head and
     dimension. Returns ``(codes, scale)``; ``codes * scale`` is within ``scale / 2`` of every value.
 
-    Example:
+    Examples:
         >>> codes, scale = quantise_vectors(np.array([[[1.0, -2.0], [0.5, 4.0]]]))
         >>> codes.tolist()
         [[[18149, -9074], [9074, 18149]]]
@@ -98,7 +98,7 @@ def quantise_vectors(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def dequantise_vectors(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """The float32 vectors the page decodes from ``quantise_vectors`` (same arithmetic as views.js).
 
-    Example:
+    Examples:
         >>> dequantise_vectors(*quantise_vectors(np.array([[[1.0, -2.0]]]))).tolist()
         [[[1.0, -2.0]]]
     """
@@ -138,7 +138,7 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
     or the exact attention [head, query, key] as ``quantise`` codes, whichever is faithful and smaller;
     integers are ``pack`` text, the per-head, per-dimension scales base64 float32.
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> d = payload(capture(load(), "hello world"))
         >>> sorted(d["layers"][0]), d["layers"][0]["error"] < 1e-3
@@ -169,7 +169,7 @@ def payload(trace: Trace, *, neuron: bool = True) -> dict:
 def script_json(data: dict) -> str:
     """``data`` as JSON that can sit inside a ``<script>`` element: no text in it can close the element.
 
-    Example:
+    Examples:
         >>> "<" in script_json({"t": "</script><b>&"}), "&" in script_json({"t": "&"})
         (False, False)
     """
@@ -186,7 +186,7 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
     """One self-contained HTML page with the head view, the model view, the probability table and
     (``neuron=True``) the neuron view.
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> len(trace_html(capture(load(), "Transformers possess surprising emerging features."), neuron=False)) < 80_000
         True
@@ -204,7 +204,7 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
 def trace_frame(trace: Trace) -> str:
     """The page of :func:`trace_html` in an ``<iframe>``, for notebooks (its script runs apart from the notebook's).
 
-    Example:
+    Examples:
         >>> from shatterbox import capture, load
         >>> trace_frame(capture(load(), "hi")).startswith("<iframe")
         True

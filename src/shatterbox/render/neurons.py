@@ -2,7 +2,7 @@
 
 Every token and explanation goes through ``html.escape``; the page has no script and loads nothing.
 
-Example:
+Examples:
     >>> from shatterbox.neurons import Excerpt
     >>> excerpt_html(Excerpt(0, ["a", "<b>"], np.array([0.0, 2.0])), 2.0)
     '<span class="sbn-ex"><span class="sbn-t" title="0">a</span> <span class="sbn-t" style="background:rgba(8,69,148,1);color:#fff" title="2">&lt;b&gt;</span></span>'
@@ -39,7 +39,7 @@ details summary{cursor:pointer;color:#0645ad}
 def excerpt_text(excerpt: Excerpt, maximum: float) -> Text:
     """The excerpt for the terminal, each token shaded by its 0–10 level (word pieces glued).
 
-    Example:
+    Examples:
         >>> excerpt_text(Excerpt(0, ["bank", "##s"], np.array([1.0, 0.0])), 1.0).plain
         'banks'
     """
@@ -67,7 +67,7 @@ def histogram_svg(values: dict[str, Sequence[float]], *, width: int = 520, heigh
                   low: float = -0.2, high: float = 1.0) -> str:
     """Overlaid histograms (step lines) of scores, one per entry of ``values`` (e.g. explanation vs random baseline).
 
-    Example:
+    Examples:
         >>> svg = histogram_svg({"explanation": [0.5, 0.6], "random": [0.0, 0.1]})
         >>> svg.count("<polyline"), "explanation" in svg
         (2, True)
@@ -117,7 +117,7 @@ def histogram_png(values: dict[str, Sequence[float]], path: str | os.PathLike[st
 def summary(rows: Sequence[dict]) -> dict:
     """Mean of each score for the explanation and each baseline, the share flagged, and the time per unit.
 
-    Example:
+    Examples:
         >>> summary([{"correlation": 0.5, "random_correlation": 0.0, "flagged": False, "seconds": 0.1}])["correlation"]["explanation"]
         0.5
     """

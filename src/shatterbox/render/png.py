@@ -27,7 +27,7 @@ def heatmap_png(
 ) -> str:
     """Write ``values`` [rows, columns] as a labelled heat map PNG; returns the path.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> p = heatmap_png(np.eye(2), ["a", "b"], ["a", "b"], "demo", os.path.join(tempfile.mkdtemp(), "x.png"))
         >>> open(p, "rb").read(4) == b"\\x89PNG"
@@ -63,7 +63,7 @@ def heatmap_png(
 def table_png(table: "AttentionTable", path: str | os.PathLike[str]) -> str:
     """An attention table as a PNG heat map (rows attend to columns).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox import attention_table, capture, load
         >>> t = attention_table(capture(load(), "hello world"), 1, 1)
@@ -77,7 +77,7 @@ def table_png(table: "AttentionTable", path: str | os.PathLike[str]) -> str:
 def stat_png(stats: "HeadStats", name: str, path: str | os.PathLike[str]) -> str:
     """One head statistic (``entropy``, ``special``, ``prev``, ...) over layer x head as a PNG.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox import capture, load
         >>> from shatterbox.heads import head_stats

@@ -1,7 +1,7 @@
 """Probe curves over layers: accuracy, control accuracy and selectivity, each with its 95 % interval,
 and the same curves of the random-weight model dashed; a self-contained page of them with the numbers.
 
-Example:
+Examples:
     >>> from shatterbox.probes import LayerScore, ProbeResult
     >>> s = [LayerScore(l, 0.5 + 0.1 * l, 0.02, 0.4, 0.02, 0.1 * l + 0.1, 0.03, [], []) for l in range(3)]
     >>> r = ProbeResult("pos", "token", "linear", 100, 4, 0.4, 0.3, s, 1.0, "default")
@@ -88,7 +88,7 @@ def _table(result: "ProbeResult", control: "ProbeResult | None") -> str:
 def probes_page(pairs: Sequence[tuple["ProbeResult", "ProbeResult | None"]], *, title: str = "shatterbox probes") -> str:
     """A self-contained page: per probe, what it measured, its plot and its table (± = 95 % interval over folds).
 
-    Example:
+    Examples:
         >>> from shatterbox.probes import LayerScore, ProbeResult
         >>> r = ProbeResult("pos", "token", "linear", 100, 4, 0.4, 0.3, [LayerScore(1, .9, .01, .5, .02, .4, .02, [], [])], 1.0, "m<x>")
         >>> "m&lt;x&gt;" in probes_page([(r, None)])

@@ -1,6 +1,6 @@
 """The projector's data and its self-contained page (assets/projector.js draws it on a canvas).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from shatterbox.projector import Points, project_layers
     >>> pts = Points("sentence", np.arange(6), np.full(6, -1), [f"s{i}" for i in range(6)], np.full((6, 2), -1), {"kind": list("aabbab")})
@@ -58,7 +58,7 @@ def projector_payload(points: "Points", maps: Sequence["Map"], *, colour: str | 
 def projector_page(points: "Points", maps: Sequence["Map"], *, colour: str | None = None, title: str = "shatterbox projector") -> str:
     """One self-contained HTML page: the scatter with its layer slider, colouring, hover text and PNG export.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from shatterbox.projector import Points, project_layers
         >>> pts = Points("sentence", np.arange(6), np.full(6, -1), ["<b>x</b>"] * 6, np.full((6, 2), -1), {})

@@ -27,7 +27,7 @@ def use_palette(color_system: str | None) -> None:
     rich would round the shades to whatever grey is nearest, white text on light grey included, so
     there the cells use fixed pairs that stay readable.
 
-    Example:
+    Examples:
         >>> use_palette("standard"); shade(0.9)
         'bold bright_white on blue'
         >>> use_palette("truecolor"); shade(0.9)
@@ -39,7 +39,7 @@ def use_palette(color_system: str | None) -> None:
 def shade(weight: float) -> str:
     """A rich style whose background darkens with ``weight`` in [0, 1] (square-root scale).
 
-    Example:
+    Examples:
         >>> shade(0.0)
         'black on rgb(255,255,255)'
     """
@@ -59,7 +59,7 @@ class ColumnBlocks:
     in ``wrap`` may wrap down to ``WRAP_MIN``), and when they do not fit the console the table is
     printed as several blocks of columns, the first column repeated in each.
 
-    Example:
+    Examples:
         >>> import io
         >>> from rich.console import Console
         >>> console = Console(width=40, record=True, file=io.StringIO())
@@ -179,7 +179,7 @@ def word_values_text(words: list[str], values: list[float], marked: list[int] = 
     """Words coloured by their values like the single-text plot (red up, blue down, scaled to the largest |value|);
     the words at ``marked`` positions underlined.
 
-    Example:
+    Examples:
         >>> word_values_text(["a", "good", "film"], [0.0, 0.5, -0.1], [1]).plain
         'a good film'
     """
@@ -195,7 +195,7 @@ def word_values_text(words: list[str], values: list[float], marked: list[int] = 
 def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
     """Coloured words (red up, blue down for the explained label), the largest values, faithfulness.
 
-    Example:
+    Examples:
         >>> from rich.console import Console
         >>> from shatterbox.attribution import chapter_game, explain
         >>> import io
@@ -241,7 +241,7 @@ def attribution_renderable(a: "Attribution", *, max_rows: int = 25) -> Group:
 def comparison_renderable(comparison: "Comparison") -> "ColumnBlocks":
     """One row per method: top words, faithfulness scores, model evaluations, seconds.
 
-    Example:
+    Examples:
         >>> from rich.console import Console
         >>> from shatterbox.attribution import chapter_game, explain
         >>> import io

@@ -19,7 +19,7 @@ punct, prev, self, next of the token's attention row; see :mod:`shatterbox.captu
 
 DuckDB reads the shards directly: ``duckdb.sql("select word, count(*) from 'STORE/*.parquet' group by word")``.
 
-Example:
+Examples:
     >>> import tempfile
     >>> from shatterbox.corpus import load_corpus
     >>> store = harvest(load_corpus("wordnet", limit=20), tempfile.mkdtemp(), layers="3", what="hidden,attention-stats")

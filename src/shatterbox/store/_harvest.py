@@ -58,7 +58,7 @@ class Column:
 def parse_what(what: str | Sequence[str]) -> tuple[str, ...]:
     """``"hidden,mlp,attention-stats"`` -> ("hidden", "mlp", "attention"), checked.
 
-    Example:
+    Examples:
         >>> parse_what("hidden, attention-stats")
         ('hidden', 'attention')
     """
@@ -80,7 +80,7 @@ def parse_what(what: str | Sequence[str]) -> tuple[str, ...]:
 def parse_ranges(spec: str, error: str) -> list[int]:
     """The numbers of ``"2-4,6"`` (ranges inclusive, in order given, repeats kept), or ``InputError(error)``.
 
-    Example:
+    Examples:
         >>> parse_ranges("2-4,6", "bad")
         [2, 3, 4, 6]
     """
@@ -98,7 +98,7 @@ def parse_ranges(spec: str, error: str) -> list[int]:
 def parse_layers(spec: str | Sequence[int] | None, n_layers: int) -> list[int]:
     """Layer numbers from ``"all"``, ``"0-6"``, ``"1,3,6"`` or a list; 0 is the embeddings.
 
-    Example:
+    Examples:
         >>> parse_layers("all", 6), parse_layers("2-4,6", 6)
         ([0, 1, 2, 3, 4, 5, 6], [2, 3, 4, 6])
     """
@@ -142,7 +142,7 @@ def harvest(
     model (``Engine("ray", workers=N, address=...)``: one per CPU by default; a cluster's workers must see ``out``)
     and gives the same store.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import Corpus
         >>> s = harvest(Corpus.from_texts(["The bank raised rates.", "We sat on the river bank."]),
@@ -230,7 +230,7 @@ def _probe(loaded: "LoadedModel", kinds: tuple[str, ...]) -> dict[str, int]:
 def token_lengths(loaded: "LoadedModel", texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Tokens per text (special tokens included, truncated as a forward pass truncates) and whether it has words.
 
-    Example:
+    Examples:
         >>> import shatterbox as sb
         >>> token_lengths(sb.load(), ["The bank.", ""])
         (array([5, 2]), array([ True, False]))

@@ -42,7 +42,7 @@ class Store:
     ``word``, ``special``, ``char_start``/``char_end`` (characters in the sentence), then one fixed-size list column per activation (``hidden_L`` [D],
     ``mlp_L`` [F], ``attn_<stat>_L`` [heads]); the corpus (text and labels) is the ``sentences`` table.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> from shatterbox.corpus import Corpus
         >>> from shatterbox.store import harvest
@@ -63,7 +63,7 @@ class Store:
     def open(cls, path: str | Path, *, partial: bool = False) -> "Store":
         """Open a store; every shard's footer is checked. ``partial=True`` reads an unfinished harvest.
 
-        Example:
+        Examples:
             >>> Store.open("/nonexistent")
             Traceback (most recent call last):
             ...
@@ -117,7 +117,7 @@ class Store:
     def layers(self, kind: str = "hidden") -> list[int]:
         """Layers the store holds ``kind`` columns of: ``hidden`` (0 = embeddings), ``mlp`` or ``attention`` (statistics).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -130,7 +130,7 @@ class Store:
         """``layers`` (default: every hidden layer the store holds), refused with one message naming the
         layers it does hold when one is missing.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -148,7 +148,7 @@ class Store:
     def token_vectors(self, column: str, sentence_ids: Sequence[int], positions: Sequence[int]) -> np.ndarray:
         """[n, width] ``column`` of the tokens at (``sentence_ids[i]``, ``positions[i]``), in that order.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -213,7 +213,7 @@ class Store:
     def sql(self, query: str, params: Sequence | None = None) -> duckdb.DuckDBPyRelation:
         """SQL over the views ``tokens`` and ``sentences``, as a DuckDB relation (``.fetchall()``, ``.df()``).
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -264,7 +264,7 @@ class Store:
         special tokens included unless ``special=False``: the default is how sentence-transformers embed) or its
         first token's (``pool="first"``, e.g. [CLS]). Streams the store; memory stays bounded.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -342,7 +342,7 @@ class Store:
         e.g. a factor code) is largest, in one streaming pass over the store; on a Ray ``engine`` the pass is split
         by shard over its replicas, with the same result.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest
@@ -382,7 +382,7 @@ class Store:
                  where: str | None = None, engine: Engine | str = "local") -> pa.Table:
         """:meth:`top_k` of one unit as a table: rank, value, token, word, sentence id, position and the sentence text.
 
-        Example:
+        Examples:
             >>> import tempfile
             >>> from shatterbox.corpus import Corpus
             >>> from shatterbox.store import harvest

@@ -10,7 +10,7 @@ while they stream; a Host header other than the served address is refused (DNS r
 Every error is a JSON 4xx ``{"error": message}`` that the page shows next to the input. Requests
 never name files.
 
-Example:
+Examples:
     >>> from fastapi.testclient import TestClient
     >>> client = TestClient(create_app(), base_url="http://127.0.0.1")
     >>> client.post("/api/attention", json={"text": "Transformers possess surprising emerging features.",
@@ -42,7 +42,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     names the app answers to (the Host header; anything else is refused); ``decoder`` is the model the
     Generate tab uses (loaded at its first request) when the served model is not a decoder itself.
 
-    Example:
+    Examples:
         >>> app = create_app()
         >>> sorted(app.openapi()["paths"])[:4]
         ['/api/attention', '/api/datasets', '/api/datasets/{run_name}', '/api/explain']

@@ -26,7 +26,7 @@ __all__ = ["Decoder", "FileCache", "Served", "json_bytes"]
 def json_bytes(data: Any) -> Response:
     """``data`` as compact UTF-8 JSON.
 
-    Example:
+    Examples:
         >>> json_bytes({"a": [1.5, None]}).body
         b'{"a":[1.5,null]}'
     """
@@ -37,7 +37,7 @@ def json_bytes(data: Any) -> Response:
 class FileCache(ByteLRU):
     """A byte-bounded cache of results computed from files: the key holds each file's modification time.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> f = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = f.write_text("1")
         >>> c = FileCache(1 << 20)

@@ -1,7 +1,7 @@
 """The serving machinery under every tab: limits, admission and the model gate, batched captures, the Host and
 body-size guard, error handlers, the served folder's listings, and a thread to run the app in.
 
-Example:
+Examples:
     >>> Limits().max_concurrent
     1
 """
@@ -270,7 +270,7 @@ SECURITY_HEADERS = {
 def running(app: FastAPI, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
     """Serve ``app`` from a background thread for the duration of the block; yields its URL (port 0: a free one).
 
-    Example:
+    Examples:
         >>> import urllib.request, json
         >>> from shatterbox.web import create_app
         >>> with running(create_app()) as url:
