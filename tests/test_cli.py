@@ -545,3 +545,26 @@ def test_cache_lists_and_clears_the_dequantised_models(tmp_path):
     r = run("cache", "--clear", env=env)
     assert r.exit_code == 0 and "0.01 GB" in r.stdout and not (tmp_path / "models").exists()
     assert "(empty)" in run("cache", env=env).stdout
+
+
+def test_every_library_warning_is_shown_once_in_one_line_and_parameters_become_flags(capsys):
+    import warnings
+
+    import typer as _typer
+
+    from shatterbox.cli._common import _friendly_errors, in_flags
+    from shatterbox.errors import BudgetTooSmall, Note
+
+    with _friendly_errors():
+        for _ in range(3):
+            warnings.warn("lbfgs failed to converge\n (status=1)", UserWarning)
+        warnings.warn("an old numpy name", DeprecationWarning)
+    assert capsys.readouterr().err.splitlines() == ["warning: lbfgs failed to converge (status=1)"]
+    with pytest.raises(_typer.Exit):
+        with _friendly_errors():
+            raise BudgetTooSmall("too small: raise the budget (budget=30)", parameter="budget")
+    assert capsys.readouterr().err.strip() == "error: too small: raise the budget (--budget 30)"
+    note = Note("precision 0.01 not reached: raise it to about budget=1200", kind="warning", parameter="budget")
+    assert in_flags(note) == "precision 0.01 not reached: raise it to about --budget 1200"
+    assert in_flags("harvest with what=mlp layers=3, or overwrite=True") == "harvest with --what mlp --layers 3, or --overwrite"
+    assert in_flags("kind=example stays: no such flag is meant", {"what"}) == "kind=example stays: no such flag is meant"

@@ -53,7 +53,7 @@ def test_wrap_leaves_the_users_tokenizer_alone(tiny_dir):
 def test_unknown_model_offline_says_how_to_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
-    with pytest.raises(ModelNotAvailable, match="not available locally.*--model DIR"):
+    with pytest.raises(ModelNotAvailable, match="not available locally.*model=DIR"):
         sb.load("no-such-org/no-such-model")
     assert time.perf_counter() - start < 10  # no network retries
 

@@ -118,6 +118,26 @@ class LLMError(ShatterboxError):
     """A chat endpoint could not be used (unreachable, too slow, refused, or its answer is not a chat completion)."""
 
 
+class Note(str):
+    """A note attached to a result (``Attribution.notes``, ...): its text, plus ``kind`` ("warning": the result is
+    weaker than asked, e.g. a precision not reached; "info" otherwise) and the ``parameter`` that would change it.
+    It is a ``str``, so results serialise as before.
+
+    Examples:
+        >>> n = Note("precision 0.01 not reached within 300 evaluations: raise budget=1,200", kind="warning", parameter="budget")
+        >>> n.kind, n.parameter, n.startswith("precision")
+        ('warning', 'budget', True)
+    """
+
+    kind: str
+    parameter: str | None
+
+    def __new__(cls, text: str, *, kind: str = "info", parameter: str | None = None) -> "Note":
+        note = super().__new__(cls, text)
+        note.kind, note.parameter = kind, parameter
+        return note
+
+
 class ShatterboxDeprecationWarning(FutureWarning):
     """A name that goes away in the next release; the message names its replacement (shown to users by default)."""
 

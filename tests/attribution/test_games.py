@@ -57,7 +57,7 @@ def test_a_tokenizer_without_mask_token_deletes(classifier_dirs):
     assert game.masking == "delete"
     empty = game.masked_inputs(np.zeros((1, game.n), dtype=bool))
     assert empty["input_ids"].shape == (1, 1) and int(empty["attention_mask"].sum()) == 1
-    with pytest.raises(InputError, match="--masking delete"):
+    with pytest.raises(InputError, match="masking='delete'"):
         TokenGame(clf, "the cat sat", masking="mask")
 
 

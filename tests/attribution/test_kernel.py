@@ -98,7 +98,7 @@ def test_error_falls_with_the_budget_and_is_on_a_par_with_shaps_kernel_explainer
 
 
 def test_too_small_a_budget_names_the_fix():
-    with pytest.raises(BudgetTooSmall, match="--samples 22"):
+    with pytest.raises(BudgetTooSmall, match="samples=22"):
         kernel_design(10, 15)
     assert kernel_design(3, 8).complete  # 2^n below 2 + 2n: every coalition is affordable
 

@@ -142,7 +142,7 @@ def test_sampled_is_deterministic_for_a_seed():
 
 
 def test_budget_too_small_names_the_minimum():
-    with pytest.raises(BudgetTooSmall, match="--budget 30"):
+    with pytest.raises(BudgetTooSmall, match="budget=30"):
         shapley_sampled(_random_game(8, 1), 8, budget=10)
 
 

@@ -144,3 +144,15 @@ def test_factors_word_cli_prints_the_groups(sense_store, factors, tmp_path):
     assert got["factor_ari"] == pytest.approx(word_senses(factors, sense_store, "hot")["factor_ari"]) and len(got["rows"]) == got["occurrences"]
     bad = CliRunner().invoke(app, ["factors", "word", path, "the"])
     assert bad.exit_code == 2 and "try one of" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_report_section_that_cannot_be_made_says_why(tmp_path):
+    from shatterbox.corpus import Corpus
+    from shatterbox.factors import factors_report, fit_factors
+    from shatterbox.render.factors import factors_page
+    from shatterbox.store import harvest
+
+    store = harvest(Corpus.from_texts(["The cat sat.", "A dog ran home.", "Birds sing at dawn."] * 4), tmp_path / "s", layers="1")
+    report = factors_report(fit_factors(store, n_factors=8, n_epochs=1, max_tokens=200), store, per_level=1, k=1)
+    assert report["polysemy"] is None and report["skipped"] == {"polysemy": "the store has no sense labels (harvest wordnet-senses)"}
+    assert "No polysemy table: the store has no sense labels" in factors_page(report)

@@ -109,7 +109,7 @@ def test_integrated_gradients_equal_captums(tiny_models):
         np.testing.assert_allclose(ours["token_values"][t], ref.double().numpy(), atol=1e-5)
     # no completeness check here: this tiny tokenizer has no unknown token, the pad embedding is zero and an RMS-normed
     # model is scale-invariant, so f jumps at the zero baseline; the gap is reported (tested on Gemma, whose unk is not zero)
-    assert any("raise --steps" in n for n in ours["notes"])
+    assert any("raise steps" in n and n.kind == "warning" and n.parameter == "steps" for n in ours["notes"])
 
 
 def test_rollout_shares_sum_to_one_per_token(tiny_models):
@@ -128,7 +128,7 @@ def test_bad_input_is_one_clear_error(tiny_models, default_model):
         explain_generation(model, PROMPT, continuation=" the", contrast=" the word")
     with pytest.raises(InputError, match="method 'shap' is not one of"):
         explain_generation(model, PROMPT, method="shap")
-    with pytest.raises(InputError, match="max-new-tokens 0"):
+    with pytest.raises(InputError, match="max_new_tokens=0"):
         generate(model, PROMPT, max_new_tokens=0)
 
 

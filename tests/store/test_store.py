@@ -137,7 +137,7 @@ def test_sql_joins_tokens_and_sentences_and_duckdb_reads_the_shards(small):
 
 def test_another_model_or_corpus_is_refused(small, tiny_models, tmp_path):
     corpus, store = small
-    with pytest.raises(StoreMismatch, match=r"holds model 'default' .*this harvest is model '.*bert'.*--overwrite"):
+    with pytest.raises(StoreMismatch, match=r"holds model 'default' .*this harvest is model '.*bert'.*overwrite=True"):
         harvest(corpus, store.root, model=tiny_models["bert"], layers="0,1", what="hidden,mlp,attention-stats")
     with pytest.raises(StoreMismatch, match="holds corpus"):
         harvest(Corpus.from_texts(["other text"]), store.root, layers="0,1,6", what="hidden,mlp,attention-stats")
@@ -168,7 +168,7 @@ def test_truncated_shard_is_named_with_the_repair(small, tmp_path, default_model
     root = _copy_store(store, tmp_path / "t")
     shard = sorted(root.glob("part-*.parquet"))[1]
     shard.write_bytes(shard.read_bytes()[:-50])
-    with pytest.raises(StoreCorrupt, match=rf"shard {shard.name} of .* is truncated or damaged .*--repair"):
+    with pytest.raises(StoreCorrupt, match=rf"shard {shard.name} of .* is truncated or damaged .*repair=True"):
         Store.open(root)
     repaired = harvest(corpus, root, model=default_model, layers="0,1,6", what="hidden,mlp,attention-stats", shard_bytes=40_000, repair=True)
     np.testing.assert_array_equal(repaired.activations("mlp_6"), store.activations("mlp_6"))
@@ -185,7 +185,7 @@ def test_damaged_page_is_found_by_checksums_and_repaired(small, tmp_path, defaul
     shard.write_bytes(bytes(data))
     damaged = Store.open(root)  # the footer is intact
     assert list(damaged.verify()) == [shard.name]
-    with pytest.raises(StoreCorrupt, match=rf"shard {shard.name} .* is damaged .*--repair"):
+    with pytest.raises(StoreCorrupt, match=rf"shard {shard.name} .* is damaged .*repair=True"):
         damaged.activations("hidden_1")
     repaired = harvest(corpus, root, model=default_model, layers="0,1,6", what="hidden,mlp,attention-stats", shard_bytes=40_000, repair=True)
     assert repaired.verify() == {}

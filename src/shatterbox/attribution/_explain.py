@@ -27,7 +27,7 @@ from shatterbox.classifiers import Classifier, from_model, resolve_label
 from shatterbox.options import EXPLAIN, EXPLAIN_METHODS as METHODS
 
 DEFAULT_SAMPLES = EXPLAIN.samples  # LIME's perturbed texts and Kernel SHAP's model evaluations, unless given
-from shatterbox.errors import BudgetTooSmall, InputError, deprecated
+from shatterbox.errors import BudgetTooSmall, InputError, Note, deprecated
 
 ALL_METHODS = ("shapley", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
@@ -415,7 +415,7 @@ def with_pairs(game: Game, method: str, budget: int | None, precision: float, pa
     if pairs < 1:
         raise InputError(f"pairs must be at least 1, not {pairs}")
     if resolve_method(method, game.n) not in ("exact", "sampled"):
-        raise InputError(f"--pairs sets the sample of sampled Shapley; it does not apply to {method!r}")
+        raise InputError(f"pairs sets the sample of sampled Shapley; it does not apply to method={method!r}", parameter="pairs")
     return "sampled", 2 + pairs * pair_cost(game.n), float("inf"), pairs
 
 
@@ -438,7 +438,7 @@ def check_method(game: Game, method: str, *, budget: int | None = None, samples:
     if plan > limit:
         raise BudgetTooSmall(
             f"{TITLES[concrete]} on {game.n} words needs {plan:,} model evaluations, more than the budget of "
-            f"{limit:,}: raise --budget to {plan} or use --method sampled"
+            f"{limit:,}: raise budget={plan} or use method='sampled'", parameter="budget"
         )
     if concrete == "sampled":
         check_sampling_budget(game.n, limit)
@@ -520,10 +520,10 @@ def _sampled(game: Game, *, label: str | int | None, precision: float, budget: i
     else:
         notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.largest_error:.4f}"]
         if not r.converged:
-            notes.append(
+            notes.append(Note(
                 f"precision {precision:g} not reached within the budget of {budget:,} evaluations "
-                f"(reached {r.largest_error:.4f}); raise --budget to about {int(budget * (r.largest_error / precision) ** 2):,}"
-            )
+                f"(reached {r.largest_error:.4f}); raise it to about budget={int(budget * (r.largest_error / precision) ** 2)}",
+                kind="warning", parameter="budget"))
     target = resolve_label(label, game.labels, r.full)
     return {"values": r.values, "error": r.error, "notes": notes, "full": r.full, "base": r.base, "target": target}
 
@@ -554,7 +554,7 @@ def _ig(game: TokenGame, *, steps: int, **_: Any) -> dict:
     gap = float(np.max(np.abs(r.delta)) / max(float(np.max(np.abs(r.full - r.base))), 1e-12))
     notes = [f"{steps} Gauss-Legendre steps from the all-masked text; completeness gap {gap:.2%}"]
     if gap > 0.01:
-        notes.append(f"completeness gap above 1%: raise --steps (now {steps})")
+        notes.append(Note(f"completeness gap above 1%: raise steps (now steps={steps})", kind="warning", parameter="steps"))
     return {"values": r.values, "base": r.base, "full": r.full, "extra_evaluations": r.evaluations, "notes": notes}
 
 

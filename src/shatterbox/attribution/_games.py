@@ -341,7 +341,7 @@ def _choose_masking(masking: str, tokenizer, *, decoder: bool = False) -> str:
         raise InputError(f"masking {masking!r} is not one of: {', '.join(MASKINGS)}")
     has_mask = tokenizer.mask_token_id is not None
     if masking == "mask" and not has_mask:
-        raise InputError("this tokenizer has no mask token: use masking='delete' (--masking delete)")
+        raise InputError("this tokenizer has no mask token: use masking='delete'", parameter="masking")
     if masking == "auto":
         return "mask" if has_mask and not decoder else "delete"
     return masking

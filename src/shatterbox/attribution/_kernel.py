@@ -50,7 +50,7 @@ def check_kernel_budget(n_players: int, evaluations: int) -> None:
     if evaluations < least:
         raise BudgetTooSmall(f"a budget of {evaluations} model evaluations is too small for Kernel SHAP on {n} words: "
                              f"it needs at least {least} (the whole and the empty text, every word alone and every word left out); "
-                             f"raise it (--samples {least})")
+                             f"raise it (samples={least})", parameter="samples")
 
 
 def kernel_design(n_players: int, evaluations: int, seed: int = 0) -> KernelDesign:

@@ -151,7 +151,7 @@ def check_sampling_budget(n_players: int, budget: int) -> None:
         raise BudgetTooSmall(
             f"a budget of {budget} model evaluations is too small: sampling {n_players} words needs at least "
             f"{2 + cost} (one antithetic pair of permutations; {2 + 2 * cost} for error bars); "
-            f"raise the budget (--budget {2 + 2 * cost})"
+            f"raise the budget (budget={2 + 2 * cost})", parameter="budget"
         )
 
 

@@ -249,8 +249,8 @@ def from_model(model: LoadedModel | str) -> Classifier:
     if not kind.endswith("ForSequenceClassification"):
         raise NotAClassifier(
             f"model {loaded.name!r} ({kind}) has no classification head: give a sequence-classification model "
-            "(--model DIR of a ...ForSequenceClassification checkpoint), omit --model to use the shipped "
-            "sentiment classifier, or classify by similarity with --zero-shot LABEL,LABEL"
+            "(model=DIR of a ...ForSequenceClassification checkpoint), no model to use the shipped "
+            "sentiment classifier, or classify by similarity with zero_shot=LABEL,LABEL"
         )
     config = loaded.model.config
     labels = [str(config.id2label.get(i, f"LABEL_{i}")) for i in range(config.num_labels)]
@@ -293,7 +293,7 @@ def zero_shot(
     prototypes = dict(labels) if isinstance(labels, Mapping) else {str(x): [str(x)] for x in labels}
     names = [str(x).strip() for x in prototypes]
     if len(names) < 2 or any(not x for x in names) or len(set(names)) != len(names):
-        raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. --zero-shot sports,politics")
+        raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. zero_shot=sports,politics", parameter="zero_shot")
     if _has_lm_head(loaded):
         return next_token(names, loaded)
     vectors = torch.stack([embed(loaded, list(prototypes[x]) or [x]).mean(dim=0) for x in prototypes])

@@ -8,6 +8,7 @@ import re
 import sys
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from enum import Enum
 from typing import Iterator, Optional
 
@@ -83,21 +84,52 @@ def _say(message: str) -> None:
 
 
 FLAGS = {"address": "--ray-address", "kind": "--engine"}  # library parameters whose flag is not --<parameter>
+_SETTING = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;)]+)")
 
 
-def in_flags(exc: ShatterboxError) -> str:
-    """The message of ``exc`` with the library parameter it names written as this command's flag.
+def flag(name: str) -> str:
+    """The command-line flag of library parameter ``name``."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def in_flags(message: object, parameters: "set[str] | frozenset[str] | None" = None) -> str:
+    """A library message in this command's words: ``name=value`` becomes ``--name value`` (``--name`` for True)
+    for the parameters this command has (``parameters``; default: the running command's), and the parameter an error
+    names (``message.parameter``) becomes its flag.
 
     Examples:
         >>> from shatterbox.errors import InputError
-        >>> in_flags(InputError("workers must be at least 1 (got 0)", parameter="workers"))
+        >>> in_flags(InputError("workers must be at least 1 (got 0)", parameter="workers"), {"workers"})
         '--workers must be at least 1 (got 0)'
+        >>> in_flags("raise budget=1,200 or use method='sampled'", {"budget", "method"})
+        'raise --budget 1,200 or use --method sampled'
     """
-    message, name = str(exc), getattr(exc, "parameter", None)
-    if not name:
-        return message
-    flag = FLAGS.get(name, "--" + name.replace("_", "-"))
-    return re.sub(rf"(?<![\w-]){re.escape(name)}\b", flag, message, count=1)
+    text, named = str(message), getattr(message, "parameter", None)
+    if parameters is None:
+        parameters = _command_parameters()
+
+    def written(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2).strip("'\"")
+        if name not in parameters:
+            return match.group(0)
+        return flag(name) if value == "True" else f"{flag(name)} {value}"
+
+    text = _SETTING.sub(written, text)
+    if named and "=" not in text and flag(named) not in text:
+        text = re.sub(rf"(?<![\w-]){re.escape(named)}\b", flag(named), text, count=1)
+    return text
+
+
+@lru_cache(maxsize=1)
+def _command_parameters() -> frozenset[str]:
+    """Every parameter name a command of this CLI takes (a library message may suggest a flag of another command,
+    e.g. a damaged store read by ``probe`` names harvest's ``repair=True``)."""
+    names, stack = set(FLAGS), [typer.main.get_command(app)]
+    while stack:
+        command = stack.pop()
+        names.update(p.name for p in command.params)
+        stack.extend(getattr(command, "commands", {}).values())
+    return frozenset(names)
 
 
 def engine_of(engine: str, ray_address: str | None, workers: int | None):
@@ -125,11 +157,30 @@ def _friendly_errors() -> Iterator[None]:
             _say(f"error: unexpected {type(exc).__name__}: {exc} (set SHATTERBOX_DEBUG=1 to see the traceback)")
             raise typer.Exit(1) from None
         finally:
-            from shatterbox.capture import TruncationWarning
+            for message in shown_warnings(caught):
+                _say(f"warning: {message}")
 
-            for w in caught:
-                if issubclass(w.category, TruncationWarning):
-                    _say(f"warning: {w.message}")
+
+def shown_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    """The warnings a command shows, once each, in the command's words: every warning raised while it ran
+    (truncation, convergence, a model changed in place, ...) except other packages' deprecation notices.
+
+    Examples:
+        >>> w = [warnings.WarningMessage(UserWarning("max_iter=100 reached"), UserWarning, "x.py", 1)] * 2
+        >>> shown_warnings(w)
+        ['max_iter=100 reached']
+    """
+    from shatterbox.errors import ShatterboxDeprecationWarning
+
+    found: list[str] = []
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)) or (
+                issubclass(w.category, FutureWarning) and not issubclass(w.category, ShatterboxDeprecationWarning)):
+            continue
+        text = in_flags(" ".join(str(w.message).split()))
+        if text not in found:
+            found.append(text)
+    return found
 
 
 ModelOpt = typer.Option("default", "--model", "-m", help="'default' (offline all-MiniLM-L6-v2), a Hugging Face name, or a local folder.")
@@ -187,8 +238,8 @@ def _read_corpus(path: str) -> list[str]:
 def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
     """Warnings among the notes on stderr, then ``result`` as text (the terminal), json or html (stdout or --out)."""
     for note in notes:
-        if "not reached" in note or "above 1%" in note:
-            _say(f"warning: {note}")
+        if getattr(note, "kind", None) == "warning":
+            _say(f"warning: {in_flags(note)}")
     from shatterbox.render import show, to_html
 
     if fmt == "text":

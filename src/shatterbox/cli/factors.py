@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
+from shatterbox.cli._common import engine_of, in_flags, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -144,3 +144,5 @@ def factors_report_cmd(
         _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))
+        for section, why in report["skipped"].items():
+            _say(f"warning: no {section} section: {in_flags(why)}")

@@ -68,8 +68,9 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
     out = {
         "model": factors.describe(), "shared": factors.shared, "store": factors.store, "layers": factors.layers, "levels": factors.level_counts(),
         "reports": {str(l): r.to_dict() for l, r in factors.reports.items()}, "sections": sections,
-        "control": None, "polysemy": _polysemy(factors, store, polysemy_words),
+        "control": None, "skipped": {},
     }
+    out["polysemy"] = _polysemy(factors, store, polysemy_words, out["skipped"])
     if loaded is not None:
         from shatterbox.factors._downstream import embedding_recovered
 
@@ -79,17 +80,20 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
         c_factors, c_store = control
         words = [row["word"] for row in out["polysemy"]] if out["polysemy"] else polysemy_words
         out["control"] = {"store": c_factors.store, "model": c_store.model, "reports": {str(l): r.to_dict() for l, r in c_factors.reports.items()},
-                          "polysemy": _polysemy(c_factors, c_store, words)}
+                          "polysemy": _polysemy(c_factors, c_store, words, out["skipped"], "control polysemy")}
     return out
 
 
-def _polysemy(factors: Factors, store: Store, words: list[str] | None) -> list[dict] | None:
-    """The polysemy table, or None when the store has no sense labels."""
+def _polysemy(factors: Factors, store: Store, words: list[str] | None, skipped: dict[str, str],
+              section: str = "polysemy") -> list[dict] | None:
+    """The polysemy table, or None with the reason in ``skipped[section]`` (the report says why it is missing)."""
     from shatterbox.factors._polysemy import polysemy
 
     if "synset" not in store.sentences("false").column_names:
+        skipped[section] = "the store has no sense labels (harvest wordnet-senses)"
         return None
     try:
         return polysemy(factors, store, words).to_pylist()
-    except InputError:
+    except InputError as exc:
+        skipped[section] = str(exc)
         return None

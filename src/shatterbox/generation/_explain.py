@@ -12,7 +12,7 @@ import torch
 
 from shatterbox._batching import chunks
 from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, gauss_legendre, shapley_exact, shapley_sampled
-from shatterbox.errors import InputError, deprecated
+from shatterbox.errors import InputError, Note, deprecated
 from shatterbox.options import GENERATION, GENERATION_METHODS as METHODS
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 from shatterbox.models import language_model_parts
@@ -67,7 +67,7 @@ def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.ma
         new_ids = model.tokenizer(continuation, add_special_tokens=False)["input_ids"]
     else:
         if not 1 <= max_new_tokens <= 256:
-            raise InputError(f"--max-new-tokens {max_new_tokens} is out of range: give 1 to 256")
+            raise InputError(f"max_new_tokens={max_new_tokens} is out of range: give 1 to 256", parameter="max_new_tokens")
         ids = torch.tensor([p.ids])
         tok = model.tokenizer
         with torch.inference_mode():
@@ -78,7 +78,7 @@ def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.ma
         cut = next((i for i, t in enumerate(new_ids) if t in ends), len(new_ids))
         new_ids = new_ids[:cut]
     if not new_ids:
-        raise InputError("the model ended the text at once: nothing was generated to explain; give --continuation")
+        raise InputError("the model ended the text at once: nothing was generated to explain; give a continuation", parameter="continuation")
     return Generation(
         model=model.name, prompt=p.text, prompt_ids=list(p.ids), new_ids=[int(i) for i in new_ids],
         tokens=model.tokenizer.convert_ids_to_tokens(new_ids), continuation=model.tokenizer.decode(new_ids),
@@ -256,7 +256,7 @@ def _sampled(game: GenerationGame, *, budget: int, precision: float, seed: int, 
     r = shapley_sampled(game, game.n, precision=precision, budget=budget, seed=seed)
     notes = [f"{r.pairs} antithetic permutation pairs; largest 95% error bar {r.largest_error:.3f} nats"]
     if not r.converged:
-        notes.append(f"precision {precision:g} not reached within {budget:,} forward passes: raise --budget")
+        notes.append(Note(f"precision {precision:g} not reached within budget={budget:,} forward passes: raise it", kind="warning", parameter="budget"))
     return {"values": r.values.T, "full": r.full, "base": r.base, "error": None if r.error is None else r.error.T, "notes": notes}
 
 
@@ -315,7 +315,7 @@ def integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: i
     gap = float(np.max(np.abs(delta)))
     notes = [f"{steps} Gauss-Legendre steps from the unknown token's embedding; largest completeness gap {gap:.3f} nats"]
     if gap > 0.01 * max(float(np.max(np.abs(ends[1] - ends[0]))), 1e-12):
-        notes.append(f"completeness gap above 1% of the change: raise --steps (now {steps})")
+        notes.append(Note(f"completeness gap above 1% of the change: raise steps (now steps={steps})", kind="warning", parameter="steps"))
     return {"values": values, "full": ends[1], "base": ends[0], "delta": delta, "token_values": token_values,
             "extra": steps + 2, "notes": notes}
 

@@ -118,7 +118,7 @@ class GenerationGame(Game):
         self.text = self.prompt.text
         self.new_ids = [int(i) for i in new_ids]
         if not self.new_ids:
-            raise InputError("nothing was generated to explain: raise --max-new-tokens or give a continuation")
+            raise InputError("nothing was generated to explain: raise max_new_tokens or give a continuation", parameter="max_new_tokens")
         if contrast_ids is not None and len(contrast_ids) != len(self.new_ids):
             raise InputError(
                 f"the contrast has {len(contrast_ids)} tokens and the continuation {len(self.new_ids)}: give a contrast "

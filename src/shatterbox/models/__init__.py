@@ -141,7 +141,7 @@ def language_model_parts(model: "LoadedModel") -> tuple["torch.nn.Module", "torc
         >>> language_model_parts(load())
         Traceback (most recent call last):
         ...
-        shatterbox.errors.InputError: model 'default' (BertModel) has no language-model head: generation needs a decoder such as --model gemma-3-270m
+        shatterbox.errors.InputError: model 'default' (BertModel) has no language-model head: generation needs a decoder such as model=gemma-3-270m
     """
     hf = model.model
     head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
@@ -149,7 +149,7 @@ def language_model_parts(model: "LoadedModel") -> tuple["torch.nn.Module", "torc
     if head is None or body is None or body is hf:
         raise InputError(
             f"model {model.name!r} ({type(hf).__name__}) has no language-model head: generation needs a decoder "
-            "such as --model gemma-3-270m"
+            "such as model=gemma-3-270m", parameter="model"
         )
     cap = getattr(hf.config, "final_logit_softcapping", None) or getattr(getattr(hf.config, "text_config", None), "final_logit_softcapping", None)
     return body, head, cap
@@ -240,7 +240,7 @@ def _load_config(name: str, source: str, local_only: bool) -> transformers.Pretr
         raise ModelNotAvailable(
             f"model {name!r} is not available locally and the Hugging Face Hub cannot be reached: "
             "download it on a connected machine (`huggingface-cli download NAME --local-dir DIR`) "
-            "and pass the folder with --model DIR, or use --model default"
+            "and pass the folder as model=DIR, or use model=default"
         ) from exc
 
 

@@ -44,7 +44,7 @@ class Units:
         """The MLP neurons of ``layer`` (the store must hold ``mlp_<layer>``: harvest with ``--what mlp``)."""
         if layer not in store.layers("mlp"):
             raise InputError(f"the store has no MLP activations of layer {layer}: it holds MLP layers {store.layers('mlp') or 'none'}; "
-                             f"harvest with --what mlp --layers {layer}")
+                             f"harvest with what=mlp layers={layer}")
         column = f"mlp_{layer}"
         return cls(store, column, "neuron", layer, store.width(column))
 
@@ -91,7 +91,7 @@ class Units:
         """``units`` as an int array, refused when one is out of range."""
         chosen = np.asarray(list(units), dtype=np.int64)
         if chosen.size == 0:
-            raise InputError("no units chosen: give e.g. --units 0-99")
+            raise InputError("no units chosen: give e.g. units=0-99", parameter="units")
         bad = chosen[(chosen < 0) | (chosen >= self.count)]
         if bad.size:
             raise InputError(f"{self.kind} {int(bad[0])} is out of range: layer {self.layer} has {self.kind}s 0-{self.count - 1}")
@@ -317,6 +317,6 @@ def sample_units(count: int, n: int, *, seed: int = 0, layer: int = 0, exclude: 
     """
     pool = np.setdiff1d(np.arange(count), np.asarray(list(exclude), dtype=np.int64))
     if n < 1:
-        raise InputError("--sample must be at least 1")
+        raise InputError("sample must be at least 1", parameter="sample")
     rng = np.random.default_rng([seed, layer, 5])
     return sorted(int(u) for u in rng.choice(pool, size=min(n, len(pool)), replace=False))

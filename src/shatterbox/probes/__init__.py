@@ -158,7 +158,7 @@ def _check_labels(labels: np.ndarray, folds: int) -> None:
         raise InputError(f"the property has {len(classes)} class{'es' if len(classes) != 1 else ''} in these examples: a probe needs at least two "
                          "(choose another property, or a store whose corpus has more than one label)")
     if counts.min() < folds:
-        raise InputError(f"class {classes[counts.argmin()]!r} has {counts.min()} examples, fewer than the {folds} folds: lower --folds or drop it")
+        raise InputError(f"class {classes[counts.argmin()]!r} has {counts.min()} examples, fewer than the {folds} folds: lower folds={folds} or drop it", parameter="folds")
     if not 2 <= folds <= 20:
         raise InputError(f"folds must be between 2 and 20 (got {folds})")
 
@@ -213,10 +213,10 @@ def examples(store: Store, property: str, *, level: str = PROBE.level, limit: in
     names = store.sentences().schema.names
     if level == "token":
         if property not in PROPERTIES:
-            raise InputError(f"unknown token property {property!r}: use one of {', '.join(PROPERTIES)} (or --level sentence with a label column)")
+            raise InputError(f"unknown token property {property!r}: use one of {', '.join(PROPERTIES)} (or level='sentence' with a label column)", parameter="level")
         if not {"word", "start", "end", PROPERTIES[property]} <= set(names):
             raise InputError(f"the store's corpus has no headword marks ({', '.join(sorted({'word', 'start', 'end'} - set(names)))} missing): "
-                             "token probes need the WordNet corpus (harvest --corpus wordnet) or a corpus with word/start/end columns")
+                             "token probes need the WordNet corpus (harvest wordnet) or a corpus with word/start/end columns")
         table = _token_examples(store, PROPERTIES[property])
         sentence_ids, positions = table.column("sentence_id").to_numpy(), table.column("position").to_numpy()
         words, labels = np.array(table.column("word").to_pylist(), dtype=object), np.array(table.column("label").to_pylist(), dtype=object)

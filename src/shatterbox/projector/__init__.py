@@ -301,7 +301,7 @@ def _read_predictions(store: Store, ids: np.ndarray, classifier) -> np.ndarray:
 
     last = f"hidden_{classifier.model.n_layers}"
     if last not in store.columns:
-        raise InputError(f"the classifier reads the last layer ({classifier.model.n_layers}), which the store lacks: harvest with --layers all")
+        raise InputError(f"the classifier reads the last layer ({classifier.model.n_layers}), which the store lacks: harvest with layers=all")
     pooled = torch.from_numpy(store.sentence_vectors(last, ids))
     with torch.inference_mode():
         return torch.softmax(classifier.head(pooled), dim=-1).numpy()

@@ -71,9 +71,10 @@ def _quality_table(reports: dict, control: dict | None) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None) -> str:
+def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None, why: str | None = None) -> str:
     if not rows:
-        return '<p class="sbf-note">No polysemy table: no word in this store has two senses with enough sense-labelled examples (harvest wordnet-senses).</p>'
+        reason = why or "no word in this store has two senses with enough sense-labelled examples (harvest wordnet-senses)"
+        return f'<p class="sbf-note">No polysemy table: {html.escape(reason)}.</p>'
     control = {r["word"]: r for r in control_rows or []}
     head = "<tr><th>word</th><th>senses</th><th>occurrences</th><th>factor groups ARI</th><th>k-means ARI</th><th>shuffled senses ARI</th>"
     head += "<th>random-weight control ARI</th></tr>" if control_rows is not None else "</tr>"
@@ -119,6 +120,7 @@ def factors_page(report: dict) -> str:
                          f'{curve_svg(f["curve"], report["layers"])}{ctx}</div>')
     control = report.get("control") or {}
     parts += ["<h2>Polysemy: do the factors that fire separate a word's senses?</h2>",
-              _polysemy_table(report.get("polysemy"), control.get("polysemy") if control else None)]
+              _polysemy_table(report.get("polysemy"), control.get("polysemy") if control else None,
+                              report.get("skipped", {}).get("polysemy"))]
     title = e(f"shatterbox factors · {store.get('corpus')}")
     return f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{_CSS}</style></head><body>{"".join(parts)}</body></html>'

@@ -73,7 +73,7 @@ def parse_what(what: str | Sequence[str]) -> tuple[str, ...]:
         if name not in names:
             names.append(name)
     if not names:
-        raise InputError("nothing to harvest: give --what hidden, mlp and/or attention-stats")
+        raise InputError("nothing to harvest: give what=hidden, mlp and/or attention-stats", parameter="what")
     return tuple(n for n in lay.WHAT if n in names)
 
 
@@ -270,7 +270,7 @@ def _prepare(root: Path, content: dict, overwrite: bool, plan: Callable[[], list
             raise StoreMismatch(_mismatch(root, old, content, differences))
         return old
     if root.exists() and any(p.name != ".DS_Store" for p in root.iterdir()) and not overwrite:
-        raise StoreError(f"{str(root)!r} exists and is not a shatterbox store: give an empty or new folder as --out")
+        raise StoreError(f"{str(root)!r} exists and is not a shatterbox store: give an empty or new folder as out", parameter="out")
     root.mkdir(parents=True, exist_ok=True)
     manifest = {**content, "shard_starts": plan()}
     manifest["key"] = lay.settings_key(manifest)
@@ -287,7 +287,7 @@ def _mismatch(root: Path, old: dict, new: dict, differences: list[str]) -> str:
     }.get(what, lambda m: f"{what} {m.get(what)!r}")
     return (
         f"the store {str(root)!r} holds {describe(old)}, but this harvest is {describe(new)}: "
-        "stores are never mixed; choose another --out, or add --overwrite to replace it"
+        "stores are never mixed; choose another out folder, or overwrite=True to replace it"
     )
 
 
@@ -306,7 +306,7 @@ def _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress
         pq.write_table(corpus.table, tmp, compression="zstd")
         tmp.replace(root / lay.SENTENCES)
     started = time.perf_counter()
-    hint = "re-run the same harvest command with --repair (it redoes only the damaged shards)"
+    hint = "re-run the same harvest with repair=True (it redoes only the damaged shards)"
     done = {}
     for index, path in lay.shard_files(root).items():
         if repair and lay.verify_shard(path) is not None:

@@ -50,7 +50,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StoreCorrupt(f"the manifest of {str(root)!r} is unreadable ({exc}): re-run the harvest with --overwrite") from exc
+        raise StoreCorrupt(f"the manifest of {str(root)!r} is unreadable ({exc}): re-run the harvest with overwrite=True") from exc
     if manifest.get("format") != FORMAT:
         raise StoreError(f"{str(root)!r} was written by an incompatible shatterbox version ({manifest.get('format')!r}): harvest it again")
     return manifest

@@ -15,7 +15,7 @@ from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError, StoreCorrupt, StoreError
 from shatterbox.store import _layout as lay
 
-REPAIR = "re-run the harvest command that made it with --repair (it redoes only the damaged shards), or delete the store and harvest again"
+REPAIR = "re-run the harvest that made it with repair=True (it redoes only the damaged shards), or delete the store and harvest again"
 READ_ROWS = 16384  # rows per chunk when streaming activations
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -142,7 +142,7 @@ class Store:
         missing = [l for l in chosen if l not in available]
         if not chosen or missing:
             raise InputError(f"the store has no hidden states of layer {missing[0] if missing else '(any)'}: it holds hidden layers "
-                             f"{available or 'none'}; harvest with --what hidden --layers ...")
+                             f"{available or 'none'}; harvest with what=hidden")
         return chosen
 
     def token_vectors(self, column: str, sentence_ids: Sequence[int], positions: Sequence[int]) -> np.ndarray:
