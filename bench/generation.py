@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from shatterbox import load
-from shatterbox.generation import GenerationGame, explain_generation, generate, integrated_gradients
+from shatterbox.generation import GenerationGame, explain_generation, generate, token_integrated_gradients
 
 PROMPTS = [
     "The capital of France is",
@@ -66,7 +66,7 @@ def main() -> None:
 
     theirs, t_inseq = inseq_ig(model, PROMPTS, continuations, args.steps)
     start = time.perf_counter()
-    ours = [integrated_gradients(GenerationGame(model, p, g.new_ids), steps=args.steps, keep_special=False) for p, g in zip(PROMPTS, gens)]
+    ours = [token_integrated_gradients(GenerationGame(model, p, g.new_ids), steps=args.steps, keep_special=False) for p, g in zip(PROMPTS, gens)]
     t_ours = time.perf_counter() - start
 
     corr, worst, scale = [], 0.0, 0.0
@@ -81,7 +81,7 @@ def main() -> None:
           f"({t_inseq / t_ours:.1f}x faster); agreement per token: Pearson min {min(corr):.5f}, mean {np.mean(corr):.5f}; "
           f"largest difference {worst:.2e} (largest |value| {scale:.2f})")
     gaps = [float(np.max(np.abs(m["delta"]))) for m in ours]
-    kept = [integrated_gradients(GenerationGame(model, p, g.new_ids), steps=args.steps) for p, g in zip(PROMPTS, gens)]
+    kept = [token_integrated_gradients(GenerationGame(model, p, g.new_ids), steps=args.steps) for p, g in zip(PROMPTS, gens)]
     kept_gaps = [float(np.max(np.abs(m["delta"]))) for m in kept]
     print(f"  completeness gap (nats, largest): {max(gaps):.3f} from inseq's baseline (the start token replaced too), "
           f"{max(kept_gaps):.3f} from shatterbox's default (the start token kept)")

@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from shatterbox.attribution import coalitions, evaluate_together, kernel_shap, make_game, owen_values, shapley_exact, shapley_sampled
+from shatterbox.attribution import kernel_shap, make_game, owen_values, shapley_exact, shapley_sampled
+from shatterbox.attribution.parts import coalitions, evaluate_together
 from shatterbox.classifiers.sentiment import sentiment
 from shatterbox.corpus import load_corpus
-from shatterbox.global_attribution import KERNEL_PER_WORD, Settings, explain_corpus, word_table
+from shatterbox.global_attribution import KERNEL_PER_WORD, CorpusSettings, explain_corpus, word_table
 
 
 def short_texts(n: int, seed: int = 0) -> list[str]:
@@ -204,7 +205,7 @@ def main() -> None:
     classifier = sentiment()
     texts = short_texts(args.texts)
     classifier.predict(texts[:8])  # warm up
-    exact = explain_corpus(texts, classifier, settings=Settings(method="exact", pairs=None, score=False))
+    exact = explain_corpus(texts, classifier, settings=CorpusSettings(method="exact", pairs=None, score=False))
     reference = ranking_from_table(word_table(exact, by="word"))
     print(f"{len(texts)} texts of 4-8 words; exact Shapley reference: {exact.texts.column('evaluations').to_numpy().sum():,} model evaluations, "
           f"{exact.seconds_per_text() * len(texts):.1f} s")
@@ -216,7 +217,7 @@ def main() -> None:
             ("kernel", None, False, "float32"), ("kernel", None, False, "bfloat16"), ("kernel", None, True, "float32")]
     for method, pairs, score, dtype in runs[:0] if args.budget_only else runs:
         start = time.perf_counter()
-        run = explain_corpus(texts, classifier, settings=Settings(method=method, pairs=pairs, score=score, dtype=dtype))
+        run = explain_corpus(texts, classifier, settings=CorpusSettings(method=method, pairs=pairs, score=score, dtype=dtype))
         took = time.perf_counter() - start
         name = (f"shatterbox --pairs {pairs}" if method == "sampled" else f"shatterbox --method kernel ({KERNEL_PER_WORD}/word)")
         name += (" --bf16" if dtype == "bfloat16" else "") + (" + faithfulness" if score else "")

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from shatterbox.neurons import (Settings, SimulationJudge, TokenExplainer, TokenSimulator, Units, detect_prompt, estimate, explain_prompt, explain_records,
+from shatterbox.neurons import (NeuronSettings, SimulationJudge, TokenExplainer, TokenSimulator, Units, detect_prompt, estimate, explain_prompt, explain_records,
                                 fuzz_items, fuzz_prompt, records, vocabulary)
 from shatterbox.store import Store
 
@@ -54,7 +54,7 @@ def main() -> None:
     store = Store.open(args.store)
     units = Units.neurons(store, args.layer)
     chosen = list(range(args.units))
-    settings = Settings()
+    settings = NeuronSettings()
 
     start = time.perf_counter()
     found = records(units, chosen, n_explain=settings.n_explain, n_top=settings.n_top, n_random=settings.n_random)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shatterbox.projector import layer_vectors, project, token_points
+from shatterbox.projector import point_vectors, project, token_points
 from shatterbox.render.projector import projector_page
 from shatterbox.store import Store
 
@@ -69,7 +69,7 @@ def main() -> None:
     store = Store.open(args.store)
     start = time.perf_counter()
     points = token_points(store, limit=args.points)
-    x = layer_vectors(store, points, [args.layer])[args.layer]
+    x = point_vectors(store, points, [args.layer])[args.layer]
     read = time.perf_counter() - start
     print(f"{len(x):,} tokens of layer {args.layer} read from the store in {read:.1f} s")
     warm_up()

@@ -485,7 +485,7 @@ def test_project_command_writes_the_map_and_prints_its_faithfulness(tmp_path):
 def test_project_colours_tokens_by_a_factor_code(tmp_path):
     from shatterbox.corpus import load_corpus
     from shatterbox.factors import Factors
-    from shatterbox.projector import layer_vectors, token_points
+    from shatterbox.projector import point_vectors, token_points
     from shatterbox.store import Store, harvest
 
     store = harvest(load_corpus("wordnet", limit=80, seed=7), tmp_path / "s", layers="1,2")
@@ -502,7 +502,7 @@ def test_project_colours_tokens_by_a_factor_code(tmp_path):
     layer = int(name.split("layer ")[1].rstrip(")"))
     factors = Factors.load(fitted)
     points = token_points(Store.open(store.root), limit=60)
-    want = factors.codes(layer_vectors(Store.open(store.root), points, [layer])[layer], layer, units=[3])[:, 3]
+    want = factors.codes(point_vectors(Store.open(store.root), points, [layer])[layer], layer, units=[3])[:, 3]
     np.testing.assert_allclose(data["colourings"][name]["values"], want, atol=1e-4)  # the page's colours are the factor's codes
     bad = runner.invoke(app, ["project", str(store.root), "--out", str(out), "--factor", "3"])
     assert bad.exit_code == 2 and "--factors and --factor go together" in bad.stderr

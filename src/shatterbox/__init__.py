@@ -25,7 +25,7 @@ warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use (below)
     from shatterbox.attention import AttentionSteps, AttentionTable, attention_steps, attention_table, attends_to
-    from shatterbox.attribution import Attribution, explain
+    from shatterbox.attribution import Attribution, Comparison, compare, explain
     from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
     from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
     from shatterbox.render import fragment, show, to_html
@@ -37,7 +37,7 @@ _LAZY = {
     "shatterbox.models": ("DEFAULT_MODEL", "LoadedModel", "load", "wrap"),
     "shatterbox.capture": ("Trace", "TruncationWarning", "capture_batch"),  # capture: see _Package
     "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
-    "shatterbox.attribution": ("Attribution", "explain"),
+    "shatterbox.attribution": ("Attribution", "Comparison", "compare", "explain"),
     "shatterbox.render": ("fragment", "show", "to_html"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
@@ -100,6 +100,8 @@ __all__ = [
     "attention_table",
     "capture",
     "capture_batch",
+    "compare",
+    "Comparison",
     "explain",
     "fragment",
     "load",

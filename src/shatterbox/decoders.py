@@ -23,6 +23,8 @@ from pathlib import Path
 
 from shatterbox.errors import ModelNotAvailable
 
+__all__ = ["CACHE_ENV", "DECODER_EXTRA", "GEMMA", "cache_dir", "cached_folder", "clear_cache", "folder_bytes", "gguf_file", "is_gguf_name", "packaged_gemma"]
+
 GEMMA = "gemma-3-270m"
 DECODER_EXTRA = 'pip install -e ".[decoder]"'
 CACHE_ENV = "SHATTERBOX_CACHE"

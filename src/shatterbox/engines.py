@@ -24,6 +24,8 @@ from typing import Any, Callable, Sequence
 
 from shatterbox.errors import InputError, ShatterboxError
 
+__all__ = ["ENGINES", "Engine", "IN_FLIGHT_PER_WORKER", "as_engine", "check_engine", "connect", "load_source", "model_source", "ray_map"]
+
 IN_FLIGHT_PER_WORKER = 2  # units queued per replica: one computing, one waiting (bounds the driver's memory)
 ENGINES = ("local", "ray")
 

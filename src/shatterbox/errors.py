@@ -11,6 +11,8 @@ Examples:
 
 from __future__ import annotations
 
+__all__ = ["AttentionUnavailable", "BudgetTooSmall", "EmptyText", "HeadOutOfRange", "InputError", "InvalidTrace", "LLMError", "LayerOutOfRange", "ModelNotAvailable", "NotAClassifier", "Note", "ShatterboxDeprecationWarning", "ShatterboxError", "StoreCorrupt", "StoreError", "StoreMismatch", "TextTooLong", "UnknownLabel", "UnknownWord", "deprecated", "moved_names"]
+
 
 class ShatterboxError(Exception):
     """Base class: a problem with the user's input or environment, with a fix in its message.
@@ -157,3 +159,27 @@ def deprecated(old: str, new: str) -> None:
 
     warnings.warn(f"{old} is deprecated and goes away in the next release: use {new}",
                   ShatterboxDeprecationWarning, stacklevel=3)
+
+
+def moved_names(module: str, names: dict[str, str]):
+    """A module ``__getattr__`` that still serves old names for one release, with a deprecation warning:
+    ``names`` maps each old name to ``"module:new name"`` (a module of the same package).
+
+    Examples:
+        >>> import warnings
+        >>> getattr_ = moved_names("shatterbox.demo", {"old": "shatterbox.errors:InputError"})
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     getattr_("old").__name__, str(w[0].message).split(":")[0]
+        ('InputError', 'shatterbox.demo.old is deprecated and goes away in the next release')
+    """
+    import importlib
+
+    def __getattr__(name: str):
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        where, new = names[name].split(":")
+        deprecated(f"{module}.{name}", f"{where}.{new}")
+        return getattr(importlib.import_module(where), new)
+
+    return __getattr__

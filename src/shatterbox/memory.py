@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
+__all__ = ["ByteLRU", "MMAP_THRESHOLD", "RELAXED_MMAP", "RELAXED_TRIM", "bounded_heap", "nbytes_of", "writer_pool"]
+
 MMAP_THRESHOLD = 1 << 20  # inside bounded_heap: buffers of at least 1 MiB are mapped and unmapped on their own
 RELAXED_MMAP = 32 << 20  # afterwards: glibc's own ceiling for its dynamic mmap threshold
 RELAXED_TRIM = 64 << 20  # ... and the trim threshold that goes with it (twice the mmap threshold)

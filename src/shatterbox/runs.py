@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 
 from shatterbox.errors import InputError
 
+__all__ = ["RECORD", "RunFolder", "read_record", "write_atomic"]
+
 RECORD = "run.json"
 
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import shatterbox as sb
-from shatterbox.attribution import TokenGame, attention_rollout, grad_times_input, integrated_gradients, rollout_relevance
+from shatterbox.attribution import TokenGame, attention_rollout, grad_times_input, integrated_gradients
+from shatterbox.attribution.parts import rollout_relevance
 from shatterbox.attribution._gradients import _embeddings, _probabilities
 from shatterbox.classifiers import from_model
 

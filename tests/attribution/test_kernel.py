@@ -3,7 +3,8 @@ import warnings
 import numpy as np
 import pytest
 
-from shatterbox.attribution import explain, kernel_coalitions, kernel_design, kernel_fit, kernel_shap, make_game, shapley_exact
+from shatterbox.attribution import explain, kernel_shap, make_game, shapley_exact
+from shatterbox.attribution.parts import kernel_coalitions, kernel_design, kernel_fit
 from shatterbox.errors import BudgetTooSmall
 
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from shatterbox.attribution import explain, lime_fit, lime_masks, lime_weights
+from shatterbox.attribution import explain
+from shatterbox.attribution.parts import lime_fit, lime_masks, lime_weights
 
 TEXT = "Our friendly guide spoke five languages and was wonderfully helpful"
 

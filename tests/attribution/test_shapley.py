@@ -3,7 +3,8 @@ from itertools import permutations
 import numpy as np
 import pytest
 
-from shatterbox.attribution import coalitions, shapley_exact
+from shatterbox.attribution import shapley_exact
+from shatterbox.attribution.parts import coalitions
 from shatterbox.errors import InputError
 
 

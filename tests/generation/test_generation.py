@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from shatterbox.errors import InputError
-from shatterbox.generation import GenerationGame, explain_generation, generate, integrated_gradients
+from shatterbox.generation import GenerationGame, explain_generation, generate, token_integrated_gradients
 
 PROMPT = "the model reads every word"
 
@@ -94,7 +94,7 @@ def test_integrated_gradients_equal_captums(tiny_models):
     model = tiny_models["gemma3-window"]
     gen = generate(model, PROMPT, max_new_tokens=3)
     game = GenerationGame(model, PROMPT, gen.new_ids)
-    ours = integrated_gradients(game, steps=24)
+    ours = token_integrated_gradients(game, steps=24)
     emb = model.model.get_input_embeddings()
     x = emb(game.input_ids[None]).detach()
     unk = model.tokenizer.unk_token_id if model.tokenizer.unk_token_id is not None else model.tokenizer.pad_token_id

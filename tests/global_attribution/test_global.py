@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from shatterbox.errors import InputError
-from shatterbox.global_attribution import (CorpusRun, Settings, drill_down, explain_corpus, flips, least_faithful, screen, top_words,
+from shatterbox.global_attribution import (CorpusRun, CorpusSettings, drill_down, explain_corpus, flips, least_faithful, screen, top_words,
                                            word_table)
 from tests.conftest import kill_mid_run
 from tests.global_attribution import planted
@@ -21,12 +21,12 @@ def texts():
 
 @pytest.fixture(scope="module")
 def sampled(texts):
-    return explain_corpus(texts, planted.classify, settings=Settings(method="sampled", pairs=2))
+    return explain_corpus(texts, planted.classify, settings=CorpusSettings(method="sampled", pairs=2))
 
 
 @pytest.fixture(scope="module")
 def exact(texts):
-    return explain_corpus(texts, planted.classify, settings=Settings(method="exact", pairs=None))
+    return explain_corpus(texts, planted.classify, settings=CorpusSettings(method="exact", pairs=None))
 
 
 def test_planted_words_come_first_with_their_signs(sampled):
@@ -84,16 +84,16 @@ def test_screen_counts():
 @pytest.mark.slow
 @pytest.mark.parametrize("method, pairs", [("sampled", 2), ("kernel", None)])
 def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts, method, pairs):
-    settings = Settings(method=method, pairs=pairs)
+    settings = CorpusSettings(method=method, pairs=pairs)
     source = tmp_path / "texts.txt"
     source.write_text("\n".join(texts[:96]) + "\n")
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {os.getcwd()!r})
         from tests.global_attribution import planted
-        from shatterbox.global_attribution import Settings, explain_corpus
+        from shatterbox.global_attribution import CorpusSettings, explain_corpus
         planted.DELAY = 0.004
-        explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=Settings(method={method!r}, pairs={pairs!r}), part_texts=8)
+        explain_corpus({str(source)!r}, planted.classify, sys.argv[1], settings=CorpusSettings(method={method!r}, pairs={pairs!r}), part_texts=8)
     """)
     killed = tmp_path / "killed"
     done = kill_mid_run([sys.executable, "-c", script, str(killed)], killed, "texts-*.parquet")
@@ -105,7 +105,7 @@ def test_a_killed_run_resumes_to_the_same_table(tmp_path, texts, method, pairs):
     assert again.texts.num_rows == 96 and again.rows.num_rows == clean.rows.num_rows
     assert set(again.texts.column("method").to_pylist()) == {method}
     with pytest.raises(InputError, match="a corpus explanation made with other arguments"):
-        explain_corpus(source, planted.classify, killed, settings=Settings(pairs=3), part_texts=8)
+        explain_corpus(source, planted.classify, killed, settings=CorpusSettings(pairs=3), part_texts=8)
 
 
 @pytest.mark.slow
@@ -113,7 +113,7 @@ def test_batched_texts_give_the_numbers_of_one_text_at_a_time():
     from shatterbox.attribution import explain
 
     texts = ["I loved this film.", "A dull and boring film.", "The acting was wonderful and moving.", "One"]
-    run = explain_corpus(texts, None, settings=Settings(pairs=2))
+    run = explain_corpus(texts, None, settings=CorpusSettings(pairs=2))
     for i, text in enumerate(texts[:3]):
         alone = explain(None, text, method="sampled", pairs=2)
         together = [r["value"] for r in run.rows.to_pylist() if r["text_id"] == i and r["label"] == alone.label_name]
@@ -130,7 +130,7 @@ def test_kernel_shap_over_a_corpus_gives_each_texts_own_numbers():
     from shatterbox.global_attribution import KERNEL_PER_WORD
 
     texts = ["I loved this film.", "A dull and boring film that nobody in the room enjoyed at all.", "Wonderful", "The acting was moving."]
-    run = explain_corpus(texts, None, settings=Settings(method="kernel", pairs=None, score=False))
+    run = explain_corpus(texts, None, settings=CorpusSettings(method="kernel", pairs=None, score=False))
     summaries = {r["text_id"]: r for r in run.texts.to_pylist()}
     for i in (0, 1, 3):
         n = make_game(None, texts[i]).n
@@ -141,7 +141,7 @@ def test_kernel_shap_over_a_corpus_gives_each_texts_own_numbers():
         assert summaries[i]["method"] == "kernel"
     assert summaries[1]["evaluations"] < 2 ** 13  # sampled, not enumerated
     assert "single word" in summaries[2]["problem"]
-    fixed = explain_corpus(["Wonderful film.", texts[1]], None, settings=Settings(method="kernel", pairs=None, samples=30, score=False))
+    fixed = explain_corpus(["Wonderful film.", texts[1]], None, settings=CorpusSettings(method="kernel", pairs=None, samples=30, score=False))
     assert fixed.texts.column("evaluations").to_pylist() == [8, 30]  # 3 words (with the full stop): all 8 coalitions; 13 words: 30
     with pytest.raises(InputError, match="samples must be at least 2"):
-        explain_corpus(texts, None, settings=Settings(method="kernel", pairs=None, samples=1))
+        explain_corpus(texts, None, settings=CorpusSettings(method="kernel", pairs=None, samples=1))

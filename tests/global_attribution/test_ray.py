@@ -5,11 +5,11 @@ import os
 import signal
 
 from shatterbox.corpus import load_corpus
-from shatterbox.global_attribution import CorpusRun, Settings, explain_corpus
+from shatterbox.global_attribution import CorpusRun, CorpusSettings, explain_corpus
 from tests.conftest import ray_replicas
 from shatterbox.engines import Engine
 
-SETTINGS = Settings(pairs=2, score=True)
+SETTINGS = CorpusSettings(pairs=2, score=True)
 
 
 def _texts():

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from shatterbox.errors import LLMError
-from shatterbox.neurons import Settings, Units, explain_units
+from shatterbox.neurons import NeuronSettings, Units, explain_units
 from shatterbox.neurons._llm import ChatClient, LLMExplainer, LLMJudge, estimate
 from shatterbox.neurons._offline import TokenSimulator
 
 from tests.neurons.fake_llm import FakeLLM
 from tests.neurons.test_units import on_word
 
-SMALL = Settings(n_explain=6, n_top=6, n_random=6)
+SMALL = NeuronSettings(n_explain=6, n_top=6, n_random=6)
 
 
 @pytest.fixture

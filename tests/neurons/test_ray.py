@@ -6,12 +6,12 @@ import signal
 import pytest
 
 from shatterbox.corpus import load_corpus
-from shatterbox.neurons import Settings, Units, explain_units, read_run
+from shatterbox.neurons import NeuronSettings, Units, explain_units, read_run
 from shatterbox.store import harvest
 from tests.conftest import ray_replicas
 from shatterbox.engines import Engine
 
-SETTINGS = Settings(n_explain=5, n_top=5, n_random=5)
+SETTINGS = NeuronSettings(n_explain=5, n_top=5, n_random=5)
 
 
 @pytest.fixture(scope="module")

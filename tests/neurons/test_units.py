@@ -6,10 +6,10 @@ import pytest
 
 from shatterbox.errors import InputError
 from shatterbox.neurons._run import vocabulary
-from shatterbox.neurons import (Settings, SimulationJudge, TokenExplainer, TokenSimulator, Units, explain_records, explain_units, parse, read_run,
+from shatterbox.neurons import (NeuronSettings, SimulationJudge, TokenExplainer, TokenSimulator, Units, explain_records, explain_units, parse, read_run,
                                 records, sentence_maxima)
 
-SMALL = Settings(n_explain=8, n_top=8, n_random=8)
+SMALL = NeuronSettings(n_explain=8, n_top=8, n_random=8)
 
 
 def tokens_of(rows):

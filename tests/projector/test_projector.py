@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from shatterbox.errors import InputError
-from shatterbox.projector import align, knn_recall, layer_vectors, predictions, project, project_layers, sentence_points, token_points
+from shatterbox.projector import align_maps, knn_recall, point_vectors, predictions, project, project_layers, sentence_points, token_points
 
 
 def spread(n=120, d=12, seed=0):
@@ -44,7 +44,7 @@ def test_alignment_undoes_rotation_reflection_and_scale_and_keeps_faithfulness()
     x = spread()
     m = project(x, "pca")
     turned = (m.coords @ np.array([[0.0, 1.0], [1.0, 0.0]])) * 2.5 - 7  # a reflection, scaled and shifted
-    np.testing.assert_allclose(align(turned, m.coords), m.coords, atol=1e-8)
+    np.testing.assert_allclose(align_maps(turned, m.coords), m.coords, atol=1e-8)
     maps = project_layers({1: x, 2: x @ np.diag(np.r_[-1, np.ones(11)])})  # the same cloud, one axis flipped
     np.testing.assert_allclose(maps[1].coords, maps[0].coords, atol=1e-6)
     assert maps[1].trustworthiness == pytest.approx(maps[0].trustworthiness)
@@ -96,9 +96,9 @@ def test_the_fine_tuned_sentiment_classifier_runs_once_per_distinct_sentence(sma
 
 def test_points_and_vectors_come_from_the_store(small_store):
     points = sentence_points(small_store)
-    vectors = layer_vectors(small_store, points, [0, 6])
+    vectors = point_vectors(small_store, points, [0, 6])
     assert vectors[6].shape == (9, 384) and points.texts[0] == "What a wonderful, happy day."
-    first = layer_vectors(small_store, points, [6], pool="first")[6]
+    first = point_vectors(small_store, points, [6], pool="first")[6]
     cls = small_store.activations("hidden_6", "position = 0")  # the [CLS] rows, in sentence order
     np.testing.assert_allclose(first, cls, atol=1e-6)
     manual = small_store.activations("hidden_6", "sentence_id = 0").mean(0)  # every token, [CLS] and [SEP] included
@@ -106,9 +106,9 @@ def test_points_and_vectors_come_from_the_store(small_store):
     tokens = token_points(small_store, limit=20, seed=1)
     assert len(tokens.texts) == 20 and all(t[s:e].lower() == w.lower() or w.startswith("#") for t, (s, e), w in
                                            zip(tokens.texts, tokens.spans, tokens.labels["word"]) if s >= 0)
-    assert layer_vectors(small_store, tokens, [6])[6].shape == (20, 384)
+    assert point_vectors(small_store, tokens, [6])[6].shape == (20, 384)
     with pytest.raises(InputError, match="no hidden states of layer 3"):
-        layer_vectors(small_store, points, [3])
+        point_vectors(small_store, points, [3])
 
 
 @pytest.mark.slow
@@ -117,7 +117,7 @@ def test_projector_page_in_chromium(tmp_path, small_store, browser):
     from shatterbox.render.projector import projector_page
 
     points = sentence_points(small_store)
-    vectors = layer_vectors(small_store, points, [0, 6])
+    vectors = point_vectors(small_store, points, [0, 6])
     maps = project_layers(vectors)
     page = tmp_path / "map.html"
     page.write_text(projector_page(points, maps), encoding="utf-8")

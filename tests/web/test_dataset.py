@@ -7,7 +7,7 @@ import re
 import pytest
 
 from shatterbox.corpus import load_corpus
-from shatterbox.global_attribution import CorpusRun, Settings, dataset_payload, explain_corpus
+from shatterbox.global_attribution import CorpusRun, CorpusSettings, dataset_payload, explain_corpus
 from shatterbox.render.attribution import diverging
 from shatterbox.store import harvest
 from shatterbox.web import create_app, running
@@ -21,7 +21,7 @@ TEXTS = ["I loved this film.", "A dull and boring film.", "The acting was wonder
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, default_model):
     root = tmp_path_factory.mktemp("datasets")
-    explain_corpus(TEXTS, None, root / "reviews", settings=Settings(pairs=2))
+    explain_corpus(TEXTS, None, root / "reviews", settings=CorpusSettings(pairs=2))
     harvest(load_corpus("wordnet", where={"kind": "example"}, limit=30, seed=3), root / "wn", model=default_model, layers="6")
     return root
 
@@ -56,7 +56,7 @@ def test_explain_the_stores_sentences_with_kernel_shap(client, folder):
 
     d = client.post("/api/stores/wn/explain-corpus", json={"limit": 6, "min_count": 1, "method": "kernel"}).json()
     texts = Store.open(folder / "wn").query("select text from sentences order by id limit 6").column(0).to_pylist()
-    want = dataset_payload(explain_corpus(texts, None, settings=Settings(method="kernel", pairs=None)), min_count=1)
+    want = dataset_payload(explain_corpus(texts, None, settings=CorpusSettings(method="kernel", pairs=None)), min_count=1)
     assert d["texts"] == 6
     for label in ("negative", "positive"):
         for direction in ("up", "down"):

@@ -7,13 +7,13 @@ import pytest
 
 from shatterbox.corpus import load_corpus
 from shatterbox.neurons import read_run
-from shatterbox.neurons import Settings, Units, discretise, explain_unit, explain_units
+from shatterbox.neurons import NeuronSettings, Units, discretise, explain_unit, explain_units
 from shatterbox.store import Store, harvest
 from shatterbox.web import create_app, running
 from tests.conftest import local_client, open_app
 from tests.web.test_store_tabs import use_store
 
-SMALL = Settings(n_explain=6, n_top=6, n_random=6)
+SMALL = NeuronSettings(n_explain=6, n_top=6, n_random=6)
 
 
 @pytest.fixture(scope="module")

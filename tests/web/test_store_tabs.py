@@ -81,12 +81,12 @@ def test_probes_tab_in_chromium(browser, folder):
 
 @pytest.mark.slow
 def test_project_api_equals_the_library(client, folder):
-    from shatterbox.projector import layer_vectors, project_layers, sentence_points
+    from shatterbox.projector import point_vectors, project_layers, sentence_points
 
     d = client.post("/api/stores/wn/project", json={"limit": 50, "colour": "pos"}).json()
     store = Store.open(folder / "wn")
     points = sentence_points(store, limit=50)
-    maps = project_layers(layer_vectors(store, points, [0, 3]))
+    maps = project_layers(point_vectors(store, points, [0, 3]))
     assert [x["layer"] for x in d["layers"]] == [0, 3] and d["defaultColour"] == "pos"
     assert d["layers"][1]["x"][:5] == pytest.approx(maps[1].coords[:5, 0], abs=1e-4)
     assert d["layers"][1]["trust"] == pytest.approx(maps[1].trustworthiness)

@@ -7,84 +7,27 @@ Examples:
     ('negative', ['filthy', 'rude'])
 """
 
-from shatterbox.options import EXPLAIN, ExplainOptions
-from shatterbox.attribution._explain import (
-    ALL_METHODS,
-    DEFAULT_SAMPLES,
-    METHODS,
-    Attribution,
-    Comparison,
-    explain,
-    make_game,
-    methods_for,
-    plan,
-    planned_evaluations,
-    resolve_method,
-    resolve_target,
-    run_method,
-)
-from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, curve_masks, faithfulness
-from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame, evaluate_together
-from shatterbox.attribution._gradients import gauss_legendre, grad_times_input, integrated_gradients
-from shatterbox.attribution._kernel import KernelDesign, kernel_coalitions, kernel_design, kernel_fit, kernel_shap
-from shatterbox.attribution._lime import lime_fit, lime_masks, lime_weights
+from shatterbox.attribution._explain import ALL_METHODS, DEFAULT_SAMPLES, METHODS, Attribution, Comparison, compare, explain, plan
+from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness, faithfulness
+from shatterbox.attribution._games import Game, TextGame, TokenGame, ValueGame
+from shatterbox.attribution._gradients import grad_times_input, integrated_gradients
+from shatterbox.attribution._kernel import kernel_shap
+from shatterbox.attribution._rollout import attention_rollout
+from shatterbox.attribution._shapley import SampledShapley, ShapleyValues, owen_values, shapley_exact, shapley_sampled
 from shatterbox.attribution._teaching import chapter_game, word_game
-from shatterbox.attribution._rollout import attention_rollout, rollout_relevance
-from shatterbox.attribution._shapley import (
-    SampledShapley,
-    ShapleyValues,
-    coalitions,
-    first_round_coalitions,
-    owen_values,
-    shapley_exact,
-    shapley_sampled,
-)
+from shatterbox.attribution.parts import make_game
+from shatterbox.errors import moved_names
+from shatterbox.options import EXPLAIN, ExplainOptions
 
 __all__ = [
-    "ALL_METHODS",
-    "DEFAULT_SAMPLES",
-    "EXPLAIN",
-    "ExplainOptions",
-    "curve_masks",
-    "evaluate_together",
-    "first_round_coalitions",
-    "METHODS",
-    "Attribution",
-    "Comparison",
-    "Faithfulness",
-    "Game",
-    "SampledShapley",
-    "ShapleyValues",
-    "TextGame",
-    "TokenGame",
-    "ValueGame",
-    "attention_rollout",
-    "chapter_game",
-    "coalitions",
-    "explain",
-    "faithfulness",
-    "gauss_legendre",
-    "MASKING_BIAS",
-    "grad_times_input",
-    "integrated_gradients",
-    "KernelDesign",
-    "kernel_coalitions",
-    "kernel_design",
-    "kernel_fit",
-    "kernel_shap",
-    "lime_fit",
-    "lime_masks",
-    "lime_weights",
-    "make_game",
-    "methods_for",
-    "plan",
-    "owen_values",
-    "planned_evaluations",
-    "resolve_method",
-    "resolve_target",
-    "rollout_relevance",
-    "run_method",
-    "shapley_exact",
-    "shapley_sampled",
-    "word_game",
+    "ALL_METHODS", "DEFAULT_SAMPLES", "EXPLAIN", "MASKING_BIAS", "METHODS",
+    "Attribution", "Comparison", "ExplainOptions", "Faithfulness", "Game", "SampledShapley", "ShapleyValues", "TextGame", "TokenGame", "ValueGame",
+    "attention_rollout", "chapter_game", "compare", "explain", "faithfulness", "grad_times_input", "integrated_gradients", "kernel_shap",
+    "make_game", "owen_values", "plan", "shapley_exact", "shapley_sampled", "word_game",
 ]
+
+# building blocks that moved to shatterbox.attribution.parts (served here with a deprecation warning for one release)
+__getattr__ = moved_names(__name__, {name: f"shatterbox.attribution.parts:{name}" for name in (
+    "KernelDesign", "coalitions", "curve_masks", "evaluate_together", "first_round_coalitions", "gauss_legendre", "kernel_coalitions",
+    "kernel_design", "kernel_fit", "lime_fit", "lime_masks", "lime_weights", "methods_for", "planned_evaluations", "resolve_method",
+    "resolve_target", "rollout_relevance", "run_method")})

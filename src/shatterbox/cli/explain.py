@@ -51,7 +51,7 @@ def explain(
     workers: Optional[int] = WorkersOpt,
 ) -> None:
     """Which words drove the prediction: Shapley, Owen, LIME, gradients or rollout, with faithfulness scores; with --corpus, across a dataset."""
-    from shatterbox.attribution import DEFAULT_SAMPLES, Comparison, explain as explain_text, make_game, plan
+    from shatterbox.attribution import DEFAULT_SAMPLES, Comparison, compare, explain as explain_text, make_game, plan
 
     if corpus is not None:
         return _explain_corpus(corpus, model=model, zero_shot=zero_shot, label=label, method=method, budget=budget, pairs=pairs, samples=samples, seed=seed, fmt=fmt,
@@ -75,8 +75,8 @@ def explain(
         planned = plan(game, method, label=label, budget=budget, precision=precision, samples=samples, steps=steps, pairs=pairs)
         _say(f"{game.n} words; model evaluations planned (at most): {', '.join(f'{m} {n:,}' for m, n in planned)}; "
              f"faithfulness adds {2 * game.n + 2} per method")
-        result = explain_text(game, method=method, label=label, precision=precision, budget=budget, samples=samples, steps=steps,
-                              seed=seed, pairs=pairs)
+        run = (lambda g, **o: compare(g, **o)) if method.strip().lower() == "all" else (lambda g, **o: explain_text(g, method=method, **o))
+        result = run(game, label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, pairs=pairs)
         results = result.attributions if isinstance(result, Comparison) else [result]
         _emit_result(result, [note for a in results for note in a.notes], fmt.value, out)
 
@@ -86,7 +86,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.global_attribution import Settings, explain_corpus, read_texts, screen
+    from shatterbox.global_attribution import CorpusSettings, explain_corpus, read_texts, screen
 
     with _friendly_errors():
         if text is not None:
@@ -99,7 +99,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
 
             target = make_zero_shot([x for x in zero_shot.split(",")], model or "default")
         chosen = (method or "sampled").strip().lower()
-        settings = Settings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, samples=samples, seed=seed,
+        settings = CorpusSettings(method=chosen, pairs=(pairs or 4) if chosen == "sampled" else pairs, label=label, budget=budget, samples=samples, seed=seed,
                             dtype=dtype)
         ids, texts = read_texts(corpus, column)
         if limit is not None:

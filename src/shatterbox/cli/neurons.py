@@ -129,7 +129,7 @@ def neurons_explain(
     import pyarrow as pa
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, Settings, TokenExplainer, TokenSimulator, estimate,
+    from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, NeuronSettings, TokenExplainer, TokenSimulator, estimate,
                                     explain_units, parse_units, sample_units)
     from shatterbox.render.neurons import summary
     from shatterbox.store import Store
@@ -143,7 +143,7 @@ def neurons_explain(
         count = make(chosen_layers[0]).count
         per_layer = {l: parse_units(units, count) if units is not None else sample_units(count, sample, seed=seed, layer=l, exclude=dead) for l in chosen_layers}
         total = sum(len(u) for u in per_layer.values())
-        settings = Settings(n_explain=n_explain, n_top=n_top, n_random=n_random, seed=seed)
+        settings = NeuronSettings(n_explain=n_explain, n_top=n_top, n_random=n_random, seed=seed)
         sim = TokenSimulator() if simulator == "offline" else LMSimulator.from_pretrained(simulator)
         explainer, judge = TokenExplainer(), None  # None: the simulator judges too, sharing its simulations with the scorer
         if llm is not None:

@@ -7,27 +7,27 @@ on the embeddings, or attention rollout; optionally against a contrast token (wh
 than another).
 
 Examples:
-    >>> from shatterbox.generation import METHODS
-    >>> METHODS
+    >>> from shatterbox.generation import GENERATION_METHODS
+    >>> GENERATION_METHODS
     ('shapley', 'exact', 'sampled', 'ig', 'rollout')
 """
 
 from shatterbox.generation._explain import (
     MAX_EXACT,
-    METHODS,
     Generation,
     GenerationExplanation,
     explain_generation,
     generate,
-    integrated_gradients,
+    token_integrated_gradients,
 )
-from shatterbox.options import GENERATION, GenerationOptions
+from shatterbox.errors import moved_names
+from shatterbox.options import GENERATION, GENERATION_METHODS, GenerationOptions
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 
 __all__ = [
     "GENERATION",
+    "GENERATION_METHODS",
     "MAX_EXACT",
-    "METHODS",
     "Generation",
     "GenerationExplanation",
     "GenerationGame",
@@ -35,6 +35,9 @@ __all__ = [
     "Prompt",
     "explain_generation",
     "generate",
-    "integrated_gradients",
+    "token_integrated_gradients",
     "tokenize_prompt",
 ]
+
+__getattr__ = moved_names(__name__, {"METHODS": "shatterbox.generation:GENERATION_METHODS",
+                                     "integrated_gradients": "shatterbox.generation:token_integrated_gradients"})

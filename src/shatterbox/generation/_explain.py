@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, gauss_legendre, shapley_exact, shapley_sampled
+from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, shapley_exact, shapley_sampled
+from shatterbox.attribution.parts import gauss_legendre
 from shatterbox.errors import InputError, Note, deprecated
 from shatterbox.options import GENERATION, GENERATION_METHODS as METHODS
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
@@ -279,7 +280,7 @@ def _logprobs_of(game: GenerationGame, embeds: torch.Tensor) -> torch.Tensor:
     return game.logprobs_at(hidden, where)
 
 
-def integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: int | None = None, keep_special: bool = True) -> dict:
+def token_integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: int | None = None, keep_special: bool = True) -> dict:
     """Integrated gradients of every generated token's log-probability: one forward pass per batch of path points
     serves every generated token (a causal model's earlier outputs do not read later inputs), then one backward
     pass per token.
@@ -287,7 +288,7 @@ def integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: i
     Examples:
         >>> from shatterbox import load
         >>> g = GenerationGame(load("gemma-3-270m"), "The capital of France is", [9079])  # doctest: +SKIP
-        >>> r = integrated_gradients(g, steps=16)  # doctest: +SKIP
+        >>> r = token_integrated_gradients(g, steps=16)  # doctest: +SKIP
         >>> bool(abs(r["delta"]).max() < 0.05)  # doctest: +SKIP
         True
     """
@@ -321,7 +322,7 @@ def integrated_gradients(game: GenerationGame, *, steps: int = 64, batch_size: i
 
 
 def _ig(game: GenerationGame, *, steps: int, keep_special: bool = True, **_: Any) -> dict:
-    return integrated_gradients(game, steps=steps, keep_special=keep_special)
+    return token_integrated_gradients(game, steps=steps, keep_special=keep_special)
 
 
 def _rollout(game: GenerationGame, **_: Any) -> dict:

@@ -9,9 +9,12 @@ Examples:
     ['loved']
 """
 
+from shatterbox.errors import moved_names
 from shatterbox.global_attribution._aggregate import BY, dataset_payload, drill_down, flips, keys_of, least_faithful, per_text, top_words, word_table
-from shatterbox.global_attribution._run import (DEFAULT_PAIRS, KERNEL_PER_WORD, MAX_WORDS, CorpusRun, Screened, Settings, explain_corpus, explain_text, read_texts,
+from shatterbox.global_attribution._run import (DEFAULT_PAIRS, KERNEL_PER_WORD, MAX_WORDS, CorpusRun, Screened, CorpusSettings, explain_corpus, explain_text, read_texts,
                                                screen)
 
-__all__ = ["BY", "DEFAULT_PAIRS", "KERNEL_PER_WORD", "MAX_WORDS", "CorpusRun", "Screened", "Settings", "dataset_payload", "drill_down", "explain_corpus", "explain_text", "flips", "keys_of",
+__all__ = ["BY", "DEFAULT_PAIRS", "KERNEL_PER_WORD", "MAX_WORDS", "CorpusRun", "Screened", "CorpusSettings", "dataset_payload", "drill_down", "explain_corpus", "explain_text", "flips", "keys_of",
            "least_faithful", "per_text", "read_texts", "screen", "top_words", "word_table"]
+
+__getattr__ = moved_names(__name__, {"Settings": "shatterbox.global_attribution:CorpusSettings"})

@@ -14,8 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shatterbox.attribution import (DEFAULT_SAMPLES, curve_masks, evaluate_together, faithfulness, first_round_coalitions, kernel_coalitions,
-                                    make_game, resolve_method, resolve_target, run_method)
+from shatterbox.attribution import DEFAULT_SAMPLES, faithfulness, make_game
+from shatterbox.attribution.parts import curve_masks, evaluate_together, first_round_coalitions, kernel_coalitions, resolve_method, resolve_target, run_method
 from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError, ShatterboxError
 from shatterbox.runs import RECORD as RUN, RunFolder
@@ -121,7 +121,7 @@ def screen(texts: Sequence[str], ids: Sequence[int] | None = None, *, count_word
 
 
 @dataclass
-class Settings:
+class CorpusSettings:
     """How each text is explained: ``method`` (``sampled`` with ``pairs`` antithetic permutation pairs by default;
     any method of :func:`shatterbox.attribution.explain`), ``label`` (default: every label's values, the explained
     label being the predicted one), ``budget``, ``samples`` (``kernel``: model evaluations per text, default 8 per
@@ -142,18 +142,18 @@ class Settings:
         return dict(self.__dict__)
 
 
-def explain_text(target: Any, text: str, settings: Settings) -> tuple[list[dict], dict]:
+def explain_text(target: Any, text: str, settings: CorpusSettings) -> tuple[list[dict], dict]:
     """(rows, summary) of one text: a row per word and label (value, error), and the text's prediction and faithfulness.
 
     Examples:
-        >>> rows, summary = explain_text(None, "I loved it.", Settings())
+        >>> rows, summary = explain_text(None, "I loved it.", CorpusSettings())
         >>> summary["prediction"], len(rows)
         ('positive', 8)
     """
     return explain_texts(target, [text], settings)[0]
 
 
-def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list[tuple[list[dict], dict] | ShatterboxError]:
+def explain_texts(target: Any, texts: Sequence[str], settings: CorpusSettings) -> list[tuple[list[dict], dict] | ShatterboxError]:
     """:func:`explain_text` for several texts at once: in the quick mode (sampled with fixed ``pairs``) every text's
     coalitions, then every text's faithfulness curves, are scored in shared forward passes
     (:func:`~shatterbox.attribution.evaluate_together`); the numbers are those of one text at a time. A text that
@@ -192,14 +192,14 @@ def explain_texts(target: Any, texts: Sequence[str], settings: Settings) -> list
     return [a if isinstance(a, ShatterboxError) else _rows(a) for a in found]
 
 
-def _samples(settings: Settings, n_words: int) -> int:
+def _samples(settings: CorpusSettings, n_words: int) -> int:
     """``samples`` for one text: as set, else Kernel SHAP's evaluations per word times its words, else the default."""
     if settings.samples is not None:
         return settings.samples
     return KERNEL_PER_WORD * n_words if settings.method == "kernel" else DEFAULT_SAMPLES
 
 
-def _kernel_ahead(n_words: int, settings: Settings) -> np.ndarray:
+def _kernel_ahead(n_words: int, settings: CorpusSettings) -> np.ndarray:
     """The coalitions Kernel SHAP will ask for on a text of ``n_words`` words (none when it cannot run: that text's
     own error says why)."""
     try:
@@ -228,7 +228,7 @@ def _digest(ids: Sequence[int], texts: Sequence[str]) -> str:
 
 
 def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", target: Any = None, out: str | os.PathLike | None = None, *,
-                   settings: Settings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
+                   settings: CorpusSettings | None = None, column: str = "text", limit: int | None = None, part_texts: int = PART_TEXTS,
                    progress: Callable[[int, int], None] | None = None, engine: Engine | str = "local") -> "CorpusRun":
     """Explain every text of ``source`` (see :func:`read_texts`; or an already :func:`screen`-ed set) for ``target``
     (default: the shipped sentiment classifier).
@@ -244,7 +244,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
         >>> run.texts.num_rows, run.skipped.num_rows, sorted(set(run.rows.column("label").to_pylist()))
         (2, 1, ['negative', 'positive'])
     """
-    settings = settings or Settings()
+    settings = settings or CorpusSettings()
     if isinstance(source, Screened):
         screened = source
     else:
@@ -302,7 +302,7 @@ def explain_corpus(source: "str | os.PathLike | Sequence[str] | Screened", targe
     return run
 
 
-def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: Settings,
+def _part(target: Any, ids: Sequence[int], texts: Sequence[str], settings: CorpusSettings,
           step: Callable[[int], None] | None = None, batch: int = 16) -> tuple[pa.Table, pa.Table]:
     rows, summaries = [], []
     for start in range(0, len(texts), batch):

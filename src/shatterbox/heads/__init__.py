@@ -32,10 +32,12 @@ from shatterbox.capture.stats import is_punct, row_stats
 from shatterbox.capture.trace import Trace
 from shatterbox.errors import InputError
 
+__all__ = ["DELIMITER", "KIND_EXPLANATIONS", "HeadRow", "HeadStats", "RELATIONS", "STATS", "head_stats"]
+
 DELIMITER = 0.6  # a head with this much of its mass on special tokens and punctuation is a delimiter (no-op) head
 STATS = ("entropy", "special", "punct", "prev", "self", "next", "agreement")
 RELATIONS = ("special", "punct", "prev", "self", "next", "other")
-EXPLAIN = {
+KIND_EXPLANATIONS = {
     "entropy": "0 = focused on one token, 1 = spread evenly (softmax blurs the picture)",
     "special": "mass on special tokens: a head parking its attention there is close to a no-op",
     "punct": "mass on punctuation",
@@ -157,7 +159,7 @@ class HeadStats:
             "texts": self.n_texts,
             "numbering": NUMBERING,
             "summary": self.summary(),
-            "explain": EXPLAIN,
+            "explain": KIND_EXPLANATIONS,
             "ranking": [r.__dict__ for r in self.ranking(top)],
             "score": self.score.round(6).tolist(),
             "stats": {k: v.round(6).tolist() for k, v in self.values.items()},

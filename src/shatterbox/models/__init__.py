@@ -31,6 +31,8 @@ from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailabl
 if TYPE_CHECKING:
     from shatterbox.capture.trace import Trace
 
+__all__ = ["DEFAULT_MODEL", "DEFAULT_MODEL_ID", "IMPLEMENTATION", "LoadedModel", "Recording", "default_model_path", "language_model_parts", "layer_modules", "load", "mlp_modules", "random_weights", "recording", "wrap"]
+
 DEFAULT_MODEL = "default"
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -28,7 +28,7 @@ EXCERPTS = 5  # top excerpts kept with each result (for the report and the web a
 
 
 @dataclass
-class Settings:
+class NeuronSettings:
     """How excerpts are chosen: ``n_explain`` top excerpts for the explainer (and as many random ones), ``n_top``
     held-out top and ``n_random`` held-out random excerpts for the scores, ``window`` tokens, ``seed``."""
 
@@ -111,7 +111,7 @@ def explain_records(chunk: Sequence[Records], explainer: Explainer, simulator: S
     return out
 
 
-def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: Settings, names: dict[str, str]) -> dict:
+def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: NeuronSettings, names: dict[str, str]) -> dict:
     return {"format": FORMAT, "store": {"path": str(source.store.root), "key": source.store.manifest.get("key")}, "kind": source.kind,
             "source": source.source, "units": {str(l): u.tolist() for l, u in units_by_layer.items()}, "settings": settings.to_dict(),
             "explainer": names["explainer"], "simulator": names["simulator"], "judge": names["judge"], "margin": MARGIN}
@@ -119,7 +119,7 @@ def _run_record(units_by_layer: dict[int, np.ndarray], source: Units, settings: 
 
 def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, Sequence[int]], out: str | Path | None = None, *,
                   explainer: Explainer | None = None, simulator: Simulator | None = None, judge: Judge | None = None,
-                  settings: Settings | None = None, part_units: int = PART_UNITS,
+                  settings: NeuronSettings | None = None, part_units: int = PART_UNITS,
                   progress: Callable[[int, int], None] | None = None, engine: Engine | str = "local") -> pa.Table:
     """Explain and score every unit of ``units_by_layer`` ({layer: units}); ``make_units(layer)`` gives the
     layer's :class:`Units`. With ``out`` (a folder) each part of ``part_units`` units is written once,
@@ -133,11 +133,11 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
         >>> s = harvest(load_corpus("wordnet", limit=80), tempfile.mkdtemp(), layers="2", what="mlp")
-        >>> t = explain_units(lambda l: Units.neurons(s, l), {2: [0, 1, 2]}, settings=Settings(n_explain=5, n_top=5, n_random=5))
+        >>> t = explain_units(lambda l: Units.neurons(s, l), {2: [0, 1, 2]}, settings=NeuronSettings(n_explain=5, n_top=5, n_random=5))
         >>> t.num_rows, "beats_token_lookup_low" in t.column_names
         (3, True)
     """
-    settings = settings or Settings()
+    settings = settings or NeuronSettings()
     explainer, simulator = explainer or TokenExplainer(), Remembered(simulator or TokenSimulator())
     judge = judge or SimulationJudge(simulator)  # the default judge shares the scorer's simulations
     layers = {int(l): make_units(int(l)) for l in units_by_layer}
@@ -179,7 +179,7 @@ def explain_units(make_units: Callable[[int], Units], units_by_layer: dict[int, 
     return table.sort_by([("correlation", "descending")])
 
 
-def _explain_part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings,
+def _explain_part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: NeuronSettings,
                   words: Sequence[str]) -> tuple[list[Records], list[Explained]]:
     """Records and explanations of the units of ``part`` (a lone unit gets a seeded partner for its shuffled baseline);
     each unit's seconds include its share of reading the store."""
@@ -194,7 +194,7 @@ def _explain_part(units: Units, part: np.ndarray, explainer: Explainer, simulato
     return found[:len(part)], explained
 
 
-def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: Settings,
+def _part(units: Units, part: np.ndarray, explainer: Explainer, simulator: Simulator, judge: Judge, settings: NeuronSettings,
           words: Sequence[str]) -> pa.Table:
     return pa.Table.from_pylist([e.row(units) for e in _explain_part(units, part, explainer, simulator, judge, settings, words)[1]])
 
@@ -264,7 +264,7 @@ def _num(value) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
 
 
-def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, seed: int = 0) -> dict:
+def explain_unit(units: Units, unit: int, *, settings: NeuronSettings | None = None, seed: int = 0) -> dict:
     """One unit explained offline and scored next to its baselines, as JSON (the web app's Neurons tab): everything of
     :func:`unit_payload`, plus quantiles and random excerpts. A seeded partner unit supplies the shuffled baseline.
 
@@ -273,11 +273,11 @@ def explain_unit(units: Units, unit: int, *, settings: Settings | None = None, s
         >>> from shatterbox.corpus import load_corpus
         >>> from shatterbox.store import harvest
         >>> s = harvest(load_corpus("wordnet", limit=80), tempfile.mkdtemp(), layers="2", what="mlp")
-        >>> d = explain_unit(Units.neurons(s, 2), 5, settings=Settings(n_explain=5, n_top=5, n_random=5))
+        >>> d = explain_unit(Units.neurons(s, 2), 5, settings=NeuronSettings(n_explain=5, n_top=5, n_random=5))
         >>> d["unit"], sorted(d["scores"]), len(d["random_excerpts"])
         (5, ['explanation', 'random', 'shuffled', 'token_lookup'], 10)
     """
-    settings = settings or Settings(seed=seed)
+    settings = settings or NeuronSettings(seed=seed)
     simulator = Remembered(TokenSimulator())
     found, explained = _explain_part(units, units.check([unit]), TokenExplainer(), simulator, SimulationJudge(simulator), settings,
                                      vocabulary(units.store))

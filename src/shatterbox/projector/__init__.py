@@ -23,13 +23,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from shatterbox.errors import InputError
+from shatterbox.errors import InputError, moved_names
 from shatterbox.options import PROJECT
 from shatterbox.store import Store
 
-METHODS = ("pca", "umap")
+PROJECTIONS = ("pca", "umap")
 
-__all__ = ["METHODS", "Map", "Points", "align", "factor_values", "knn_recall", "layer_vectors", "map_store", "predictions", "project", "reads_store", "project_layers", "sentence_points",
+__all__ = ["PROJECTIONS", "Map", "Points", "align_maps", "factor_values", "knn_recall", "point_vectors", "map_store", "predictions", "project", "reads_store", "project_layers", "sentence_points",
            "token_points", "trustworthiness"]
 
 
@@ -131,21 +131,21 @@ def project(x: np.ndarray, method: str = "pca", *, seed: int = 0, k: int = 10, l
             warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded UMAP runs on one thread, as it should
             coords = umap.UMAP(n_components=2, n_neighbors=min(neighbours, len(x) - 1), random_state=seed).fit_transform(x)
     else:
-        raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
+        raise InputError(f"unknown projection {method!r}: use one of {', '.join(PROJECTIONS)}")
     seconds = time.perf_counter() - start
     k = min(k, (len(x) - 1) // 2)
     return Map(layer, method, np.asarray(coords, dtype=np.float64), trustworthiness(x, coords, k),
                knn_recall(x, coords, k), k, seconds)
 
 
-def align(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def align_maps(coords: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """``coords`` rotated (reflection allowed), scaled and shifted onto ``reference`` (orthogonal Procrustes):
     distances between points keep their ratios, so the map's faithfulness does not change.
 
     Examples:
         >>> ref = np.random.default_rng(2).normal(size=(30, 2))
         >>> turned = ref @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 3 + 5
-        >>> np.allclose(align(turned, ref), ref)
+        >>> np.allclose(align_maps(turned, ref), ref)
         True
     """
     from scipy.linalg import orthogonal_procrustes
@@ -165,7 +165,7 @@ def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed:
     for layer in sorted(vectors):
         m = project(vectors[layer], method, seed=seed, k=k, layer=layer)
         if maps:
-            m.coords = align(m.coords, maps[-1].coords)
+            m.coords = align_maps(m.coords, maps[-1].coords)
         maps.append(m)
         if progress is not None:
             progress(len(maps), len(vectors))
@@ -188,8 +188,8 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
         >>> len(points.texts), [m.layer for m in maps]
         (20, [1, 2])
     """
-    if method not in METHODS:
-        raise InputError(f"unknown projection {method!r}: use one of {', '.join(METHODS)}")
+    if method not in PROJECTIONS:
+        raise InputError(f"unknown projection {method!r}: use one of {', '.join(PROJECTIONS)}")
     if level not in ("sentence", "token"):
         raise InputError(f"unknown level {level!r}: sentence or token")
     if pool not in ("mean", "first"):
@@ -204,7 +204,7 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
     if factors is not None:
         name, values = factor_values(factors, factor, store, points)
         points.values[name] = values
-    return points, project_layers(layer_vectors(store, points, chosen, pool=pool), method, seed=seed, progress=progress)
+    return points, project_layers(point_vectors(store, points, chosen, pool=pool), method, seed=seed, progress=progress)
 
 
 def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -239,7 +239,7 @@ def token_points(store: Store, *, limit: int | None = PROJECT.limit, seed: int =
     return Points("token", rows.column("sentence_id").to_numpy(), rows.column("position").to_numpy(), rows.column("text").to_pylist(), spans, labels)
 
 
-def layer_vectors(store: Store, points: Points, layers: Sequence[int], *, pool: str = "mean") -> dict[int, np.ndarray]:
+def point_vectors(store: Store, points: Points, layers: Sequence[int], *, pool: str = "mean") -> dict[int, np.ndarray]:
     """Each layer's vectors of ``points``: the sentence pooled by ``pool`` (mean over all its tokens, as
     sentence-transformers embed, or first), or the token's own."""
     out = {}
@@ -327,5 +327,9 @@ def factor_values(factors, factor: int, store: Store, points: Points) -> tuple[s
     if not 0 <= factor < factors.n_factors:
         raise InputError(f"factor {factor} is out of range: these factors are 0-{factors.n_factors - 1}")
     layer = factors.layers[int(factors.importance_[factor].argmax())]
-    hidden = layer_vectors(store, points, [layer])[layer]
+    hidden = point_vectors(store, points, [layer])[layer]
     return f"factor {factor} (layer {layer})", factors.codes(hidden, layer, units=[factor])[:, factor]
+
+
+__getattr__ = moved_names(__name__, {"align": "shatterbox.projector:align_maps", "layer_vectors": "shatterbox.projector:point_vectors",
+                                     "METHODS": "shatterbox.projector:PROJECTIONS"})

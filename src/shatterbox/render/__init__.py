@@ -34,11 +34,11 @@ RENDERERS: dict[str, dict[str, str]] = {
     "shatterbox.attention._table.Ranking": {"renderable": "terminal:ranking_renderable"},
     "shatterbox.attention._steps.AttentionSteps": {"renderable": "terminal:steps_renderable"},
     "shatterbox.heads.HeadStats": {"renderable": "terminal:heads_renderable"},
-    "shatterbox.attribution._explain.Attribution": {
+    "shatterbox.attribution._results.Attribution": {
         "to_html": "attribution:attribution_page", "fragment": "attribution:attribution_fragment",
         "renderable": "terminal:attribution_renderable",
     },
-    "shatterbox.attribution._explain.Comparison": {
+    "shatterbox.attribution._results.Comparison": {
         "to_html": "attribution:comparison_page", "fragment": "attribution:comparison_fragment",
         "renderable": "terminal:comparison_renderable",
     },

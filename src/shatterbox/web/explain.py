@@ -82,13 +82,15 @@ def router(served: Served) -> APIRouter:
     @api.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
     async def explain(req: ExplainRequest) -> dict:
         def work() -> dict:
-            from shatterbox.attribution import explain as run_explain
+            from shatterbox.attribution import compare, explain as run_explain
 
             clf = _classifier_for(served, req)
             options = req.model_dump(exclude={"text", "zero_shot"})
 
             def make():
                 with served.gate():
+                    if options["method"].strip().lower() == "all":
+                        return compare(clf, req.text, **{k: v for k, v in options.items() if k != "method"}).to_dict()
                     return run_explain(clf, req.text, **options).to_dict()
 
             return served.explanations.get_or_make((clf.name, req.text, tuple(sorted(options.items()))), make)
@@ -115,13 +117,13 @@ def router(served: Served) -> APIRouter:
     @api.post("/api/stores/{name}/explain-corpus", summary="Explain the first sentences of a store with the served classifier (quick sampled Shapley or Kernel SHAP) and rank the words per label")
     async def explain_store(name: str, req: DatasetRequest) -> dict:
         def work() -> dict:
-            from shatterbox.global_attribution import Settings, explain_corpus
+            from shatterbox.global_attribution import CorpusSettings, explain_corpus
 
             store = open_store(served.folder, name)
 
             def make() -> dict:
                 texts = store.query(f"select text from sentences order by id limit {int(req.limit)}").column(0).to_pylist()
-                settings = Settings(method=req.method, pairs=req.pairs if req.method == "sampled" else None)
+                settings = CorpusSettings(method=req.method, pairs=req.pairs if req.method == "sampled" else None)
                 return _dataset_response(explain_corpus(texts, served.store_classifier(), settings=settings), req)
 
             return datasets.get_or_make_for([store.root / "manifest.json"], (name, req.model_dump_json()), make)
