@@ -1,4 +1,4 @@
-"""Capture overhead: shatterbox.capture vs a plain Hugging Face forward with output_attentions=True.
+"""Capture overhead: shatterbox.trace vs a plain Hugging Face forward with output_attentions=True.
 
 Both sides tokenize and run the same texts on the same model in the same process; the plain
 side loads its own copy with eager attention (no recorder). Prints median seconds and the ratio.

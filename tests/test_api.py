@@ -8,7 +8,7 @@ import pytest
 
 from shatterbox.errors import ShatterboxDeprecationWarning
 
-PACKAGES = ["shatterbox", "shatterbox.models", "shatterbox.capture", "shatterbox.attention", "shatterbox.heads", "shatterbox.attribution",
+PACKAGES = ["shatterbox", "shatterbox.models", "shatterbox.trace", "shatterbox.attention", "shatterbox.heads", "shatterbox.attribution",
             "shatterbox.attribution.parts", "shatterbox.generation", "shatterbox.global_attribution", "shatterbox.classifiers",
             "shatterbox.corpus", "shatterbox.store", "shatterbox.factors", "shatterbox.neurons", "shatterbox.probes", "shatterbox.projector",
             "shatterbox.render", "shatterbox.engines", "shatterbox.options", "shatterbox.errors", "shatterbox.web", "shatterbox.decoders",
@@ -71,7 +71,7 @@ def test_explain_returns_one_type_and_compare_compares():
 
 def test_the_capture_function_and_package_do_not_collide():
     import shatterbox as sb
-    import shatterbox.capture
+    import shatterbox.trace
 
-    assert callable(sb.capture) and sb.capture.__module__ == "shatterbox.capture"
-    assert shatterbox.capture.capture is sb.capture
+    assert callable(sb.capture) and sb.capture.__module__ == "shatterbox.trace"
+    assert shatterbox.trace.capture is sb.capture

@@ -358,10 +358,10 @@ def test_help_starts_without_torch_or_transformers():
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
     lazy = subprocess.run([sys.executable, "-c", "import shatterbox as sb, sys; assert 'torch' not in sys.modules; "
-                           "print(sb.load.__module__, 'torch' in sys.modules); import shatterbox.capture; "
+                           "print(sb.load.__module__, 'torch' in sys.modules); import shatterbox.trace; "
                            "print(type(sb.capture).__name__, sb.capture.__module__)"], capture_output=True, text=True, timeout=120)
     # sb.capture stays the function even once the subpackage of the same name is imported
-    assert lazy.stdout.split() == ["shatterbox.models", "True", "function", "shatterbox.capture"], lazy.stderr
+    assert lazy.stdout.split() == ["shatterbox.models", "True", "function", "shatterbox.trace"], lazy.stderr
 
 
 @pytest.fixture(scope="module")

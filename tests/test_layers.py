@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "shatterbox"
 LAYERS: list[tuple[str, set[str]]] = [
     ("base", {"errors", "_batching", "memory", "runs", "decoders", "options"}),
     ("models", {"models"}),
-    ("capture", {"capture"}),
+    ("capture", {"trace"}),
     ("corpus and store", {"corpus", "store", "engines", "classifiers"}),
     ("analyses", {"attention", "heads", "attribution", "generation", "global_attribution", "factors", "neurons",
                   "probes", "projector"}),
@@ -34,7 +34,7 @@ def module_name(path: Path, root: Path = SRC) -> str:
 
 
 def package_of(module: str) -> str:
-    """``shatterbox.capture.trace`` -> "capture"; ``shatterbox`` -> ""."""
+    """``shatterbox.trace._trace`` -> "capture"; ``shatterbox`` -> ""."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
 
@@ -151,9 +151,9 @@ def planted():
 
 
 def test_a_planted_upward_import_fails(planted):
-    text, is_package = planted["shatterbox.capture.trace"]
-    planted["shatterbox.capture.trace"] = (text + "\n\ndef f():\n    from shatterbox.render import to_html\n", is_package)
-    assert upward(graph(planted)) == ["shatterbox.capture.trace -> shatterbox.render (capture imports render)"]
+    text, is_package = planted["shatterbox.trace._trace"]
+    planted["shatterbox.trace._trace"] = (text + "\n\ndef f():\n    from shatterbox.render import to_html\n", is_package)
+    assert upward(graph(planted)) == ["shatterbox.trace._trace -> shatterbox.render (capture imports render)"]
 
 
 def test_a_planted_circle_fails(planted):
@@ -168,7 +168,7 @@ def test_only_a_deprecation_shim_may_import_upward(planted):
     text, is_package = planted["shatterbox.models"]
     assert any(shim for _, shim in graph(planted)["shatterbox.models"])  # LoadedModel.capture, deprecated
     planted["shatterbox.models"] = (text.replace('deprecated("LoadedModel.capture(text)"', 'print("LoadedModel.capture(text)"'), is_package)
-    assert upward(graph(planted)) == ["shatterbox.models -> shatterbox.capture (models imports capture)"]
+    assert upward(graph(planted)) == ["shatterbox.models -> shatterbox.trace (models imports capture)"]
 
 
 def test_type_checking_imports_do_not_count():

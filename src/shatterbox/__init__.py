@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+import importlib.abc
+import importlib.machinery
 import types
 import warnings
 from typing import TYPE_CHECKING
@@ -26,7 +28,7 @@ warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use (below)
     from shatterbox.attention import AttentionSteps, AttentionTable, attention_steps, attention_table, attends_to
     from shatterbox.attribution import Attribution, Comparison, compare, explain
-    from shatterbox.capture import Trace, TruncationWarning, capture, capture_batch
+    from shatterbox.trace import Trace, TruncationWarning, capture, capture_batch
     from shatterbox.models import DEFAULT_MODEL, LoadedModel, load, wrap
     from shatterbox.render import fragment, show, to_html
 
@@ -35,7 +37,7 @@ __version__ = "0.1.0"
 # torch and transformers take seconds to import: `shatterbox --help` and light commands should not pay for them
 _LAZY = {
     "shatterbox.models": ("DEFAULT_MODEL", "LoadedModel", "load", "wrap"),
-    "shatterbox.capture": ("Trace", "TruncationWarning", "capture_batch"),  # capture: see _Package
+    "shatterbox.trace": ("Trace", "TruncationWarning", "capture", "capture_batch"),
     "shatterbox.attention": ("AttentionSteps", "AttentionTable", "attention_steps", "attention_table", "attends_to"),
     "shatterbox.attribution": ("Attribution", "Comparison", "compare", "explain"),
     "shatterbox.render": ("fragment", "show", "to_html"),
@@ -56,22 +58,42 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))
 
 
-class _Package(types.ModuleType):
-    """``shatterbox.capture`` is both a subpackage and its main function: importing the subpackage
-    binds the module on the package, which must not hide the function ``sb.capture``."""
+class _OldCaptureModule(types.ModuleType):
+    """What ``import shatterbox.capture`` gives for one release: the names of ``shatterbox.trace``, and still callable as
+    the function ``sb.capture`` (the import binds it on the package, in place of the function)."""
 
-    @property
-    def capture(self):
-        from shatterbox.capture import capture
+    def __getattr__(self, name: str):
+        new = "shatterbox.trace._trace" if name == "trace" else "shatterbox.trace.stats" if name == "stats" else None
+        return importlib.import_module(new) if new else getattr(importlib.import_module("shatterbox.trace"), name)
 
-        return capture
+    def __call__(self, *args, **kwargs):
+        return importlib.import_module("shatterbox.trace").capture(*args, **kwargs)
 
-    @capture.setter
-    def capture(self, value) -> None:  # the import system binding the subpackage: sys.modules keeps it
+
+class _OldCapturePath(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import shatterbox.capture`` (the subpackage's old name, which collided with the function ``sb.capture``)
+    still works for one release, with a deprecation warning naming ``shatterbox.trace``."""
+
+    OLD = "shatterbox.capture"
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.OLD or fullname.startswith(self.OLD + "."):
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname == self.OLD)
+        return None
+
+    def create_module(self, spec):
+        from shatterbox.errors import deprecated
+
+        deprecated(f"the module {spec.name}", "shatterbox.trace" if spec.name.endswith(".trace") else spec.name.replace(self.OLD, "shatterbox.trace", 1))
+        if spec.name == self.OLD:
+            return _OldCaptureModule(spec.name)
+        return _OldCaptureModule(spec.name).__getattr__(spec.name.rsplit(".", 1)[1])
+
+    def exec_module(self, module) -> None:
         pass
 
 
-sys.modules[__name__].__class__ = _Package
+sys.meta_path.append(_OldCapturePath())
 
 
 def _register_notebook() -> None:

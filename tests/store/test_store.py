@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import shatterbox as sb
-from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
+from shatterbox.trace.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError, StoreCorrupt, StoreError, StoreMismatch
 from shatterbox.store import META_COLUMNS, Store, harvest

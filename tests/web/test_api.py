@@ -313,7 +313,7 @@ def test_a_batch_holds_at_most_batch_bytes_of_traces(default_model, monkeypatch)
     import importlib
 
 
-    module = importlib.import_module("shatterbox.capture")  # shatterbox.capture is also the function
+    module = importlib.import_module("shatterbox.trace")  # shatterbox.trace is also the function
     texts = [f"sentence number {i} about cats and dogs" for i in range(7)]
     one = sb.capture(default_model, texts[0]).nbytes
     sizes, real = [], module.capture_batch

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shatterbox.capture import allowed_keys
+from shatterbox.trace import allowed_keys
 
 
 def recompute_attention(

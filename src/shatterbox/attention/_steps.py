@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shatterbox.capture.trace import Trace
+from shatterbox.trace import Trace
 from shatterbox.attention._table import result_header
 from shatterbox.errors import InputError
 

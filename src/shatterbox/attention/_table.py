@@ -10,7 +10,7 @@ from typing import Literal
 
 import numpy as np
 
-from shatterbox.capture.trace import Trace
+from shatterbox.trace import Trace
 from shatterbox.errors import InputError
 
 Level = Literal["token", "word"]

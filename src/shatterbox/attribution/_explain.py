@@ -413,7 +413,7 @@ def _gradxinput(game: TokenGame, **_: Any) -> dict:
 
 
 def _rollout(game: TokenGame, **_: Any) -> dict:
-    from shatterbox.capture import capture
+    from shatterbox.trace import capture
 
     trace = capture(game.classifier.model, game.text, truncate=False)
     relevance = rollout_relevance(trace.attentions, game.classifier.pooling)

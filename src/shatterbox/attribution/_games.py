@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.capture import align, encode
+from shatterbox.trace import align, encode
 from shatterbox.errors import InputError
 
 MASKINGS = ("auto", "mask", "delete")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from shatterbox._batching import chunks
-from shatterbox.capture import encode
+from shatterbox.trace import encode
 from shatterbox.errors import InputError, NotAClassifier, UnknownLabel
 from shatterbox.models import LoadedModel, load
 

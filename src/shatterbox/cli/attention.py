@@ -13,7 +13,7 @@ from shatterbox.errors import InputError
 
 
 def _trace(text: Optional[str], pair: Optional[str], model: str, trace_file: Optional[str]):
-    from shatterbox.capture import Trace, capture
+    from shatterbox.trace import Trace, capture
     from shatterbox.models import load
 
     if trace_file:
@@ -86,7 +86,7 @@ def demo(
     Layers and heads are numbered from 1, as in the book.
     """
     from shatterbox.attention import attends_to, attention_table
-    from shatterbox.capture import capture
+    from shatterbox.trace import capture
     from shatterbox.models import load
 
     with _friendly_errors():
@@ -115,7 +115,7 @@ def heads(
     """
     from rich.progress import Progress
 
-    from shatterbox.capture import capture_batch
+    from shatterbox.trace import capture_batch
     from shatterbox.heads import head_stats
     from shatterbox.models import load
 

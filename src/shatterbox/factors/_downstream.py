@@ -8,7 +8,7 @@ from typing import Iterator
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.capture import encode, layer_modules
+from shatterbox.trace import encode, layer_modules
 from shatterbox.errors import InputError
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from shatterbox.attribution import Game
-from shatterbox.capture import align, encode
+from shatterbox.trace import align, encode
 from shatterbox.errors import InputError
 from shatterbox.models import language_model_parts
 

@@ -28,8 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from shatterbox.attention import NUMBERING
-from shatterbox.capture.stats import is_punct, row_stats
-from shatterbox.capture.trace import Trace
+from shatterbox.trace.stats import is_punct, row_stats
+from shatterbox.trace import Trace
 from shatterbox.errors import InputError
 
 __all__ = ["DELIMITER", "KIND_EXPLANATIONS", "HeadRow", "HeadStats", "RELATIONS", "STATS", "head_stats"]

@@ -29,7 +29,7 @@ from shatterbox.models._recorder import IMPLEMENTATION, Recording, layer_modules
 from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailable, deprecated
 
 if TYPE_CHECKING:
-    from shatterbox.capture.trace import Trace
+    from shatterbox.trace import Trace
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_MODEL_ID", "IMPLEMENTATION", "LoadedModel", "Recording", "default_model_path", "language_model_parts", "layer_modules", "load", "mlp_modules", "random_weights", "recording", "wrap"]
 
@@ -99,9 +99,9 @@ class LoadedModel:
         return frozenset(inspect.signature(self.model.forward).parameters)
 
     def capture(self, text: str, text_pair: str | None = None, *, truncate: bool = True) -> "Trace":
-        """Deprecated: :func:`shatterbox.capture` (``capture(model, text)``) records one forward pass."""
+        """Deprecated: :func:`shatterbox.trace` (``capture(model, text)``) records one forward pass."""
         deprecated("LoadedModel.capture(text)", "shatterbox.capture(model, text)")
-        from shatterbox.capture import capture
+        from shatterbox.trace import capture
 
         return capture(self, text, text_pair, truncate=truncate)
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from shatterbox.capture import glue
+from shatterbox.trace import glue
 from shatterbox.errors import LLMError
 from shatterbox.neurons._scoring import discretise
 from shatterbox.neurons._units import Excerpt, Records

@@ -1,6 +1,6 @@
 """Renderers: one way to show any result, in the terminal, as an HTML page, in a notebook.
 
-Results (a :class:`~shatterbox.capture.Trace`, an attention table, an attribution, a generation
+Results (a :class:`~shatterbox.trace.Trace`, an attention table, an attribution, a generation
 explanation, ...) hold data and know nothing of how they are drawn; this package draws them. Every
 result type is registered once in :data:`RENDERERS` by its class name, so importing this package
 loads no model code, and each drawing lives in one place:
@@ -27,7 +27,7 @@ from typing import Any
 
 # class (module.qualname) -> kind -> "module:function" inside this package; each function takes the result
 RENDERERS: dict[str, dict[str, str]] = {
-    "shatterbox.capture.trace.Trace": {
+    "shatterbox.trace._trace.Trace": {
         "to_html": "html:trace_html", "fragment": "html:trace_frame",
     },
     "shatterbox.attention._table.AttentionTable": {"renderable": "terminal:table_renderable"},

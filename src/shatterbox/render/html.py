@@ -24,7 +24,7 @@ from importlib import resources
 import numpy as np
 
 from shatterbox.attention import recompute_attention, sliding_window
-from shatterbox.capture.trace import Trace
+from shatterbox.trace import Trace
 
 ALPHABET = "".join(c for c in map(chr, range(32, 127)) if c not in '"&<>\\')  # 90 characters JSON and HTML keep as is
 LEVELS = 36299  # the most levels three of which fit seven characters: LEVELS**3 <= 90**7 < 2**53 (exact in JavaScript)

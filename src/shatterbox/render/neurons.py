@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from rich.text import Text
 
-from shatterbox.capture import glue
+from shatterbox.trace import glue
 from shatterbox.neurons import Excerpt, discretise
 from shatterbox.render.terminal import shade
 

@@ -15,7 +15,7 @@ Layout of a store folder::
 Token rows: ``sentence_id``, ``position``, ``token``, ``token_id``, ``word_index``, ``word``,
 ``special``, ``char_start`` and ``char_end`` (the token's characters in the sentence), then fixed-size list columns ``hidden_L`` (L = 0 embeddings, 1.. layer outputs),
 ``mlp_L`` (MLP neuron activations of layer L) and ``attn_<stat>_L`` (per head: entropy, special,
-punct, prev, self, next of the token's attention row; see :mod:`shatterbox.capture.stats`).
+punct, prev, self, next of the token's attention row; see :mod:`shatterbox.trace.stats`).
 
 DuckDB reads the shards directly: ``duckdb.sql("select word, count(*) from 'STORE/*.parquet' group by word")``.
 

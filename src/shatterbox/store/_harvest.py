@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from shatterbox.capture import TruncationWarning, align, allowed_keys, encode, layer_window, mlp_modules, recording
-from shatterbox.capture.stats import ROW_STATS, is_punct, row_stats
+from shatterbox.trace import TruncationWarning, align, allowed_keys, encode, layer_window, mlp_modules, recording
+from shatterbox.trace.stats import ROW_STATS, is_punct, row_stats
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.engines import Engine, as_engine, load_source, model_source
 from shatterbox.errors import InputError, StoreError, StoreMismatch

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from shatterbox.capture import Trace, TruncationWarning
+from shatterbox.trace import Trace, TruncationWarning
 from shatterbox.errors import ShatterboxError
 
 __all__ = ["LOCAL_HOSTS", "Admission", "Batcher", "Busy", "Gate", "Guard", "Limits", "add_error_handlers", "read_static", "result", "running"]
@@ -163,7 +163,7 @@ class Batcher:
         return items, None
 
     def _capture_group(self, group: list) -> None:
-        from shatterbox.capture import capture_batch
+        from shatterbox.trace import capture_batch
 
         texts, pairs = [g[0] for g in group], [g[1] for g in group] if group[0][1] is not None else None
         try:

@@ -225,7 +225,7 @@ def test_concurrent_captures_keep_their_own_mlp_activations(default_model):
 
 
 def test_a_batched_trace_holds_only_its_own_rows(default_model):
-    from shatterbox.capture.trace import _ARRAYS
+    from shatterbox.trace._trace import _ARRAYS
 
     traces = sb.capture_batch(default_model, ["One.", "A second, longer sentence here.", "Third one, in the middle."])
     for trace in traces:

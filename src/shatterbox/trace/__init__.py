@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from shatterbox._batching import chunks
-from shatterbox.capture._align import Alignment, align, glue
-from shatterbox.capture._encode import Encoded, TruncationWarning, encode
+from shatterbox.trace._align import Alignment, align, glue
+from shatterbox.trace._encode import Encoded, TruncationWarning, encode
 from shatterbox.models import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
-from shatterbox.capture.trace import Trace
+from shatterbox.trace._trace import Trace
 from shatterbox.errors import AttentionUnavailable
 
 LOGITS_BYTES = 16 << 20  # per text: beyond this only the last position's logits are kept (next-token prediction)
