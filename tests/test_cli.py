@@ -240,9 +240,14 @@ def test_explain_warns_when_precision_is_not_reached():
     assert r.exit_code == 0 and "warning: precision 0.0001 not reached" in r.stderr
 
 
-def test_serve_defaults_to_loopback_and_refuses_bad_setup():
-    r = run("serve", "--help")
-    assert "127.0.0.1" in r.stdout
+def test_serve_defaults_to_loopback_and_refuses_bad_setup(monkeypatch):
+    import shatterbox.web as web
+
+    bound = {}
+    monkeypatch.setattr(web, "serve", lambda model, **kwargs: bound.update(kwargs))
+    assert run("serve").exit_code == 0 and bound["host"] == "127.0.0.1" and bound["port"] == 8000  # what it binds by default
+    assert run("serve", "--host", "0.0.0.0").stderr.startswith("warning: listening on 0.0.0.0")
+    monkeypatch.undo()
     for args, message in ((["serve", "--model", "/nonexistent/folder"], "not available locally"), (["serve", "--port", "70000"], "port 70000 is out of range")):
         r = run(*args, env={"HF_HUB_OFFLINE": "1"})
         assert r.exit_code == 2 and r.stderr.strip().startswith("error: ") and message in r.stderr

@@ -85,6 +85,12 @@ def test_causal_entropy_uses_visible_keys(tiny_models):
     t = sb.capture(tiny_models["gpt2"], SENTENCES[0])
     ent = head_stats([t]).values["entropy"]
     assert ((ent >= 0) & (ent <= 1 + 1e-9)).all()
+    # oracle: row i of a causal head sees keys 0..i only, so its entropy is normalised by log(i + 1); row 0 sees one
+    # key (entropy 0); a head's value is the mean over its rows
+    a = t.attentions.astype(np.float64)  # [layer, head, query, key]
+    p = a[..., 1:, :]
+    h = -(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)).sum(-1) / np.log(np.arange(2, a.shape[-1] + 1))
+    np.testing.assert_allclose(ent, np.concatenate([np.zeros(a.shape[:2] + (1,)), h], -1).mean(-1), atol=1e-6)
 
 
 def test_no_traces_is_a_clear_error():

@@ -14,8 +14,17 @@ def _png_size(path):
 
 
 def test_table_png(tmp_path, chapter_trace):
-    w, h = _png_size(table_png(sb.attention_table(chapter_trace, 6, 6), tmp_path / "t.png"))
+    import matplotlib.image as mpimg
+
+    table = sb.attention_table(chapter_trace, 6, 6)
+    path = table_png(table, tmp_path / "t.png")
+    w, h = _png_size(path)
     assert w > 300 and h > 200
+    pixels = mpimg.imread(path)[..., :3].reshape(-1, 3)
+    blue = pixels[(pixels[:, 2] - pixels[:, 0] > 0.25)]  # cells of the single-hue scale (text and axes are grey)
+    n = len(table.rows)
+    assert len(blue) > 0.05 * w * h  # the cells are drawn, not an empty frame
+    assert len(np.unique(blue.round(2), axis=0)) >= min(n, 6)  # shades follow the weights: several levels, not one fill
 
 
 def test_stat_png_and_unknown_stat(tmp_path, chapter_trace):

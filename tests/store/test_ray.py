@@ -3,9 +3,7 @@
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -14,7 +12,7 @@ import pytest
 from shatterbox.corpus import load_corpus
 from shatterbox.errors import InputError
 from shatterbox.store import harvest
-from tests.conftest import ray_replicas as _replicas
+from tests.conftest import kill_mid_run, ray_replicas as _replicas
 from shatterbox.engines import check_engine
 from shatterbox.engines import Engine
 
@@ -83,13 +81,7 @@ harvest(load_corpus("wordnet", limit=240, seed=0), sys.argv[1], layers="1,6", wh
 @pytest.mark.slow
 def test_a_local_run_killed_mid_run_resumes_on_ray(ray_cluster, corpus, local, default_model, tmp_path):
     root = tmp_path / "mixed"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root)], env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(root.glob("part-*.parquet"))) < 2:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    written = len(list(root.glob("part-*.parquet")))
+    written = kill_mid_run([sys.executable, "-c", KILLED, str(root)], root, "part-*.parquet")
     assert 2 <= written < local.manifest["shards"], "the kill must land mid-run"
     resumed = harvest(corpus, root, model=default_model, engine=Engine("ray", workers=2), **ARGS)
     _same_store(local, resumed, corpus)
