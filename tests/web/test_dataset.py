@@ -8,7 +8,7 @@ import pytest
 
 from shatterbox.corpus import load_corpus
 from shatterbox.global_attribution import CorpusRun, CorpusSettings, dataset_payload, explain_corpus
-from shatterbox.render.attribution import diverging
+from shatterbox.render.palette import diverging
 from shatterbox.store import harvest
 from shatterbox.web import create_app, running
 from tests.conftest import local_client, open_app

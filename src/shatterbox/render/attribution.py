@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from shatterbox.render.palette import css_variables, diverging
+
 if TYPE_CHECKING:
     from shatterbox.attribution import Attribution, Comparison
 
-_UP = (255, 0, 81)
-_DOWN = (0, 139, 251)
 
 _CSS = """
 .sbx{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;max-width:60rem}
@@ -29,7 +29,7 @@ _CSS = """
 .sbx button[aria-pressed=true]{background:#333;color:#fff}
 .sbx svg{vertical-align:middle}
 .sbx-legend{display:flex;align-items:center;gap:.4rem;font-size:.8rem;color:#555;margin:.2rem 0}
-.sbx-legend i{display:inline-block;width:12rem;height:.7rem;border:1px solid #ccc;background:linear-gradient(90deg,rgb(0,139,251),#fff,rgb(255,0,81))}
+.sbx-legend i{display:inline-block;width:12rem;height:.7rem;border:1px solid #ccc;background:linear-gradient(90deg,var(--sb-down),#fff,var(--sb-up))}
 """
 
 _JS = """
@@ -43,18 +43,6 @@ document.querySelectorAll('.sbx-attr').forEach(function(sec){
   });
 });
 """
-
-
-def diverging(value: float) -> tuple[int, int, int, float]:
-    """RGB and opacity for a value scaled to [-1, 1]: red for positive, blue for negative.
-
-    Examples:
-        >>> diverging(1.0), diverging(-0.5)[:3]
-        ((255, 0, 81, 1.0), (0, 139, 251))
-    """
-    v = min(max(float(value), -1.0), 1.0)
-    r, g, b = _UP if v >= 0 else _DOWN
-    return r, g, b, round(abs(v), 3)
 
 
 def _scale(values: np.ndarray) -> float:
@@ -166,7 +154,7 @@ def attribution_fragment(attributions: Sequence["Attribution"], *, table: Sequen
     attributions = _listed(attributions)
     parts = [_table_html(table)] if table else []
     parts.extend(_section(a) for a in attributions)
-    return f'<div class="sbx"><style>{_CSS}</style>{"".join(parts)}<script>{_JS}</script></div>'
+    return f'<div class="sbx"><style>{css_variables()}{_CSS}</style>{"".join(parts)}<script>{_JS}</script></div>'
 
 
 def attribution_page(attributions: Sequence["Attribution"], *, table: Sequence[dict] | None = None) -> str:

@@ -22,7 +22,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from shatterbox.render.attribution import diverging
+from shatterbox.render.palette import MISSING, diverging
 
 if TYPE_CHECKING:
     from shatterbox.generation import GenerationExplanation
@@ -47,7 +47,7 @@ def cell_colour(value: float, scale: float) -> str:
         ('rgba(255,0,81,0.5)', '#eee')
     """
     if not np.isfinite(value):
-        return "#eee"
+        return MISSING
     r, g, b, a = diverging(value / scale)
     return f"rgba({r},{g},{b},{a})"
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from shatterbox.options import RANKING
 
-from shatterbox.render.attribution import diverging
+from shatterbox.render.palette import diverging
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}

@@ -24,6 +24,7 @@ from importlib import resources
 import numpy as np
 
 from shatterbox.attention import recompute_attention, sliding_window
+from shatterbox.render.palette import palette_json
 from shatterbox.trace import Trace
 
 ALPHABET = "".join(c for c in map(chr, range(32, 127)) if c not in '"&<>\\')  # 90 characters JSON and HTML keep as is
@@ -177,6 +178,16 @@ def script_json(data: dict) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+def palette_script() -> str:
+    """The palette and its JavaScript functions (``window.shatterboxColours``), for a page's first script.
+
+    Examples:
+        >>> palette_script().startswith("window.shatterboxPalette = {")
+        True
+    """
+    return "window.shatterboxPalette = " + palette_json() + ";\n" + asset("palette.js")
+
+
 def asset(name: str) -> str:
     """The text of one of the page assets (views.js, views.css, projector.js)."""
     return resources.files("shatterbox.render.assets").joinpath(name).read_text(encoding="utf-8")
@@ -197,7 +208,7 @@ def trace_html(trace: Trace, *, title: str | None = None, neuron: bool = True) -
         "<style>" + asset("views.css") + "</style></head><body>"
         "<div id=\"sb-root\"></div>"
         "<script type=\"application/json\" id=\"sb-data\">" + script_json(payload(trace, neuron=neuron)) + "</script>"
-        "<script>" + asset("views.js") + "</script></body></html>"
+        "<script>" + palette_script() + "\n" + asset("views.js") + "</script></body></html>"
     )
 
 

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 from rich.text import Text
 
+from shatterbox.render.palette import HIGH
 from shatterbox.trace import glue
 from shatterbox.neurons import Excerpt, discretise
 from shatterbox.render.terminal import shade
@@ -56,7 +57,7 @@ def excerpt_html(excerpt: Excerpt, maximum: float) -> str:
     levels = discretise(excerpt.activations, maximum)
     parts = []
     for (space, token), level, value in zip(glue(excerpt.tokens), levels, excerpt.activations):
-        style = f' style="background:rgba(8,69,148,{level / 10:.2g})"' if level else ""
+        style = f' style="background:rgba({HIGH[0]},{HIGH[1]},{HIGH[2]},{level / 10:.2g})"' if level else ""
         colour = ";color:#fff" if level >= 6 else ""
         style = style[:-1] + colour + '"' if style and colour else style
         parts.append(f'{space}<span class="sbn-t"{style} title="{float(value):.3g}">{html.escape(token)}</span>')

@@ -10,13 +10,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from shatterbox.render.palette import diverging, ramp
+
 if TYPE_CHECKING:
     from shatterbox.attention import AttentionSteps, AttentionTable, Ranking
     from shatterbox.attribution import Attribution, Comparison
     from shatterbox.heads import HeadStats
 
-_LOW = (255, 255, 255)
-_HIGH = (8, 69, 148)
 
 
 _SIXTEEN = [False]  # set by use_palette for the console that prints
@@ -46,7 +46,7 @@ def shade(weight: float) -> str:
     t = min(max(float(weight), 0.0), 1.0) ** 0.5
     if _SIXTEEN[0]:
         return "black on white" if t < 0.3 else "black on cyan" if t < 0.55 else "bright_white on blue" if t < 0.8 else "bold bright_white on blue"
-    r, g, b = (round(lo + (hi - lo) * t) for lo, hi in zip(_LOW, _HIGH))
+    r, g, b, _ = ramp(weight)
     return f"{'white' if t > 0.55 else 'black'} on rgb({r},{g},{b})"
 
 
@@ -163,8 +163,6 @@ def heads_renderable(stats: "HeadStats", top: int | None = None) -> Group:
 
 
 def _word_style(value: float, scale: float) -> str:
-    from shatterbox.render.attribution import diverging
-
     r, g, b, alpha = diverging(value / scale)
     if _SIXTEEN[0]:
         if alpha < 0.15:

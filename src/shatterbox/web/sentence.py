@@ -52,7 +52,13 @@ def page_router() -> APIRouter:
         if name not in STATIC:
             raise HTTPException(404, f"no such file: {name!r}")
         package, file, media = STATIC[name]
-        return Response(read_static(package, file), media_type=media, headers=SECURITY_HEADERS)
+        if name == "palette.js":  # the colours, from render/palette.py
+            from shatterbox.render.html import palette_script
+
+            body = palette_script()
+        else:
+            body = read_static(package, file)
+        return Response(body, media_type=media, headers=SECURITY_HEADERS)
 
     return api
 

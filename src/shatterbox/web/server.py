@@ -247,6 +247,7 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 STATIC = {  # the only files the app serves: name -> (package, file, media type)
     "app.js": ("shatterbox.web.static", "app.js", "text/javascript"),
     "app.css": ("shatterbox.web.static", "app.css", "text/css"),
+    "palette.js": ("shatterbox.render.assets", "palette.js", "text/javascript"),  # served after the palette's data
     "views.js": ("shatterbox.render.assets", "views.js", "text/javascript"),
     "views.css": ("shatterbox.render.assets", "views.css", "text/css"),
     "projector.js": ("shatterbox.render.assets", "projector.js", "text/javascript"),

@@ -3,10 +3,7 @@
   var COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
   var MAX_ROWS = 64; // DOM tables beyond this are unreadable and slow: the CLI's CSV has them all
 
-  function ramp(v) { // white -> dark blue on a square-root scale (the terminal table uses the same ramp)
-    var s = Math.sqrt(Math.max(0, Math.min(1, v)));
-    return [Math.round(255 - 247 * s), Math.round(255 - 186 * s), Math.round(255 - 107 * s), s];
-  }
+  var ramp = window.shatterboxColours.ramp; // white -> dark blue on a square-root scale (render/palette.py, as in the terminal)
   function el(tag, attrs, text) {
     var e = tag.indexOf("svg:") === 0 ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
     for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
@@ -62,16 +59,16 @@
       var s = dot * D.scaling[l];
       return D.softcap ? D.softcap * Math.tanh(s / D.softcap) : s;
     }
-    function visible(l, i, j) { // whether query i sees key j: causal mask and the layer's sliding window
-      return !(D.causal && j > i) && !(D.layers[l].window && j <= i - D.layers[l].window);
+    function seen(l, i) { // the keys query i sees in layer l, [first, end): the causal mask and the sliding window (capture.allowed_keys)
+      var w = D.layers[l].window;
+      return [w ? Math.max(0, i - w + 1) : 0, D.causal ? i + 1 : T];
     }
-    function softmax(row, off, i, l) { // in place over the keys query i sees in layer l; the masked rest becomes 0
-      var mx = -Infinity, z = 0, j, lo = D.layers[l].window ? Math.max(0, i - D.layers[l].window + 1) : 0, n = D.causal ? i + 1 : T;
-      for (j = lo; j < n; j++) { row[off + j] = score(row[off + j], l); if (row[off + j] > mx) mx = row[off + j]; }
-      for (j = lo; j < n; j++) { row[off + j] = Math.exp(row[off + j] - mx); z += row[off + j]; }
-      for (j = lo; j < n; j++) row[off + j] /= z;
-      for (j = 0; j < lo; j++) row[off + j] = 0;
-      for (j = n; j < T; j++) row[off + j] = 0;
+    function visible(l, i, j) { var k = seen(l, i); return j >= k[0] && j < k[1]; }
+    function softmax(row, off, i, l) { // q.k in place -> probabilities over the keys query i sees in layer l; the masked rest becomes 0
+      var k = seen(l, i), mx = -Infinity, z = 0, j;
+      for (j = k[0]; j < k[1]; j++) { row[off + j] = score(row[off + j], l); if (row[off + j] > mx) mx = row[off + j]; }
+      for (j = k[0]; j < k[1]; j++) { row[off + j] = Math.exp(row[off + j] - mx); z += row[off + j]; }
+      for (j = 0; j < T; j++) row[off + j] = j >= k[0] && j < k[1] ? row[off + j] / z : 0;
     }
     var qk = {};
     function vectors(kind, l) { // Float32Array [head][token][d]: integer codes times one scale per head and dimension
@@ -139,12 +136,13 @@
     D.tokens.forEach(function (t, i) { querySel.appendChild(el("option", { value: i }, (i + 1) + ": " + t)); }); // tokens count from 1, like layers and heads
     if (D.neuron) { root.appendChild(neuronPane); querySel.addEventListener("change", drawNeuron); }
 
-    function strip(values, scale) { // one coloured cell per dimension: blue positive, red negative
+    function strip(values, scale) { // one coloured cell per dimension: the diverging palette (red positive, blue negative) over white
       var c = el("canvas", { width: values.length, height: 1, style: "width:" + (values.length * 4) + "px;height:12px" });
       var ctx = c.getContext("2d"), img = ctx.createImageData(values.length, 1);
       for (var i = 0; i < values.length; i++) {
-        var v = Math.max(-1, Math.min(1, values[i] / scale)), p = i * 4;
-        img.data[p] = v < 0 ? 255 : 255 - 200 * v; img.data[p + 1] = 255 - 200 * Math.abs(v); img.data[p + 2] = v > 0 ? 255 : 255 + 200 * v; img.data[p + 3] = 255;
+        var col = window.shatterboxColours.diverging(values[i] / scale), p = i * 4;
+        for (var ch = 0; ch < 3; ch++) img.data[p + ch] = Math.round(255 + (col[ch] - 255) * col[3]);
+        img.data[p + 3] = 255;
       }
       ctx.putImageData(img, 0, 0);
       return c;
@@ -158,14 +156,13 @@
       head.appendChild(querySel); neuronPane.appendChild(head);
       var q = qs.subarray((h * T + qi) * d, (h * T + qi + 1) * d), big = 1e-9, j, i;
       for (i = 0; i < d; i++) big = Math.max(big, Math.abs(q[i]));
-      var scores = [], dots = [], prods = [], max = -Infinity;
+      var scores = [], dots = [], prods = [], e = new Float64Array(T);
       for (j = 0; j < T; j++) {
         var k = ks.subarray((h * T + j) * d, (h * T + j + 1) * d), prod = new Float64Array(d), dot = 0;
         for (i = 0; i < d; i++) { prod[i] = q[i] * k[i]; dot += prod[i]; }
-        var s = visible(l, qi, j) ? score(dot, l) : -Infinity;
-        prods.push(prod); dots.push(dot); scores.push(s); if (s > max) max = s;
+        prods.push(prod); dots.push(dot); scores.push(visible(l, qi, j) ? score(dot, l) : -Infinity); e[j] = dot;
       }
-      var z = 0, e = scores.map(function (s) { var x = s === -Infinity ? 0 : Math.exp(s - max); z += x; return x; });
+      softmax(e, 0, qi, l); // the same softmax, mask and soft cap as the views' recomputation
       var t = el("table", { "class": "sb-table", id: "sb-neuron" }), tr = el("tr"), model = D.layers[l].attention ? layerData(l) : null;
       var cols = ["key", "k", "q \u00d7 k", "q \u00b7 k", "\u00d7 scaling (" + D.scaling[l].toPrecision(4) + ")" + (D.softcap ? ", soft-capped at " + D.softcap : ""), "softmax"];
       cols.concat(model ? ["model"] : []).forEach(function (c) { tr.appendChild(el("th", {}, c)); });
@@ -181,7 +178,7 @@
         neuronPane.appendChild(el("p", {}, "showing the " + MAX_ROWS + " keys with the highest softmax of " + T));
       }
       shown.forEach(function (j) {
-        var row = el("tr"), p = e[j] / z, kc = el("td"), pc = el("td");
+        var row = el("tr"), p = e[j], kc = el("td"), pc = el("td");
         row.appendChild(el("th", {}, D.tokens[j]));
         kc.appendChild(strip(ks.subarray((h * T + j) * d, (h * T + j + 1) * d), big)); row.appendChild(kc);
         pc.appendChild(strip(prods[j], big * big)); row.appendChild(pc);

@@ -83,7 +83,8 @@
   $("att-head").addEventListener("change", selectHead);
 
   // ---- heads ----
-  function scoreColour(v, top) { var a = top > 0 ? Math.max(0, v) / top : 0; return "rgba(8,69,148," + a.toFixed(3) + ")"; }
+  var colours = window.shatterboxColours, HIGH = window.shatterboxPalette.high; // render/palette.py, via /static/palette.js
+  function scoreColour(v, top) { var a = top > 0 ? Math.max(0, v) / top : 0; return colours.rgba(HIGH.concat([a.toFixed(3)])); }
   $("heads-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var texts = $("heads-texts").value.split("\n").filter(function (t) { return t.trim(); });
@@ -131,9 +132,8 @@
   }
 
   // ---- explain ----
-  function colour(v, scale) { // red pushes the label up, blue down (as shap's text plot)
-    var a = scale > 0 ? Math.min(1, Math.abs(v) / scale) : 0;
-    return (v >= 0 ? "rgba(255,0,81," : "rgba(0,139,251,") + a.toFixed(3) + ")";
+  function colour(v, scale) { // red pushes the label up, blue down (as shap's text plot): the palette's diverging colour
+    return colours.rgba(colours.diverging(scale > 0 ? v / scale : 0));
   }
   function largest(a) { var s = 0; a.values.forEach(function (row) { row.forEach(function (v) { s = Math.max(s, Math.abs(v)); }); }); return s; }
   function attributionBlock(a, shared) { // shared: one colour scale for several blocks (the counterfactual's two sides)
@@ -522,7 +522,7 @@
       var piece = t.indexOf("##") === 0 ? t.slice(2) : t;
       if (i && t.indexOf("##") !== 0) p.appendChild(document.createTextNode(" "));
       var span = el("span", { "class": "neuron-token", title: ex.activations[i].toFixed(3), "data-level": ex.levels[i] }, piece);
-      if (ex.levels[i]) span.style.background = "rgba(8,69,148," + (ex.levels[i] / 10) + ")";
+      if (ex.levels[i]) span.style.background = colours.rgba(HIGH.concat([ex.levels[i] / 10]));
       if (ex.levels[i] >= 6) span.style.color = "#fff";
       p.appendChild(span);
     });
@@ -609,7 +609,7 @@
       d.values[i].forEach(function (v, j) {
         var err = d.error && d.error[i][j] !== null ? d.error[i][j] : null;
         var td = el("td", { title: v === null ? "comes after this token" : v.toFixed(3) + (err !== null ? " \u00b1 " + err.toFixed(3) : "") }, v === null ? "" : (v >= 0 ? "+" : "") + v.toFixed(2));
-        td.style.background = v === null ? "#eee" : colour(v, scale);
+        td.style.background = v === null ? colours.missing : colour(v, scale);
         tr.appendChild(td);
       });
       tr.appendChild(el("td", {}, d.full[i].toFixed(2)));
