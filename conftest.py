@@ -8,7 +8,11 @@ contributors is ``python -m pytest -m "not slow"``; CI runs everything.
 import pytest
 
 FIXTURE_MARKS = {"browser": "browser", "ray_cluster": "ray", "gemma": "decoder"}
-SLOW_DOCTESTS = {"shatterbox.classifiers.sentiment.train"}  # retrains the shipped adapter's first epochs (about 15 s)
+SLOW_DOCTESTS = {  # examples that harvest a store and fit or explain on it, or retrain (a second or more each)
+    "shatterbox.classifiers.sentiment.train", "shatterbox.probes.probe", "shatterbox.probes.examples", "shatterbox.factors._fit.fit_factors",
+    "shatterbox.factors._fit.seed_spread", "shatterbox.neurons", "shatterbox.neurons._run.explain_units", "shatterbox.neurons._run.explain_unit",
+    "shatterbox.neurons._run.explain_records", "shatterbox.neurons._units.records",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -166,6 +166,7 @@ def test_heads_bad_input(args, message):
     assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.output
 
 
+@pytest.mark.slow
 def test_png_outputs(tmp_path):
     table, heat = tmp_path / "t.png", tmp_path / "h.png"
     assert run("attention", CHAPTER, "--layer", "6", "--head", "6", "--png", str(table)).exit_code == 0
@@ -260,6 +261,7 @@ def test_explain_quick_mode():
     assert "sampled 26" in r.stderr
 
 
+@pytest.mark.slow
 def test_harvest_then_read_the_store(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("The bank raised rates.\nWe sat on the river bank.\n", encoding="utf-8")

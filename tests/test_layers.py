@@ -8,6 +8,7 @@ import inside a function whose first statement is ``deprecated(...)``, gone with
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,12 @@ def graph(sources: dict[str, tuple[str, bool]]) -> dict[str, list[tuple[str, boo
 
 
 def read_tree(root: Path = SRC) -> dict[str, tuple[str, bool]]:
-    return {module_name(p, root): (p.read_text(encoding="utf-8"), p.name == "__init__.py") for p in sorted(root.rglob("*.py"))}
+    return dict(_tree(root))
+
+
+@lru_cache(maxsize=1)
+def _tree(root: Path) -> tuple:
+    return tuple((module_name(p, root), (p.read_text(encoding="utf-8"), p.name == "__init__.py")) for p in sorted(root.rglob("*.py")))
 
 
 def upward(edges: dict[str, list[tuple[str, bool]]]) -> list[str]:

@@ -118,6 +118,7 @@ def test_steps_reproduce_the_model_for_every_query(chapter_trace, layer, head):
         np.testing.assert_allclose(s.scaled, s.dots / np.sqrt(s.d_k), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_steps_on_a_causal_model_mask_future_keys(tiny_models):
     trace = sb.capture(tiny_models["gpt2"], CHAPTER)
     s = sb.attention_steps(trace, 2, 3, 2)

@@ -53,6 +53,7 @@ def test_a_value_game_and_the_chapter():
     assert a.units == "value" and round(a.values[1, 0], 3) == 0.875
 
 
+@pytest.mark.slow
 def test_zero_shot_labels_as_words_and_as_prototypes():
     clf = zero_shot(["sports", "politics", "cooking"])
     a = explain(clf, "The striker scored twice in the final")
@@ -107,6 +108,7 @@ def test_json_and_html():
     assert sb.fragment(a).startswith('<div class="sbx">')
 
 
+@pytest.mark.slow
 def test_label_by_name_number_and_unknown():
     assert explain(text=TEXT, label="negative").label_name == "negative"
     assert explain(text=TEXT, label=0).label_name == "negative"

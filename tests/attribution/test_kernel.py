@@ -79,6 +79,7 @@ def test_sizes_are_enumerated_from_the_outside_in_and_samples_come_in_complement
     np.testing.assert_allclose(design.weights.sum(), 1.0)
 
 
+@pytest.mark.slow
 def test_error_falls_with_the_budget_and_is_on_a_par_with_shaps_kernel_explainer():
     shap = pytest.importorskip("shap")
     n, seeds = 10, 8

@@ -43,6 +43,7 @@ def test_sampling_follows_lime():
     assert np.allclose(masks[1:].mean(axis=0), masks[1:].mean(), atol=0.03)  # no word favoured
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(sentiment):
     a = explain(sentiment, TEXT, method="lime", samples=300, seed=7)
     b = explain(sentiment, TEXT, method="lime", samples=300, seed=7)

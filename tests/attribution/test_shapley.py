@@ -91,6 +91,7 @@ def test_chapter_warm_up_game():
     assert round(a.values[0, 0] * 5040, 6) == 1764.0
 
 
+@pytest.mark.slow
 def test_exact_equals_shap_exact_explainer_on_random_games():
     for seed in range(3):
         game = _random_game(6, 1, seed)

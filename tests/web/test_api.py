@@ -277,6 +277,7 @@ def test_serving_on_all_interfaces_answers_ip_addresses_only():
     assert not guard.host_allowed("attacker.example:8000") and not guard.host_allowed("")
 
 
+@pytest.mark.slow
 def test_a_streamed_body_is_cut_off_while_it_streams():
     import http.client
 
