@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from shatterbox.cli._common import engine_of, in_flags, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
+from shatterbox.cli._messages import in_flags
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
 from shatterbox.errors import InputError
 
 
