@@ -18,6 +18,7 @@ def _efficient(a: Attribution) -> bool:
     return bool(np.abs(a.values.sum(axis=0) - (a.prediction - a.base)).max() <= 1e-5)
 
 
+@pytest.mark.slow
 def test_default_target_is_the_shipped_sentiment_classifier():
     a = explain(text=TEXT)
     assert a.labels == ["negative", "positive"] and a.label_name == "positive"
@@ -41,6 +42,7 @@ def test_a_pipeline_gives_the_same_values_as_its_model(classifier_dirs):
     assert np.allclose(a.values, b.values, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_a_callable_on_strings(sentiment):
     a = explain(sentiment.predict, "The soup was cold and bland.", output_names=["neg", "pos"])
     b = explain(sentiment, "The soup was cold and bland.", masking="delete")
@@ -64,6 +66,7 @@ def test_zero_shot_labels_as_words_and_as_prototypes():
         zero_shot(["only"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["exact", "sampled", "kernel", "owen", "lime", "ig", "gradxinput", "rollout"])
 def test_every_method_gives_scored_per_word_values(method):
     a = explain(text=TEXT, method=method, samples=200)
@@ -139,6 +142,7 @@ def test_bad_inputs_have_one_clear_message(default_model):
         explain(42, TEXT)
 
 
+@pytest.mark.slow
 def test_precision_not_reached_is_reported():
     a = explain(text="The whole experience was a pleasure from booking to check out", method="sampled", precision=1e-4, budget=300)
     assert any("not reached" in n for n in a.notes) and a.evaluations <= 300

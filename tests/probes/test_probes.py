@@ -36,6 +36,7 @@ def test_a_planted_property_is_found_at_its_layer_only():
     assert result.best().layer == 3
 
 
+@pytest.mark.slow
 def test_the_mlp_probe_finds_it_too():
     x, labels, words = planted(seed=1)
     result = probe_arrays({3: x[3], 5: x[5]}, labels, words, kind="mlp", folds=3)
