@@ -77,7 +77,7 @@ def main() -> None:
     texts = sentences(args.requests)
     bare = bare_forward_seconds(texts[0])  # before the server exists: a quiet process
     app = create_app(limits=Limits(max_queue=args.requests + 10))
-    tokenizer = app.state.model.tokenizer
+    tokenizer = app.state.served.model.tokenizer
     with running(app) as url:
         post(url + "api/trace", {"text": "warm up"})
         start = time.perf_counter()

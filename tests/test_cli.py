@@ -575,3 +575,4 @@ def test_every_library_warning_is_shown_once_in_one_line_and_parameters_become_f
     assert in_flags(note) == "precision 0.01 not reached: raise it to about --budget 1200"
     assert in_flags("harvest with what=mlp layers=3, or overwrite=True") == "harvest with --what mlp --layers 3, or --overwrite"
     assert in_flags("kind=example stays: no such flag is meant", {"what"}) == "kind=example stays: no such flag is meant"
+    assert in_flags("a linear probe cannot: use kind='mlp'") == "a linear probe cannot: use --kind mlp"  # probe's flag, not --engine

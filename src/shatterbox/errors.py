@@ -11,7 +11,7 @@ Examples:
 
 from __future__ import annotations
 
-__all__ = ["AttentionUnavailable", "BudgetTooSmall", "EmptyText", "HeadOutOfRange", "InputError", "InvalidTrace", "LLMError", "LayerOutOfRange", "ModelNotAvailable", "NotAClassifier", "Note", "ShatterboxDeprecationWarning", "ShatterboxError", "StoreCorrupt", "StoreError", "StoreMismatch", "TextTooLong", "UnknownLabel", "UnknownWord", "deprecated", "moved_names"]
+__all__ = ["AttentionUnavailable", "DrawnAndShownByRender", "DrawnByRender", "BudgetTooSmall", "EmptyText", "HeadOutOfRange", "InputError", "InvalidTrace", "LLMError", "LayerOutOfRange", "ModelNotAvailable", "NotAClassifier", "Note", "ShatterboxDeprecationWarning", "ShatterboxError", "StoreCorrupt", "StoreError", "StoreMismatch", "TextTooLong", "UnknownLabel", "UnknownWord", "deprecated", "moved_names"]
 
 
 class ShatterboxError(Exception):
@@ -159,6 +159,29 @@ def deprecated(old: str, new: str) -> None:
 
     warnings.warn(f"{old} is deprecated and goes away in the next release: use {new}",
                   ShatterboxDeprecationWarning, stacklevel=3)
+
+
+class DrawnByRender:
+    """Results whose drawing moved to :mod:`shatterbox.render`: their old ``to_html()`` forwards there, with a deprecation
+    warning, for one release."""
+
+    def to_html(self, **options: object) -> str:
+        """Deprecated: :func:`shatterbox.to_html` draws every result."""
+        deprecated(f"{type(self).__name__}.to_html()", f"shatterbox.to_html({type(self).__name__.lower()})")
+        from shatterbox.render import to_html
+
+        return to_html(self, **options)
+
+
+class DrawnAndShownByRender(DrawnByRender):
+    """As :class:`DrawnByRender`, for results that also had ``show()`` (the terminal drawing)."""
+
+    def show(self, console: object = None) -> None:
+        """Deprecated: :func:`shatterbox.show` prints every result."""
+        deprecated(f"{type(self).__name__}.show()", f"shatterbox.show({type(self).__name__.lower()})")
+        from shatterbox.render import show
+
+        show(self, console)
 
 
 def moved_names(module: str, names: dict[str, str]):

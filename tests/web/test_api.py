@@ -36,9 +36,9 @@ def test_trace_is_the_views_payload_and_is_cached(client, app, default_model):
     trace = sb.capture(default_model, CHAPTER)
     assert first["tokens"] == trace.labels and first["nLayers"] == 6 and len(first["layers"]) == 6
     assert first["truncated"] == 0
-    cached = len(app.state.traces.items)
+    cached = len(app.state.served.traces.items)
     assert client.post("/api/trace", json={"text": CHAPTER}).json() == first
-    assert len(app.state.traces.items) == cached  # served from the cache, no new forward pass
+    assert len(app.state.served.traces.items) == cached  # served from the cache, no new forward pass
 
 
 def test_attention_table_and_ranking_equal_the_library(client, default_model):
@@ -187,12 +187,12 @@ def test_a_full_queue_is_a_503_and_the_page_still_answers():
 
     app = create_app(limits=Limits(max_concurrent=1, max_queue=2))
     with local_client(app) as client, ThreadPoolExecutor(3) as pool:  # one event loop, as under uvicorn
-        with app.state.gate():  # the model is busy: admitted requests wait for it
+        with app.state.served.gate():  # the model is busy: admitted requests wait for it
             waiting = [pool.submit(client.post, "/api/trace", json={"text": f"waiting sentence {i}"}) for i in range(3)]
             deadline = time.monotonic() + 10
-            while app.state.admission.active < 3 and time.monotonic() < deadline:
+            while app.state.served.admission.active < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert app.state.admission.active == 3  # one for the model slot, two in the queue
+            assert app.state.served.admission.active == 3  # one for the model slot, two in the queue
             r = client.post("/api/trace", json={"text": "one too many"})
             assert r.status_code == 503 and "busy" in r.json()["error"]
             start = time.perf_counter()
@@ -205,7 +205,7 @@ def test_a_full_queue_is_a_503_and_the_page_still_answers():
 def test_a_request_that_waits_too_long_is_a_503():
     app = create_app(limits=Limits(timeout=0.3))
     client = local_client(app)
-    with app.state.gate():
+    with app.state.served.gate():
         r = client.post("/api/trace", json={"text": "a sentence that cannot be captured now"})
     assert r.status_code == 503 and "more than 0.3 s" in r.json()["error"]
 
@@ -305,7 +305,7 @@ def test_the_trace_cache_is_bounded_in_bytes(default_model):
     with local_client(app) as client:
         for i in range(10):
             assert client.post("/api/trace", json={"text": f"The {i}th short sentence of the cache test."}).status_code == 200
-    cache = app.state.traces
+    cache = app.state.served.traces
     assert len(cache) == 3 and cache.nbytes <= 3.5 * one
     assert ("The 9th short sentence of the cache test.", None) in cache and ("The 0th short sentence of the cache test.", None) not in cache
 

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from shatterbox.attribution._faithfulness import Faithfulness
-from shatterbox.errors import deprecated
+from shatterbox.errors import DrawnAndShownByRender
 
 TITLES = {
     "exact": "exact Shapley",
@@ -24,7 +24,7 @@ TITLES = {
 
 
 @dataclass
-class Attribution:
+class Attribution(DrawnAndShownByRender):
     """Per-word, per-label values of one explanation, with what it cost and how faithful it is.
 
     ``values[i, c]`` is word ``i``'s contribution to label ``c``; ``base`` is the output with every word
@@ -111,23 +111,8 @@ class Attribution:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), **kwargs)
 
-    def to_html(self) -> str:
-        """Deprecated: :func:`shatterbox.to_html` draws every result."""
-        deprecated("Attribution.to_html()", "shatterbox.to_html(attribution)")
-        from shatterbox.render import to_html
-
-        return to_html(self)
-
-    def show(self, console=None) -> None:
-        """Deprecated: :func:`shatterbox.show` prints every result."""
-        deprecated("Attribution.show()", "shatterbox.show(attribution)")
-        from shatterbox.render import show
-
-        show(self, console)
-
-
 @dataclass
-class Comparison:
+class Comparison(DrawnAndShownByRender):
     """Several methods on the same text and model, comparable row by row."""
 
     attributions: list[Attribution]
@@ -156,20 +141,6 @@ class Comparison:
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), **kwargs)
-
-    def to_html(self) -> str:
-        """Deprecated: :func:`shatterbox.to_html` draws every result."""
-        deprecated("Comparison.to_html()", "shatterbox.to_html(comparison)")
-        from shatterbox.render import to_html
-
-        return to_html(self)
-
-    def show(self, console=None) -> None:
-        """Deprecated: :func:`shatterbox.show` prints every result."""
-        deprecated("Comparison.show()", "shatterbox.show(comparison)")
-        from shatterbox.render import show
-
-        show(self, console)
 
 
 def word_label(words: Sequence[str], i: int) -> str:

@@ -10,7 +10,7 @@ import typer
 
 from shatterbox.cli._app import app
 
-FLAGS = {"address": "--ray-address", "kind": "--engine"}  # library parameters whose flag is not --<parameter>
+FLAGS = {"address": "--ray-address"}  # library parameters whose flag is not --<parameter>
 _SETTING = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;)]+)")
 
 

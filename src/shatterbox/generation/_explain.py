@@ -13,7 +13,7 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, shapley_exact, shapley_sampled
 from shatterbox.attribution.parts import gauss_legendre
-from shatterbox.errors import InputError, Note, deprecated
+from shatterbox.errors import DrawnAndShownByRender, InputError, Note
 from shatterbox.options import GENERATION, GENERATION_METHODS as METHODS
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 from shatterbox.models import language_model_parts
@@ -93,7 +93,7 @@ def _eos_ids(model) -> list[int]:
 
 
 @dataclass
-class GenerationExplanation:
+class GenerationExplanation(DrawnAndShownByRender):
     """Values [generated tokens, sources]: how much each source (prompt word or earlier generated token) raised
     each generated token's log-probability. Sources after a token are never read by it: NaN there.
 
@@ -157,20 +157,6 @@ class GenerationExplanation:
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as JSON text."""
         return json.dumps(self.to_dict(), **kwargs)
-
-    def to_html(self) -> str:
-        """Deprecated: :func:`shatterbox.to_html` draws every result."""
-        deprecated("GenerationExplanation.to_html()", "shatterbox.to_html(explanation)")
-        from shatterbox.render import to_html
-
-        return to_html(self)
-
-    def show(self, console=None) -> None:
-        """Deprecated: :func:`shatterbox.show` prints every result."""
-        deprecated("GenerationExplanation.show()", "shatterbox.show(explanation)")
-        from shatterbox.render import show
-
-        show(self, console)
 
 
 def explain_generation(

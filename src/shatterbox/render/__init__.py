@@ -60,14 +60,14 @@ def renderer(result: Any, kind: str):
         >>> renderer(3, "to_html")
         Traceback (most recent call last):
         ...
-        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, AttentionTable, Ranking, AttentionSteps, HeadStats, Attribution, Comparison, GenerationExplanation
+        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, Attribution, Comparison, GenerationExplanation
     """
     for cls in type(result).__mro__:
         entry = RENDERERS.get(_name(cls), {})
         if kind in entry:
             module, function = entry[kind].split(":")
             return getattr(importlib.import_module(f"{__name__}.{module}"), function)
-    known = ", ".join(name.rsplit(".", 1)[1] for name, kinds in RENDERERS.items() if kind in kinds or kind == "to_html")
+    known = ", ".join(name.rsplit(".", 1)[1] for name, kinds in RENDERERS.items() if kind in kinds)
     raise TypeError(f"shatterbox has no {kind} drawing for {type(result).__name__}: draw one of {known}")
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from shatterbox.errors import HeadOutOfRange, InputError, InvalidTrace, LayerOutOfRange, UnknownWord, deprecated
+from shatterbox.errors import HeadOutOfRange, InputError, InvalidTrace, LayerOutOfRange, UnknownWord, DrawnByRender
 
 FORMAT = "shatterbox.trace/1"
 _ARRAYS = (
@@ -47,7 +47,7 @@ _ARRAYS = (
 
 
 @dataclass(eq=False)
-class Trace:
+class Trace(DrawnByRender):
     """One captured forward pass of one text (or sentence pair); see the module docstring for shapes."""
 
     model: str
@@ -225,13 +225,6 @@ class Trace:
         for name in ("special", "word_special"):
             arrays[name] = arrays[name].astype(bool)
         return cls(**meta, **{name: arrays.get(name) for name in _ARRAYS})
-
-    def to_html(self, *, neuron: bool = True) -> str:
-        """Deprecated: :func:`shatterbox.to_html` draws every result (``neuron=False`` passes through)."""
-        deprecated("Trace.to_html()", "shatterbox.to_html(trace)")
-        from shatterbox.render import to_html
-
-        return to_html(self, neuron=neuron)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):

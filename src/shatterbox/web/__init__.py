@@ -60,9 +60,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     add_error_handlers(app, limits)
     for tab in TABS:
         app.include_router(tab.router(served))
-    app.state.served = served
-    app.state.traces, app.state.explanations, app.state.gate, app.state.model = served.traces, served.explanations, served.gate, served.model
-    app.state.admission = served.admission
+    app.state.served = served  # the app's state (model, caches, gate), for tests and benches
     return app
 
 
