@@ -77,7 +77,7 @@ def web_generate(browser) -> None:
         pg.fill("#gen-prompt", "My favourite fruit is the")
         pg.fill("#gen-tokens", "5")
         pg.click("#gen-run")
-        pg.wait_for_selector("#gen-map", timeout=300_000)
+        pg.wait_for_selector("#gen-result .gen-map", timeout=300_000)
         pg.locator("#tab-generate").screenshot(path=os.path.join(OUT, "web-generate.png"))
 
 

@@ -81,12 +81,12 @@ def test_views_draw_in_jupyterlab_and_in_the_exported_html(lab, browser):
     height = pg.locator(".jp-OutputArea-output iframe").first.evaluate("f => f.getBoundingClientRect().height")
     assert height > 720  # the frame grew to its content: nothing hidden behind a scrollbar
 
-    words = pg.locator(".jp-OutputArea-output .sbx-attr p.sbx-text:not([hidden]) .sbx-w")  # the predicted label's words
+    words = pg.locator(".jp-OutputArea-output .ex-attr .ex-words .ex-word")  # the predicted label's words
     words.first.wait_for(timeout=120_000)
-    assert words.count() >= 8 and "chess" in pg.locator(".jp-OutputArea-output .sbx-attr").first.inner_text()
-    pg.locator(".sbx-attr button[data-label='0']").click()  # the fragment's script ran: the label switch works
-    assert pg.locator(".sbx-attr p.sbx-text[data-label='0']").is_visible()
-    assert not pg.locator(".sbx-attr p.sbx-text[data-label='1']").is_visible()
+    assert words.count() >= 8 and "chess" in pg.locator(".jp-OutputArea-output .ex-attr").first.inner_text()
+    pg.locator(".ex-attr button[data-label='0']").click()  # the fragment's script ran: the label switch works
+    assert pg.locator(".ex-attr[data-label='0'] .ex-word").first.is_visible()
+    assert pg.locator(".ex-attr[data-label='1']").count() == 0
 
     pg.keyboard.press("Control+s")
     deadline = time.monotonic() + 30
@@ -107,6 +107,6 @@ def test_views_draw_in_jupyterlab_and_in_the_exported_html(lab, browser):
     exported = page.frame_locator("iframe").first
     exported.locator("#sb-neuron").wait_for(timeout=30_000)
     assert exported.locator("#sb-lines").evaluate("c => c.sbShown.length") > 0
-    assert page.locator(".sbx-attr p.sbx-text:not([hidden]) .sbx-w").count() >= 8
+    assert page.locator(".ex-attr .ex-words .ex-word").count() >= 8
     page.close()
     assert [e for e in errors if not e.startswith("Failed to load resource")] == []  # nbconvert's page asks CDNs for MathJax

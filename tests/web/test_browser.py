@@ -73,7 +73,7 @@ def test_explain_tab_colours_words_and_compares_an_edit(page, tmp_path):
     titles = page.locator("#ex-result .ex-word").evaluate_all("ws => ws.map(w => Math.abs(parseFloat(w.title.split(': ')[1])))")
     assert float(legend.get_attribute("data-scale")) == pytest.approx(max(titles), abs=1e-4)  # the darkest word is the scale's end
     assert f"+{float(legend.get_attribute('data-scale')):.3f}" in legend.text_content()
-    assert page.locator("#ex-result .ex-faith td").count() == 4
+    assert page.locator("#ex-result .ex-faith td").count() == 6 and page.locator("#ex-result .ex-faith polyline").count() == 2
     page.select_option("#ex-method", "quick")
     page.click("#ex-run")
     page.wait_for_selector("#ex-result .ex-attr[data-method='sampled']")

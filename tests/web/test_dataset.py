@@ -87,7 +87,7 @@ def test_dataset_section_in_chromium(browser, folder):
             numbers = [float(x) for x in re.findall(r"[\d.]+", got)]
             alpha_got = numbers[3] if len(numbers) == 4 else 1.0
             assert numbers[:3] == [r, g, b] and alpha_got == pytest.approx(alpha, abs=1 / 255 + 1e-3)  # the browser keeps alpha in 8 bits
-        assert page.locator("#ds-detail .ds-hit").count() >= 1
+        assert page.locator("#ds-detail .ex-hit").count() >= 1
         use_store(page, "wn")
         page.click('nav button[data-tab="explain"]')
         page.fill("#ds-limit", "4")

@@ -45,9 +45,9 @@ def test_the_page_draws_the_pythons_numbers_and_colours(decoder_app, tiny_models
         page.fill("#gen-prompt", PROMPT)
         page.fill("#gen-tokens", "2")
         page.click("#gen-run")
-        page.wait_for_selector("#gen-map")
-        cells = page.eval_on_selector_all("#gen-map tr", "rows => rows.slice(1).map(r => Array.from(r.querySelectorAll('td')).map(c => [c.textContent, getComputedStyle(c).backgroundColor]))")
-        heads = page.eval_on_selector_all("#gen-map tr:first-child th", "hs => hs.map(h => h.textContent)")
+        page.wait_for_selector("#gen-result .gen-map")
+        cells = page.eval_on_selector_all("#gen-result .gen-map tr", "rows => rows.slice(1).map(r => Array.from(r.querySelectorAll('td')).map(c => [c.textContent, getComputedStyle(c).backgroundColor]))")
+        heads = page.eval_on_selector_all("#gen-result .gen-map tr:first-child th", "hs => hs.map(h => h.textContent)")
         assert page.locator("#gen-result b").count() == 0 and heads[3:6] == ["<", "b", ">"]  # tokens, not markup
         page.close()
     scale = map_scale(e.values)

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from shatterbox.attribution._faithfulness import Faithfulness
+from shatterbox.attribution._faithfulness import MASKING_BIAS, Faithfulness
 from shatterbox.errors import DrawnAndShownByRender
 
 TITLES = {
@@ -91,6 +91,7 @@ class Attribution(DrawnAndShownByRender):
             "text": self.text,
             "model": self.model,
             "method": self.method,
+            "title": self.title,
             "words": self.words,
             "labels": self.labels,
             "label": self.label,
@@ -136,7 +137,7 @@ class Comparison(DrawnAndShownByRender):
 
     def to_dict(self) -> dict[str, Any]:
         """Summary rows and every attribution, as plain JSON types."""
-        return {"rows": self.rows(), "attributions": [a.to_dict() for a in self.attributions]}
+        return {"rows": self.rows(), "attributions": [a.to_dict() for a in self.attributions], "note": MASKING_BIAS}
 
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as a JSON string."""

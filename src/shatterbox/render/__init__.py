@@ -35,15 +35,15 @@ RENDERERS: dict[str, dict[str, str]] = {
     "shatterbox.attention._steps.AttentionSteps": {"renderable": "terminal:steps_renderable"},
     "shatterbox.heads.HeadStats": {"renderable": "terminal:heads_renderable"},
     "shatterbox.attribution._results.Attribution": {
-        "to_html": "attribution:attribution_page", "fragment": "attribution:attribution_fragment",
+        "to_html": "plots:attribution_page", "fragment": "plots:attribution_fragment",
         "renderable": "terminal:attribution_renderable",
     },
     "shatterbox.attribution._results.Comparison": {
-        "to_html": "attribution:comparison_page", "fragment": "attribution:comparison_fragment",
+        "to_html": "plots:comparison_page", "fragment": "plots:comparison_fragment",
         "renderable": "terminal:comparison_renderable",
     },
     "shatterbox.generation._explain.GenerationExplanation": {
-        "to_html": "generation:generation_page", "fragment": "generation:generation_fragment",
+        "to_html": "plots:generation_page", "fragment": "plots:generation_fragment",
         "renderable": "generation:generation_renderable",
     },
 }
@@ -87,7 +87,7 @@ def fragment(result: Any) -> str:
 
     Examples:
         >>> from shatterbox.attribution import chapter_game, explain
-        >>> fragment(explain(chapter_game())).startswith('<div class="sbx">')
+        >>> fragment(explain(chapter_game())).startswith('<div class="sb-plots">')
         True
     """
     return renderer(result, "fragment")(result)

@@ -249,6 +249,8 @@ STATIC = {  # the only files the app serves: name -> (package, file, media type)
     "app.css": ("shatterbox.web.static", "app.css", "text/css"),
     "palette.js": ("shatterbox.render.assets", "palette.js", "text/javascript"),  # served after the palette's data
     "views.js": ("shatterbox.render.assets", "views.js", "text/javascript"),
+    "plots.js": ("shatterbox.render.assets", "plots.js", "text/javascript"),
+    "plots.css": ("shatterbox.render.assets", "plots.css", "text/css"),
     "views.css": ("shatterbox.render.assets", "views.css", "text/css"),
     "projector.js": ("shatterbox.render.assets", "projector.js", "text/javascript"),
     "projector.css": ("shatterbox.render.assets", "projector.css", "text/css"),

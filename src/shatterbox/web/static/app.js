@@ -132,49 +132,7 @@
   }
 
   // ---- explain ----
-  function colour(v, scale) { // red pushes the label up, blue down (as shap's text plot): the palette's diverging colour
-    return colours.rgba(colours.diverging(scale > 0 ? v / scale : 0));
-  }
-  function largest(a) { var s = 0; a.values.forEach(function (row) { row.forEach(function (v) { s = Math.max(s, Math.abs(v)); }); }); return s; }
-  function attributionBlock(a, shared) { // shared: one colour scale for several blocks (the counterfactual's two sides)
-    var box = el("div", { "class": "ex-attr", "data-method": a.method }), li = a.label;
-    box.appendChild(el("h3", {}, a.method + " — " + a.model));
-    box.appendChild(el("p", { "class": "ex-meta ex-prediction" }, a.label_name + ": " + a.prediction[li].toFixed(3) + " for the text, " + a.base[li].toFixed(3) + " with every word masked · " + a.evaluations + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking));
-    var scale = shared || largest(a);
-    var words = el("p", { "class": "ex-words" });
-    a.words.forEach(function (w, i) {
-      var v = a.values[i][li], err = a.error ? " ± " + a.error[i][li].toFixed(4) : "";
-      var s = el("span", { "class": "ex-word", title: w + ": " + (v >= 0 ? "+" : "") + v.toFixed(4) + err }, w);
-      s.style.background = colour(v, scale);
-      words.appendChild(s); words.appendChild(document.createTextNode(" "));
-    });
-    box.appendChild(words);
-    var legend = el("p", { "class": "ex-legend", "data-scale": String(scale) });
-    legend.appendChild(el("span", {}, (-scale).toFixed(3))); legend.appendChild(el("i"));
-    legend.appendChild(el("span", {}, "+" + scale.toFixed(3))); legend.appendChild(el("span", {}, a.units + ": red pushes " + a.label_name + " up, blue down"));
-    box.appendChild(legend);
-    var f = a.faithfulness;
-    if (f) {
-      var t = el("table", { "class": "ex-table ex-faith" }), h = el("tr"), r = el("tr");
-      ["comprehensiveness ↑", "sufficiency ↓", "AOPC deletion ↑", "AOPC insertion ↑"].forEach(function (c) { h.appendChild(el("th", {}, c)); });
-      [f.comprehensiveness, f.sufficiency, f.aopc_deletion, f.aopc_insertion].forEach(function (v) { r.appendChild(el("td", {}, v.toFixed(3))); });
-      t.appendChild(h); t.appendChild(r); box.appendChild(t);
-    }
-    a.notes.forEach(function (n) { box.appendChild(el("p", { "class": "ex-note" }, n)); });
-    return box;
-  }
-  function comparisonTable(rows) {
-    var t = el("table", { "class": "ex-table", id: "ex-compare" }), h = el("tr");
-    ["method", "top words", "comprehensiveness ↑", "sufficiency ↓", "AOPC del ↑", "AOPC ins ↑", "model evaluations", "seconds"].forEach(function (c) { h.appendChild(el("th", {}, c)); });
-    t.appendChild(h);
-    rows.forEach(function (r) {
-      var tr = el("tr");
-      [r.method, r.top.join(", "), r.comprehensiveness.toFixed(3), r.sufficiency.toFixed(3), r.aopc_deletion.toFixed(3), r.aopc_insertion.toFixed(3), String(r.evaluations), r.seconds.toFixed(3)]
-        .forEach(function (c) { tr.appendChild(el("td", {}, c)); });
-      t.appendChild(tr);
-    });
-    return t;
-  }
+  var plots = window.shatterboxPlots; // the text plot and the comparison, drawn by render/assets/plots.js as in notebooks
   function explainRequest(text) {
     var zero = $("ex-zero").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
     var method = $("ex-method").value, quick = method === "quick";
@@ -182,8 +140,7 @@
   }
   function drawExplain(box, d) {
     box.textContent = "";
-    if (d.rows) { box.appendChild(comparisonTable(d.rows)); d.attributions.forEach(function (a) { box.appendChild(attributionBlock(a)); }); }
-    else box.appendChild(attributionBlock(d));
+    box.appendChild(d.rows ? plots.comparison(d) : plots.attribution(d));
   }
   var explained = null;
   $("ex-form").addEventListener("submit", function (ev) {
@@ -216,13 +173,13 @@
         var old = first(before);  // same concrete method (exact or sampled), label and pairs on both sides
         var edited = Object.assign({}, current, { text: $("cf-text").value, label: old.label_name, method: old.method });
         return api("/api/explain", edited).then(function (after) {
-          var now = first(after), box = $("cf-result"), li = old.label, scale = Math.max(largest(old), largest(now));
+          var now = first(after), box = $("cf-result"), li = old.label, scale = Math.max(plots.largest(old.values), plots.largest(now.values));
           var delta = now.prediction[li] - old.prediction[li];
           box.textContent = "";
           [["original", old], ["edited", now]].forEach(function (side) {
             var col = el("div", { "class": "cf-col", "data-side": side[0] });
             col.appendChild(el("h3", {}, side[0] + ": P(" + old.label_name + ") = " + side[1].prediction[li].toFixed(3)));
-            col.appendChild(attributionBlock(side[1], scale));
+            col.appendChild(plots.attribution(side[1], { scale: scale, buttons: false }));
             box.appendChild(col);
           });
           box.appendChild(el("p", { "class": "ex-meta " + (delta >= 0 ? "delta-up" : "delta-down"), id: "cf-delta" },
@@ -589,36 +546,8 @@
     });
   });
 
-  // ---- generate: prompt x generated-token heat map (colours as render/generation.py: cell_colour) ----
-  function genLabel(t) { var s = t.replace(/\u2581/g, " ").replace(/\u0120/g, " ").trim(); return s || t; }
-  function drawGeneration(box, d) {
-    box.textContent = "";
-    var scale = 0;
-    d.values.forEach(function (row) { row.forEach(function (v) { if (v !== null) scale = Math.max(scale, Math.abs(v)); }); });
-    if (!(scale > 0)) scale = 1;
-    box.appendChild(el("p", { id: "gen-summary" }, d.model + " \u2014 " + d.method + " (" + d.units + "); continuation: \u201c" + d.continuation + "\u201d; " +
-      d.evaluations + " forward passes, " + d.seconds.toFixed(2) + " s"));
-    var t = el("table", { "class": "sb-table", id: "gen-map" }), head = el("tr");
-    head.appendChild(el("th", {}, "generated \\ source"));
-    d.sources.forEach(function (s, j) { var th = el("th", j >= d.n_prompt_words ? { "class": "gen-earlier" } : {}, genLabel(s.split(" (generated")[0])); head.appendChild(th); });
-    head.appendChild(el("th", {}, "log p")); if (d.faithfulness) head.appendChild(el("th", {}, "comprehensiveness"));
-    t.appendChild(head);
-    d.targets.forEach(function (target, i) {
-      var tr = el("tr");
-      tr.appendChild(el("th", {}, genLabel(target) + (d.contrast ? " vs " + genLabel(d.contrast[i]) : "")));
-      d.values[i].forEach(function (v, j) {
-        var err = d.error && d.error[i][j] !== null ? d.error[i][j] : null;
-        var td = el("td", { title: v === null ? "comes after this token" : v.toFixed(3) + (err !== null ? " \u00b1 " + err.toFixed(3) : "") }, v === null ? "" : (v >= 0 ? "+" : "") + v.toFixed(2));
-        td.style.background = v === null ? colours.missing : colour(v, scale);
-        tr.appendChild(td);
-      });
-      tr.appendChild(el("td", {}, d.full[i].toFixed(2)));
-      if (d.faithfulness) tr.appendChild(el("td", {}, d.faithfulness[i].comprehensiveness.toFixed(2)));
-      t.appendChild(tr);
-    });
-    box.appendChild(t);
-    var notes = el("ul"); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
-  }
+  // ---- generate: prompt x generated-token heat map, drawn by render/assets/plots.js as in notebooks ----
+  function drawGeneration(box, d) { box.textContent = ""; box.appendChild(plots.generation(d)); }
   $("gen-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var body = { prompt: $("gen-prompt").value, method: $("gen-method").value, max_new_tokens: +$("gen-tokens").value };
@@ -654,14 +583,9 @@
         tr.classList.add("chosen"); detail.textContent = "";
         detail.appendChild(el("h4", {}, "Where “" + r.word + "” moved " + label + " most"));
         r.texts_shown.forEach(function (d) {
-          var p = el("p", { "class": "ds-text", "data-text": String(d.text_id) });
-          p.appendChild(el("span", { "class": "ds-effect" }, (d.effect >= 0 ? "+" : "") + d.effect.toFixed(3) + "  "));
-          var scale = Math.max.apply(null, d.values.map(Math.abs));
-          d.words.forEach(function (w, i) {
-            var s = el("span", { "class": "ex-word" + (d.positions.indexOf(i) >= 0 ? " ds-hit" : ""), title: w + ": " + d.values[i].toFixed(4) }, w);
-            s.style.background = colour(d.values[i], scale);
-            p.appendChild(s); p.appendChild(document.createTextNode(" "));
-          });
+          var p = plots.words(d.words, d.values, plots.largest([d.values]), { marked: d.positions });
+          p.classList.add("ds-text"); p.setAttribute("data-text", String(d.text_id));
+          p.insertBefore(el("span", { "class": "ds-effect" }, (d.effect >= 0 ? "+" : "") + d.effect.toFixed(3) + "  "), p.firstChild);
           detail.appendChild(p);
         });
       });
