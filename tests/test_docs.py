@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import transformers as tf
 import typer
 from typer.testing import CliRunner
 
@@ -72,6 +73,54 @@ def test_the_front_page_commands_run(page, tmp_path, monkeypatch, default_model)
         result = runner.invoke(app, args)
         assert result.exit_code == 0, f"shatterbox {' '.join(args)}: {result.stderr}"
         assert "Traceback" not in result.output
+
+
+MANUAL = [ROOT / "docs" / name for name in ("cli.md", "store.md", "factors.md", "generation.md")]
+PLACES = {"path/to/local/model": "bert", "gemma-3-270m": "llama-gqa"}  # -> tiny models
+SMALLER = {"--limit": "120", "--factors": "32", "--k": "4", "--sample": "2", "--units": "0-3", "--layer": "2"}  # sizes for a test
+FOCUS = {"wordnet-senses": ["--where", "word=heavy"]}  # the sentences of the word factors.md looks at, not a sample
+NOT_RUN = (["serve"], ["demo"])  # serve runs until stopped; demo: tests/test_cli.py
+
+
+def for_a_test(args: list[str], models: dict[str, str], text: str = "") -> list[str]:
+    """A documented command with its placeholders filled ("..." is the page's last text, tiny models stand in for paths
+    and the decoder) and its sizes made small, so the manual's commands run in seconds; the flags stay the page's."""
+    out = [text if a == "..." else models.get(PLACES.get(a, a), PLACES.get(a, a)) for a in args]
+    out = [SMALLER.get(out[i - 1], a) if i else a for i, a in enumerate(out)]
+    if out[0] == "harvest" and "--limit" not in out:
+        out += FOCUS.get(out[1], ["--limit", SMALLER["--limit"]])
+    if out[0] == "generate" and "--model" not in out:
+        out += ["--model", models["llama-gqa"]]
+    return out
+
+
+def test_the_manual_commands_are_made_small_but_keep_their_flags():
+    got = for_a_test(["factors", "fit", "s", "--factors", "1024", "--k", "32"], {})
+    assert got == ["factors", "fit", "s", "--factors", "32", "--k", "4"]
+    assert for_a_test(["attention", "...", "--model", "path/to/local/model"], {"bert": "/m"}, "Hi there.") == ["attention", "Hi there.", "--model", "/m"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", MANUAL, ids=lambda p: p.name)
+def test_the_manual_commands_run(page, tmp_path, monkeypatch, default_model, tiny_dir):
+    from shatterbox.cli import app
+
+    tf.BertForSequenceClassification(tf.BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=48,
+                                                   id2label={0: "NEGATIVE", 1: "POSITIVE"})).save_pretrained(tmp_path / "path/to/classifier")
+    default_model.tokenizer.save_pretrained(tmp_path / "path/to/classifier")
+    (tmp_path / "sentences.txt").write_text("The cat sat on the mat.\nA bank by the river.\nHe scored twice.\n", encoding="utf-8")
+    (tmp_path / "reviews.txt").write_text("A boring film.\nA wonderful, moving story.\nBoring and too long.\nI loved it.\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    runner, ran, text = CliRunner(), 0, ""
+    for args in commands(page):
+        if args[:1] in NOT_RUN:
+            continue
+        text = next((a for a in args[1:2] if " " in a and a != "..."), text)
+        result = runner.invoke(app, for_a_test(args, tiny_dir, text))
+        assert result.exit_code == 0, f"shatterbox {' '.join(args)}: {result.stderr}"
+        assert "Traceback" not in result.output
+        ran += 1
+    assert ran >= {"cli.md": 22, "store.md": 6, "factors.md": 8, "generation.md": 7}[page.name]
 
 
 @pytest.mark.slow
