@@ -6,8 +6,8 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import CHAPTER_HEADS, CHAPTER_SENTENCE, Format, HeadOpt, LayerOpt, Level, ModelOpt, PairOpt, _console, _emit, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
 from shatterbox.errors import InputError
 
@@ -98,7 +98,7 @@ def demo(
         _emit(results, fmt)
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def heads(
     text: Optional[str] = typer.Argument(None, help="One sentence (or use --corpus)."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="A UTF-8 text file, one sentence per line."),
@@ -113,7 +113,6 @@ def heads(
 
     Layers and heads are numbered from 1.
     """
-    from rich.progress import Progress
 
     from shatterbox.trace import capture_batch
     from shatterbox.heads import head_stats
@@ -124,9 +123,8 @@ def heads(
         if not sentences:
             raise InputError("give a TEXT or --corpus FILE")
         m = load(model)
-        with Progress(console=Console(stderr=True), transient=True, disable=len(sentences) <= batch_size) as bar:
-            task = bar.add_task("capturing", total=len(sentences))
-            traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=lambda done: bar.update(task, completed=done))
+        with progress_of("capture", "sentences", len(sentences)) as tick:
+            traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=tick)
         stats = head_stats(traces)
         if png:
             from shatterbox.render.png import stat_png

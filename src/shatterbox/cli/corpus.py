@@ -6,8 +6,8 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import engine_of, ChunkOpt, ColumnOpt, CorpusArg, EngineOpt, Format, LimitOpt, ModelOpt, ProseOpt, RayAddressOpt, SeedOpt, ShuffleOpt, WhereOpt, WorkersOpt, _corpus, _friendly_errors, _print_arrow, _say, app
 
 
@@ -36,7 +36,7 @@ def corpus(
         _print_arrow(table, fmt)
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def harvest(
     source: str = CorpusArg,
     out: str = typer.Option(..., "--out", "-o", help="The store folder to write (created; an interrupted harvest resumes there)."),
@@ -63,7 +63,6 @@ def harvest(
 
     Run the same command again after an interruption: finished shards are kept, the rest is done.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shatterbox.models import load, random_weights as randomised
     from shatterbox.store import harvest as run_harvest
@@ -73,10 +72,7 @@ def harvest(
         m = randomised(m, random_weights) if random_weights is not None else m
         sentences = _corpus(source, column, prose, where, limit, shuffle, seed, chunk_tokens, model)
         started = {}
-        columns = (TextColumn("harvest"), BarColumn(), MofNCompleteColumn(), TextColumn("sentences, {task.fields[rate]} tokens/s"),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("harvest", total=len(sentences), rate="-")
+        with progress_of("harvest", "sentences", len(sentences)) as tick:
 
             def progress(done: int, tokens: int, total: int) -> None:
                 import time
@@ -85,8 +81,7 @@ def harvest(
                 started.setdefault("t", now)
                 started.setdefault("tokens", tokens)
                 elapsed = now - started["t"]
-                rate = f"{(tokens - started['tokens']) / elapsed:,.0f}" if elapsed > 0 else "-"
-                bar.update(task, completed=done, rate=rate)
+                tick(done, total, f"{(tokens - started['tokens']) / elapsed:,.0f} tokens/s" if elapsed > 0 else "")
 
             store = run_harvest(sentences, out, model=m, layers=layers, what=what, dtype=dtype, batch_tokens=batch_tokens,
                                 repair=repair, overwrite=overwrite, progress=progress, engine=engine_of(engine, ray_address, workers))

@@ -7,8 +7,8 @@ from enum import Enum
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 from shatterbox.options import ExplainOptions, RankingOptions, spec, typer_option
@@ -21,7 +21,7 @@ class ExplainFormat(str, Enum):
     csv = "csv"
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def explain(
     text: Optional[str] = typer.Argument(None, help="The text whose prediction to explain (or --corpus)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A sequence-classification model (Hugging Face name or folder). Default: the shipped sentiment classifier on the offline default encoder."),
@@ -84,7 +84,6 @@ def explain(
 def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pairs, seed, fmt, out, results, by, min_count, top, word, limit, column,
                     text, dtype, samples=None, engine="local", ray_address=None, workers=None) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shatterbox.global_attribution import CorpusSettings, explain_corpus, read_texts, screen
 
@@ -109,10 +108,8 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
         counts = screened.counts()
         if counts:
             _say("left out: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + (f" (listed in {results}/skipped.parquet)" if results else ""))
-        columns = (TextColumn("explain"), BarColumn(), MofNCompleteColumn(), TextColumn("texts"), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("explain", total=len(screened.texts))
-            run = explain_corpus(screened, target, results, settings=settings, progress=lambda done, total: bar.update(task, completed=done, total=total),
+        with progress_of("explain", "texts", len(screened.texts)) as tick:
+            run = explain_corpus(screened, target, results, settings=settings, progress=tick,
                                  engine=engine_of(engine, ray_address, workers))
         _report_corpus(run, fmt=fmt, out=out, by=by, min_count=min_count, top=top, word=word)
 

@@ -6,9 +6,9 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from shatterbox.cli._messages import in_flags
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
 from shatterbox.errors import InputError
 
@@ -19,7 +19,7 @@ factors_app = typer.Typer(help="Transformer factors: sparse dictionaries and SAE
 app.add_typer(factors_app, name="factors")
 
 
-@factors_app.command("fit")
+@factors_app.command("fit", epilog=PROGRESS_HELP)
 def factors_fit(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
     out: str = typer.Option(..., "--out", "-o", help="The factors file to write (.safetensors)."),
@@ -36,7 +36,6 @@ def factors_fit(
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
 ) -> None:
     """Fit factors shared across layers (or one set per layer); prints held-out variance explained next to PCA with as many components as the mean L0."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shatterbox.factors import fit_factors, spread
     from shatterbox.store import Store
@@ -45,11 +44,9 @@ def factors_fit(
         opened = Store.open(store)
         chosen = _layers_option(opened, layers, embeddings=False)
         params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k})
-        columns = (TextColumn(f"fit {kind}"), BarColumn(), MofNCompleteColumn(), TextColumn("batches"), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("fit", total=None)
+        with progress_of(f"fit {kind}", "batches") as tick:
             factors = fit_factors(opened, layers=chosen, kind=kind, per_layer=per_layer, max_tokens=max_tokens, seed=seed,
-                                  progress=lambda done, total: bar.update(task, completed=done, total=total), **params)
+                                  progress=tick, **params)
             others = [fit_factors(opened, layers=chosen, kind=kind, per_layer=per_layer, max_tokens=max_tokens, seed=seed + i, **params)
                       for i in range(1, max(1, seeds))]
         factors.save(out)

@@ -6,8 +6,8 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 
@@ -99,7 +99,7 @@ def neurons_top(
             console.print(f"{float(e.activations.max()):7.3f}  ", excerpt_text(e, found.maximum), sep="")
 
 
-@neurons_app.command("explain")
+@neurons_app.command("explain", epilog=PROGRESS_HELP)
 def neurons_explain(
     store: str = typer.Argument(..., help="A store with MLP activations (harvest --what mlp), or hidden states with --factors."),
     layers: str = typer.Option("all", "--layers", "--layer", "-l", help="Layers: all, a range or a list (e.g. 3, 1-6)."),
@@ -127,7 +127,6 @@ def neurons_explain(
 ) -> None:
     """Explain units from their top excerpts and score each explanation by simulation on held-out excerpts, next to a random, a shuffled and a token-lookup baseline."""
     import pyarrow as pa
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from shatterbox.neurons import (ChatClient, LLMExplainer, LLMJudge, LMSimulator, NeuronSettings, TokenExplainer, TokenSimulator, estimate,
                                     explain_units, parse_units, sample_units)
@@ -156,11 +155,9 @@ def neurons_explain(
                 return
         elif dry_run:
             raise InputError("--dry-run estimates an --llm run: add --llm URL")
-        columns = (TextColumn("explain"), BarColumn(), MofNCompleteColumn(), TextColumn("units"), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("explain", total=total)
+        with progress_of("explain", "units", total) as tick:
             table = explain_units(make, per_layer, out, explainer=explainer, simulator=sim, judge=judge, settings=settings, part_units=part_units,
-                                  progress=lambda done, _total: bar.update(task, completed=done), engine=engine_of(engine, ray_address, workers))
+                                  progress=tick, engine=engine_of(engine, ray_address, workers))
         found = table.to_pylist()
         if html_out is not None:
             from shatterbox.neurons import read_run

@@ -6,14 +6,14 @@ import json
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.cli._common import Format, _friendly_errors, _layers_option, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 from shatterbox.options import ProbeOptions, ProjectOptions, typer_option
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def probe(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest wordnet --where kind=example ...)."),
     prop: str = typer.Option("pos", "--property", "-p", help="Token level: pos, supersense or sense (of the WordNet headword); sentence level: a label column of the corpus."),
@@ -29,7 +29,6 @@ def probe(
 ) -> None:
     """From which layer a property is readable: probe accuracy, control-task accuracy and selectivity per layer (± 95 % over folds)."""
     import pyarrow as pa
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shatterbox.probes import probe as run_probe
     from shatterbox.store import Store
@@ -39,11 +38,8 @@ def probe(
         chosen = _layers_option(opened, layers)
         results = []
         for path in [opened] + ([Store.open(random_store)] if random_store else []):
-            columns = (TextColumn(f"probe {prop}" + (" (random weights)" if results else "")), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
-            with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-                task = bar.add_task("probe", total=len(chosen))
-                results.append(run_probe(path, prop, level=level, kind=kind, layers=chosen, folds=folds, limit=limit, seed=seed,
-                                         on_layer=lambda _l: bar.advance(task)))
+            with progress_of(f"probe {prop}" + (" (random weights)" if results else ""), "fits") as tick:
+                results.append(run_probe(path, prop, level=level, kind=kind, layers=chosen, folds=folds, limit=limit, seed=seed, progress=tick))
         result, control = results[0], (results[1] if len(results) > 1 else None)
         if out is not None:
             from shatterbox.render.probes import probes_page
@@ -66,7 +62,7 @@ def probe(
              + (f"; wrote {out}" if out else ""))
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def project(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
     out: str = typer.Option(..., "--out", "-o", help="The self-contained HTML page to write (scatter, layer slider, hover, PNG export)."),
@@ -84,7 +80,6 @@ def project(
 ) -> None:
     """Map sentences or tokens to 2-D at every layer (aligned across layers) with each map's trustworthiness and k-NN recall."""
     import pyarrow as pa
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shatterbox.projector import map_store
     from shatterbox.render.projector import projector_page
@@ -105,12 +100,9 @@ def project(
             from shatterbox.factors import Factors
 
             factors = Factors.load(factors_file)
-        columns = (TextColumn(f"{method} maps"), BarColumn(), MofNCompleteColumn(), TextColumn("layers"), TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("map", total=len(chosen))
+        with progress_of(f"{method} maps", "layers", len(chosen)) as tick:
             points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed,
-                                     classifier=classifier, factors=factors, factor=factor,
-                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                     classifier=classifier, factors=factors, factor=factor, progress=tick)
         _write_text(out, projector_page(points, maps, colour=colour))
         rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]
         _print_arrow(pa.Table.from_pylist(rows), fmt)

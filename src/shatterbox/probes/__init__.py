@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from shatterbox.errors import InputError
+from shatterbox.errors import InputError, deprecated
 from shatterbox.options import PROBE
 from shatterbox.store import Store
 
@@ -164,25 +164,34 @@ def _check_labels(labels: np.ndarray, folds: int) -> None:
 
 
 def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray, *, kind: str = PROBE.kind, folds: int = PROBE.folds,
-                 seed: int = PROBE.seed, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+                 seed: int = PROBE.seed, progress: Callable[[int, int], None] | None = None,
+                 on_layer: Callable[[int], None] | None = None) -> ProbeResult:
     """Probe every layer's features ``x[layer]`` [n, d] for ``labels``, and the control task of ``words``.
 
     The task and its control use the same stratified folds (seeded), so selectivity is a paired
-    difference per fold. ``on_layer(layer)`` is called after each layer (progress bars).
+    difference per fold. ``progress(done, total)`` is called after each probe fitted (layers × folds × 2: the task
+    and its control); an exception it raises stops the run.
     """
+    if on_layer is not None:
+        deprecated("probe(on_layer=...)", "probe(progress=...), called with (done, total) after every fit")
     start = time.perf_counter()
     labels, words = np.asarray(labels), np.asarray(words)
     _check_labels(labels, folds)
     control = control_labels(words, labels, seed=seed)
     splits = _folds(labels, folds, seed)
     classes, counts = np.unique(labels, return_counts=True)
-    scores = []
+    scores, done, total = [], 0, 2 * len(x) * len(splits)
+    if progress is not None:
+        progress(0, total)
     for layer in sorted(x):
         task_acc, control_acc = [], []
         for train, test in splits:
             for target, out in ((labels, task_acc), (control, control_acc)):
                 model = make_probe(kind, seed=seed).fit(x[layer][train], target[train])
                 out.append(float((model.predict(x[layer][test]) == target[test]).mean()))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
         diff = np.subtract(task_acc, control_acc)
         scores.append(LayerScore(layer, float(np.mean(task_acc)), _interval(task_acc), float(np.mean(control_acc)), _interval(control_acc),
                                  float(diff.mean()), _interval(diff), task_acc, control_acc))
@@ -278,7 +287,8 @@ def features(store: Store, found: Examples, layer: int) -> np.ndarray:
 
 
 def probe(store: Store, property: str, *, level: str = PROBE.level, kind: str = PROBE.kind, layers: Sequence[int] | None = None,
-          folds: int = PROBE.folds, limit: int | None = None, seed: int = PROBE.seed, on_layer: Callable[[int], None] | None = None) -> ProbeResult:
+          folds: int = PROBE.folds, limit: int | None = None, seed: int = PROBE.seed, progress: Callable[[int, int], None] | None = None,
+          on_layer: Callable[[int], None] | None = None) -> ProbeResult:
     """Probe ``property`` at every hidden layer of ``store`` (or ``layers``), with its control task.
 
     Examples:
@@ -295,6 +305,7 @@ def probe(store: Store, property: str, *, level: str = PROBE.level, kind: str = 
     chosen = store.require_hidden(layers)
     found = examples(store, property, level=level, limit=limit, seed=seed)
     x = {layer: features(store, found, layer) for layer in chosen}
-    result = probe_arrays(x, found.labels.astype(str), found.words.astype(str), kind=kind, folds=folds, seed=seed, on_layer=on_layer)
+    result = probe_arrays(x, found.labels.astype(str), found.words.astype(str), kind=kind, folds=folds, seed=seed,
+                          progress=progress, on_layer=on_layer)
     result.property, result.level, result.model, result.dropped = property, level, store.model, found.dropped
     return result
