@@ -101,7 +101,7 @@ def test_a_running_explanation_says_what_it_costs(page):
     page.click("#ex-run")
     page.wait_for_selector("#ex-result .ex-word")
     seen = page.evaluate("window.seen")
-    assert seen and seen[0] == "explaining: 8 words · exact 256 model evaluations at most (+18 per method for faithfulness) · 0 s"
+    assert seen and seen[0] == "explaining: 8 words · exact 256 model evaluations at most (+18 per method for faithfulness) · 0 s elapsedCancel"
     assert page.locator("#ex-progress").is_hidden()
 
 

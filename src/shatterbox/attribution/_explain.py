@@ -176,6 +176,7 @@ def explain(
     output_names: Sequence[str] | None = None,
     dtype: str = "float32",
     pairs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Attribution:
     """Explain ``target``'s prediction on ``text`` word by word (:func:`compare` runs every method).
 
@@ -187,6 +188,8 @@ def explain(
     (default: the predicted one); ``output_names`` names a callable target's outputs. Results are
     deterministic for a given ``seed``. ``score`` adds faithfulness scores. ``dtype="bfloat16"`` scores the
     masked texts with CPU autocast (1.6x faster in ``bench/attribution.py`` on a 2-core AVX512-BF16 CPU; probabilities move by up to ~0.008).
+    ``progress(done, total)`` gets the model evaluations made and planned after every batch (an exception it raises
+    stops the run).
 
     Examples:
         >>> a = explain(text="I love playing chess with my friends.")
@@ -201,14 +204,17 @@ def explain(
         deprecated('explain(method="all")', "shatterbox.compare(target, text)")
         return compare(target, text, **options)
     game = make_game(target, text, masking=masking, batch_size=batch_size, output_names=output_names, dtype=dtype)
-    return run_method(game, methods_for(game, method)[0], label=label, precision=precision, budget=budget, samples=samples,
+    chosen = methods_for(game, method)[0]
+    follow(game, progress, [chosen], score=score, budget=budget, samples=samples, steps=steps, pairs=pairs)
+    return run_method(game, chosen, label=label, precision=precision, budget=budget, samples=samples,
                       steps=steps, seed=seed, score=score, pairs=pairs)
 
 
 def compare(target: Any = None, text: str | None = None, *, label: str | int | None = None, masking: str = EXPLAIN.masking,
             precision: float = EXPLAIN.precision, budget: int | None = None, samples: int = DEFAULT_SAMPLES,
             steps: int = EXPLAIN.steps, seed: int = EXPLAIN.seed, batch_size: int | None = None, score: bool = True,
-            output_names: Sequence[str] | None = None, dtype: str = "float32", pairs: int | None = None) -> Comparison:
+            output_names: Sequence[str] | None = None, dtype: str = "float32", pairs: int | None = None,
+            progress: Callable[[int, int], None] | None = None) -> Comparison:
     """Every method that applies, on the same text and model (one game, so every method sees the same masked texts),
     comparable row by row: top words, faithfulness, model evaluations, seconds. Options as for :func:`explain`.
 
@@ -219,7 +225,32 @@ def compare(target: Any = None, text: str | None = None, *, label: str | int | N
     """
     game = make_game(target, text, masking=masking, batch_size=batch_size, output_names=output_names, dtype=dtype)
     options = dict(label=label, precision=precision, budget=budget, samples=samples, steps=steps, seed=seed, score=score, pairs=pairs)
-    return Comparison([run_method(game, m, **options) for m in methods_for(game, "all")])
+    methods = methods_for(game, "all")
+    follow(game, progress, methods, score=score, budget=budget, samples=samples, steps=steps, pairs=pairs)
+    return Comparison([run_method(game, m, **options) for m in methods])
+
+
+def follow(game: Game, progress: Callable[[int, int], None] | None, methods: Sequence[str], *, score: bool, **plan_options: Any) -> None:
+    """Report ``game``'s model evaluations to ``progress(done, total)``, the total planned for ``methods`` (each with
+    its faithfulness scores when ``score``); sampled Shapley may stop early, below the total.
+
+    Examples:
+        >>> g, seen = ValueGame(["a", "b"], lambda m: m.sum(axis=1) * 1.0), []
+        >>> follow(g, lambda done, total: seen.append((done, total)), ["exact"], score=False)
+        >>> _ = explain(g, method="exact", score=False); seen
+        [(2, 4), (4, 4)]
+    """
+    if progress is None:
+        return
+    pairs = plan_options.pop("pairs", None)
+    total = sum(planned_evaluations("sampled" if pairs else m, game.n, **_pair_budget(plan_options, pairs, game.n)) for m in methods)
+    total += (2 * game.n + 2) * len(methods) if score else 0
+    game.progress = lambda done: progress(min(done, total), total)
+
+
+def _pair_budget(options: dict, pairs: int | None, n: int) -> dict:
+    """The budget of the quick mode (``pairs`` antithetic pairs) as :func:`planned_evaluations` takes it."""
+    return options if not pairs else {**options, "budget": 2 + 2 * pairs * max(n - 1, 1)}
 
 
 def methods_for(game: Game, method: str) -> list[str]:
@@ -310,6 +341,7 @@ def run_method(
     seed: int = EXPLAIN.seed,
     score: bool = True,
     pairs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Attribution:
     """Run one method on a ready game; model evaluations are counted from an empty cache.
 

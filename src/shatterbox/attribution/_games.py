@@ -56,6 +56,8 @@ class Game:
 
     def __init__(self) -> None:
         self.evaluations = 0
+        self.evaluated = 0  # model evaluations since the game was made (reset() leaves it): what progress reports
+        self.progress: Callable[[int], None] | None = None  # called with ``evaluated`` after every batch; may raise to stop
         self.cache_bytes = CACHE_BYTES
         self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._cached_bytes = 0
@@ -84,10 +86,7 @@ class Game:
             todo = {key: i for key, i in todo.items() if key not in self._cache}
         if todo:
             rows = np.fromiter(todo.values(), dtype=np.int64)
-            fresh = np.concatenate(
-                [np.asarray(self._values(masks[rows[s]]), dtype=np.float64).reshape(len(rows[s]), -1)
-                 for s in chunks(len(rows), self.batch_size)]
-            )
+            fresh = np.concatenate([self._batch(masks[rows[s]]) for s in chunks(len(rows), self.batch_size)])
             self.evaluations += len(rows)
             entries = [(key, row.copy()) for key, row in zip(todo, fresh)]  # copies: a row view would keep the whole batch alive
             self._cache.update(entries)
@@ -96,6 +95,14 @@ class Game:
         while self._cached_bytes > self.cache_bytes and self._cache:
             self._cached_bytes -= _entry_bytes(*self._cache.popitem(last=False))
         return out
+
+    def _batch(self, masks: np.ndarray) -> np.ndarray:
+        """Values of one batch of new coalitions, counted and reported to ``progress``."""
+        values = np.asarray(self._values(masks), dtype=np.float64).reshape(len(masks), -1)
+        self.evaluated += len(masks)
+        if self.progress is not None:
+            self.progress(self.evaluated)
+        return values
 
     def prefill(self, masks: np.ndarray, values: np.ndarray) -> None:
         """Values of coalitions evaluated ahead (see :func:`evaluate_together`): the next call that asks for one takes

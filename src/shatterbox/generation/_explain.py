@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -174,6 +174,7 @@ def explain_generation(
     score: bool = True,
     dtype: str = "float32",
     keep_special: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GenerationExplanation:
     """Generate (greedily, or take ``continuation``), then attribute each generated token's log-probability.
 
@@ -182,7 +183,8 @@ def explain_generation(
     ``ig`` (integrated gradients on the input embeddings, ``steps`` Gauss-Legendre points, from the unknown
     token's embedding; the start token stays unless ``keep_special=False``), ``rollout`` (attention flow).
     ``contrast``: an alternative continuation of as many tokens; each value then explains
-    log p(token) - log p(alternative token).
+    log p(token) - log p(alternative token). ``progress(done, total)`` gets the forward passes made and planned
+    (the coalitions, then the faithfulness curves) after every batch; an exception it raises stops the run.
 
     Examples:
         >>> from shatterbox import load
@@ -199,6 +201,9 @@ def explain_generation(
         contrast_ids = model.tokenizer(contrast, add_special_tokens=False)["input_ids"]
     game = GenerationGame(model, p, gen.new_ids, contrast_ids=contrast_ids, dtype=dtype)
     concrete = method if method != "shapley" else ("exact" if game.n <= MAX_EXACT else "sampled")
+    if progress is not None and concrete in ("exact", "sampled"):
+        total = (2**game.n if concrete == "exact" else budget) + ((2 * game.n + 2) * len(game.labels) if score else 0)
+        game.progress = lambda done: progress(min(done, total), total)
     start = time.perf_counter()
     result = _RUNNERS[concrete](game, budget=budget, precision=precision, steps=steps, seed=seed, keep_special=keep_special)
     seconds = time.perf_counter() - start

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from shatterbox.web import corpus, explain, factors, generate, neurons, probes, sentence
+from shatterbox.web import corpus, explain, factors, generate, jobs, neurons, probes, sentence
 from shatterbox.web.served import Served
 from shatterbox.web.server import LOCAL_HOSTS, Guard, Limits, add_error_handlers, running
 
@@ -60,6 +60,7 @@ def create_app(model: str = "default", *, limits: Limits | None = None, stores: 
     add_error_handlers(app, limits)
     for tab in TABS:
         app.include_router(tab.router(served))
+    app.include_router(jobs.router(served.jobs))
     app.state.served = served  # the app's state (model, caches, gate), for tests and benches
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field, create_model
 from starlette.exceptions import HTTPException
 
@@ -80,8 +80,8 @@ def router(served: Served) -> APIRouter:
         return await served.run(work)
 
     @api.post("/api/explain", summary="Which words drove the prediction (attribution with faithfulness scores)")
-    async def explain(req: ExplainRequest) -> dict:
-        def work() -> dict:
+    async def explain(req: ExplainRequest, request: Request) -> dict:
+        def work(job) -> dict:
             from shatterbox.attribution import compare, explain as run_explain
 
             clf = _classifier_for(served, req)
@@ -90,12 +90,12 @@ def router(served: Served) -> APIRouter:
             def make():
                 with served.gate():
                     if options["method"].strip().lower() == "all":
-                        return compare(clf, req.text, **{k: v for k, v in options.items() if k != "method"}).to_dict()
-                    return run_explain(clf, req.text, **options).to_dict()
+                        return compare(clf, req.text, progress=job.tick, **{k: v for k, v in options.items() if k != "method"}).to_dict()
+                    return run_explain(clf, req.text, progress=job.tick, **options).to_dict()
 
             return served.explanations.get_or_make((clf.name, req.text, tuple(sorted(options.items()))), make)
 
-        return await served.run(work)
+        return await served.job(request, "explanation", work)
 
     @api.get("/api/datasets", summary="Corpus explanations in the served folder (shatterbox explain --corpus FILE --results DIR/NAME)")
     async def list_dataset_runs() -> dict:
@@ -115,8 +115,8 @@ def router(served: Served) -> APIRouter:
         return await served.run(work)
 
     @api.post("/api/stores/{name}/explain-corpus", summary="Explain the first sentences of a store with the served classifier (quick sampled Shapley or Kernel SHAP) and rank the words per label")
-    async def explain_store(name: str, req: DatasetRequest) -> dict:
-        def work() -> dict:
+    async def explain_store(name: str, req: DatasetRequest, request: Request) -> dict:
+        def work(job) -> dict:
             from shatterbox.global_attribution import CorpusSettings, explain_corpus
 
             store = open_store(served.folder, name)
@@ -124,10 +124,10 @@ def router(served: Served) -> APIRouter:
             def make() -> dict:
                 texts = store.query(f"select text from sentences order by id limit {int(req.limit)}").column(0).to_pylist()
                 settings = CorpusSettings(method=req.method, pairs=req.pairs if req.method == "sampled" else None)
-                return _dataset_response(explain_corpus(texts, served.store_classifier(), settings=settings), req)
+                return _dataset_response(explain_corpus(texts, served.store_classifier(), settings=settings, progress=job.tick), req)
 
             return datasets.get_or_make_for([store.root / "manifest.json"], (name, req.model_dump_json()), make)
 
-        return await served.run(work)
+        return await served.job(request, "corpus explanation", work)
 
     return api

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, create_model
 
@@ -24,17 +24,21 @@ def router(served: Served) -> APIRouter:
     api = APIRouter()
 
     @api.post("/api/generate", summary="Generate, then which prompt words (and earlier tokens) drove each generated token")
-    async def generate(req: GenerateRequest) -> Response:
-        def work() -> Response:
+    async def generate(req: GenerateRequest, request: Request) -> Response:
+        def work(job) -> Response:
             from shatterbox.generation import explain_generation
 
             served.check_text(req.prompt, "prompt")
             for extra in (req.continuation, req.contrast):
                 served.check_text(extra, "continuation")
             with served.decoders.lock:
-                e = explain_generation(served.decoders.get(), req.prompt, **req.model_dump(exclude={"prompt"}))
+                if not served.decoders.loaded:
+                    job.say(f"loading the decoder {served.decoders.name} (the first request only; about a minute)")
+                decoder = served.decoders.get()
+                job.say("generating, then explaining each generated token")
+                e = explain_generation(decoder, req.prompt, progress=job.tick, **req.model_dump(exclude={"prompt"}))
             return json_bytes(e.to_dict())
 
-        return await served.run(work)
+        return await served.job(request, "generation", work)
 
     return api

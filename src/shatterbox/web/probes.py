@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, create_model
 
@@ -39,8 +39,8 @@ def router(served: Served) -> APIRouter:
     maps = FileCache(256 << 20)  # (manifest, store, request) -> projector payload
 
     @api.post("/api/stores/{name}/probe", summary="Probe a property layer by layer, with its control task (and a random-weight store's curves)")
-    async def probe_store(name: str, req: ProbeRequest) -> dict:
-        def work() -> dict:
+    async def probe_store(name: str, req: ProbeRequest, request: Request) -> dict:
+        def work(job) -> dict:
             from shatterbox.probes import probe
             from shatterbox.render.probes import probe_svg
 
@@ -49,19 +49,22 @@ def router(served: Served) -> APIRouter:
             options = dict(level=req.level, kind=req.kind, layers=req.layers, folds=req.folds, limit=req.limit, seed=req.seed)
 
             def make() -> dict:
-                result = probe(store, req.property, **options)
-                baseline = None if control is None else probe(control, req.property, **options)
+                job.say(f"probing {req.property} on {name}")
+                result = probe(store, req.property, progress=job.tick, **options)
+                if control is not None:
+                    job.say(f"probing {req.property} on the random-weight store {req.random}")
+                baseline = None if control is None else probe(control, req.property, progress=job.tick, **options)
                 return {"store": name, "random": req.random, "result": result.to_dict(),
                         "random_weights": None if baseline is None else baseline.to_dict(), "svg": probe_svg(result, baseline)}
 
             manifests = [s.root / "manifest.json" for s in (store, control) if s is not None]
             return probes.get_or_make_for(manifests, (name, req.model_dump_json()), make)
 
-        return await served.run(work)
+        return await served.job(request, "probe", work)
 
     @api.post("/api/stores/{name}/project", summary="2-D maps (PCA or UMAP) of sentences or tokens at every layer, with their faithfulness")
-    async def project_store(name: str, req: ProjectRequest) -> Response:
-        def work() -> Response:
+    async def project_store(name: str, req: ProjectRequest, request: Request) -> Response:
+        def work(job) -> Response:
             from shatterbox.projector import map_store
             from shatterbox.render.projector import projector_payload
 
@@ -71,12 +74,12 @@ def router(served: Served) -> APIRouter:
                 factors = factors_of(served.folder, req.factors, name) if req.factors else None
                 points, found = map_store(store, method=req.method, level=req.level, pool=req.pool, layers=req.layers, limit=req.limit,
                                           seed=req.seed, classifier=served.store_classifier() if req.predict else None,
-                                          factors=factors, factor=req.factor if factors is not None else None)
+                                          factors=factors, factor=req.factor if factors is not None else None, progress=job.tick)
                 first = req.colour or next((label for label in points.values if label.startswith("factor ")), None)
                 return json.dumps(projector_payload(points, found, colour=first), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
             return Response(maps.get_or_make_for([store.root / "manifest.json"], (name, req.model_dump_json()), make), media_type="application/json")
 
-        return await served.run(work)
+        return await served.job(request, "map", work)
 
     return api

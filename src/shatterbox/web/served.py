@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from shatterbox.errors import InputError, NotAClassifier
 from shatterbox.memory import ByteLRU
+from shatterbox.web.jobs import Job, Jobs
 from shatterbox.web.server import Admission, Batcher, Gate, Limits, result
 
 __all__ = ["Decoder", "FileCache", "Served", "json_bytes"]
@@ -65,6 +66,7 @@ class Served:
         self.classifier = _classifier(model)
         self.decoders = Decoder(model, decoder)
         self._hash_lock, self._hash = threading.Lock(), None
+        self.jobs = Jobs(limits.abandon_after)
 
     async def admitted(self, coroutine_function: Callable[[], Any]) -> Any:
         """``await coroutine_function()``, admitted (503 when the queue is full) and timed out."""
@@ -79,6 +81,11 @@ class Served:
     async def run(self, work: Callable[[], Any]) -> Any:
         """``work()`` in a worker thread, admitted and timed out."""
         return await self.admitted(lambda: self.in_thread(work))
+
+    async def job(self, request, kind: str, work: Callable[[Job], Any]) -> Any:
+        """``work(job)`` in a worker thread as a job (see :mod:`shatterbox.web.jobs`): its progress, cancel and
+        abandonment come from ``job.tick``, which ``work`` passes to the library as ``progress``."""
+        return await self.jobs.answer(request, kind, lambda job: self.run(lambda: work(job)))
 
     def check_text(self, text: str | None, what: str = "text") -> None:
         """Refuse a text longer than the limits allow, with the limit in the message."""
@@ -130,6 +137,11 @@ class Decoder:
             self._model, self.name = served, served.name
         except InputError:
             self.name = name
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the decoder is in memory (the first request loads it)."""
+        return self._model is not None
 
     def get(self):
         """The decoder, loaded at the first call."""

@@ -42,6 +42,7 @@ class Limits(BaseModel):
     max_queue: int = 256  # further requests admitted to wait; beyond: 503
     threads: int = 4  # worker threads for model calls, tables, stores and JSON
     timeout: float = 300.0  # seconds a request may wait and run; beyond: 503
+    abandon_after: float = 30.0  # seconds a job runs on after its page stopped asking for its progress
     trace_cache_bytes: int = 1 << 30  # traces kept (a 512-token trace of the default model holds 185 MB)
     explain_cache_bytes: int = 64 << 20
     batch_bytes: int = 512 << 20  # the traces of one batched capture (a longer text runs alone)

@@ -8,14 +8,50 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  function answer(r) { // a response's JSON, or its error message as an Error
+    return r.json().catch(function () { return { error: r.status + " " + r.statusText }; }).then(function (data) {
+      if (!r.ok) throw new Error(data.error || (r.status + " " + r.statusText));
+      return data;
+    });
+  }
   function api(path, body) {
-    return fetch(path, body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
+    return fetch(path, body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).then(answer);
+  }
+  function duration(s) { return s < 60 ? Math.round(s) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s"; }
+  function progressText(what, s) { // the server's job status: stage, done of total, elapsed, the time left
+    return what + (s.stage ? " · " + s.stage : "") + (s.total ? " · " + s.done.toLocaleString("en-US") + " of " + s.total.toLocaleString("en-US") : "") +
+      " · " + duration(s.elapsed) + " elapsed" + (s.estimate === null || s.estimate === undefined ? "" : " · about " + duration(s.estimate) + " left");
+  }
+  // A long request as a job (web/jobs.py): its progress beside the form, with elapsed time and a Cancel button;
+  // a closed tab stops polling, and the server stops the work.
+  function job(path, body, progressId, what) {
+    var box = $(progressId), text = el("span", { "class": "job-text" }), cancel = el("button", { type: "button", "class": "job-cancel" }, "Cancel");
+    var id = null, stopped = false;
+    cancel.addEventListener("click", function () {
+      stopped = true; cancel.disabled = true; text.textContent = what + " · cancelling…";
+      if (id) fetch("/api/jobs/" + id, { method: "DELETE" });
+    });
+    box.textContent = ""; box.appendChild(text); box.appendChild(cancel); box.hidden = false;
+    text.textContent = progressText(what, { elapsed: 0 });
+    function done() { box.textContent = ""; box.hidden = true; }
+    return fetch(path, { method: "POST", headers: { "Content-Type": "application/json", "X-Shatterbox-Job": "start" }, body: JSON.stringify(body) })
       .then(function (r) {
-        return r.json().catch(function () { return { error: r.status + " " + r.statusText }; }).then(function (data) {
-          if (!r.ok) throw new Error(data.error || (r.status + " " + r.statusText));
-          return data;
+        if (r.status !== 202) return answer(r); // refused at once
+        return r.json().then(function (started) {
+          id = started.job;
+          if (stopped) fetch("/api/jobs/" + id, { method: "DELETE" });
+          return new Promise(function (resolve, reject) {
+            (function poll() {
+              if (stopped) { reject(new Error(what + ": cancelled")); return; } // the server stops the work; nothing to fetch
+              fetch("/api/jobs/" + id).then(function (r) {
+                if (r.status !== 202) return answer(r).then(resolve);
+                return r.json().then(function (s) { if (!stopped) text.textContent = progressText(what, s); setTimeout(poll, 400); });
+              }).catch(reject);
+            })();
+          });
         });
-      });
+      })
+      .then(function (d) { done(); return d; }, function (err) { done(); throw stopped ? new Error(what + ": cancelled") : err; });
   }
   function showNote(id, text) { var e = $(id); e.textContent = text || ""; e.hidden = !text; }
   function showError(id, err) { showNote(id, err ? (err.message || String(err)) : null); }
@@ -150,11 +186,8 @@
     run($("ex-form"), "ex-error", function () {
       return api("/api/explain/plan", req).then(function (p) { // say what it will cost, then count the seconds
         var what = p.words + " words · " + p.plan.map(function (x) { return x.method + " " + x.evaluations.toLocaleString(); }).join(", ") +
-          " model evaluations at most (+" + p.faithfulness + " per method for faithfulness)", started = Date.now();
-        showNote("ex-progress", "explaining: " + what + " · 0 s");
-        var tick = setInterval(function () { showNote("ex-progress", "explaining: " + what + " · " + Math.round((Date.now() - started) / 1000) + " s"); }, 1000);
-        return api("/api/explain", req).then(function (d) { clearInterval(tick); showNote("ex-progress", null); return d; },
-                                             function (err) { clearInterval(tick); showNote("ex-progress", null); throw err; });
+          " model evaluations at most (+" + p.faithfulness + " per method for faithfulness)";
+        return job("/api/explain", req, "ex-progress", "explaining: " + what);
       }).then(function (d) {
         explained = req; drawExplain($("ex-result"), d);
         $("cf").hidden = false; $("cf-text").value = req.text; $("cf-result").textContent = "";
@@ -212,12 +245,13 @@
     var body = { method: $("proj-method").value, level: $("proj-level").value, pool: $("proj-pool").value, limit: +$("proj-limit").value, predict: $("proj-predict").checked,
                  colour: $("proj-factors").value ? null : $("proj-predict").checked ? "prediction" : null,
                  factors: $("proj-factors").value || null, factor: +$("proj-factor").value || 0 };
-    showNote("proj-progress", "mapping " + body.limit.toLocaleString() + " " + body.level + "s of " + name + " at every layer" + (body.method === "umap" ? " (UMAP: about a minute per 10,000 points and layer)" : ""));
+    var st = stores.filter(function (s) { return s.name === name; })[0], count = body.level === "sentence" && st && st.corpus ? Math.min(body.limit, st.corpus.sentences) : body.limit;
+    var what = "mapping " + (body.level === "sentence" ? count.toLocaleString("en-US") + " sentences" : "up to " + count.toLocaleString("en-US") + " tokens") + " of " + name + " at every layer";
     run($("proj-form"), "proj-error", function () {
-      return api("/api/stores/" + encodeURIComponent(name) + "/project", body).then(function (d) {
+      return job("/api/stores/" + encodeURIComponent(name) + "/project", body, "proj-progress", what).then(function (d) {
         window.shatterboxProjector.mount($("proj-result"), d, openSentence);
       });
-    }).then(function () { showNote("proj-progress", null); });
+    });
   });
 
   // ---- probes: a property layer by layer on the chosen store, with its control task ----
@@ -256,17 +290,16 @@
     var name = window.shatterboxStore; if (!name) return;
     var body = { property: $("probes-property").value.trim(), level: $("probes-level").value, kind: $("probes-kind").value,
                  limit: +$("probes-limit").value, random: $("probes-random").value || null };
-    showNote("probes-progress", "probing every layer of " + name + (body.random ? " and of " + body.random : "") + ": a few seconds per thousand examples and layer");
     $("probes-result").textContent = "";
     run($("probes-form"), "probes-error", function () {
-      return api("/api/stores/" + encodeURIComponent(name) + "/probe", body).then(function (d) {
+      return job("/api/stores/" + encodeURIComponent(name) + "/probe", body, "probes-progress", "probe " + body.property + " (fits: layers × folds × task and control)").then(function (d) {
         var r = d.result, box = $("probes-result");
         box.appendChild(el("p", { id: "probes-summary" }, r.property + " (" + r.level + ", " + r.kind + " probe): " + r.n_examples.toLocaleString() + " examples, " +
           r.n_classes + " classes; most frequent class " + r.majority.toFixed(3) + "; control labels agree with the task on " + r.chance_control.toFixed(3)));
         box.appendChild(svgNode(d.svg));
         box.appendChild(probeTable(r, d.random_weights));
       });
-    }).then(function () { showNote("probes-progress", null); });
+    });
   });
 
   // ---- corpus: the stores of the served folder; the chosen one is kept for the corpus tabs ----
@@ -553,10 +586,8 @@
     var body = { prompt: $("gen-prompt").value, method: $("gen-method").value, max_new_tokens: +$("gen-tokens").value };
     if ($("gen-continuation").value) body.continuation = $("gen-continuation").value;
     if ($("gen-contrast").value) body.contrast = $("gen-contrast").value;
-    showNote("gen-progress", "generating and explaining\u2026");
     run($("gen-form"), "gen-error", function () {
-      return api("/api/generate", body).then(function (d) { drawGeneration($("gen-result"), d); })
-        .then(function () { showNote("gen-progress", null); }, function (err) { showNote("gen-progress", null); throw err; });
+      return job("/api/generate", body, "gen-progress", "generate (forward passes)").then(function (d) { drawGeneration($("gen-result"), d); });
     });
   });
 
@@ -624,8 +655,8 @@
     var body = datasetRequest();
     body.method = $("ds-method").value;
     $("ds-result").textContent = "";
-    showNote("ds-progress", "explaining the first " + body.limit + " sentences of " + name + ": about 0.1-0.2 s each");
-    run($("ds-form"), "ds-error", function () { return api("/api/stores/" + encodeURIComponent(name) + "/explain-corpus", body).then(drawDataset); })
-      .then(function () { showNote("ds-progress", null); });
+    run($("ds-form"), "ds-error", function () {
+      return job("/api/stores/" + encodeURIComponent(name) + "/explain-corpus", body, "ds-progress", "explaining the first " + body.limit + " sentences of " + name + " (texts)").then(drawDataset);
+    });
   });
 })();
