@@ -140,7 +140,7 @@ class GenerationExplanation(DrawnAndShownByRender):
         return [(self.sources[i], float(row[i])) for i in order[:k]]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: NaN (a source after the token) becomes null."""
+        """JSON-ready: NaN becomes null (a source after the token; the base of ``rollout``, which has none)."""
         def grid(a):
             return None if a is None else [[None if not np.isfinite(x) else float(x) for x in row] for row in a]
 
@@ -148,7 +148,7 @@ class GenerationExplanation(DrawnAndShownByRender):
             "model": self.model, "prompt": self.prompt, "continuation": self.continuation, "method": self.method,
             "units": self.units, "sources": self.sources, "targets": self.targets, "contrast": self.contrast,
             "n_prompt_words": self.n_prompt_words, "values": grid(self.values), "error": grid(self.error),
-            "full": self.full.tolist(), "base": self.base.tolist(),
+            "full": self.full.tolist(), "base": [None if not np.isfinite(x) else float(x) for x in self.base],
             "delta": None if self.delta is None else self.delta.tolist(),
             "faithfulness": None if self.faithfulness is None else [f.to_dict() for f in self.faithfulness],
             "evaluations": self.evaluations, "seconds": self.seconds, "notes": self.notes,
@@ -328,7 +328,7 @@ def _rollout(game: GenerationGame, **_: Any) -> dict:
     full = game(np.ones((1, game.n), dtype=bool))[0]
     return {"values": values, "full": full, "base": np.full(len(full), np.nan),
             "notes": ["class-agnostic: attention flow into each predicting position, shares of the sources "
-                      "(the start token's share left out)"]}
+                      "(the start token's share left out); no base: nothing is masked"]}
 
 
 _RUNNERS = {"exact": _exact, "sampled": _sampled, "ig": _ig, "rollout": _rollout}

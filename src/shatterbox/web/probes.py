@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import Field, create_model
 
 from shatterbox.options import ProbeOptions, ProjectOptions, request_fields
 from shatterbox.web.folder import factors_of, open_store
-from shatterbox.web.served import FileCache, Served
+from shatterbox.web.served import FileCache, Served, json_bytes
 
 
 ProbeRequest = create_model(
@@ -76,7 +75,7 @@ def router(served: Served) -> APIRouter:
                                           seed=req.seed, classifier=served.store_classifier() if req.predict else None,
                                           factors=factors, factor=req.factor if factors is not None else None, progress=job.tick)
                 first = req.colour or next((label for label in points.values if label.startswith("factor ")), None)
-                return json.dumps(projector_payload(points, found, colour=first), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                return json_bytes(projector_payload(points, found, colour=first)).body
 
             return Response(maps.get_or_make_for([store.root / "manifest.json"], (name, req.model_dump_json()), make), media_type="application/json")
 

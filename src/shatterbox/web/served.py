@@ -25,13 +25,17 @@ __all__ = ["Decoder", "FileCache", "Served", "json_bytes"]
 
 
 def json_bytes(data: Any) -> Response:
-    """``data`` as compact UTF-8 JSON.
+    """``data`` as compact UTF-8 JSON; strict, as every answer of the app: NaN or infinity is an error, never sent.
 
     Examples:
         >>> json_bytes({"a": [1.5, None]}).body
         b'{"a":[1.5,null]}'
+        >>> json_bytes({"a": float("nan")})
+        Traceback (most recent call last):
+        ...
+        ValueError: Out of range float values are not JSON compliant: nan
     """
-    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8"),
                     media_type="application/json")
 
 
