@@ -34,6 +34,11 @@ def test_tables_and_drill_down(corpus, tmp_path):
     words = {(w["label"], w["word"]) for w in d["words"]}
     assert ("negative", "dull") in words and d["texts"] == 4 and [s["reason"] for s in d["skipped"]] == ["empty", "duplicate"]
     assert {x["text_id"] for x in d["drill_down"]["negative"]} == {3, 6}
+    rows = {(w["label"], w["word"]): w for w in d["words"]}
+    for label, sides in d["pushes"].items():  # the json's lists agree with the table's side column and its intervals
+        assert all(rows[label, w]["side"] == "up" and rows[label, w]["mean"] > 0 for w in sides["up"])
+        assert all(rows[label, w]["side"] == "down" and rows[label, w]["mean"] < 0 for w in sides["down"])
+        assert not set(sides["up"]) & set(sides["down"])
 
 
 @pytest.mark.slow

@@ -145,3 +145,15 @@ def test_kernel_shap_over_a_corpus_gives_each_texts_own_numbers():
     assert fixed.texts.column("evaluations").to_pylist() == [8, 30]  # 3 words (with the full stop): all 8 coalitions; 13 words: 30
     with pytest.raises(InputError, match="samples must be at least 2"):
         explain_corpus(texts, None, settings=CorpusSettings(method="kernel", pairs=None, samples=1))
+
+
+def test_each_list_holds_only_the_words_on_its_side(sampled):
+    table = word_table(sampled, by="word")
+    up = top_words(table, "LABEL_1", k=50, min_count=5).to_pylist()
+    down = top_words(table, "LABEL_1", k=50, direction="down", min_count=5).to_pylist()
+    assert all(r["mean"] > 0 and r["low"] > 0 and r["side"] == "up" for r in up)
+    assert all(r["mean"] < 0 and r["high"] < 0 and r["side"] == "down" for r in down)
+    assert not {r["word"] for r in up} & {r["word"] for r in down}
+    assert {"good", "great"} <= {r["word"] for r in up} and {"bad", "awful"} <= {r["word"] for r in down}
+    crossing = [r for r in table.to_pylist() if r["label"] == "LABEL_1" and r["texts"] >= 5 and r["low"] < 0 < r["high"]]
+    assert crossing and all(r["side"] == "" for r in crossing)  # fillers whose interval crosses zero push neither way

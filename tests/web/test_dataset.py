@@ -4,6 +4,8 @@ drill-down texts as Python does."""
 import json
 import re
 
+from shatterbox.render.global_attribution import bars_svg
+
 import pytest
 
 from shatterbox.corpus import load_corpus
@@ -77,6 +79,16 @@ def test_dataset_section_in_chromium(browser, folder):
         page.wait_for_selector(".ds-words[data-label='negative'][data-direction='up'] tr[data-word]")
         shown = page.eval_on_selector_all(".ds-words[data-label='negative'][data-direction='up'] tr[data-word]", "rs => rs.map(r => r.dataset.word)")
         assert shown == [r["word"] for r in want["words"]["negative"]["up"]]
+        for label in ("negative", "positive"):  # each list holds only the words on its side
+            for direction, sign in (("up", 1), ("down", -1)):
+                means = page.eval_on_selector_all(f".ds-words[data-label='{label}'][data-direction='{direction}'] tr[data-word]",
+                                                  "rs => rs.map(r => parseFloat(r.children[1].textContent))")
+                assert all(sign * m > 0 for m in means), (label, direction, means)
+        bars = page.eval_on_selector_all("#ds-result svg rect", "rs => rs.map(r => [r.namespaceURI, r.getBBox().width, +r.getAttribute('width')])")
+        svg = "".join(bars_svg(want["words"][label][d]) for label in want["labels"] for d in ("up", "down"))
+        drawn = [float(w) for w in re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)"', svg)]
+        assert bars and all(ns == "http://www.w3.org/2000/svg" for ns, _, _ in bars)  # real SVG, not unknown elements
+        assert [round(w, 1) for _, w, _ in bars] == drawn  # the widths the Python payload gives
         page.locator(".ds-words[data-label='negative'][data-direction='up'] tr[data-word]").first.click()
         page.wait_for_selector("#ds-detail .ds-text")
         first = want["words"]["negative"]["up"][0]["texts_shown"][0]

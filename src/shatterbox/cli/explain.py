@@ -126,7 +126,9 @@ def _report_corpus(run, *, fmt, out, by, min_count, top, word) -> None:
 
         body = corpus_page(run, table, by=by, min_count=min_count, top=top)
     elif fmt is ExplainFormat.json:
-        body = json.dumps({"record": run.record, "words": table.to_pylist(), "texts": run.texts.num_rows, "seconds_per_text": seconds,
+        pushes = {label: {d: top_words(table, label, k=top, direction=d, min_count=min_count).column("word").to_pylist() for d in ("up", "down")}
+                  for label in labels}
+        body = json.dumps({"record": run.record, "words": table.to_pylist(), "pushes": pushes, "texts": run.texts.num_rows, "seconds_per_text": seconds,
                            "skipped": run.skipped.to_pylist(), "problems": problems,
                            "drill_down": {label: drill_down(run, word, label, by=by) for label in labels} if word else None},
                           ensure_ascii=False, default=str)

@@ -55,8 +55,9 @@ def word_table(run: CorpusRun, *, by: str = RANKING.by, min_count: int = 1, conf
     """Per label and word (``by`` lemma or lower-cased form): texts, occurrences, mean effect per text with its
     ``confidence`` interval (Student t over texts; the per-text sampling noise is part of the spread it measures),
     mean |value| per occurrence, the share of occurrences that pushed the label up, and the sign consistency
-    (|mean| / mean |value| : 1 = always the same sign, near 0 = flips with context). Words in fewer than
-    ``min_count`` texts are left out.
+    (|mean| / mean |value| : 1 = always the same sign, near 0 = flips with context), and ``side``: "up" or "down"
+    when the mean and its interval lie on that side of zero, "" when the interval crosses zero (the word pushes
+    neither way; :func:`top_words` lists it nowhere). Words in fewer than ``min_count`` texts are left out.
     """
     t = per_text(run, by)
     texts = pa.table({"label": t["label"], "key": t["key"], "effect": t["effect"], "square": t["effect"] ** 2, "occurrences": t["occurrences"],
@@ -79,15 +80,21 @@ def word_table(run: CorpusRun, *, by: str = RANKING.by, min_count: int = 1, conf
         "mean": mean[keep], "low": (mean - half)[keep], "high": (mean + half)[keep], "sd": sd[keep], "mean_abs": mean_abs[keep],
         "share_up": (g.column("up_sum").to_numpy() / occ)[keep], "consistency": consistency[keep],
     })
+    side = np.where(_on_side(table, "up"), "up", np.where(_on_side(table, "down"), "down", ""))
+    table = table.append_column("side", pa.array(side.tolist(), pa.string()))
     return table.sort_by([("label", "ascending"), ("mean", "descending"), ("word", "ascending")])
 
 
 def top_words(table: pa.Table, label: str, *, k: int = RANKING.top, direction: str = "up", min_count: int = RANKING.min_count) -> pa.Table:
     """The ``k`` words that push ``label`` up (largest mean) or down (smallest), among words in ``min_count`` texts or more.
 
+    A word is listed on one side only: its mean, and its 95 % interval where the table has one (``low``, ``high``;
+    a word of one text has none), lie on that side of zero. A word whose interval crosses zero pushes neither way.
+
     Examples:
-        >>> t = pa.table({"label": ["p"] * 3, "word": ["a", "b", "c"], "texts": [9, 9, 1], "mean": [0.2, -0.1, 0.9]})
-        >>> top_words(t, "p", k=1).column("word").to_pylist(), top_words(t, "p", k=1, direction="down").column("word").to_pylist()
+        >>> t = pa.table({"label": ["p"] * 4, "word": ["a", "b", "c", "d"], "texts": [9, 9, 1, 9], "mean": [0.2, -0.1, 0.9, 0.3],
+        ...               "low": [0.1, -0.2, float("nan"), -0.1], "high": [0.3, -0.05, float("nan"), 0.7]})
+        >>> top_words(t, "p").column("word").to_pylist(), top_words(t, "p", direction="down").column("word").to_pylist()
         (['a'], ['b'])
     """
     labels = set(table.column("label").to_pylist())
@@ -96,9 +103,21 @@ def top_words(table: pa.Table, label: str, *, k: int = RANKING.top, direction: s
     if direction not in ("up", "down"):
         raise InputError(f"direction must be up or down, not {direction!r}")
     mask = np.array([(l == label and n >= min_count) for l, n in zip(table.column("label").to_pylist(), table.column("texts").to_pylist())])
+    mask &= _on_side(table, direction)
     chosen = table.filter(pa.array(mask))
     ordered = chosen.sort_by([("mean", "descending" if direction == "up" else "ascending")])
     return ordered.slice(0, k)
+
+
+def _on_side(table: pa.Table, direction: str) -> np.ndarray:
+    """Rows whose mean (and interval, where there is one) lies above zero (``up``) or below it (``down``)."""
+    sign = 1.0 if direction == "up" else -1.0
+    mean = sign * np.asarray(table.column("mean").to_numpy(zero_copy_only=False), dtype=float)
+    keep = mean > 0
+    if "low" in table.column_names and "high" in table.column_names:
+        near = np.asarray(table.column("low" if direction == "up" else "high").to_numpy(zero_copy_only=False), dtype=float) * sign
+        keep &= np.isnan(near) | (near > 0)
+    return keep
 
 
 def flips(table: pa.Table, label: str, *, k: int = RANKING.top, min_count: int = RANKING.min_count) -> pa.Table:

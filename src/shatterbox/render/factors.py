@@ -40,7 +40,7 @@ def curve_svg(curve: Sequence[float], layers: Sequence[int], *, width: int = 180
     n = max(len(curve) - 1, 1)
     points = " ".join(f"{8 + (width - 16) * i / n:.1f},{height - 12 - (height - 20) * v / top:.1f}" for i, v in enumerate(curve))
     labels = "".join(f'<text x="{8 + (width - 16) * i / n:.1f}" y="{height - 1}" font-size="9" text-anchor="middle">{l}</text>' for i, l in enumerate(layers))
-    return (f'<svg width="{width}" height="{height}" role="img" aria-label="importance by layer">'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="importance by layer">'
             f'<polyline fill="none" stroke="#c03" stroke-width="1.8" points="{points}"/>{labels}</svg>')
 
 

@@ -59,7 +59,7 @@ def bars_svg(rows: Sequence[dict], *, width: int = 460, row_height: int = 18) ->
         if r["low"] == r["low"] and r["high"] == r["high"]:
             parts.append(f'<line x1="{zero + r["low"] * scale:.1f}" y1="{y + row_height / 2}" x2="{zero + r["high"] * scale:.1f}" y2="{y + row_height / 2}" stroke="#222"/>')
     parts.append(f'<text x="{zero:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">0 (±{span:.3f} at the edges)</text>')
-    return f'<svg width="{width}" height="{height}" role="img" aria-label="mean effect per text">{"".join(parts)}</svg>'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="mean effect per text">{"".join(parts)}</svg>'
 
 
 def _interval(r: dict) -> str:

@@ -89,7 +89,7 @@ def histogram_svg(values: dict[str, Sequence[float]], *, width: int = 520, heigh
     ticks = "".join(f'<text x="{x(t):.1f}" y="{height - 14}" font-size="10" text-anchor="middle">{t:g}</text>' for t in np.arange(0, high + 1e-9, 0.2))
     axis = (f'<line x1="40" y1="{height - 30}" x2="{width - 10}" y2="{height - 30}" stroke="#999"/>'
             f'<text x="40" y="{height - 2}" font-size="10">correlation score (units per bin; max {top})</text>')
-    return f'<svg width="{width}" height="{height}" role="img" aria-label="score histogram">{axis}{ticks}{"".join(lines)}</svg>'
+    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="score histogram">{axis}{ticks}{"".join(lines)}</svg>'
 
 
 def histogram_png(values: dict[str, Sequence[float]], path: str | os.PathLike[str], *, title: str = "", bins: int = 24) -> str:
