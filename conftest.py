@@ -9,7 +9,7 @@ import pytest
 
 FIXTURE_MARKS = {"browser": "browser", "ray_cluster": "ray", "gemma": "decoder"}
 SLOW_DOCTESTS = {  # examples that harvest a store and fit or explain on it, or retrain (a second or more each)
-    "shatterbox.classifiers.sentiment.train", "shatterbox.probes.probe", "shatterbox.probes.examples", "shatterbox.factors._fit.fit_factors",
+    "shatterbox.classifiers.sentiment.train", "shatterbox.probes.probe", "shatterbox.probes.examples", "shatterbox.probes.available", "shatterbox.factors._fit.fit_factors",
     "shatterbox.factors._fit.seed_spread", "shatterbox.neurons", "shatterbox.neurons._run.explain_units", "shatterbox.neurons._run.explain_unit",
     "shatterbox.neurons._run.explain_records", "shatterbox.neurons._units.records", "shatterbox.attribution", "shatterbox.web",
     "shatterbox.web.server.running",

@@ -96,6 +96,6 @@ def test_neurons_tab_in_chromium(browser, folder):
         page.fill("#neurons-unit", "99999")
         page.click("#neurons-run")
         page.wait_for_selector("#neurons-error:not([hidden])")
-        assert "out of range" in page.inner_text("#neurons-error")
+        assert page.inner_text("#neurons-error") == "unit: give a whole number from 0 to 1535 (not 99999)"  # MiniLM: 1,536 MLP units
         assert page.locator("#neurons-result .neuron-unit").count() == 0  # the previous unit does not stay under the error
         assert errors == [e for e in errors if "400" in e] and dialogs == []

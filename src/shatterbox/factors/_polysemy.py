@@ -46,8 +46,8 @@ def polysemy(factors, store: Store, words: list[str] | None = None, *, layer: in
         words = list(sense_words(Corpus(store.sentences(), "store"), min_examples=min_examples))[:max_words]
     rows = [row for row in (_word_row(factors, store, w, layer, min_examples, seed) for w in words) if row]
     if not rows:
-        raise InputError("no word in the store has two senses with enough marked examples: harvest sense_corpus() "
-                         "(shatterbox harvest wordnet-senses) or lower min_examples")
+        raise InputError(f"no word in the store has two senses with min_examples={min_examples} marked examples each: its corpus needs "
+                         "WordNet sense labels (the wordnet-senses corpus), or lower min_examples", parameter="min_examples")
     return pa.Table.from_pylist(rows)
 
 

@@ -40,7 +40,7 @@ PROPERTIES = {"pos": "pos", "supersense": "supersense", "sense": "synset"}  # to
 KINDS = ("linear", "mlp")
 MIN_CLASS = 5  # a class needs this many examples (and at least one per fold) to be probed
 
-__all__ = ["KINDS", "PROPERTIES", "Examples", "LayerScore", "ProbeResult", "control_labels", "examples", "features",
+__all__ = ["KINDS", "PROPERTIES", "Examples", "LayerScore", "ProbeResult", "available", "control_labels", "examples", "features",
            "make_probe", "probe", "probe_arrays"]
 
 
@@ -276,6 +276,34 @@ def _common_classes(labels: np.ndarray) -> tuple[np.ndarray, dict]:
     classes, counts = np.unique(labels.astype(str), return_counts=True)
     rare = {str(c): int(n) for c, n in zip(classes, counts) if n < MIN_CLASS}
     return np.array([str(l) not in rare for l in labels], dtype=bool), rare
+
+
+def available(store: Store) -> list[dict]:
+    """What ``store`` can be probed for: each token property and each label column of its corpus (sentence level), with
+    its examples and classes, or ``why`` it cannot be probed (fewer than two classes with ``MIN_CLASS`` examples).
+
+    Examples:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=200, seed=1), tempfile.mkdtemp(), layers="1")
+        >>> {a["property"]: a["why"] is None for a in available(s) if a["level"] == "token"}
+        {'pos': True, 'supersense': True, 'sense': False}
+    """
+    names = store.sentences().schema.names
+    asked = [(p, "token") for p in PROPERTIES] + [(n, "sentence") for n in names if n not in ("id", "text", "start", "end", "offset", "word", "lemmas")]
+    found = []
+    for prop, level in asked:
+        try:
+            e = examples(store, prop, level=level)
+            classes, why = len(set(e.labels)), None
+            if classes < 2:
+                why = (f"{classes} class{'' if classes == 1 else 'es'} with {MIN_CLASS} examples or more in this store"
+                       + (": needs words with two senses, as in the wordnet-senses corpus" if prop == "sense" else ""))
+            found.append({"property": prop, "level": level, "examples": len(e.labels), "classes": classes, "why": why})
+        except InputError as exc:
+            found.append({"property": prop, "level": level, "examples": 0, "classes": 0, "why": str(exc)})
+    return found
 
 
 def features(store: Store, found: Examples, layer: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from shatterbox.web.served import Served
 class OccurrencesRequest(BaseModel):
     word: str = Field(..., min_length=1, max_length=100, description="A word of the corpus (case-insensitive).")
     limit: int = Field(20, ge=1, le=200)
+    offset: int = Field(0, ge=0, description="Rows to skip: the next page starts at offset + limit.")
 
 
 # one row per word occurrence (its pieces merged), with its characters in the sentence
@@ -35,11 +36,11 @@ def router(served: Served) -> APIRouter:
             word = req.word.strip()
             rows = store.query(
                 f"select w.sentence_id, w.position, w.word, w.char_start, w.char_end, s.text from ({_WORDS}) w join sentences s on s.id = w.sentence_id "
-                "order by w.sentence_id, w.position limit ?",
-                [word, req.limit],
+                "order by w.sentence_id, w.position limit ? offset ?",
+                [word, req.limit, req.offset],
             ).to_pylist()
             total = store.query(f"select count(*) from ({_WORDS})", [word]).column(0)[0].as_py()
-            return {"store": name, "word": word, "total": total, "rows": rows}
+            return {"store": name, "word": word, "total": total, "offset": req.offset, "rows": rows}
 
         return await served.run(work)
 

@@ -6,6 +6,7 @@ import numpy as np
 from fastapi import APIRouter
 from starlette.exceptions import HTTPException
 
+from shatterbox.errors import InputError
 from shatterbox.web.corpus import OccurrencesRequest
 from shatterbox.web.folder import list_factors, open_factors
 from shatterbox.web.served import FileCache, Served
@@ -57,7 +58,13 @@ def router(served: Served) -> APIRouter:
             from shatterbox.factors import word_senses
 
             factors, store = open_factors(served.folder, name)
-            return word_senses(factors, store, req.word.strip())
+            try:
+                return word_senses(factors, store, req.word.strip())
+            except InputError as exc:
+                if exc.parameter != "min_examples":
+                    raise
+                raise InputError(f"no word in the store {store.root.name} has two senses with 3 or more sense-labelled examples each: "
+                                 "fit factors on a store of the WordNet senses corpus (shatterbox harvest wordnet-senses --out DIR/NAME)") from None
 
         return await served.run(work)
 

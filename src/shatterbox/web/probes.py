@@ -37,6 +37,16 @@ def router(served: Served) -> APIRouter:
     probes = FileCache(16 << 20)  # (manifests, store, request) -> probe results
     maps = FileCache(256 << 20)  # (manifest, store, request) -> projector payload
 
+    @api.get("/api/stores/{name}/properties", summary="What a store can be probed for, with its examples and classes, or why not")
+    async def store_properties(name: str) -> dict:
+        def work() -> dict:
+            from shatterbox.probes import available
+
+            store = open_store(served.folder, name)
+            return {"store": name, "properties": probes.get_or_make_for([store.root / "manifest.json"], (name, "properties"), lambda: available(store))}
+
+        return await served.run(work)
+
     @api.post("/api/stores/{name}/probe", summary="Probe a property layer by layer, with its control task (and a random-weight store's curves)")
     async def probe_store(name: str, req: ProbeRequest, request: Request) -> dict:
         def work(job) -> dict:

@@ -57,8 +57,22 @@
   function showError(id, err) { showNote(id, err ? (err.message || String(err)) : null); }
   function busy(form, on) { form.classList.toggle("busy", on); form.querySelectorAll("button").forEach(function (b) { b.disabled = on; }); }
   function run(form, errorId, work) { // one request at a time per form; errors shown next to the input
+    var out = form.getAttribute("data-result") ? $(form.getAttribute("data-result")) : null; // the form's result box
     showError(errorId, null); busy(form, true);
-    return work().catch(function (err) { showError(errorId, err); }).then(function () { busy(form, false); });
+    if (out) out.classList.add("stale"); // greyed while the new request runs
+    return Promise.resolve().then(work).then(function () { if (out) out.classList.remove("stale"); },
+      function (err) { showError(errorId, err); if (out) { out.textContent = ""; out.classList.remove("stale"); } }) // no old result under a new error
+      .then(function () { busy(form, false); });
+  }
+  function wholeNumber(id, what) { // an input's whole number within its min and max, or one clear message naming the field
+    var field = $(id), text = field.value.trim(), lo = field.getAttribute("min"), hi = field.getAttribute("max");
+    var range = lo !== null && hi !== null ? " from " + lo + " to " + hi : lo !== null ? " of " + lo + " or more" : "";
+    var v = Number(text);
+    if (!text || !Number.isInteger(v) || (lo !== null && v < +lo) || (hi !== null && v > +hi)) {
+      field.focus();
+      throw new Error(what + ": give a whole number" + range + (text ? " (not " + text + ")" : ""));
+    }
+    return v;
   }
 
   // Ctrl+Enter (Cmd+Enter) in a form's text box submits that form
@@ -125,7 +139,8 @@
     ev.preventDefault();
     var texts = $("heads-texts").value.split("\n").filter(function (t) { return t.trim(); });
     run($("heads-form"), "heads-error", function () {
-      return api("/api/heads", { texts: texts.length ? texts : [""], top: 15 }).then(drawHeads);
+      if (!texts.length) throw new Error("type one sentence or more, one per line");
+      return api("/api/heads", { texts: texts, top: 15 }).then(function (d) { headsSentence = texts[0]; drawHeads(d); });
     });
   });
   function drawHeads(d) {
@@ -158,12 +173,12 @@
     box.appendChild(t);
   }
 
-  function openHead(layer, head) { // a head of the Heads tab, shown in the Attention tab (on its sentence, or the first one)
+  var headsSentence = null; // the first sentence of the ranking shown: the Attention tab opens on it
+  function openHead(layer, head) { // a head of the Heads tab, shown in the Attention tab on the ranking's first sentence
     $("att-layer").value = String(layer); $("att-head").value = String(head);
     document.querySelector('nav button[data-tab="attention"]').click();
-    if (views) { selectHead(); return; }
-    var first = $("heads-texts").value.split("\n").filter(function (s) { return s.trim(); })[0];
-    if (first && !$("att-text").value.trim()) $("att-text").value = first;
+    if (views && $("att-text").value === headsSentence && !$("att-pair").value.trim()) { selectHead(); return; }
+    $("att-text").value = headsSentence; $("att-pair").value = "";
     $("att-form").requestSubmit();
   }
 
@@ -263,8 +278,22 @@
     pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "none"));
     stores.filter(function (s) { return s.name !== name && !s.error; }).forEach(function (s) { pick.appendChild(el("option", { value: s.name }, s.name)); });
     pick.value = keep;
+    if (!name) return Promise.resolve();
+    return api("/api/stores/" + encodeURIComponent(name) + "/properties").then(function (d) { // offer only what this store can answer
+      probeable = {};
+      var list = $("probes-properties"); list.textContent = "";
+      d.properties.forEach(function (p) {
+        probeable[p.level + ":" + p.property] = p;
+        if (!p.why && p.level === $("probes-level").value) list.appendChild(el("option", { value: p.property }, p.classes + " classes · " + p.examples.toLocaleString("en-US") + " examples"));
+      });
+      var missing = d.properties.filter(function (p) { return p.why && p.level === "token"; });
+      showNote("probes-unavailable", missing.length ? "not in this store: " + missing.map(function (p) { return p.property + " (" + p.why + ")"; }).join("; ") : null);
+    });
   }
+  var probeable = {}; // "level:property" -> what the chosen store has of it (or why not)
+  $("probes-level").addEventListener("change", function () { probesTab().catch(function (err) { showError("probes-error", err); }); });
   document.querySelector('nav button[data-tab="probes"]').addEventListener("click", function () {
+    showError("probes-error", null);
     (stores.length ? Promise.resolve() : loadStores()).then(probesTab).catch(function (err) { showError("probes-error", err); });
   });
   function svgNode(text) { // the plot as Python drew it (render/probes.py): one renderer for the CLI's page and this tab
@@ -292,6 +321,9 @@
                  limit: +$("probes-limit").value, random: $("probes-random").value || null };
     $("probes-result").textContent = "";
     run($("probes-form"), "probes-error", function () {
+      var known = probeable[body.level + ":" + body.property];
+      if (!body.property) { $("probes-property").focus(); throw new Error("type a property to probe, e.g. pos"); }
+      if (known && known.why) throw new Error(body.property + " cannot be probed on " + name + ": " + known.why);
       return job("/api/stores/" + encodeURIComponent(name) + "/probe", body, "probes-progress", "probe " + body.property + " (fits: layers × folds × task and control)").then(function (d) {
         var r = d.result, box = $("probes-result");
         box.appendChild(el("p", { id: "probes-summary" }, r.property + " (" + r.level + ", " + r.kind + " probe): " + r.n_examples.toLocaleString() + " examples, " +
@@ -354,12 +386,22 @@
   });
   $("corpus-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
-    var word = $("corpus-word").value;
+    showOccurrences($("corpus-word").value, 0);
+  });
+  var PAGE = 20;
+  function showOccurrences(word, offset) { // one page of a word's occurrences, with "N–M of T" and the pages around it
     run($("corpus-form"), "corpus-error", function () {
-      $("corpus-result").textContent = "";
-      return api("/api/stores/" + encodeURIComponent(window.shatterboxStore) + "/occurrences", { word: word, limit: 20 }).then(function (d) {
-        var box = $("corpus-result");
-        box.appendChild(el("p", { class: "total" }, d.total + " occurrence" + (d.total === 1 ? "" : "s") + " of " + d.word + (d.total > d.rows.length ? " (first " + d.rows.length + ")" : "")));
+      if (!word.trim()) { $("corpus-word").focus(); throw new Error("type a word to search for, e.g. bank"); }
+      return api("/api/stores/" + encodeURIComponent(window.shatterboxStore) + "/occurrences", { word: word, limit: PAGE, offset: offset }).then(function (d) {
+        var box = $("corpus-result"); box.textContent = "";
+        var shown = d.rows.length ? (d.offset + 1) + "–" + (d.offset + d.rows.length) + " of " : "";
+        box.appendChild(el("p", { class: "total" }, shown + d.total.toLocaleString("en-US") + " occurrence" + (d.total === 1 ? "" : "s") + " of " + d.word));
+        [["previous " + PAGE, d.offset - PAGE, d.offset > 0], ["next " + PAGE, d.offset + PAGE, d.offset + d.rows.length < d.total]].forEach(function (p) {
+          if (!p[2]) return;
+          var b = el("button", { type: "button", "class": "page" }, p[0]);
+          b.addEventListener("click", function () { showOccurrences(word, Math.max(0, p[1])); });
+          box.appendChild(b);
+        });
         var list = el("ol", { id: "occurrences" });
         d.rows.forEach(function (r) {
           var li = el("li");
@@ -372,7 +414,7 @@
         box.appendChild(list);
       });
     });
-  });
+  }
 
   // ---- Factors tab ---------------------------------------------------------------------------
   var factorsFile = null;
@@ -410,7 +452,7 @@
       d.factors.forEach(function (f) {
         var b = el("button", { type: "button", class: "factor", "data-factor": String(f.factor) }, "factor " + f.factor + " ");
         b.appendChild(curveSvg(f.curve, d.layers));
-        b.addEventListener("click", function () { run($("factors-form"), "factors-error", function () { return showFactor(f.factor); }); });
+        b.addEventListener("click", function () { run($("factors-list"), "factors-error", function () { return showFactor(f.factor); }); });
         box.appendChild(b);
       });
       if (!d.factors.length) box.appendChild(el("p", {}, "No " + level + "-level factors."));
@@ -431,7 +473,7 @@
     box.appendChild(table);
     ["low", "mid", "high"].forEach(function (level) {
       var b = el("button", { type: "button", "data-level": level }, level + " (" + item.levels[level] + ")");
-      b.addEventListener("click", function () { run($("factors-form"), "factors-error", function () { return showLevel(level); }); });
+      b.addEventListener("click", function () { run($("factors-levels"), "factors-error", function () { return showLevel(level); }); });
       box.appendChild(b);
     });
     $("factors-form").hidden = false;
@@ -455,7 +497,8 @@
   $("factors-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var word = $("factors-word").value;
-    run($("factors-form"), "factors-error", function () {
+    run($("factors-form"), "factors-word-error", function () {
+      if (!word.trim()) { $("factors-word").focus(); throw new Error("type an ambiguous word, e.g. heavy"); }
       $("factors-word-result").textContent = "";
       return api("/api/factors/" + encodeURIComponent(factorsFile) + "/word", { word: word }).then(function (d) {
         var box = $("factors-word-result");
@@ -486,6 +529,8 @@
     var pick = $("neurons-layer"), keep = pick.value; pick.textContent = "";
     layers.forEach(function (l) { pick.appendChild(el("option", { value: l }, String(l))); });
     if (layers.indexOf(+keep) >= 0) pick.value = keep;
+    var column = st && st.columns ? st.columns.filter(function (c) { return c.kind === kind && c.layer === +pick.value; })[0] : null;
+    if (column && !useFactors) $("neurons-unit").setAttribute("max", String(column.width - 1)); else $("neurons-unit").removeAttribute("max");
     if (name && !layers.length) showError("neurons-error", new Error("the store " + name + " has no " + (useFactors ? "hidden states" : "MLP activations") + ": harvest with --what " + kind));
   }
   function loadNeuronLists() {
@@ -546,10 +591,9 @@
   $("neurons-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var name = window.shatterboxStore; if (!name) return;
-    var body = { layer: +$("neurons-layer").value, unit: +$("neurons-unit").value, factors: $("neurons-factors").value || null };
-    $("neurons-result").textContent = "";
-    showNote("neurons-progress", "reading " + name + " for " + (body.factors ? "factor " : "neuron ") + body.unit + " of layer " + body.layer + ": two passes over the store");
     run($("neurons-form"), "neurons-error", function () {
+      var body = { layer: +$("neurons-layer").value, unit: wholeNumber("neurons-unit", "unit"), factors: $("neurons-factors").value || null };
+      showNote("neurons-progress", "reading " + name + " for " + (body.factors ? "factor " : "neuron ") + body.unit + " of layer " + body.layer + ": two passes over the store");
       return api("/api/stores/" + encodeURIComponent(name) + "/neuron", body).then(function (d) { $("neurons-result").appendChild(unitNode(d)); });
     }).then(function () { showNote("neurons-progress", null); });
   });
@@ -644,18 +688,18 @@
     });
     box.appendChild(detail);
   }
-  function datasetRequest() { return { min_count: +$("ds-min").value, limit: +$("ds-limit").value || 200 }; }
+  function datasetRequest() { return { min_count: wholeNumber("ds-min", "in at least … texts"), limit: wholeNumber("ds-limit", "how many sentences") }; }
   $("ds-open").addEventListener("click", function () {
     var name = $("ds-runs").value; if (!name) { showError("ds-error", new Error("choose results to open (shatterbox explain --corpus FILE --results DIR/NAME)")); return; }
     $("ds-result").textContent = "";
-    run($("ds-form"), "ds-error", function () { return api("/api/datasets/" + encodeURIComponent(name), datasetRequest()).then(drawDataset); });
+    run($("ds-form"), "ds-error", function () { return api("/api/datasets/" + encodeURIComponent(name), { min_count: wholeNumber("ds-min", "in at least … texts") }).then(drawDataset); });
   });
   $("ds-run").addEventListener("click", function () {
     var name = window.shatterboxStore; if (!name) { showError("ds-error", new Error("choose a store in the Corpus tab first")); return; }
-    var body = datasetRequest();
-    body.method = $("ds-method").value;
     $("ds-result").textContent = "";
     run($("ds-form"), "ds-error", function () {
+      var body = datasetRequest();
+      body.method = $("ds-method").value;
       return job("/api/stores/" + encodeURIComponent(name) + "/explain-corpus", body, "ds-progress", "explaining the first " + body.limit + " sentences of " + name + " (texts)").then(drawDataset);
     });
   });
