@@ -104,6 +104,8 @@ def test_the_generation_page_draws_pythons_values_and_colours(browser, tmp_path)
                 assert list(got[:3]) == expect[:3] and abs(got[3] - expect[3]) <= 1 / 255 + 1e-6
         assert row[3][0] == f"{e.full[t]:.2f}"
     assert f"±{scale:.2f}" in page.locator(".gen-legend").text_content()
+    assert float(page.get_attribute(".gen-plot .ex-legend", "data-scale")) == pytest.approx(scale)  # the heat map's colour legend
+    assert heads[4][0] == "log p"  # no contrast: the column is the token's log-probability
     assert page.locator(".gen-notes li").all_text_contents() == ["a note & more"]
     page.close()
     assert errors == []

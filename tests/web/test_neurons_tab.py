@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from shatterbox.trace import glue
+
 from shatterbox.corpus import load_corpus
 from shatterbox.neurons import read_run
 from shatterbox.neurons import NeuronSettings, Units, discretise, explain_unit, explain_units
@@ -91,7 +93,7 @@ def test_neurons_tab_in_chromium(browser, folder):
         assert page.locator("#neurons-run-detail .neuron-excerpt").count() == 5
         shown = page.inner_text("#neurons-run-detail .neuron-excerpt >> nth=0")
         first = json.loads(client_rows(folder)[0]["excerpts"])[0]["tokens"]
-        assert shown.replace(" ", "") == "".join(t.removeprefix("##") for t in first).replace(" ", "")
+        assert shown == "".join(space + piece for space, piece in glue(first))  # pieces glued, words spaced: as trace.glue
         page.click("#neurons-unit")
         page.fill("#neurons-unit", "99999")
         page.click("#neurons-run")

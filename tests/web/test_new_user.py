@@ -31,6 +31,7 @@ def _error(page, selector: str) -> str:
 @pytest.mark.slow
 def test_heads_clears_its_old_result_on_error_and_opens_the_ranked_sentence(served):
     page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
     page.fill("#att-text", "An older sentence about cats.")
     page.click("nav button[data-tab='heads']")
     page.fill("#heads-texts", "The striker scored twice.")
@@ -52,6 +53,7 @@ def test_heads_clears_its_old_result_on_error_and_opens_the_ranked_sentence(serv
 @pytest.mark.slow
 def test_empty_and_out_of_range_inputs_get_one_line_beside_them(served):
     page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
     use_store(page, "wn")
     page.fill("#corpus-word", "")
     page.click("#corpus-run")
@@ -75,6 +77,7 @@ def test_empty_and_out_of_range_inputs_get_one_line_beside_them(served):
 @pytest.mark.slow
 def test_corpus_hits_say_how_many_of_how_many_and_page(served):
     page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
     use_store(page, "wn")
     page.fill("#corpus-word", "the")
     page.click("#corpus-run")
@@ -91,6 +94,7 @@ def test_corpus_hits_say_how_many_of_how_many_and_page(served):
 @pytest.mark.slow
 def test_projector_says_the_true_count_and_probes_offer_what_the_store_has(served):
     page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
     use_store(page, "wn")
     page.click("nav button[data-tab='projector']")
     page.fill("#proj-limit", "5000")
@@ -111,6 +115,7 @@ def test_projector_says_the_true_count_and_probes_offer_what_the_store_has(serve
 @pytest.mark.slow
 def test_the_factors_word_error_sits_under_its_input_in_the_pages_words(served):
     page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
     page.click("nav button[data-tab='factors']")
     page.wait_for_selector("#factors-form:not([hidden])")
     page.fill("#factors-word", "heavy")
@@ -121,3 +126,58 @@ def test_the_factors_word_error_sits_under_its_input_in_the_pages_words(served):
     box = page.locator("#factors-word-error").bounding_box()
     assert box["y"] > page.locator("#factors-word").bounding_box()["y"]  # below its input, not at the top of the tab
     assert [e for e in errors if "400" not in e] == []
+
+
+@pytest.mark.slow
+def test_zero_shot_shows_every_labels_probability(served):
+    from shatterbox.attribution import explain
+    from shatterbox.classifiers import zero_shot
+    import shatterbox as sb
+
+    page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
+    page.click("nav button[data-tab='explain']")
+    page.fill("#ex-text", "The striker scored twice.")
+    page.fill("#ex-zero", "sports, politics, science")
+    page.click("#ex-run")
+    page.wait_for_selector("#ex-result .ex-labels button")
+    a = explain(zero_shot(["sports", "politics", "science"], sb.load()), "The striker scored twice.")
+    shown = page.locator("#ex-result .ex-labels button").all_text_contents()
+    assert shown == [f"{name} {p:.3f}" for name, p in zip(a.labels, a.prediction)]
+    pressed = page.get_attribute("#ex-result .ex-labels button[aria-pressed='true']", "data-label")
+    assert int(pressed) == a.label
+    page.fill("#ex-zero", "")
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_rows_cells_and_maps_work_from_the_keyboard(served):
+    page, errors, _ = served
+    errors.clear()  # one page for the module: each test answers for its own console
+    page.click("nav button[data-tab='heads']")
+    page.fill("#heads-texts", "The striker scored twice.")
+    page.click("#heads-run")
+    page.wait_for_selector("#heads-grid td[data-layer='1'][data-head='1']")
+    page.focus("#heads-grid td[data-layer='1'][data-head='1']")
+    page.keyboard.press("Tab")  # the next cell is reached with Tab
+    assert page.evaluate("() => [document.activeElement.dataset.layer, document.activeElement.dataset.head]") == ["1", "2"]
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#tab-attention:not([hidden])")
+    assert page.input_value("#att-head") == "2"
+    page.wait_for_selector("#att-views canvas[data-layer='0'][data-head='0'][tabindex='0']")
+    page.focus("#att-views canvas[data-layer='2'][data-head='4']")
+    page.keyboard.press("Enter")  # a model-view thumbnail chosen with the keyboard selects its head
+    page.wait_for_function("() => document.getElementById('att-layer').value === '3' && document.getElementById('att-head').value === '5'")
+    use_store(page, "wn")
+    page.click("nav button[data-tab='projector']")
+    page.fill("#proj-limit", "50")
+    page.click("#proj-run")
+    page.wait_for_selector("#proj-result canvas[tabindex='0']")
+    page.focus("#proj-result canvas[tabindex='0']")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")  # the first point opens its sentence in the Attention tab
+    page.wait_for_selector("#tab-attention:not([hidden])")
+    assert page.input_value("#att-text")
+    help_text = page.text_content("#tab-attention [data-help]")  # inside the closed "How to read this"
+    assert help_text.startswith("Each line joins a token")
+    assert errors == []

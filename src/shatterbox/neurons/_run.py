@@ -20,6 +20,7 @@ from shatterbox.neurons._scoring import discretise
 from shatterbox.neurons._units import Records, Units, records
 from shatterbox.runs import RECORD as RUN, RunFolder
 from shatterbox.store import Store
+from shatterbox.trace import glue
 
 FORMAT = "shatterbox.neurons/1"
 PART_UNITS = 64
@@ -234,8 +235,12 @@ def read_run(folder: str | Path) -> tuple[dict, pa.Table]:
 
 
 def _excerpt_payload(excerpt: dict, maximum: float) -> dict:
-    """An excerpt as the web page shows it: tokens, activations and their 0–10 levels (computed here, once)."""
-    return excerpt | {"levels": discretise(np.asarray(excerpt["activations"], dtype=np.float64), maximum).tolist()}
+    """An excerpt as the web page shows it: tokens, activations and their 0–10 levels, and each token as the page writes
+    it (``pieces``, word-piece markers off) with the space before it (``spaces``): pieces glued as everywhere else
+    (:func:`shatterbox.trace.glue`), computed here once."""
+    glued = glue(excerpt["tokens"])
+    return excerpt | {"levels": discretise(np.asarray(excerpt["activations"], dtype=np.float64), maximum).tolist(),
+                      "spaces": [space for space, _ in glued], "pieces": [piece for _, piece in glued]}
 
 
 def unit_payload(row: dict) -> dict:

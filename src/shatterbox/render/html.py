@@ -179,13 +179,14 @@ def script_json(data: dict) -> str:
 
 
 def palette_script() -> str:
-    """The palette and its JavaScript functions (``window.shatterboxColours``), for a page's first script.
+    """The palette and its JavaScript functions (``window.shatterboxColours``), and the keyboard helper every page uses
+    (``window.shatterboxKeys``, keys.js), for a page's first script.
 
     Examples:
         >>> palette_script().startswith("window.shatterboxPalette = {")
         True
     """
-    return "window.shatterboxPalette = " + palette_json() + ";\n" + asset("palette.js")
+    return "window.shatterboxPalette = " + palette_json() + ";\n" + asset("palette.js") + "\n" + asset("keys.js")
 
 
 def asset(name: str) -> str:

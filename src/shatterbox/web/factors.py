@@ -22,14 +22,15 @@ def router(served: Served) -> APIRouter:
         return await served.run(lambda: {"factors": list_factors(served.folder)})
 
     @api.get("/api/factors/{name}/level/{level}", summary="The factors of one level, strongest first, with their importance curves")
-    async def factors_level(name: str, level: str, limit: int = 40) -> dict:
+    async def factors_level(name: str, level: str, limit: int = 40, offset: int = 0) -> dict:
         def work() -> dict:
             factors, _ = open_factors(served.folder, name)
             if level not in ("low", "mid", "high", "dead"):
                 raise HTTPException(404, f"no level {level!r}: low, mid, high or dead")
             chosen = np.flatnonzero(factors.levels_ == level)
-            chosen = chosen[np.argsort(-factors.importance_[chosen].max(1), kind="stable")][: max(1, min(limit, 200))]
-            return {"name": name, "level": level, "layers": factors.layers,
+            total, offset_ = len(chosen), max(0, offset)
+            chosen = chosen[np.argsort(-factors.importance_[chosen].max(1), kind="stable")][offset_: offset_ + max(1, min(limit, 200))]
+            return {"name": name, "level": level, "layers": factors.layers, "total": total, "offset": offset_,
                     "factors": [{"factor": int(f), "curve": factors.importance_[f].round(4).tolist()} for f in chosen]}
 
         return await served.run(work)

@@ -74,13 +74,16 @@
       " with every word masked · " + a.evaluations.toLocaleString("en-US") + " model evaluations · " + a.seconds.toFixed(3) + " s · masking: " + a.masking + " · units: " + a.units));
     box.appendChild(words(a.words, a.values.map(function (row) { return row[li]; }), scale,
                           { errors: a.error && a.error.map(function (row) { return row[li]; }) }));
-    var legend = el("p", { "class": "ex-legend", "data-scale": String(scale) });
-    legend.appendChild(el("span", {}, (-scale).toFixed(3))); legend.appendChild(el("i"));
-    legend.appendChild(el("span", {}, "+" + scale.toFixed(3))); legend.appendChild(el("span", {}, a.units + ": red pushes " + name + " up, blue down"));
-    box.appendChild(legend);
+    box.appendChild(legend(scale, a.units + ": red pushes " + name + " up, blue down"));
     if (a.faithfulness) box.appendChild(faithfulness(a.faithfulness));
     a.notes.forEach(function (n) { box.appendChild(el("p", { "class": "ex-note" }, n)); });
     return box;
+  }
+  function legend(scale, what) { // the colour scale: full blue at -scale, white at 0, full red at +scale
+    var p = el("p", { "class": "ex-legend", "data-scale": String(scale) });
+    p.appendChild(el("span", {}, (-scale).toFixed(3))); p.appendChild(el("i"));
+    p.appendChild(el("span", {}, "+" + scale.toFixed(3))); p.appendChild(el("span", {}, what));
+    return p;
   }
   function number(v) { return v === null ? "–" : v.toFixed(3); }
   // Several methods on one text: the summary table, then each method's plot.
@@ -106,7 +109,8 @@
     var t = el("table", { "class": "gen-map" }), head = el("tr");
     head.appendChild(el("th", {}, "generated \\ source"));
     d.sources.forEach(function (s, j) { head.appendChild(el("th", j >= d.n_prompt_words ? { "class": "gen-earlier" } : {}, token(s.split(" (generated")[0]))); });
-    head.appendChild(el("th", {}, "log p")); if (d.faithfulness) head.appendChild(el("th", {}, "comprehensiveness"));
+    head.appendChild(el("th", { title: "the token's log-probability (nats)" + (d.contrast ? " minus the alternative's" : "") }, d.contrast ? "log p − log p(alt)" : "log p"));
+    if (d.faithfulness) head.appendChild(el("th", {}, "comprehensiveness"));
     t.appendChild(head);
     d.targets.forEach(function (target, i) {
       var tr = el("tr"), label = el("th", { "class": "gen-target" }, token(target));
@@ -124,6 +128,7 @@
       t.appendChild(tr);
     });
     box.appendChild(t);
+    box.appendChild(legend(scale, "nats: red raised the token's log-probability, blue lowered it"));
     box.appendChild(el("p", { "class": "gen-legend", "data-scale": String(scale) }, "Red raised the token's log-probability, blue lowered it (scale ±" + scale.toFixed(2) +
       "); italic sources were generated earlier; grey cells come after the token. " + d.evaluations.toLocaleString("en-US") + " forward passes, " + d.seconds.toFixed(2) + " s."));
     var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);

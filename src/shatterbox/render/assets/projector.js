@@ -99,13 +99,23 @@
       var c = D.colourings[state.colour];
       box.appendChild(el("div", { "class": "sbp-label" }, state.colour + ": " + (c.values ? c.values[i].toFixed(3) : c.names[c.codes[i]])));
     }
-    canvas.addEventListener("mousemove", function (ev) {
-      var r = canvas.getBoundingClientRect(), i = nearest(ev.clientX - r.left, ev.clientY - r.top);
+    function hover(i) { // point i under the pointer (or chosen with the arrow keys): marked, its text in the tip
       if (i === state.hover) return;
       state.hover = i; draw();
       if (i < 0) { tip.hidden = true; return; }
       sentence(i, tip); tip.hidden = false;
       tip.style.left = Math.min(screen[2 * i] + 10, W - 260) + "px"; tip.style.top = (screen[2 * i + 1] + 10) + "px";
+    }
+    canvas.addEventListener("mousemove", function (ev) {
+      var r = canvas.getBoundingClientRect();
+      hover(nearest(ev.clientX - r.left, ev.clientY - r.top));
+    });
+    canvas.setAttribute("tabindex", "0"); // keyboard: arrows step through the points, Enter opens the one marked
+    canvas.setAttribute("aria-label", "map: arrow keys step through the points, Enter opens one");
+    canvas.addEventListener("keydown", function (ev) {
+      var n = D.text.length, step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[ev.key];
+      if (step) { ev.preventDefault(); hover(((state.hover < 0 ? (step > 0 ? -1 : 0) : state.hover) + step + n) % n); }
+      else if (ev.key === "Enter") { ev.preventDefault(); canvas.click(); }
     });
     canvas.addEventListener("mouseleave", function () { state.hover = -1; tip.hidden = true; draw(); });
     canvas.addEventListener("click", function () {

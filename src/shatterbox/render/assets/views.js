@@ -255,7 +255,7 @@
         grid.appendChild(el("span", {}, "L" + (l + 1))); canvases.push([]);
         for (var h2 = 0; h2 < H; h2++) {
           var c = el("canvas", { width: px, height: px, "data-layer": l, "data-head": h2, "class": "sb-pending", style: "width:40px;height:40px" });
-          c.addEventListener("click", (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2));
+          window.shatterboxKeys.operable(c, (function (ll, hh) { return function () { select(ll, [hh]); }; })(l, h2), "layer " + (l + 1) + ", head " + (h2 + 1));
           grid.appendChild(c); canvases[l].push(c);
         }
       }
@@ -314,7 +314,7 @@
       tr.appendChild(el("th", {}, "")); cols.forEach(function (j) { tr.appendChild(el("th", {}, all[j])); }); t.appendChild(tr);
       rows.forEach(function (i) {
         var row = el("tr"), th = el("th", { "class": "sb-rowhead" + (i === state.word ? " sb-chosen" : ""), "data-i": i, title: "click: rank what this attends to" }, all[i]);
-        th.addEventListener("click", function () { // the clicked row stays marked next to its ranking
+        window.shatterboxKeys.operable(th, function () { // the clicked row stays marked next to its ranking
           state.word = i; t.querySelectorAll("th.sb-rowhead").forEach(function (x) { x.classList.toggle("sb-chosen", x === th); }); drawRanking();
         });
         row.appendChild(th);

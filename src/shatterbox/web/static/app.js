@@ -98,6 +98,11 @@
     if (m.classifier) $("ex-label").setAttribute("placeholder", m.classifier.labels.join(" / "));
   }).catch(function (err) { showError("att-error", err); });
 
+  // ---- "How to read this" under every tab: shatterbox/web/help.py, the manual's text ----
+  api("/api/help").then(function (help) {
+    document.querySelectorAll("[data-help]").forEach(function (p) { p.textContent = help[p.getAttribute("data-help")]; });
+  }).catch(function (err) { showError("att-error", err); });
+
   // ---- form defaults: one source (shatterbox.options), served by /api/options ----
   api("/api/options").then(function (options) {
     document.querySelectorAll("[data-option]").forEach(function (field) {
@@ -133,6 +138,7 @@
   $("att-head").addEventListener("change", selectHead);
 
   // ---- heads ----
+  var keys = window.shatterboxKeys; // rows, cells and thumbnails reachable with Tab, run with Enter (render/assets/keys.js)
   var colours = window.shatterboxColours, HIGH = window.shatterboxPalette.high; // render/palette.py, via /static/palette.js
   function scoreColour(v, top) { var a = top > 0 ? Math.max(0, v) / top : 0; return colours.rgba(HIGH.concat([a.toFixed(3)])); }
   $("heads-form").addEventListener("submit", function (ev) {
@@ -153,20 +159,26 @@
       var r = el("tr"); r.appendChild(el("th", {}, String(l + 1)));
       row.forEach(function (v, h) {
         var td = el("td", { title: "layer " + (l + 1) + ", head " + (h + 1) + ": " + v.toFixed(3) + " (click: open in Attention)", "data-layer": l + 1, "data-head": h + 1 }, v.toFixed(2));
-        td.addEventListener("click", function () { openHead(l + 1, h + 1); });
+        keys.operable(td, function () { openHead(l + 1, h + 1); }, "layer " + (l + 1) + ", head " + (h + 1) + ": open in Attention");
         td.style.background = scoreColour(v, top); if (top > 0 && v / top > 0.55) td.style.color = "#fff";
         r.appendChild(td);
       });
       grid.appendChild(r);
     });
     box.appendChild(grid);
+    var scale = el("p", { "class": "ex-legend ramp-legend", "data-scale": String(top) }); // the grid's colour scale
+    scale.appendChild(el("span", {}, "0")); scale.appendChild(el("i")); scale.appendChild(el("span", {}, top.toFixed(2)));
+    scale.appendChild(el("span", {}, "ranking score: white 0, darkest the highest here"));
+    box.appendChild(scale);
     var kinds = Object.keys(d.summary).map(function (k) { return d.summary[k] + " " + k; }).join(" · ");
     box.appendChild(el("p", { "class": "ex-meta" }, "kinds: " + kinds));
+    var all = d.score.length * d.score[0].length;
+    box.appendChild(el("p", { "class": "total" }, "the " + d.ranking.length + " of " + all + " heads most worth inspecting (every head is in the heat map above)"));
     var t = el("table", { "class": "heads-table", id: "heads-ranking" }), h = el("tr");
     ["#", "layer", "head", "kind", "score", "why"].forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
     d.ranking.forEach(function (row, i) {
       var r = el("tr", { title: "click: open in Attention" });
-      r.addEventListener("click", function () { openHead(row.layer, row.head); });
+      keys.operable(r, function () { openHead(row.layer, row.head); });
       [String(i + 1), String(row.layer), String(row.head), row.kind, row.score.toFixed(3), row.reason].forEach(function (c) { r.appendChild(el("td", {}, c)); });
       t.appendChild(r);
     });
@@ -418,8 +430,9 @@
 
   // ---- Factors tab ---------------------------------------------------------------------------
   var factorsFile = null;
-  function curveSvg(curve, layers) { // importance by layer, scaled to its maximum (as the HTML report)
-    var ns = "http://www.w3.org/2000/svg", w = 180, h = 48, top = Math.max.apply(null, curve.concat([1e-12])), n = Math.max(curve.length - 1, 1);
+  function curveSvg(curve, layers, top) { // importance by layer on a scale shared by the curves shown (0 to top), layers on x
+    var ns = "http://www.w3.org/2000/svg", w = 180, h = 48, n = Math.max(curve.length - 1, 1);
+    top = top || Math.max.apply(null, curve.concat([1e-12]));
     var svg = document.createElementNS(ns, "svg"); svg.setAttribute("width", w); svg.setAttribute("height", h); svg.setAttribute("class", "curve");
     var line = document.createElementNS(ns, "polyline");
     line.setAttribute("points", curve.map(function (v, i) { return (8 + (w - 16) * i / n).toFixed(1) + "," + (h - 12 - (h - 20) * v / top).toFixed(1); }).join(" "));
@@ -446,12 +459,23 @@
       box.appendChild(list);
     });
   }
-  function showLevel(level) {
-    return api("/api/factors/" + encodeURIComponent(factorsFile) + "/level/" + level + "?limit=24").then(function (d) {
+  var FACTORS_PAGE = 24;
+  function showLevel(level, offset) { // one page of a level's factors, strongest first: "N–M of T", the pages around it
+    offset = offset || 0;
+    return api("/api/factors/" + encodeURIComponent(factorsFile) + "/level/" + level + "?limit=" + FACTORS_PAGE + "&offset=" + offset).then(function (d) {
       var box = $("factors-list"); box.textContent = "";
+      var top = Math.max.apply(null, [1e-12].concat(d.factors.map(function (f) { return Math.max.apply(null, f.curve); })));
+      if (d.factors.length) box.appendChild(el("p", { "class": "total" }, level + "-level factors " + (d.offset + 1) + "–" + (d.offset + d.factors.length) + " of " +
+        d.total.toLocaleString("en-US") + ", strongest first; curves: importance by layer, all on one scale (0 to " + top.toFixed(3) + ")"));
+      [["previous " + FACTORS_PAGE, d.offset - FACTORS_PAGE, d.offset > 0], ["next " + FACTORS_PAGE, d.offset + FACTORS_PAGE, d.offset + d.factors.length < d.total]].forEach(function (p) {
+        if (!p[2]) return;
+        var b = el("button", { type: "button", "class": "page" }, p[0]);
+        b.addEventListener("click", function () { run($("factors-list"), "factors-error", function () { return showLevel(level, Math.max(0, p[1])); }); });
+        box.appendChild(b);
+      });
       d.factors.forEach(function (f) {
         var b = el("button", { type: "button", class: "factor", "data-factor": String(f.factor) }, "factor " + f.factor + " ");
-        b.appendChild(curveSvg(f.curve, d.layers));
+        b.appendChild(curveSvg(f.curve, d.layers, top));
         b.addEventListener("click", function () { run($("factors-list"), "factors-error", function () { return showFactor(f.factor); }); });
         box.appendChild(b);
       });
@@ -553,9 +577,8 @@
   $("neurons-factors").addEventListener("change", function () { showError("neurons-error", null); neuronsTab(); });
   function excerptNode(ex) { // tokens shaded by the level the server computed (0-10); values in tooltips
     var p = el("p", { "class": "neuron-excerpt" });
-    ex.tokens.forEach(function (t, i) {
-      var piece = t.indexOf("##") === 0 ? t.slice(2) : t;
-      if (i && t.indexOf("##") !== 0) p.appendChild(document.createTextNode(" "));
+    ex.pieces.forEach(function (piece, i) { // word pieces glued by the server (trace.glue), as in every other view
+      if (ex.spaces[i]) p.appendChild(document.createTextNode(ex.spaces[i]));
       var span = el("span", { "class": "neuron-token", title: ex.activations[i].toFixed(3), "data-level": ex.levels[i] }, piece);
       if (ex.levels[i]) span.style.background = colours.rgba(HIGH.concat([ex.levels[i] / 10]));
       if (ex.levels[i] >= 6) span.style.color = "#fff";
@@ -612,7 +635,7 @@
           var row = el("tr", { "data-unit": u.layer + ":" + u.unit });
           [String(u.layer), String(u.unit), u.explanation, scoreText(u.scores.explanation.correlation), scoreText(u.scores.random.correlation),
            scoreText(u.scores.token_lookup.correlation), u.flagged ? u.reason : ""].forEach(function (c) { row.appendChild(el("td", {}, c)); });
-          row.addEventListener("click", function () {
+          keys.operable(row, function () {
             t.querySelectorAll("tr.chosen").forEach(function (r) { r.classList.remove("chosen"); });
             row.classList.add("chosen"); detail.textContent = ""; detail.appendChild(unitNode(u));
           });
@@ -653,7 +676,7 @@
       var tr = el("tr", { "data-word": r.word, title: "click: the texts where it mattered most" });
       var ci = r.low === null || isNaN(r.low) ? "" : " [" + r.low.toFixed(3) + ", " + r.high.toFixed(3) + "]";
       [r.word, (r.mean >= 0 ? "+" : "") + r.mean.toFixed(4) + ci, String(r.texts), Math.round(100 * r.share_up) + " %"].forEach(function (c) { tr.appendChild(el("td", {}, c)); });
-      tr.addEventListener("click", function () {
+      keys.operable(tr, function () {
         document.querySelectorAll(".ds-words tr.chosen").forEach(function (x) { x.classList.remove("chosen"); });
         tr.classList.add("chosen"); detail.textContent = "";
         detail.appendChild(el("h4", {}, "Where “" + r.word + "” moved " + label + " most"));
