@@ -14,8 +14,18 @@
       return data;
     });
   }
-  function api(path, body) {
-    return fetch(path, body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).then(answer);
+  var waiting = {}, waitingId = 0; // requests running for more than a second: named, with their seconds, in the header
+  function showWaiting() {
+    var now = Date.now(), names = Object.keys(waiting).map(function (k) { return waiting[k]; }).filter(function (w) { return now - w.started >= 1000; });
+    $("waiting").textContent = names.map(function (w) { return "waiting for " + w.what + " · " + Math.round((now - w.started) / 1000) + " s"; }).join(" · ");
+    $("waiting").hidden = !names.length;
+  }
+  setInterval(showWaiting, 500);
+  function api(path, body) { // every short request; one that takes more than a second shows in the header with its time
+    var id = ++waitingId, what = path.replace(/^\/api\//, "").split("?")[0].replace(/\//g, " ");
+    waiting[id] = { what: decodeURIComponent(what), started: Date.now() };
+    return fetch(path, body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }).then(answer)
+      .then(function (d) { delete waiting[id]; showWaiting(); return d; }, function (err) { delete waiting[id]; showWaiting(); throw err; });
   }
   function duration(s) { return s < 60 ? Math.round(s) + " s" : Math.floor(s / 60) + " min " + Math.round(s % 60) + " s"; }
   function progressText(what, s) { // the server's job status: stage, done of total, elapsed, the time left
