@@ -3,10 +3,11 @@ method of :func:`shatterbox.attribution.explain`), results written part by part 
 aggregated per word and label with counts, means and 95 % intervals, sign consistency and drill-down.
 
 Examples:
-    >>> run = explain_corpus(["I loved the film.", "I hated the film.", "A loved and hated film."])
+    >>> run = explain_corpus(["I loved the film.", "I loved the music.", "We loved it.", "I hated the film.", "I hated the plot.", "We hated it."])
     >>> table = word_table(run, by="lemma")
-    >>> top_words(table, "positive", k=1, min_count=1).column("word").to_pylist()
-    ['loved']
+    >>> up, down = (top_words(table, "positive", k=2, direction=d, min_count=2).column("word").to_pylist() for d in ("up", "down"))
+    >>> up, down  # "film", "it" and "we": intervals across zero, on neither side
+    (['loved', 'i'], ['hated'])
 """
 
 from shatterbox.errors import moved_names

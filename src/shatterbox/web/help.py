@@ -8,7 +8,9 @@ Examples:
 
 from __future__ import annotations
 
-__all__ = ["HELP"]
+from fastapi import APIRouter
+
+__all__ = ["HELP", "router"]
 
 HELP = {
     "attention": (
@@ -64,3 +66,14 @@ HELP = {
         "not beat the random, shuffled and token-lookup baselines."
     ),
 }
+
+
+def router(_served=None) -> APIRouter:
+    """``/api/help``: :data:`HELP` as JSON."""
+    api = APIRouter()
+
+    @api.get("/api/help", summary="How to read each tab (the page's \"How to read this\"; the same text as the manual)")
+    async def how_to_read() -> dict:
+        return HELP
+
+    return api

@@ -84,12 +84,6 @@ def router(served: Served) -> APIRouter:
             "limits": served.limits.model_dump(),
         }
 
-    @api.get("/api/help", summary="How to read each tab (the page's \"How to read this\"; the same text as the manual)")
-    async def how_to_read() -> dict:
-        from shatterbox.web.help import HELP
-
-        return HELP
-
     @api.get("/api/options", summary="Every analysis's options: default, range, choices and help (the page's form defaults)")
     async def options_info() -> dict:
         return {group: describe(options) for group, options in ANALYSES.items()}

@@ -33,7 +33,7 @@ def json_bytes(data: Any) -> Response:
         >>> json_bytes({"a": float("nan")})
         Traceback (most recent call last):
         ...
-        ValueError: Out of range float values are not JSON compliant: nan
+        ValueError: Out of range float values are not JSON compliant
     """
     return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8"),
                     media_type="application/json")
