@@ -31,10 +31,12 @@ def probe(
     import pyarrow as pa
 
     from shatterbox.probes import probe as run_probe
-    from shatterbox.store import Store
+    from shatterbox.store import Store, check_control
 
     with _friendly_errors():
         opened = Store.open(store)
+        if random_store:
+            check_control(opened, Store.open(random_store), parameter="random")
         chosen = _layers_option(opened, layers)
         results = []
         for path in [opened] + ([Store.open(random_store)] if random_store else []):

@@ -7,7 +7,7 @@ import numpy as np
 from shatterbox.engines import Engine
 from shatterbox.errors import InputError
 from shatterbox.factors._fit import LEVELS, Factors
-from shatterbox.store import Store, TopK
+from shatterbox.store import Store, TopK, check_control
 
 
 def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6, *, top: TopK | None = None,
@@ -36,6 +36,15 @@ def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: in
     return out
 
 
+def check_factors_control(factors: Factors, store: Store, control: Factors, control_store: Store) -> None:
+    """Refuse a control that is not one: its store must be the random-weight control of ``store`` (same architecture,
+    corpus and settings; :func:`shatterbox.store.check_control`) and its factors fitted the same way on the same layers."""
+    check_control(store, control_store)
+    if control.describe() != factors.describe() or control.layers != factors.layers:
+        raise InputError(f"the control factors were fitted another way ({control.describe()} on layers {control.layers}), not as "
+                         f"these ({factors.describe()} on layers {factors.layers}): fit the control with the same options", parameter="control")
+
+
 def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int = 6, polysemy_words: list[str] | None = None,
                    control: tuple[Factors, Store] | None = None, loaded=None, downstream_sentences: int = 128,
                    engine: Engine | str = "local") -> dict:
@@ -50,6 +59,8 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
     """
     if store.manifest["key"] != factors.store.get("key"):
         raise InputError(f"these factors were fitted on another store ({factors.store.get('path')!r}): give that store, or fit again")
+    if control is not None:
+        check_factors_control(factors, store, *control)
     peak = factors.importance_.max(1)
     chosen = {level: [int(f) for f in np.flatnonzero(factors.levels_ == level)[np.argsort(-peak[factors.levels_ == level], kind="stable")][:per_level]]
               for level in LEVELS}

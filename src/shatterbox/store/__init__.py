@@ -27,8 +27,10 @@ Examples:
     (['hidden_3', 'attn_entropy_3'], True)
 """
 
+from shatterbox.store._control import check_control, control_problems, random_seed, same_sentences
 from shatterbox.store._harvest import BATCH_TOKENS, SHARD_BYTES, Column, harvest, model_hash, parse_layers, parse_ranges, parse_what
 from shatterbox.store._layout import META_COLUMNS
 from shatterbox.store._store import Store, TopK
 
-__all__ = ["BATCH_TOKENS", "META_COLUMNS", "SHARD_BYTES", "Column", "Store", "TopK", "harvest", "model_hash", "parse_layers", "parse_ranges", "parse_what"]
+__all__ = ["BATCH_TOKENS", "META_COLUMNS", "SHARD_BYTES", "Column", "Store", "TopK", "check_control", "control_problems", "harvest", "model_hash",
+           "parse_layers", "parse_ranges", "parse_what", "random_seed", "same_sentences"]

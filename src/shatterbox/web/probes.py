@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from pydantic import Field, create_model
 
 from shatterbox.options import ProbeOptions, ProjectOptions, request_fields
-from shatterbox.web.folder import factors_of, open_store
+from shatterbox.web.folder import factors_of, open_store, store_dirs
 from shatterbox.web.served import FileCache, Served, json_bytes
 
 
@@ -41,9 +41,13 @@ def router(served: Served) -> APIRouter:
     async def store_properties(name: str) -> dict:
         def work() -> dict:
             from shatterbox.probes import available
+            from shatterbox.store import control_problems, same_sentences
 
             store = open_store(served.folder, name)
-            return {"store": name, "properties": probes.get_or_make_for([store.root / "manifest.json"], (name, "properties"), lambda: available(store))}
+            others = [open_store(served.folder, s.name) for s in store_dirs(served.folder) if s.name != name]
+            controls = [o.root.name for o in others if not control_problems(store.manifest, o.manifest, same_texts=same_sentences(store, o))]
+            return {"store": name, "controls": controls,
+                    "properties": probes.get_or_make_for([store.root / "manifest.json"], (name, "properties"), lambda: available(store))}
 
         return await served.run(work)
 
@@ -53,8 +57,12 @@ def router(served: Served) -> APIRouter:
             from shatterbox.probes import probe
             from shatterbox.render.probes import probe_svg
 
+            from shatterbox.store import check_control
+
             store = open_store(served.folder, name)
             control = open_store(served.folder, req.random) if req.random else None
+            if control is not None:
+                check_control(store, control, parameter="random")
             options = dict(level=req.level, kind=req.kind, layers=req.layers, folds=req.folds, limit=req.limit, seed=req.seed)
 
             def make() -> dict:

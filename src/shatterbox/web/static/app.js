@@ -298,10 +298,10 @@
     $("probes-run").disabled = !name;
     var pick = $("probes-random"), keep = pick.value;
     pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "none"));
-    stores.filter(function (s) { return s.name !== name && !s.error; }).forEach(function (s) { pick.appendChild(el("option", { value: s.name }, s.name)); });
-    pick.value = keep;
     if (!name) return Promise.resolve();
     return api("/api/stores/" + encodeURIComponent(name) + "/properties").then(function (d) { // offer only what this store can answer
+      d.controls.forEach(function (c) { pick.appendChild(el("option", { value: c }, c)); }); // only true random-weight controls of it
+      if (d.controls.indexOf(keep) >= 0) pick.value = keep;
       probeable = {};
       var list = $("probes-properties"); list.textContent = "";
       d.properties.forEach(function (p) {
