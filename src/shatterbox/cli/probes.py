@@ -53,15 +53,19 @@ def probe(
         rows = []
         for i, s in enumerate(result.layers):
             row = {"layer": s.layer, "accuracy": s.accuracy, "accuracy ±": s.accuracy_ci, "control": s.control, "control ±": s.control_ci,
-                   "selectivity": s.selectivity, "selectivity ±": s.selectivity_ci}
+                   "selectivity": s.selectivity, "selectivity ±": s.selectivity_ci, "over majority or control": s.over_baseline}
             if control is not None:
                 row |= {"random weights: accuracy": control.layers[i].accuracy, "random weights: selectivity": control.layers[i].selectivity}
-            rows.append(row)
+            rows.append(row | {"flag": s.flag})
         _print_arrow(pa.Table.from_pylist(rows), fmt)
         best = result.best()
         _say(f"{prop} ({level}, {kind} probe): {result.n_examples:,} examples, {result.n_classes} classes, majority class {result.majority:.3f}; "
              f"most selective at layer {best.layer} ({best.selectivity:.3f} ± {best.selectivity_ci:.3f}); {result.seconds:.0f} s"
              + (f"; wrote {out}" if out else ""))
+        weak = [s for s in result.layers if s.flag]
+        if weak:
+            _say(f"weak: {len(weak)} of {len(result.layers)} layers do not beat the stronger baseline: "
+                 + "; ".join(f"layer {s.layer}: {s.flag}" for s in weak))
 
 
 @app.command(epilog=PROGRESS_HELP)

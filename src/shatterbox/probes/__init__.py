@@ -70,6 +70,8 @@ class LayerScore:
     selectivity_ci: float
     folds: list[float]
     control_folds: list[float]
+    over_baseline: float = 0.0  # accuracy - the stronger of the control task and the majority class
+    flag: str = ""  # why the layer's result is weak ("" when it beats both baselines)
 
 
 @dataclass
@@ -193,13 +195,30 @@ def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray
                 if progress is not None:
                     progress(done, total)
         diff = np.subtract(task_acc, control_acc)
-        scores.append(LayerScore(layer, float(np.mean(task_acc)), _interval(task_acc), float(np.mean(control_acc)), _interval(control_acc),
-                                 float(diff.mean()), _interval(diff), task_acc, control_acc))
+        score = LayerScore(layer, float(np.mean(task_acc)), _interval(task_acc), float(np.mean(control_acc)), _interval(control_acc),
+                           float(diff.mean()), _interval(diff), task_acc, control_acc)
+        scores.append(_judged(score, float(counts.max() / counts.sum())))
         if on_layer is not None:
             on_layer(layer)
     return ProbeResult(property="", level="", kind=kind, n_examples=len(labels), n_classes=len(classes),
                        majority=float(counts.max() / counts.sum()), chance_control=float((control == labels).mean()),
                        layers=scores, seconds=time.perf_counter() - start)
+
+
+def _judged(s: LayerScore, majority: float) -> LayerScore:
+    """``s`` with its accuracy over the stronger baseline (control task or majority class) and a flag when it is weak:
+    selectivity over a control task that scores below the majority class overstates what the layer encodes.
+
+    Examples:
+        >>> _judged(LayerScore(0, 0.387, 0.02, 0.28, 0.02, 0.107, 0.03, [], []), 0.389).flag
+        'accuracy 0.387 ± 0.020 is not above the majority class (0.389)'
+    """
+    s.over_baseline = s.accuracy - max(s.control, majority)
+    if s.accuracy - s.accuracy_ci <= majority:
+        s.flag = f"accuracy {s.accuracy:.3f} ± {s.accuracy_ci:.3f} is not above the majority class ({majority:.3f})"
+    elif s.control < majority:
+        s.flag = f"control below the majority class: {s.over_baseline:+.3f} over the majority, not {s.selectivity:+.3f}"
+    return s
 
 
 def examples(store: Store, property: str, *, level: str = PROBE.level, limit: int | None = None, seed: int = PROBE.seed) -> Examples:

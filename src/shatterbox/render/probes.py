@@ -25,6 +25,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin
 h2{font-size:1.1rem;margin:1.4rem 0 .3rem} p{margin:.3rem 0;color:#444;font-size:.9rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0} td,th{padding:.15rem .5rem;border-bottom:1px solid #ddd;text-align:right}
 th:first-child,td:first-child{text-align:left} svg text{font-size:11px;fill:#333}
+tr.weak td{color:#8a5a00;background:#fff8e1} td:last-child{text-align:left}
 """
 
 
@@ -73,7 +74,8 @@ def probe_svg(result: "ProbeResult", control: "ProbeResult | None" = None, *, wi
 
 def _table(result: "ProbeResult", control: "ProbeResult | None") -> str:
     head = "<tr><th>layer</th><th>accuracy</th><th>control</th><th>selectivity</th>"
-    head += "<th>random weights: accuracy</th><th>selectivity</th></tr>" if control else "</tr>"
+    head += "<th>random weights: accuracy</th><th>selectivity</th>" if control else ""
+    head += "<th>flag</th></tr>"
     rows = []
     for i, s in enumerate(result.layers):
         cells = [f"{s.layer}", f"{s.accuracy:.3f} ± {s.accuracy_ci:.3f}", f"{s.control:.3f} ± {s.control_ci:.3f}",
@@ -81,7 +83,9 @@ def _table(result: "ProbeResult", control: "ProbeResult | None") -> str:
         if control is not None:
             c = control.layers[i]
             cells += [f"{c.accuracy:.3f} ± {c.accuracy_ci:.3f}", f"{c.selectivity:.3f} ± {c.selectivity_ci:.3f}"]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
+        cells.append(s.flag)
+        weak = ' class="weak"' if s.flag else ""  # flagged: never shown as an ordinary result
+        rows.append(f"<tr{weak}>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
