@@ -37,7 +37,7 @@ def factors_fit(
 ) -> None:
     """Fit factors shared across layers (or one set per layer); prints held-out variance explained next to PCA with as many components as the mean L0."""
 
-    from shatterbox.factors import fit_factors, spread
+    from shatterbox.factors import ADVICE, fit_factors, spread
     from shatterbox.store import Store
 
     with _friendly_errors():
@@ -58,8 +58,13 @@ def factors_fit(
 
         rows = [{"layer": l, "variance explained": r.variance_explained, "PCA, as many components": r.pca_variance_explained,
                  "components": r.pca_components, "mean L0": r.mean_l0, "dead %": 100 * r.dead_fraction}
-                | ({f"± sd over {seeds} seeds": summary[l]["variance_explained_sd"]} if summary else {}) for l, r in factors.reports.items()]
+                | ({f"± sd over {seeds} seeds": summary[l]["variance_explained_sd"]} if summary else {})
+                | {"flag": "below PCA" if r.flag else ""} for l, r in factors.reports.items()]
         _print_arrow(pa.Table.from_pylist(rows), fmt)
+        weak = [l for l, r in factors.reports.items() if r.flag]
+        if weak:
+            _say(f"weak: layer{'s' if len(weak) > 1 else ''} {', '.join(map(str, weak))} of {len(factors.reports)} do not beat PCA with as many "
+                 f"components (the control); {ADVICE}")
         counts = factors.level_counts()
         _say(f"{factors.n_factors} factors{'' if factors.shared else f' ({n_factors} per layer)'}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.fit_seconds:.1f} s; saved to {out}")
 

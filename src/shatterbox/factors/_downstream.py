@@ -74,5 +74,7 @@ def embedding_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
         return float((1 - torch.nn.functional.cosine_similarity(emb, clean, dim=1)).mean())
 
     zero_loss, recon_loss = loss(_embeddings(loaded, texts, layer, zero)), loss(_embeddings(loaded, texts, layer, rebuilt))
-    return {"layer": layer, "zero_ablated_loss": zero_loss, "reconstructed_loss": recon_loss,
-            "recovered": (zero_loss - recon_loss) / zero_loss if zero_loss > 0 else float("nan"), "sentences": len(texts)}
+    recovered = (zero_loss - recon_loss) / zero_loss if zero_loss > 0 else float("nan")
+    flag = "" if recovered > 0 else "the reconstruction harms the embedding as much as zeroing the layer, or more"
+    return {"layer": layer, "zero_ablated_loss": zero_loss, "reconstructed_loss": recon_loss, "recovered": recovered,
+            "sentences": len(texts), "flag": flag}

@@ -182,7 +182,7 @@ class Factors:
         layers = [int(l) for l in extra["layers"]]
         by_layer = {l: models[""] for l in layers} if "" in models else {l: models[str(l)] for l in layers}
         return cls(by_layer, layers, {l: arrays[f"mean_{l}"] for l in layers}, {l: float(extra["scale"][str(l)]) for l in layers},
-                   {int(l): FitReport(**r) for l, r in extra["reports"].items()}, arrays["importance"], np.array(extra["levels"]),
+                   {int(l): FitReport(**{k: v for k, v in r.items() if k != "flag"}) for l, r in extra["reports"].items()}, arrays["importance"], np.array(extra["levels"]),
                    extra["store"])
 
 

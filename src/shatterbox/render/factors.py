@@ -26,6 +26,7 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .sbf-ctx{margin:2px 0;font-size:13px}.sbf-ctx mark{background:#ffd54f;padding:0 2px;border-radius:2px}
 .sbf-val{display:inline-block;width:56px;color:#666;font-variant-numeric:tabular-nums}
 .sbf-note{color:#555;font-size:13px}
+tr.weak td{color:#8a5a00;background:#fff8e1}
 """
 
 
@@ -59,7 +60,8 @@ def context_html(ctx: dict) -> str:
 
 def _quality_table(reports: dict, control: dict | None) -> str:
     head = "<tr><th>layer</th><th>variance explained</th><th>PCA, as many components</th><th>components</th><th>mean L0</th><th>dead %</th>"
-    head += "<th>random-weight control: variance explained</th><th>control PCA</th></tr>" if control else "</tr>"
+    head += "<th>random-weight control: variance explained</th><th>control PCA</th>" if control else ""
+    head += "<th>flag</th></tr>"
     rows = []
     for layer, r in reports.items():
         cells = (f"<td>{html.escape(layer)}</td><td>{r['variance_explained']:.3f}</td><td>{r['pca_variance_explained']:.3f}</td>"
@@ -67,7 +69,9 @@ def _quality_table(reports: dict, control: dict | None) -> str:
         c = (control or {}).get("reports", {}).get(layer)
         if control:
             cells += f"<td>{c['variance_explained']:.3f}</td><td>{c['pca_variance_explained']:.3f}</td>" if c else "<td>–</td><td>–</td>"
-        rows.append(f"<tr>{cells}</tr>")
+        flag = r.get("flag", "")
+        cells += f"<td>{html.escape(flag)}</td>"
+        rows.append(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if flag else ''}>{cells}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -92,10 +96,11 @@ def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None, wh
 def _downstream_table(rows: list[dict] | None) -> str:
     if not rows:
         return ""
-    body = "".join(f"<tr><td>{r['layer']}</td><td>{r['recovered']:.3f}</td><td>{r['reconstructed_loss']:.4f}</td><td>{r['zero_ablated_loss']:.4f}</td></tr>" for r in rows)
+    body = "".join(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if r.get('flag') else ''}><td>{r['layer']}</td><td>{r['recovered']:.3f}</td>"
+                   f"<td>{r['reconstructed_loss']:.4f}</td><td>{r['zero_ablated_loss']:.4f}</td><td>{html.escape(r.get('flag', ''))}</td></tr>" for r in rows)
     return ('<p class="sbf-note">Sentence embedding recovered when a layer\'s word tokens are replaced by their reconstruction '
             "(loss = 1 − cosine to the clean mean-pooled embedding; recovered = (zero-ablated − reconstructed) / zero-ablated):</p>"
-            f"<table><tr><th>layer</th><th>recovered</th><th>loss, reconstructed</th><th>loss, zero-ablated</th></tr>{body}</table>")
+            f"<table><tr><th>layer</th><th>recovered</th><th>loss, reconstructed</th><th>loss, zero-ablated</th><th>flag</th></tr>{body}</table>")
 
 
 def factors_page(report: dict) -> str:

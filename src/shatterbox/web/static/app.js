@@ -500,11 +500,11 @@
     var box = $("factors-levels"); box.textContent = "";
     box.appendChild(el("h3", {}, item.name + " (store " + item.store + ")"));
     var table = el("table", { id: "factors-quality" }), head = el("tr");
-    ["layer", "variance explained", "PCA, as many components", "mean L0", "dead %"].forEach(function (h) { head.appendChild(el("th", {}, h)); });
+    ["layer", "variance explained", "PCA, as many components", "mean L0", "dead %", "flag"].forEach(function (h) { head.appendChild(el("th", {}, h)); });
     table.appendChild(head);
     Object.keys(item.reports).forEach(function (l) {
-      var r = item.reports[l], tr = el("tr");
-      [l, r.variance_explained.toFixed(3), r.pca_variance_explained.toFixed(3), r.mean_l0.toFixed(1), (100 * r.dead_fraction).toFixed(1)].forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+      var r = item.reports[l], tr = el("tr", r.flag ? { "class": "weak" } : {}); // below its PCA control: flagged, not ordinary
+      [l, r.variance_explained.toFixed(3), r.pca_variance_explained.toFixed(3), r.mean_l0.toFixed(1), (100 * r.dead_fraction).toFixed(1), r.flag || ""].forEach(function (c) { tr.appendChild(el("td", {}, c)); });
       table.appendChild(tr);
     });
     box.appendChild(table);
