@@ -40,3 +40,15 @@ def test_the_fit_command_says_which_layers_are_weak(tmp_path):
     rows = r.stdout.strip().splitlines()
     assert rows[0].endswith(',"flag"') and [row.endswith(',"below PCA"') for row in rows[1:]] == [l in weak for l in factors.reports]
     assert ("weak: layer" in r.stderr) == bool(weak)
+
+
+def test_polysemy_from_too_few_occurrences_is_flagged_on_the_page():
+    from shatterbox.factors._polysemy import MIN_OCCURRENCES, _ari_flag
+
+    assert _ari_flag(MIN_OCCURRENCES - 1, 1.0, 0.0).startswith("too few occurrences") and _ari_flag(MIN_OCCURRENCES, 0.5, 0.0) == ""
+    assert _ari_flag(40, 0.01, 0.02).startswith("no better than shuffled senses")
+    row = {"word": "heavy", "senses": 2, "occurrences": 6, "factor_ari": 1.0, "kmeans_ari": 0.4, "chance_ari": 0.0, "flag": _ari_flag(6, 1.0, 0.0)}
+    report = {"model": "m", "store": {"corpus": "c", "model": "default"}, "layers": [1], "levels": {}, "shared": True, "reports": {},
+              "sections": {}, "polysemy": [row], "control": None, "skipped": {}}
+    page = factors_page(report)
+    assert '<tr class="weak"><td>heavy</td>' in page and "too few occurrences (6 &lt; 20)" in page

@@ -114,7 +114,8 @@ def factors_word(
             typer.echo(json.dumps(found, ensure_ascii=False))
             return
         _say(f"{found['word']}: {found['senses']} senses, {found['occurrences']} occurrences at layer {found['layer']}; adjusted Rand index "
-             f"with the senses: factor groups {found['factor_ari']:.3f}, k-means {found['kmeans_ari']:.3f}, shuffled senses {found['chance_ari']:.3f}")
+             f"with the senses: factor groups {found['factor_ari']:.3f}, k-means {found['kmeans_ari']:.3f}, shuffled senses {found['chance_ari']:.3f}"
+             + (f"; weak: {found['flag']}" if found["flag"] else ""))
         rows = sorted(found["rows"], key=lambda r: (r["group"], r["synset"]))
         _print_arrow(pa.Table.from_pylist([{"factor group": r["group"], "sense": r["synset"], "sentence": r["text"]} for r in rows]), fmt)
 

@@ -87,6 +87,23 @@ def word_senses(factors, store: Store, word: str, *, layer: int | None = None, m
     return found
 
 
+MIN_OCCURRENCES = 20  # below this many sense-labelled occurrences a word's ARI moves too much to be read as a result
+
+
+def _ari_flag(occurrences: int, ari: float, chance: float) -> str:
+    """Why a word's factor-group ARI is not a result ("" when it is one).
+
+    Examples:
+        >>> _ari_flag(6, 1.0, 0.0)
+        'too few occurrences (6 < 20) for a stable score'
+    """
+    if occurrences < MIN_OCCURRENCES:
+        return f"too few occurrences ({occurrences} < {MIN_OCCURRENCES}) for a stable score"
+    if ari <= chance:
+        return f"no better than shuffled senses ({ari:.3f} against {chance:.3f})"
+    return ""
+
+
 def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, seed: int, detail: bool = False) -> dict | None:
     hidden, synsets, rows = occurrences(store, word, layer)
     names, counts = np.unique(synsets, return_counts=True)
@@ -105,7 +122,7 @@ def _word_row(factors, store: Store, word: str, layer: int, min_examples: int, s
     row = {
         "word": word, "senses": k, "occurrences": int(mask.sum()), "layer": layer,
         "factor_ari": float(adjusted_rand_score(labels, groups)), "kmeans_ari": float(adjusted_rand_score(labels, clusters)),
-        "chance_ari": chance, "factors": [int(f) for f in top],
+        "chance_ari": chance, "factors": [int(f) for f in top], "flag": _ari_flag(int(mask.sum()), float(adjusted_rand_score(labels, groups)), chance),
     }
     if detail:
         kept = rows.filter(pa.array(mask)).to_pylist()

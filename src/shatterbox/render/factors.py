@@ -81,7 +81,8 @@ def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None, wh
         return f'<p class="sbf-note">No polysemy table: {html.escape(reason)}.</p>'
     control = {r["word"]: r for r in control_rows or []}
     head = "<tr><th>word</th><th>senses</th><th>occurrences</th><th>factor groups ARI</th><th>k-means ARI</th><th>shuffled senses ARI</th>"
-    head += "<th>random-weight control ARI</th></tr>" if control_rows is not None else "</tr>"
+    head += "<th>random-weight control ARI</th>" if control_rows is not None else ""
+    head += "<th>flag</th></tr>"
     body = []
     for r in rows:
         cells = (f"<td>{html.escape(r['word'])}</td><td>{r['senses']}</td><td>{r['occurrences']}</td><td>{r['factor_ari']:.3f}</td>"
@@ -89,7 +90,9 @@ def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None, wh
         if control_rows is not None:
             c = control.get(r["word"])
             cells += f"<td>{c['factor_ari']:.3f}</td>" if c else "<td>–</td>"
-        body.append(f"<tr>{cells}</tr>")
+        flag = r.get("flag", "")
+        cells += f"<td>{html.escape(flag)}</td>"
+        body.append(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if flag else ''}>{cells}</tr>")
     return f"<table>{head}{''.join(body)}</table>"
 
 

@@ -541,6 +541,7 @@
         var box = $("factors-word-result");
         box.appendChild(el("p", { class: "total" }, d.word + ": " + d.senses + " senses, " + d.occurrences + " occurrences at layer " + d.layer +
           " · factor groups ARI " + d.factor_ari.toFixed(3) + " · k-means ARI " + d.kmeans_ari.toFixed(3) + " · shuffled senses " + d.chance_ari.toFixed(3)));
+        if (d.flag) box.appendChild(el("p", { "class": "warning" }, "weak: " + d.flag));
         var table = el("table", { id: "sense-groups" }), head = el("tr");
         ["factor group", "sense", "sentence"].forEach(function (h) { head.appendChild(el("th", {}, h)); });
         table.appendChild(head);
