@@ -96,3 +96,15 @@ def test_html_without_a_results_folder(example_store, tmp_path):
     assert r.exit_code == 0, r.stderr
     page = (tmp_path / "r.html").read_text()
     assert page.count("<tr><td>1</td>") == 4 and "judge offline" in page
+
+
+@pytest.mark.slow
+def test_dead_units_are_marked_never_averaged_and_nan_is_never_printed(tmp_path, default_model):
+    from shatterbox.corpus import load_corpus
+    from shatterbox.store import harvest
+
+    store = harvest(load_corpus("wordnet", limit=300, seed=0), tmp_path / "s", model=default_model, layers="3", what="mlp")
+    r = run("neurons", "explain", str(store.root), "--layer", "3", "--units", "0-3")  # unit 0 of layer 3 never fires on these words
+    assert r.exit_code == 0, r.stderr
+    assert "nan" not in r.stdout.lower() + r.stderr.lower()
+    assert "3 units + 1 dead (never fire; left out of the means)" in r.stderr and "dead: never fires on this store" in r.stdout

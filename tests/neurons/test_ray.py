@@ -20,7 +20,8 @@ def store(tmp_path_factory, default_model):
 
 
 def _rows(table):
-    return sorted((r["layer"], r["unit"], r["explanation"], round(r["correlation"], 12), r["flagged"]) for r in table.to_pylist())
+    return sorted(((r["layer"], r["unit"], r["explanation"], None if r["correlation"] is None else round(r["correlation"], 12), r["flagged"])
+                   for r in table.to_pylist()), key=lambda row: row[:2])
 
 
 @pytest.mark.slow

@@ -172,19 +172,29 @@ def neurons_explain(
         _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt)
         s = summary(found)
         c = s["correlation"]
-        _say(f"{len(found)} units: mean correlation {c['explanation']:.3f} (random {c['random']:.3f}, shuffled {c['shuffled']:.3f}, "
-             f"token lookup {c['token_lookup']:.3f}); detection {s['detection']['explanation']:.3f}, fuzzing {s['fuzzing']['explanation']:.3f} "
-             f"(chance 0.5); {100 * s['flagged']:.0f} % flagged (not beating the shuffled and token-lookup baselines by 0.05); "
-             f"{s['seconds_per_unit']:.3f} s per unit" + (f"; results in {out}" if out else "") + (f"; wrote {html_out}" if html_out else ""))
+        dead = f"{s['dead']} dead (never fire; left out of the means)" if s["dead"] else ""
+        if s["dead"] == len(found):
+            _say(f"{len(found)} units: all dead (never fire on this store); nothing to average" + (f"; results in {out}" if out else ""))
+            return
+        _say(f"{len(found) - s['dead']} units{' + ' + dead if dead else ''}: mean correlation {_num(c['explanation'])} (random {_num(c['random'])}, "
+             f"shuffled {_num(c['shuffled'])}, token lookup {_num(c['token_lookup'])}); detection {_num(s['detection']['explanation'])}, "
+             f"fuzzing {_num(s['fuzzing']['explanation'])} (chance 0.5); {100 * s['flagged']:.0f} % flagged (not beating the shuffled and "
+             f"token-lookup baselines by 0.05); {s['seconds_per_unit']:.3f} s per unit" + (f"; results in {out}" if out else "")
+             + (f"; wrote {html_out}" if html_out else ""))
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    """A score as printed: "–" for none (a dead unit, an undefined score), never "nan"."""
+    return "–" if v is None or v != v else f"{v:.{digits}f}"
 
 
 def _score_rows(found: list[dict], rows: int) -> list[dict]:
     """The best and the worst ``rows // 2`` units (all when there are few), as printed rows."""
     shown = found if len(found) <= rows else found[:rows - rows // 2] + found[-(rows // 2):]
-    return [{"layer": r["layer"], "unit": r["unit"], "explanation": r["explanation"], "correlation": r["correlation"],
-             "95 % interval": f"{r['correlation_low']:.2f} – {r['correlation_high']:.2f}", "random": r["random_correlation"],
-             "token lookup": r["token_lookup_correlation"], "detection": r["detection"], "fuzzing": r["fuzzing"],
-             "flag": r["reason"] or ""} for r in shown]
+    return [{"layer": r["layer"], "unit": r["unit"], "explanation": r["explanation"], "correlation": _num(r["correlation"], 4),
+             "95 % interval": "–" if r["correlation_low"] is None else f"{r['correlation_low']:.2f} – {r['correlation_high']:.2f}",
+             "random": _num(r["random_correlation"], 4), "token lookup": _num(r["token_lookup_correlation"], 4),
+             "detection": _num(r["detection"], 4), "fuzzing": _num(r["fuzzing"], 4), "flag": r["reason"] or ""} for r in shown]
 
 
 @neurons_app.command("show")

@@ -29,13 +29,13 @@ from shatterbox.errors import moved_names
 from shatterbox.neurons._llm import ChatClient, LLMExplainer, LLMJudge, Usage, detect_prompt, estimate, explain_prompt, fuzz_prompt, text_of
 from shatterbox.neurons._local import LMSimulator
 from shatterbox.neurons._offline import Explainer, Simulator, TokenExplainer, TokenSimulator, parse, random_explanation, token_lookup
-from shatterbox.neurons._run import Explained, NeuronSettings, explain_records, explain_unit, explain_units, read_run, unit_payload, vocabulary
+from shatterbox.neurons._run import Explained, NeuronSettings, explain_records, explain_unit, explain_units, is_dead, read_run, unit_payload, vocabulary
 from shatterbox.neurons._score_unit import BASELINES, MARGIN, Judge, SimulationJudge, fuzz_items, score, verdict
 from shatterbox.neurons._scoring import Score, balanced_accuracy, correlation_score, discretise, paired_difference
 from shatterbox.neurons._units import Excerpt, Records, Units, parse_units, records, sample_units, sentence_maxima
 
 __all__ = ["BASELINES", "MARGIN", "ChatClient", "LLMExplainer", "LLMJudge", "LMSimulator", "Usage", "detect_prompt", "estimate", "explain_prompt", "fuzz_prompt", "text_of", "Excerpt", "Explained", "Explainer", "Judge", "Records", "Score", "NeuronSettings", "SimulationJudge", "Simulator",
-           "TokenExplainer", "TokenSimulator", "Units", "balanced_accuracy", "correlation_score", "discretise", "explain_records", "explain_unit", "explain_units", "unit_payload",
+           "TokenExplainer", "TokenSimulator", "Units", "balanced_accuracy", "correlation_score", "discretise", "explain_records", "explain_unit", "explain_units", "is_dead", "unit_payload",
            "fuzz_items", "parse_units", "sample_units", "paired_difference", "parse", "random_explanation", "read_run", "records", "vocabulary", "score", "sentence_maxima", "token_lookup", "verdict"]
 
 __getattr__ = moved_names(__name__, {"Settings": "shatterbox.neurons:NeuronSettings"})

@@ -72,7 +72,24 @@ class Explained:
         for name, d in self.differences.items():
             out[f"beats_{name}"], out[f"beats_{name}_low"] = d.value, d.low
         out |= {k: v for k, v in self.records.quantiles.items() if k != "max"}  # of the unit's per-sentence maxima
-        return out
+        return _dead(out) if is_dead(self.records.maximum) else out | {"dead": False}
+
+
+def is_dead(maximum: float) -> bool:
+    """A unit that never fires on the store (its largest activation is not above 0): nothing to explain.
+
+    Examples:
+        >>> is_dead(0.0), is_dead(float("nan")), is_dead(0.3)
+        (True, True, False)
+    """
+    return not (np.isfinite(maximum) and maximum > 0)
+
+
+def _dead(row: dict) -> dict:
+    """A dead unit's row: flagged as dead, its scores empty (not 0 or NaN: they are not results)."""
+    keys = [f"{who}{metric}{part}" for who in ("", *(f"{b}_" for b in BASELINES)) for metric in SCORES for part in ("", "_low", "_high")]
+    return row | {k: None for k in keys if k in row} | {"flagged": True, "dead": True,
+                                                         "reason": "dead: never fires on this store (largest activation not above 0)"}
 
 
 def explain_records(chunk: Sequence[Records], explainer: Explainer, simulator: Simulator, judge: Judge, *, seed: int = 0,

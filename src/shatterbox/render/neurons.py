@@ -116,18 +116,21 @@ def histogram_png(values: dict[str, Sequence[float]], path: str | os.PathLike[st
 
 
 def summary(rows: Sequence[dict]) -> dict:
-    """Mean of each score for the explanation and each baseline, the share flagged, and the time per unit.
+    """Mean of each score for the explanation and each baseline, the share flagged, and the time per unit, over the
+    units that fire (dead ones are counted in ``dead``).
 
     Examples:
         >>> summary([{"correlation": 0.5, "random_correlation": 0.0, "flagged": False, "seconds": 0.1}])["correlation"]["explanation"]
         0.5
     """
+    live = [r for r in rows if not r.get("dead")]  # dead units are counted beside the means, not in them
+
     def mean(key: str) -> float | None:
-        v = np.array([r.get(key) for r in rows if r.get(key) is not None], dtype=float)
+        v = np.array([r.get(key) for r in live if r.get(key) is not None], dtype=float)
         v = v[np.isfinite(v)]
         return round(float(v.mean()), 4) if len(v) else None
 
-    return {"units": len(rows), "flagged": mean("flagged"), "seconds_per_unit": mean("seconds"),
+    return {"units": len(rows), "dead": len(rows) - len(live), "flagged": mean("flagged"), "seconds_per_unit": mean("seconds"),
             **{s: {w: mean(s if w == "explanation" else f"{w}_{s}") for w in WHO} for s in SCORES}}
 
 
