@@ -43,9 +43,9 @@ class Format(str, Enum):
 
 
 def _console() -> Console:
-    """stdout: the terminal's width; piped, $COLUMNS when set (else 200, so that nothing wraps)."""
+    """stdout: $COLUMNS when set, else the terminal's width, else (piped) 80 columns."""
     columns = os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) > 0 else (None if sys.stdout.isatty() else 200)
+    width = int(columns) if columns.isdigit() and int(columns) > 0 else (None if sys.stdout.isatty() else 80)
     console = Console(width=width, highlight=False)
     from shatterbox.render.terminal import use_palette
 
@@ -232,7 +232,9 @@ def _csv_text(table) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
-def _print_arrow(table, fmt: Format) -> None:
+def _print_arrow(table, fmt: Format, *, keys: int = 1) -> None:
+    """``table`` as JSON, CSV or a terminal table (split into blocks of columns that fit, the first ``keys`` columns
+    repeated in each)."""
     if fmt is Format.json:
         typer.echo(json.dumps(table.to_pylist(), ensure_ascii=False, default=str))
     elif fmt is Format.csv:
@@ -246,4 +248,4 @@ def _print_arrow(table, fmt: Format) -> None:
         numeric = [pat.is_integer(f.type) or pat.is_floating(f.type) for f in table.schema]
         rows = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()] for row in table.to_pylist()]
         _console().print(ColumnBlocks(table.column_names, rows, justify=["right" if n else "left" for n in numeric],
-                                      wrap=tuple(i for i, n in enumerate(numeric) if not n and i > 0), box_style=box.HEAVY_HEAD))
+                                      wrap=tuple(i for i, n in enumerate(numeric) if not n and i > 0), box_style=box.HEAVY_HEAD, keys=keys))

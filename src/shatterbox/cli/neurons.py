@@ -65,7 +65,7 @@ def neurons_top(
     import pyarrow as pa
 
     from shatterbox.neurons import records
-    from shatterbox.render.neurons import excerpt_text
+    from shatterbox.render.neurons import excerpt_marked, excerpt_text
     from shatterbox.store import Store
 
     with _friendly_errors():
@@ -91,12 +91,15 @@ def neurons_top(
         console = _console()
         console.print(f"{found.name}: largest activation {found.maximum:.3f}; per-sentence maximum quantiles 50 % {q['q50']:.3f}, "
                       f"90 % {q['q90']:.3f}, 99 % {q['q99']:.3f}", markup=False, highlight=False)
-        console.print("top excerpts (darker = stronger, 0-10 of the largest):", markup=False, highlight=False)
+        coloured = console.color_system is not None  # piped: the activations are written, not shaded
+        shown = "darker = stronger, 0-10 of the largest" if coloured else "tokens that fire followed by [their activation]"
+        draw = excerpt_text if coloured else excerpt_marked
+        console.print(f"top excerpts ({shown}):", markup=False, highlight=False)
         for e in top:
-            console.print(f"{float(e.activations.max()):7.3f}  ", excerpt_text(e, found.maximum), sep="")
+            console.print(f"{float(e.activations.max()):7.3f}  ", draw(e, found.maximum), sep="", markup=False, highlight=False)
         console.print("random excerpts:", markup=False, highlight=False)
         for e in randoms:
-            console.print(f"{float(e.activations.max()):7.3f}  ", excerpt_text(e, found.maximum), sep="")
+            console.print(f"{float(e.activations.max()):7.3f}  ", draw(e, found.maximum), sep="", markup=False, highlight=False)
 
 
 @neurons_app.command("explain", epilog=PROGRESS_HELP)
@@ -169,7 +172,8 @@ def neurons_explain(
         if fmt is not Format.table:
             _print_arrow(table.drop_columns(["excerpts"]), fmt)
             return
-        _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt)
+        _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt, keys=2)
+        _say(_shown_of(len(found), rows))
         s = summary(found)
         c = s["correlation"]
         dead = f"{s['dead']} dead (never fire; left out of the means)" if s["dead"] else ""
@@ -219,7 +223,15 @@ def neurons_show(
         if fmt is not Format.table:
             _print_arrow(pa.Table.from_pylist(found).drop_columns(["excerpts"]), fmt)
             return
-        _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt)
+        _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt, keys=2)
+        _say(_shown_of(len(found), rows))
+
+
+def _shown_of(total: int, rows: int) -> str:
+    """What the printed table holds out of ``total`` units."""
+    if total <= rows:
+        return f"all {total} units shown"
+    return f"the best {rows - rows // 2} and the worst {rows // 2} of {total:,} units shown (--rows for more, --format csv for all)"
 
 
 @neurons_app.command("report")

@@ -52,6 +52,19 @@ def excerpt_text(excerpt: Excerpt, maximum: float) -> Text:
     return out
 
 
+def excerpt_marked(excerpt: Excerpt, maximum: float) -> str:
+    """The excerpt as plain text for output without colour: every token at level 1 or more (of 0–10) followed by its
+    activation in brackets (word pieces glued).
+
+    Examples:
+        >>> excerpt_marked(Excerpt(0, ["the", "bank", "##s"], np.array([0.0, 2.0, 0.5])), 2.0)
+        'the bank[2.00]s[0.50]'
+    """
+    levels = discretise(excerpt.activations, maximum)
+    return "".join(f"{space}{token}" + (f"[{value:.2f}]" if level else "")
+                   for (space, token), level, value in zip(glue(excerpt.tokens), levels, excerpt.activations))
+
+
 def excerpt_html(excerpt: Excerpt, maximum: float) -> str:
     """The excerpt as HTML: each token's background as dark as its level (0–10), its activation in the tooltip."""
     levels = discretise(excerpt.activations, maximum)

@@ -57,7 +57,7 @@ CELL_EXTRA = 3  # characters a rich table adds per column: padding on both sides
 class ColumnBlocks:
     """A table that never cuts a cell: columns keep the width of their widest cell (text columns named
     in ``wrap`` may wrap down to ``WRAP_MIN``), and when they do not fit the console the table is
-    printed as several blocks of columns, the first column repeated in each.
+    printed as several blocks of columns, the first ``keys`` columns (what a row is about) repeated in each.
 
     Examples:
         >>> import io
@@ -70,24 +70,26 @@ class ColumnBlocks:
     """
 
     def __init__(self, header: list, rows: list[list], *, title=None, caption=None, justify: list[str] | None = None,
-                 wrap: tuple[int, ...] = (), first_style: str | None = None, box_style=box.SIMPLE_HEAD) -> None:
+                 wrap: tuple[int, ...] = (), first_style: str | None = None, box_style=box.SIMPLE_HEAD, keys: int = 1) -> None:
         self.header = [c if isinstance(c, Text) else Text(str(c)) for c in header]
         self.rows = [[c if isinstance(c, Text) else Text(str(c)) for c in row] for row in rows]
         self.title, self.caption, self.wrap, self.first_style, self.box = title, caption, set(wrap), first_style, box_style
         self.justify = justify or ["left"] + ["right"] * (len(header) - 1)
+        self.keys = max(1, min(keys, len(self.header)))
 
     def _widths(self) -> list[int]:
         cells = [self.header, *self.rows]
         return [WRAP_MIN if i in self.wrap else max(row[i].cell_len for row in cells) for i in range(len(self.header))]
 
     def blocks(self, width: int, widths: list[int] | None = None) -> list[list[int]]:
-        """Column indices of each block (the first column is added to every block)."""
+        """Column indices of each block (the key columns are added to every block)."""
         widths, out, current = widths or self._widths(), [], []
-        used = widths[0] + CELL_EXTRA
-        for i in range(1, len(widths)):
+        key_width = sum(widths[:self.keys]) + CELL_EXTRA * self.keys
+        used = key_width
+        for i in range(self.keys, len(widths)):
             if current and used + widths[i] + CELL_EXTRA > width:
                 out.append(current)
-                current, used = [], widths[0] + CELL_EXTRA
+                current, used = [], key_width
             current.append(i)
             used += widths[i] + CELL_EXTRA
         return out + ([current] if current else [])
@@ -98,12 +100,13 @@ class ColumnBlocks:
         for n, block in enumerate(chosen):
             last = n == len(chosen) - 1
             grid = Table(title=self.title if n == 0 else None, caption=self.caption if last else None, box=self.box, pad_edge=False)
-            for i in [0, *block]:
+            keys = list(range(self.keys))
+            for i in [*keys, *block]:
                 wraps = i in self.wrap
                 grid.add_column(self.header[i], justify=self.justify[i], no_wrap=not wraps, min_width=widths[i],
                                 overflow="fold", style=self.first_style if i == 0 else None)
             for row in self.rows:
-                grid.add_row(*(row[i] for i in [0, *block]))
+                grid.add_row(*(row[i] for i in [*keys, *block]))
             yield grid
 
 
