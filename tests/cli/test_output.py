@@ -33,3 +33,28 @@ def test_uncoloured_excerpts_write_the_activations():
 
     e = Excerpt(0, ["a", "provocative", "##ly", "worded", "note"], np.array([0.0, 1.5, 0.9, 0.05, 0.0]))
     assert excerpt_marked(e, 1.5) == "a provocative[1.50]ly[0.90] worded note"  # 0.05 of 1.5 is level 0: not marked
+
+
+def _commands(command, path=()):
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def test_help_texts_show_their_brackets():
+    import typer
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+
+    checked = 0
+    for path, command in _commands(typer.main.get_command(app)):
+        wanted = [p.help.replace("\\[", "[") for p in command.params if getattr(p, "help", None) and "[" in p.help]
+        if not wanted:
+            continue
+        shown = " ".join(CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "600"}).stdout.split())
+        assert [w for w in wanted if " ".join(w.split()) not in shown] == [], path
+        checked += len(wanted)
+    assert checked >= 5  # --engine on five commands at least: pip install -e ".[ray]"

@@ -22,7 +22,7 @@ CHAPTER_SENTENCE = "Transformers possess surprising emerging features."
 CHAPTER_HEADS = ((1, 1), (1, 6), (6, 1), (6, 6))
 
 
-EngineOpt = typer.Option("local", "--engine", help="local, or ray: the work done by model replicas on Ray workers (pip install -e \".[ray]\"); the same results.")
+EngineOpt = typer.Option("local", "--engine", help="local, or ray: the work done by model replicas on Ray workers (pip install -e \".\\[ray]\"); the same results.")
 
 
 RayAddressOpt = typer.Option(None, "--ray-address", help="An existing Ray cluster (e.g. auto or ray://host:10001); its workers must see the output folder. Default: a local Ray instance.")
@@ -186,13 +186,14 @@ ProseOpt = typer.Option(False, "--prose", help="The .txt file is running text: s
 WhereOpt = typer.Option([], "--where", help="Keep rows whose label column equals a value, e.g. --where kind=example --where pos=noun (repeatable).")
 
 
-LimitOpt = typer.Option(None, "--limit", "-n", help="Keep this many sentences (a seeded sample, or the first ones after --shuffle).")
+LIMIT_HELP = "Keep N sentences drawn at random with --seed, in corpus order (a smaller N keeps the first of the same draw)."
+LimitOpt = typer.Option(None, "--limit", "-n", help=LIMIT_HELP[:-1] + "; with --shuffle, the first N of the shuffled order.")
 
 
 ShuffleOpt = typer.Option(False, "--shuffle", help="Shuffle the sentences with --seed.")
 
 
-SeedOpt = typer.Option(0, "--seed", help="Seed of --limit and --shuffle.")
+SeedOpt = typer.Option(0, "--seed", help="Seed of --limit's draw and of --shuffle.")
 
 
 ChunkOpt = typer.Option(None, "--chunk-tokens", help="Split texts into pieces of at most this many tokens (e.g. 64).")

@@ -121,11 +121,19 @@ def store_info(path: str = typer.Argument(..., help="The store folder."),
         cols = info["columns"]
         typer.echo(
             f"{info['path']}: model {info['model']['name']!r} ({info['model']['class']}, sha256 {info['model']['hash'][:12]}), "
-            f"corpus {info['corpus']['name']!r} ({info['corpus']['sentences']:,} sentences), {info['tokens'] or 0:,} tokens, "
-            f"{info['shards']}/{info['shards_expected']} shards{'' if info['complete'] else ' (incomplete: run the harvest again)'}, "
+            f"corpus {info['corpus']['name']!r} ({info['corpus']['sentences']:,} sentences), " + _stored(info) + ", "
             f"{info['bytes'] / 2**20:,.1f} MiB, {info['dtype']}"
         )
         typer.echo(f"{len(cols)} activation columns: " + ", ".join(f"{c['name']}[{c['width']}]" for c in cols))
+
+
+def _stored(info: dict) -> str:
+    """What a store holds of its corpus: everything, or (an interrupted harvest) how much is stored and missing."""
+    if info["complete"]:
+        return f"{info['tokens']:,} tokens, {info['shards']} shards"
+    missing = info["corpus"]["sentences"] - info["sentences_stored"]
+    return (f"incomplete: {info['sentences_stored']:,} sentences stored ({info['tokens']:,} tokens, {info['shards']} of "
+            f"{info['shards_expected']} shards), {missing:,} missing: run the same harvest again to finish it")
 
 
 @store_app.command("query")

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
-from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
+from shatterbox.cli._common import LIMIT_HELP, engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _csv_text, _emit_result, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 from shatterbox.options import ExplainOptions, RankingOptions, spec, typer_option
 
@@ -44,7 +44,7 @@ def explain(
     min_count: int = typer_option(RankingOptions, "min_count", help="--corpus: " + spec(RankingOptions, "min_count").help),
     top: int = typer_option(RankingOptions, "top", help="--corpus: " + spec(RankingOptions, "top").help),
     word: Optional[str] = typer.Option(None, "--word", help="--corpus: drill down: the texts where this word moved the label most."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="--corpus: explain only the first N texts."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="--corpus: " + LIMIT_HELP.replace("sentences", "texts")),
     column: str = typer.Option("text", "--column", help="--corpus: the text column of a .csv/.tsv/.parquet file."),
     engine: str = EngineOpt,
     ray_address: Optional[str] = RayAddressOpt,
@@ -85,6 +85,7 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
                     text, dtype, samples=None, engine="local", ray_address=None, workers=None) -> None:
     """``shatterbox explain --corpus``: explain every text, then the word rankings per label, diagnostics, drill-down."""
 
+    from shatterbox.corpus import sample_indices
     from shatterbox.global_attribution import CorpusSettings, explain_corpus, read_texts, screen
 
     with _friendly_errors():
@@ -102,7 +103,8 @@ def _explain_corpus(corpus: str, *, model, zero_shot, label, method, budget, pai
                             dtype=dtype)
         ids, texts = read_texts(corpus, column)
         if limit is not None:
-            ids, texts = ids[:limit], texts[:limit]
+            keep = sample_indices(len(texts), limit, seed)
+            ids, texts = [ids[i] for i in keep], [texts[i] for i in keep]
         screened = screen(texts, ids, max_words=settings.max_words)
         screened.source = corpus
         counts = screened.counts()

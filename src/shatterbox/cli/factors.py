@@ -9,7 +9,7 @@ import typer
 
 from shatterbox.cli._messages import in_flags
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
-from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, SeedOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _friendly_errors, _layers_option, _print_arrow, _say, _store_model, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -31,7 +31,7 @@ def factors_fit(
     k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK)."),
     epochs: int = typer.Option(3, "--epochs", help="Passes over the sampled tokens."),
     max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
-    seed: int = SeedOpt,
+    seed: int = typer.Option(0, "--seed", help="Seed of the fit: the sampled tokens, the initialisation and the batches."),
     seeds: int = typer.Option(1, "--seeds", help="Fit with this many seeds (from --seed) and add each layer's mean ± sd; the first fit is saved."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
 ) -> None:

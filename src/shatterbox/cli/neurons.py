@@ -174,17 +174,18 @@ def neurons_explain(
             return
         _print_arrow(pa.Table.from_pylist(_score_rows(found, rows)), fmt, keys=2)
         _say(_shown_of(len(found), rows))
-        s = summary(found)
-        c = s["correlation"]
-        dead = f"{s['dead']} dead (never fire; left out of the means)" if s["dead"] else ""
-        if s["dead"] == len(found):
-            _say(f"{len(found)} units: all dead (never fire on this store); nothing to average" + (f"; results in {out}" if out else ""))
-            return
-        _say(f"{len(found) - s['dead']} units{' + ' + dead if dead else ''}: mean correlation {_num(c['explanation'])} (random {_num(c['random'])}, "
-             f"shuffled {_num(c['shuffled'])}, token lookup {_num(c['token_lookup'])}); detection {_num(s['detection']['explanation'])}, "
-             f"fuzzing {_num(s['fuzzing']['explanation'])} (chance 0.5); {100 * s['flagged']:.0f} % flagged (not beating the shuffled and "
-             f"token-lookup baselines by 0.05); {s['seconds_per_unit']:.3f} s per unit" + (f"; results in {out}" if out else "")
-             + (f"; wrote {html_out}" if html_out else ""))
+        _say(_summary_line(summary(found), len(found)) + (f"; results in {out}" if out else "") + (f"; wrote {html_out}" if html_out else ""))
+
+
+def _summary_line(s: dict, units: int) -> str:
+    """The run's means over the units that fire, with the dead ones counted beside them."""
+    if s["dead"] == units:
+        return f"{units} units: all dead (never fire on this store); nothing to average"
+    c, dead = s["correlation"], f" + {s['dead']} dead (never fire; left out of the means)" if s["dead"] else ""
+    return (f"{units - s['dead']} units{dead}: mean correlation {_num(c['explanation'])} (random {_num(c['random'])}, "
+            f"shuffled {_num(c['shuffled'])}, token lookup {_num(c['token_lookup'])}); detection {_num(s['detection']['explanation'])}, "
+            f"fuzzing {_num(s['fuzzing']['explanation'])} (chance 0.5); {100 * s['flagged']:.0f} % flagged (not beating the shuffled and "
+            f"token-lookup baselines by 0.05); {s['seconds_per_unit']:.3f} s per unit")
 
 
 def _num(v: float | None, digits: int = 3) -> str:

@@ -40,13 +40,26 @@ from shatterbox.errors import InputError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["Corpus", "CorpusError", "SHIPPED", "load_corpus", "split_sentences", "wordnet_corpus"]
+__all__ = ["Corpus", "CorpusError", "SHIPPED", "load_corpus", "sample_indices", "split_sentences", "wordnet_corpus"]
 
 SHIPPED = {"wordnet": DATA_FILE, "wordnet-senses": DATA_FILE}
 
 
 class CorpusError(InputError):
     """A corpus that cannot be read: missing file, unknown column, no sentences."""
+
+
+def sample_indices(size: int, n: int, seed: int = 0) -> np.ndarray:
+    """Which ``n`` of ``size`` rows a seeded sample keeps, in order: the first ``n`` of one seeded permutation, so that
+    a smaller sample is part of a larger one (what ``--limit`` means in every command).
+
+    Examples:
+        >>> sample_indices(10, 3, seed=1).tolist(), set(sample_indices(10, 3, 1)) <= set(sample_indices(10, 6, 1))
+        ([4, 7, 8], True)
+    """
+    if n >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(seed).permutation(size)[:n])
 
 
 @dataclass(frozen=True)
@@ -120,10 +133,17 @@ class Corpus:
         return self.select(np.random.default_rng(seed).permutation(len(self)))
 
     def sample(self, n: int, seed: int = 0) -> "Corpus":
-        """``n`` rows drawn without replacement with ``seed``, kept in corpus order."""
+        """``n`` rows drawn without replacement with ``seed``, kept in corpus order: the first ``n`` of one seeded
+        permutation, so a smaller sample is part of a larger one with the same seed.
+
+        Examples:
+            >>> c = Corpus.from_texts([f"t{i}" for i in range(100)])
+            >>> set(c.sample(3, seed=1).texts) <= set(c.sample(10, seed=1).texts)
+            True
+        """
         if n >= len(self):
             return self
-        return self.select(np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False)))
+        return self.select(sample_indices(len(self), n, seed))
 
     def head(self, n: int) -> "Corpus":
         """The first ``n`` rows."""

@@ -109,6 +109,10 @@ class Store:
             return int(self.manifest["tokens"])
         return int(self.sql("select count(*) from tokens").fetchall()[0][0]) if self.shards else 0
 
+    def _stored_sentences(self) -> int:
+        """Sentences whose token rows are in the finished shards (a partial store)."""
+        return int(self.sql("select count(distinct sentence_id) from tokens").fetchall()[0][0]) if self.shards else 0
+
     @property
     def n_sentences(self) -> int:
         """Sentences of the corpus the store covers."""
@@ -182,7 +186,8 @@ class Store:
             "shards": len(self.shards),
             "shards_expected": self.manifest["shards"],
             "complete": self.complete,
-            "tokens": self.manifest.get("tokens"),
+            "tokens": self.n_tokens,
+            "sentences_stored": self.manifest["corpus"]["sentences"] if self.complete else self._stored_sentences(),
             "truncated": self.manifest.get("truncated", 0),
             "skipped": self.manifest.get("skipped", 0),
             "bytes": size,
