@@ -526,6 +526,8 @@ def test_generate_prints_the_heat_map_and_writes_what_the_api_returns(tiny_dir, 
     assert d["targets"] == e.targets and d["values"][0][:5] == pytest.approx(e.values[0, :5].tolist(), abs=1e-9)
     r = run("generate", "the model reads every word", "--model", folder, "-n", "2", "--method", "exact")
     assert r.exit_code == 0 and "why each generated token" in r.stdout and f"{e.values[0, 0]:+.2f}" in r.stdout
+    planned = 2 ** len(e.sources) + (2 * len(e.sources) + 2) * len(e.targets)  # the plan comes first, before the work
+    assert r.stderr.startswith(f"plan: exact attributions, at most {planned:,} forward passes")
     page = tmp_path / "g.html"
     r = run("generate", "a <script>alert(1)</script>", "--model", folder, "-n", "1", "--format", "html", "--out", str(page))
     text = page.read_text()  # the prompt travels as escaped JSON; the page's own two scripts are the only ones

@@ -66,7 +66,7 @@ def test_the_api_serves_every_option(default_model):
 
     served = local_client(create_app()).get("/api/options").json()
     assert served == {group: describe(options) for group, options in ANALYSES.items()}
-    assert served["generate"]["max_new_tokens"] == {"default": 6, "help": spec(ANALYSES["generate"], "max_new_tokens").help,
+    assert served["generate"]["max_new_tokens"] == {"default": 4, "help": spec(ANALYSES["generate"], "max_new_tokens").help,
                                                     "ge": 1, "le": 32, "choices": None}
 
 

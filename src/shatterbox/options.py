@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ANALYSES", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
+__all__ = ["ANALYSES", "EXACT_UP_TO", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
            "GenerationOptions", "ProbeOptions", "ProjectOptions", "RankingOptions", "Spec", "describe", "option", "request_fields", "spec", "specs", "typer_option"]
 
 
@@ -140,14 +140,15 @@ EXPLAIN = ExplainOptions()
 
 
 GENERATION_METHODS = ("shapley", "exact", "sampled", "ig", "rollout")
+EXACT_UP_TO = 8  # "shapley" is exact up to this many words (classifiers) or sources (generation): 2^8 = 256 coalitions
 
 
 @dataclass(frozen=True)
 class GenerationOptions:
     """Defaults and ranges of :func:`explain_generation` (the CLI's ``generate`` flags and the Generate tab read them)."""
 
-    max_new_tokens: int = option(6, "Tokens to generate greedily (stops at the end-of-text token).", ge=1, le=32)
-    method: str = option("shapley", "shapley (exact up to 10 sources, sampled above), exact, sampled, ig (integrated gradients), "
+    max_new_tokens: int = option(4, "Tokens to generate greedily (stops at the end-of-text token).", ge=1, le=32)
+    method: str = option("shapley", f"shapley (exact up to {EXACT_UP_TO} sources, sampled above), exact, sampled, ig (integrated gradients), "
                                     "rollout.", choices=GENERATION_METHODS)
     budget: int = option(2000, "Sampled Shapley: most forward passes.", ge=10, le=20_000)
     precision: float = option(0.2, "Sampled Shapley stops when every 95% error bar is at most this (nats).", ge=0.01, le=5.0)

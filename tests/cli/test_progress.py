@@ -46,7 +46,28 @@ def test_the_probe_command_writes_progress_lines_when_piped(tmp_path, monkeypatc
     assert re.search(r"probe pos: 12/12 fits done in [\d.]+ s", r.stderr)
 
 
-@pytest.mark.parametrize("command", [["harvest"], ["explain"], ["probe"], ["project"], ["heads"], ["factors", "fit"], ["neurons", "explain"]])
+@pytest.mark.parametrize("command", [["harvest"], ["explain"], ["probe"], ["project"], ["heads"], ["factors", "fit"], ["factors", "show"],
+                                     ["factors", "report"], ["neurons", "explain"], ["generate"]])
 def test_help_says_where_progress_goes(command):
     r = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
     assert r.exit_code == 0 and PROGRESS_HELP in " ".join(r.stdout.split())
+
+
+@pytest.mark.slow
+def test_factors_show_and_report_write_progress_when_piped(tmp_path, monkeypatch):
+    from shatterbox.corpus import load_corpus
+    from shatterbox.factors import fit_factors
+    from shatterbox.store import harvest
+
+    store = harvest(load_corpus("wordnet", limit=200, seed=5), tmp_path / "s", layers="1,2")
+    fit_factors(store, n_factors=16, n_epochs=1).save(tmp_path / "f.factors")
+    monkeypatch.setattr(_progress, "PLAIN_EVERY", 0.0)
+    shown = CliRunner().invoke(app, ["factors", "show", str(tmp_path / "f.factors"), "3", "--format", "csv"])
+    assert shown.exit_code == 0, shown.stderr
+    counts = [tuple(map(int, m)) for m in re.findall(r"factor 3: reading the store: ([\d,]+)/([\d,]+) tokens", shown.stderr.replace(",", ""))]
+    words = store.sql("select count(*) from tokens where not special").fetchall()[0][0]
+    assert counts and counts[-1][0] == counts[-1][1] == words  # every word token read (specials left out), said as read
+    report = CliRunner().invoke(app, ["factors", "report", str(tmp_path / "f.factors"), "--out", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.stderr
+    steps = re.findall(r"report: (\d+)/(\d+) steps", report.stderr)
+    assert steps and steps[-1][0] == steps[-1][1]

@@ -171,3 +171,32 @@ def test_the_heat_map_renders_in_notebooks_pages_and_terminals(tiny_models):
     sb.show(e, console)
     text = console.export_text()
     assert f"{e.values[0, 0]:+.2f}" in text and f"{e.full[1]:.2f}" in text
+
+
+def test_the_manuals_first_generate_example_finishes_well_under_a_minute(gemma, capsys):
+    import time
+
+    from typer.testing import CliRunner
+
+    from shatterbox.cli import app
+
+    started = time.perf_counter()
+    r = CliRunner().invoke(app, ["generate", "My favourite fruit is the"])
+    seconds = time.perf_counter() - started
+    assert r.exit_code == 0, r.stderr
+    assert "plan: shapley attributions, at most" in r.stderr and "exact: all 256 coalitions of 8 sources" in r.stdout
+    with capsys.disabled():
+        print(f"\n[docs/generation.md] shatterbox generate \"My favourite fruit is the\": {seconds:.1f} s with the default options")
+    assert seconds < 45  # docs/generation.md says about 20 s on this machine
+
+
+def test_integrated_gradients_reports_its_completeness_gap_on_gemma(gemma, capsys):
+    gaps = {}
+    for prompt in ("The capital of France is", "My favourite fruit is the"):
+        e = explain_generation(gemma, prompt, method="ig", steps=64)
+        gaps[prompt] = float(np.nanmax(np.abs(e.delta)))
+        assert f"largest completeness gap {gaps[prompt]:.3f} nats" in e.notes[0]
+        change = float(np.max(np.abs(e.full - e.base)))
+        assert any("raise steps" in n for n in e.notes) == (gaps[prompt] > 0.01 * change)
+    with capsys.disabled():
+        print("\n[docs/generation.md] IG completeness gap, Gemma 3 270M, 64 steps: " + "; ".join(f"{p!r}: {g:.3f} nats" for p, g in gaps.items()))

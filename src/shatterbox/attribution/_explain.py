@@ -23,14 +23,14 @@ from shatterbox.attribution._shapley import (
     shapley_sampled,
 )
 from shatterbox.classifiers import Classifier, from_model, resolve_label
-from shatterbox.options import EXPLAIN, EXPLAIN_METHODS as METHODS
+from shatterbox.options import EXACT_UP_TO, EXPLAIN, EXPLAIN_METHODS as METHODS
 
 DEFAULT_SAMPLES = EXPLAIN.samples  # LIME's perturbed texts and Kernel SHAP's model evaluations, unless given
 from shatterbox.errors import BudgetTooSmall, InputError, Note, deprecated
 
 ALL_METHODS = ("shapley", "kernel", "owen", "lime", "ig", "gradxinput", "rollout")
 INSIDE = ("ig", "gradxinput", "rollout")  # methods that look inside a model: not for functions and value games
-EXACT_AUTO_MAX = 8  # "shapley" is exact up to this many words, sampled above
+EXACT_AUTO_MAX = EXACT_UP_TO  # "shapley" is exact up to this many words, sampled above (shatterbox.options)
 DEFAULT_BUDGET = 20_000
 SAMPLED_BUDGET = 4_000
 

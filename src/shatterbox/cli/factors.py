@@ -69,7 +69,7 @@ def factors_fit(
         _say(f"{factors.n_factors} factors{'' if factors.shared else f' ({n_factors} per layer)'}: " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f"; fitted in {factors.fit_seconds:.1f} s; saved to {out}")
 
 
-@factors_app.command("show")
+@factors_app.command("show", epilog=PROGRESS_HELP)
 def factors_show(
     path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit`."),
     factor: int = typer.Argument(..., help="The factor number, from 0."),
@@ -87,7 +87,9 @@ def factors_show(
         curve = factors.importance_[factor]
         at = layer if layer is not None else factors.layers[int(curve.argmax())]
         store = factors.open_store()
-        top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at, units=[factor]), where="not special")
+        with progress_of(f"factor {factor}: reading the store", "tokens") as tick:
+            top = store.top_rows(f"hidden_{at}", factor, k, transform=lambda h: factors.codes(h, at, units=[factor]), where="not special",
+                                 progress=tick)
         if fmt is Format.table:
             home = factors.home(factor)
             _say(f"factor {factor}{'' if home is None else f' (of the layer {home} dictionary)'}: {factors.levels_[factor]}-level; importance by layer "
@@ -120,7 +122,7 @@ def factors_word(
         _print_arrow(pa.Table.from_pylist([{"factor group": r["group"], "sense": r["synset"], "sentence": r["text"]} for r in rows]), fmt)
 
 
-@factors_app.command("report")
+@factors_app.command("report", epilog=PROGRESS_HELP)
 def factors_report_cmd(
     path: str = typer.Argument(..., help="A factors file from `shatterbox factors fit`."),
     out: str = typer.Option(..., "--out", "-o", help="The HTML file to write."),
@@ -143,8 +145,9 @@ def factors_report_cmd(
             pair = (c, c.open_store())
         store = factors.open_store()
         loaded = _store_model(store)
-        report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded,
-                                engine=engine_of(engine, ray_address, workers))
+        with progress_of("report", "steps (a pass over the store per layer, polysemy, downstream, control)") as tick:
+            report = factors_report(factors, store, per_level=per_level, k=k, control=pair, loaded=loaded,
+                                    engine=engine_of(engine, ray_address, workers), progress=tick)
         _write_text(out, factors_page(report))
         _say(f"wrote {out}: " + ", ".join(f"{len(v)} {level}" for level, v in report["sections"].items()) + " factors shown"
              + (f", polysemy of {len(report['polysemy'])} words" if report["polysemy"] else ""))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from enum import Enum
 from typing import Optional
 
 import typer
-from rich.console import Console
-
-from shatterbox.cli._common import _emit_result, _friendly_errors, app
+from shatterbox.cli._common import _emit_result, _friendly_errors, _say, app
+from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.options import GenerationOptions, typer_option
 
 
@@ -18,7 +18,7 @@ class GenerateFormat(str, Enum):
     html = "html"
 
 
-@app.command()
+@app.command(epilog=PROGRESS_HELP)
 def generate(
     prompt: str = typer.Argument(..., help="The prompt to continue."),
     model: str = typer.Option("gemma-3-270m", "--model", "-m", help="A decoder: gemma-3-270m (the decoder extra), a .gguf file, or a Hugging Face causal LM name or folder."),
@@ -40,13 +40,26 @@ def generate(
     from shatterbox.models import load
 
     with _friendly_errors():
-        status = Console(stderr=True, highlight=False).status(f"loading {model} ...")
-        with status:  # a spinner on a terminal: loading, generating and explaining take seconds to minutes
+        slow = threading.Timer(2.0, _say, [f"loading {model} (seconds; the first run of gemma-3-270m dequantises it into the cache: about a minute)"])
+        slow.start()  # said only when loading takes more than 2 s: a quick refusal stays one line
+        try:
             loaded = load(model)
-            status.update(f"generating and explaining ({method}) ...")
+        finally:
+            slow.cancel()
+        planned = []
+
+        def plan_first(tick):  # the plan, as soon as the library knows it (after generating), then the progress
+            def report(done: int, total: int) -> None:
+                if not planned:
+                    planned.append(total)
+                    _say(f"plan: {method} attributions, at most {total:,} forward passes (coalitions, then the faithfulness curves)")
+                tick(done, total)
+            return report
+
+        with progress_of(f"generate and explain ({method})", "forward passes") as tick:
             e = explain_generation(loaded, prompt, continuation=continuation, max_new_tokens=max_new_tokens, method=method,
                                    contrast=contrast, budget=budget, precision=precision, steps=steps, seed=seed,
-                                   score=not no_scores, dtype="bfloat16" if bf16 else "float32")
+                                   score=not no_scores, dtype="bfloat16" if bf16 else "float32", progress=plan_first(tick))
         _emit_result(e, e.notes, fmt.value, out)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from shatterbox.engines import Engine
@@ -11,13 +13,13 @@ from shatterbox.store import Store, TopK, check_control
 
 
 def contexts(factors: Factors, store: Store, units: list[int], layer: int, k: int = 6, *, top: TopK | None = None,
-             engine: Engine | str = "local") -> dict[int, list[dict]]:
+             engine: Engine | str = "local", progress: Callable[[int, int], None] | None = None) -> dict[int, list[dict]]:
     """Top-``k`` tokens of each factor in ``units`` at ``layer``, in one pass over the store (or read from
     ``top``, a :meth:`Store.top_k` of every factor computed before): value, token, sentence text and the
     token's character span (for highlighting). ``engine``: where the pass runs, as for :meth:`Store.top_k`."""
     if top is None:
         top = store.top_k(f"hidden_{layer}", units, k, transform=lambda h: factors.codes(h, layer, units=units), where="not special",
-                          engine=engine)
+                          engine=engine, progress=progress)
     index = {int(u): i for i, u in enumerate(top.units)}
     found = [(u, int(s), int(p), float(v)) for u in units
              for s, p, v in list(zip(top.sentence_id[index[u]], top.position[index[u]], top.values[index[u]]))[:k] if s >= 0 and v > 0]
@@ -47,7 +49,7 @@ def check_factors_control(factors: Factors, store: Store, control: Factors, cont
 
 def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int = 6, polysemy_words: list[str] | None = None,
                    control: tuple[Factors, Store] | None = None, loaded=None, downstream_sentences: int = 128,
-                   engine: Engine | str = "local") -> dict:
+                   engine: Engine | str = "local", progress: Callable[[int, int], None] | None = None) -> dict:
     """Everything the HTML report shows, as JSON-ready data.
 
     Per level, the ``per_level`` factors with the highest peak importance, each with its importance
@@ -55,7 +57,8 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
     as the same fit on a random-weight model); the polysemy table when the store has sense labels;
     with ``loaded`` (the store's model), the sentence embedding recovered per layer
     (:func:`embedding_recovered`) on the first ``downstream_sentences`` sentences of the store. ``engine``:
-    where the contexts' pass over the store runs (as for :meth:`Store.top_k`).
+    where the contexts' pass over the store runs (as for :meth:`Store.top_k`). ``progress(done, total)`` counts the
+    report's steps: a pass over the store per layer with contexts, the polysemy table, the downstream check, the control.
     """
     if store.manifest["key"] != factors.store.get("key"):
         raise InputError(f"these factors were fitted on another store ({factors.store.get('path')!r}): give that store, or fit again")
@@ -69,8 +72,11 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
         for f in units:
             by_layer.setdefault(factors.layers[int(factors.importance_[f].argmax())], []).append(f)
     found: dict[int, list[dict]] = {}
+    steps = len(by_layer) + 1 + (loaded is not None) + (control is not None)
+    step = _stepper(progress, steps)
     for layer, units in by_layer.items():
         found.update(contexts(factors, store, units, layer, k, engine=engine))
+        step()
     sections = {
         level: [{"factor": f, "curve": factors.importance_[f].round(4).tolist(), "peak_layer": factors.layers[int(factors.importance_[f].argmax())],
                  "contexts": found.get(f, [])} for f in units]
@@ -82,17 +88,34 @@ def factors_report(factors: Factors, store: Store, *, per_level: int = 3, k: int
         "control": None, "skipped": {},
     }
     out["polysemy"] = _polysemy(factors, store, polysemy_words, out["skipped"])
+    step()
     if loaded is not None:
         from shatterbox.factors._downstream import embedding_recovered
 
         texts = store.query(f"select text from sentences order by id limit {int(downstream_sentences)}").column("text").to_pylist()
         out["downstream"] = [embedding_recovered(factors, loaded, texts, l) for l in factors.layers]
+        step()
     if control is not None:
         c_factors, c_store = control
         words = [row["word"] for row in out["polysemy"]] if out["polysemy"] else polysemy_words
         out["control"] = {"store": c_factors.store, "model": c_store.model, "reports": {str(l): r.to_dict() for l, r in c_factors.reports.items()},
                           "polysemy": _polysemy(c_factors, c_store, words, out["skipped"], "control polysemy")}
+        step()
     return out
+
+
+def _stepper(progress: Callable[[int, int], None] | None, total: int) -> Callable[[], None]:
+    """A function that reports one more of ``total`` steps to ``progress`` (0 of them at once)."""
+    done = [0]
+    if progress is not None:
+        progress(0, total)
+
+    def step() -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], total)
+
+    return step
 
 
 def _polysemy(factors: Factors, store: Store, words: list[str] | None, skipped: dict[str, str],

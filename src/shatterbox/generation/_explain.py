@@ -14,12 +14,12 @@ from shatterbox._batching import chunks
 from shatterbox.attribution import Faithfulness, attention_rollout, faithfulness, shapley_exact, shapley_sampled
 from shatterbox.attribution.parts import gauss_legendre
 from shatterbox.errors import DrawnAndShownByRender, InputError, Note
-from shatterbox.options import GENERATION, GENERATION_METHODS as METHODS
+from shatterbox.options import EXACT_UP_TO, GENERATION, GENERATION_METHODS as METHODS
 from shatterbox.generation._game import GenerationGame, Prompt, tokenize_prompt
 from shatterbox.models import language_model_parts
 
 IG_BATCH_TOKENS = 2048  # path points x tokens per forward pass kept for the backward passes (~0.75 MB a token on Gemma 270M)
-MAX_EXACT = 10  # players up to which "shapley" is exact (2^10 = 1,024 coalitions); sampled above
+MAX_EXACT = EXACT_UP_TO  # sources up to which "shapley" is exact (2^8 = 256 coalitions), as for classifiers; sampled above
 
 
 UNITS = {"exact": "log-probability (nats)", "sampled": "log-probability (nats)", "ig": "log-probability (nats)",
@@ -178,7 +178,7 @@ def explain_generation(
 ) -> GenerationExplanation:
     """Generate (greedily, or take ``continuation``), then attribute each generated token's log-probability.
 
-    ``method``: ``shapley`` (exact up to 10 sources, sampled above), ``exact``, ``sampled`` (antithetic
+    ``method``: ``shapley`` (exact up to 8 sources, sampled above), ``exact``, ``sampled`` (antithetic
     permutations until the 95 % error bars are within ``precision`` nats or ``budget`` forward passes),
     ``ig`` (integrated gradients on the input embeddings, ``steps`` Gauss-Legendre points, from the unknown
     token's embedding; the start token stays unless ``keep_special=False``), ``rollout`` (attention flow).

@@ -342,10 +342,12 @@ class Store:
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         where: str | None = None,
         engine: Engine | str = "local",
+        progress: Callable[[int, int], None] | None = None,
     ) -> TopK:
         """The ``k`` tokens where each unit (a dimension, a neuron, or a column of ``transform``'s output,
         e.g. a factor code) is largest, in one streaming pass over the store; on a Ray ``engine`` the pass is split
-        by shard over its replicas, with the same result.
+        by shard over its replicas, with the same result. ``progress(done, total)``: token rows read of the store's
+        (locally), or shards done of all (on Ray).
 
         Examples:
             >>> import tempfile
@@ -360,9 +362,10 @@ class Store:
             raise InputError(f"k must be at least 1 (got {k})")
         engine = as_engine(engine)
         if engine.local:  # one streaming pass over every shard
-            partial = _top_k_of(self.batches(column, where), units, k, transform, column)
+            total = 0 if progress is None else self.n_tokens if where is None else int(self.sql(f"select count(*) from tokens where {where}").fetchall()[0][0])
+            partial = _top_k_of(_counted(self.batches(column, where), progress, total), units, k, transform, column)
         else:
-            partial = self._top_k_by_shard(column, units, k, transform, where, engine)
+            partial = self._top_k_by_shard(column, units, k, transform, where, engine, progress)
         if partial is None:
             raise InputError("no rows match: loosen `where`")
         chosen, best_v, best_s, best_p = partial
@@ -372,19 +375,25 @@ class Store:
             best_s, best_p = (np.pad(a, ((0, 0), (0, pad)), constant_values=-1) for a in (best_s, best_p))
         return TopK(column, chosen, best_v, best_s, best_p)
 
-    def _top_k_by_shard(self, column, units, k, transform, where, engine: Engine):
+    def _top_k_by_shard(self, column, units, k, transform, where, engine: Engine, progress=None):
         """Each shard's top ``k`` on a replica of ``engine`` (which opens the store itself), merged in shard order:
         the same rows as one pass here, ties included."""
         indices = sorted(self.shards)
         found: dict[int, tuple | None] = {}
+
+        def keep(index: int, part) -> None:
+            found[index] = part
+            if progress is not None:
+                progress(len(found), len(indices))
+
         engine.map(_reopen, str(self.root),  # as a partial store: the driver chose the shards, every one of them exists
                    lambda store, index: _top_k_of(store.batches(column, where, shards=[index]), units, k, transform, column),
-                   indices, found.__setitem__)
+                   indices, keep)
         parts = [found[i] for i in indices if found[i] is not None]
         return _merge_top_k(parts, k) if parts else None
 
     def top_rows(self, column: str, unit: int, k: int = 10, *, transform: Callable[[np.ndarray], np.ndarray] | None = None,
-                 where: str | None = None, engine: Engine | str = "local") -> pa.Table:
+                 where: str | None = None, engine: Engine | str = "local", progress: Callable[[int, int], None] | None = None) -> pa.Table:
         """:meth:`top_k` of one unit as a table: rank, value, token, word, sentence id, position and the sentence text.
 
         Examples:
@@ -395,7 +404,7 @@ class Store:
             >>> s.top_rows("mlp_1", 7, k=2).column_names
             ['rank', 'value', 'token', 'word', 'sentence_id', 'position', 'text']
         """
-        top = self.top_k(column, [unit], k, transform=transform, where=where, engine=engine)
+        top = self.top_k(column, [unit], k, transform=transform, where=where, engine=engine, progress=progress)
         found = top.sentence_id[0] >= 0
         keys = pa.table({
             "rank": np.arange(1, int(found.sum()) + 1),
@@ -451,6 +460,16 @@ class Store:
 
 def _reopen(root: str) -> "Store":
     return Store.open(root, partial=True)
+
+
+def _counted(batches, progress: Callable[[int, int], None] | None, total: int):
+    """``batches`` passed through, ``progress(rows read, total)`` after each."""
+    done = 0
+    for meta, values in batches:
+        yield meta, values
+        done += len(values)
+        if progress is not None:
+            progress(done, total)
 
 
 def _top_k_of(batches, units, k: int, transform, column: str):
