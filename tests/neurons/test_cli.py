@@ -60,7 +60,7 @@ def test_explain_show_and_report(example_store, tmp_path):
     (["--layers", "3", "--units", "0"], "no MLP activations of layer 3"),
     (["--layers", "1", "--units", "0-2000"], "unit 1536 is out of range: there are units 0-1535"),
     (["--layers", "1", "--units", "a-b"], "cannot read the units 'a-b'"),
-    (["--layers", "1", "--units", "0", "--llm", "ftp://x"], "is not an http(s) URL"),
+    (["--layers", "1", "--units", "0", "--llm", "ftp://x"], "is not an http(s) URL: give e.g. --llm http://127.0.0.1:8080/v1"),
     (["--layers", "1", "--units", "0", "--dry-run"], "--dry-run estimates an --llm run"),
     (["--layers", "1", "--units", "0", "--simulator", "/nonexistent"], "is not a folder"),
 ])
@@ -113,3 +113,10 @@ def test_dead_units_are_marked_never_averaged_and_nan_is_never_printed(tmp_path,
     assert r.exit_code == 0, r.stderr
     assert "nan" not in r.stdout.lower() + r.stderr.lower()
     assert "3 units + 1 dead (never fire; left out of the means)" in r.stderr and "dead:" in r.stdout  # the reason wraps at 80 columns
+
+
+def test_a_dead_llm_endpoint_is_named_by_its_flag(example_store):
+    r = run("neurons", "explain", example_store.root, "--layers", "1", "--units", "0", "--llm", "http://127.0.0.1:9/v1")
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and lines[0].startswith("estimated before the cache:")  # the plan, then one error line
+    assert lines[-1].endswith("(connection refused) after 3 attempts: start the server, or give the right --llm") and len(lines) == 2

@@ -77,7 +77,7 @@ def test_retries_are_bounded_and_recover(example_store, fake, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode, message", [
     ("malformed", "not an OpenAI chat completion"),
-    ("slow", r"no answer within 0.5 s\) after 2 attempts: raise --llm-timeout"),
+    ("slow", r"no answer within 0.5 s\) after 2 attempts: raise timeout"),
     ("unauthorised", "refused the request \\(HTTP 401\\): set \\$SHATTERBOX_LLM_KEY"),
 ])
 def test_a_broken_endpoint_is_one_clear_error_and_nothing_is_written(example_store, fake, tmp_path, mode, message):

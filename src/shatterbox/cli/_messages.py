@@ -10,7 +10,8 @@ import typer
 
 from shatterbox.cli._app import app
 
-FLAGS = {"address": "--ray-address"}  # library parameters whose flag is not --<parameter>
+FLAGS = {"address": "--ray-address",  # library parameters whose flag is not --<parameter>
+         "base_url": "--llm", "api_key": "--llm-key", "timeout": "--llm-timeout"}  # the chat client's (neurons explain --llm)
 _SETTING = re.compile(r"(?<![\w-])([a-z][a-z0-9_]*)=('[^']*'|\"[^\"]*\"|[^\s,;)]+)")
 
 

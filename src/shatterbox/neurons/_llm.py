@@ -69,13 +69,13 @@ class ChatClient:
         >>> ChatClient("http://127.0.0.1:9/v1", "m", retries=0, timeout=1, cache=None).complete([{"role": "user", "content": "hi"}])
         Traceback (most recent call last):
         ...
-        shatterbox.errors.LLMError: cannot reach the chat endpoint http://127.0.0.1:9/v1/chat/completions (connection refused) after 1 attempt: start the server, or give the right --llm URL
+        shatterbox.errors.LLMError: cannot reach the chat endpoint http://127.0.0.1:9/v1/chat/completions (connection refused) after 1 attempt: start the server, or give the right base_url
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None, timeout: float = 60.0, retries: int = 2,
                  cache: str | Path | None = "default", cache_bytes: int = CACHE_BYTES, max_tokens: int = 256) -> None:
         if not re.match(r"^https?://", base_url or ""):
-            raise LLMError(f"the chat endpoint {base_url!r} is not an http(s) URL: give e.g. --llm http://127.0.0.1:8080/v1")
+            raise LLMError(f"the chat endpoint {base_url!r} is not an http(s) URL: give e.g. base_url=http://127.0.0.1:8080/v1", parameter="base_url")
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.timeout, self.retries, self.max_tokens = model, float(timeout), int(retries), int(max_tokens)
         self.api_key = api_key or next((os.environ[k] for k in KEY_VARIABLES if os.environ.get(k)), None)
@@ -117,11 +117,11 @@ class ChatClient:
                 return self._content(raw)
             except urllib.error.HTTPError as exc:
                 if exc.code in (401, 403):
-                    raise LLMError(f"the chat endpoint {self.url} refused the request (HTTP {exc.code}): set $SHATTERBOX_LLM_KEY or --llm-key") from None
+                    raise LLMError(f"the chat endpoint {self.url} refused the request (HTTP {exc.code}): set $SHATTERBOX_LLM_KEY or api_key", parameter="api_key") from None
                 if exc.code == 404:
                     raise LLMError(f"the chat endpoint {self.url} does not exist (HTTP 404): give the base URL that ends before /chat/completions, e.g. http://127.0.0.1:8080/v1") from None
                 if exc.code != 429 and exc.code < 500:
-                    raise LLMError(f"the chat endpoint {self.url} rejected the request (HTTP {exc.code}: {_short(exc.read())}): check --llm-model") from None
+                    raise LLMError(f"the chat endpoint {self.url} rejected the request (HTTP {exc.code}: {_short(exc.read())}): check the chat model's name") from None
                 problem = f"HTTP {exc.code}"
             except (socket.timeout, TimeoutError):
                 problem = f"no answer within {self.timeout:g} s"
@@ -134,15 +134,16 @@ class ChatClient:
             except (ConnectionError, OSError) as exc:
                 problem = str(exc) or type(exc).__name__
         attempts = self.retries + 1
-        fix = "raise --llm-timeout, or use a faster model" if problem.startswith("no answer") else "start the server, or give the right --llm URL"
-        raise LLMError(f"cannot reach the chat endpoint {self.url} ({problem}) after {attempts} attempt{'s' if attempts > 1 else ''}: {fix}")
+        fix = "raise timeout, or use a faster model" if problem.startswith("no answer") else "start the server, or give the right base_url"
+        raise LLMError(f"cannot reach the chat endpoint {self.url} ({problem}) after {attempts} attempt{'s' if attempts > 1 else ''}: {fix}",
+                       parameter="timeout" if problem.startswith("no answer") else "base_url")
 
     def _content(self, raw: bytes) -> str:
         try:
             content = json.loads(raw)["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             raise LLMError(f"the chat endpoint {self.url} answered something that is not an OpenAI chat completion ({_short(raw)}): "
-                           "point --llm at an OpenAI-compatible server (…/v1)") from None
+                           "point base_url at an OpenAI-compatible server (…/v1)", parameter="base_url") from None
         if not isinstance(content, str):
             raise LLMError(f"the chat endpoint {self.url} answered without text content ({_short(raw)})")
         return content
