@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from shatterbox.classifiers import embed, mean_pool, resolve_label
 from shatterbox.classifiers.sentiment import (
-    KINDS, LABELS, _adapter_path, accuracy, adapt, adapted_linears, challenge, dataset, on, sentiment, split, train,
+    KINDS, LABELS, _adapter_path, _scores, accuracy, adapt, adapted_linears, challenge, dataset, on, sentiment, split,
 )
 from shatterbox.errors import InputError
 from shatterbox.models import load
@@ -49,17 +49,15 @@ def test_split_is_stratified_and_seeded():
 
 
 @pytest.mark.slow
-def test_fine_tuning_reproduces_the_shipped_adapter_and_generalises():
-    result = train(seed=0)
-    shipped = load_file(str(_adapter_path()))
-    assert sorted(result.adapter) == sorted(shipped)
-    for name, tensor in shipped.items():
-        assert torch.allclose(result.adapter[name], tensor, atol=1e-4), name
-    hard, _, _ = challenge()
-    np.testing.assert_allclose(result.classifier.predict(hard), sentiment().predict(hard), atol=1e-3)
-    assert result.test_accuracy >= 0.9 and result.n_test >= 170 and result.test_by_kind["general"] >= 0.95
-    assert result.challenge_accuracy >= 0.85 and result.challenge_by_kind["negation"] >= 0.8
-    assert result.seconds < 400  # about 130 s on 2 idle cores
+def test_the_shipped_adapter_generalises_to_held_out_and_challenge_sentences():
+    """Held-out quarter and challenge set, scored on the shipped adapter (bench/sentiment.py retrains it from seed 0 and
+    checks that the retrained adapter equals the shipped one: 130 s, so it is a bench, not a test)."""
+    texts, y, kind = dataset(kinds=True)
+    _, te = split(len(texts), y * 3 + kind)
+    test_accuracy, test_by_kind = _scores(sentiment(), [texts[i] for i in te], y[te], kind[te])
+    challenge_accuracy, challenge_by_kind = _scores(sentiment(), *challenge())
+    assert len(te) >= 170 and test_accuracy >= 0.9 and test_by_kind["general"] >= 0.95
+    assert challenge_accuracy >= 0.85 and challenge_by_kind["negation"] >= 0.8
 
 
 @pytest.mark.slow
