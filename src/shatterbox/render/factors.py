@@ -58,6 +58,11 @@ def context_html(ctx: dict) -> str:
             f"{e(text[:start])}<mark>{e(text[start:end])}</mark>{e(text[end:])}</div>")
 
 
+def _row(cells: str, flag: str) -> str:
+    """A table row; flagged rows are marked weak (never shown as ordinary results)."""
+    return f'<tr class="weak">{cells}</tr>' if flag else f"<tr>{cells}</tr>"
+
+
 def _quality_table(reports: dict, control: dict | None) -> str:
     head = "<tr><th>layer</th><th>variance explained</th><th>PCA, as many components</th><th>components</th><th>mean L0</th><th>dead %</th>"
     head += "<th>random-weight control: variance explained</th><th>control PCA</th>" if control else ""
@@ -71,7 +76,7 @@ def _quality_table(reports: dict, control: dict | None) -> str:
             cells += f"<td>{c['variance_explained']:.3f}</td><td>{c['pca_variance_explained']:.3f}</td>" if c else "<td>–</td><td>–</td>"
         flag = r.get("flag", "")
         cells += f"<td>{html.escape(flag)}</td>"
-        rows.append(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if flag else ''}>{cells}</tr>")
+        rows.append(_row(cells, flag))
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -92,15 +97,15 @@ def _polysemy_table(rows: list[dict] | None, control_rows: list[dict] | None, wh
             cells += f"<td>{c['factor_ari']:.3f}</td>" if c else "<td>–</td>"
         flag = r.get("flag", "")
         cells += f"<td>{html.escape(flag)}</td>"
-        body.append(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if flag else ''}>{cells}</tr>")
+        body.append(_row(cells, flag))
     return f"<table>{head}{''.join(body)}</table>"
 
 
 def _downstream_table(rows: list[dict] | None) -> str:
     if not rows:
         return ""
-    body = "".join(f"<tr{' class=' + chr(34) + 'weak' + chr(34) if r.get('flag') else ''}><td>{r['layer']}</td><td>{r['recovered']:.3f}</td>"
-                   f"<td>{r['reconstructed_loss']:.4f}</td><td>{r['zero_ablated_loss']:.4f}</td><td>{html.escape(r.get('flag', ''))}</td></tr>" for r in rows)
+    body = "".join(_row(f"<td>{r['layer']}</td><td>{r['recovered']:.3f}</td><td>{r['reconstructed_loss']:.4f}</td>"
+                        f"<td>{r['zero_ablated_loss']:.4f}</td><td>{html.escape(r.get('flag', ''))}</td>", r.get("flag", "")) for r in rows)
     return ('<p class="sbf-note">Sentence embedding recovered when a layer\'s word tokens are replaced by their reconstruction '
             "(loss = 1 − cosine to the clean mean-pooled embedding; recovered = (zero-ablated − reconstructed) / zero-ablated):</p>"
             f"<table><tr><th>layer</th><th>recovered</th><th>loss, reconstructed</th><th>loss, zero-ablated</th><th>flag</th></tr>{body}</table>")

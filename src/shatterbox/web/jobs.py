@@ -55,8 +55,7 @@ class Job:
     def tick(self, done: int, total: int | None = None, note: str = "") -> None:
         """The library's ``progress(done, total)`` callback: records it, and raises :class:`Cancelled` once the job
         was cancelled or abandoned, which stops the library's loop."""
-        if self.detached and time.monotonic() - self.seen > self.abandon_after:
-            self.cancel("abandoned: nobody asked for its progress for {:.0f} s".format(self.abandon_after))
+        self.cancel_if_abandoned()
         if self._stop.is_set():
             raise Cancelled(f"the {self.kind} was {self.reason or 'cancelled'}")
         self.ticks += 1
@@ -67,6 +66,11 @@ class Job:
         """What the job does now, in words (e.g. "loading the decoder"); also a point where a cancel stops it."""
         self.stage = stage
         self.tick(self.done, self.total)
+
+    def cancel_if_abandoned(self) -> None:
+        """Cancel a detached job nobody has polled for ``abandon_after`` seconds (its page was closed)."""
+        if self.detached and not self.cancelled and time.monotonic() - self.seen > self.abandon_after:
+            self.cancel(f"abandoned: nobody asked for its progress for {self.abandon_after:.0f} s")
 
     def cancel(self, reason: str = "cancelled") -> None:
         self.reason = reason
@@ -106,12 +110,11 @@ class Jobs:
         """Cancel detached jobs nobody polls any more, and forget finished ones nobody fetched."""
         now = time.monotonic()
         for job in list(self.table.values()):
-            if now - job.seen > self.abandon_after:
-                if job.task is not None and job.task.done():
-                    self.table.pop(job.id, None)
-                    job.task.exception() if not job.task.cancelled() else None  # retrieved: no "never retrieved" warning
-                elif job.detached:
-                    job.cancel(f"abandoned: nobody asked for its progress for {self.abandon_after:.0f} s")
+            if job.task is not None and job.task.done() and now - job.seen > self.abandon_after:
+                self.table.pop(job.id, None)
+                job.task.exception() if not job.task.cancelled() else None  # retrieved: no "never retrieved" warning
+            else:
+                job.cancel_if_abandoned()
 
     def get(self, job_id: str) -> Job:
         job = self.table.get(job_id)

@@ -414,6 +414,14 @@
     showOccurrences($("corpus-word").value, 0);
   });
   var PAGE = 20;
+  function pager(box, offset, shown, total, size, go) { // "previous N" / "next N" buttons around a page of a longer list
+    [["previous " + size, offset - size, offset > 0], ["next " + size, offset + size, offset + shown < total]].forEach(function (p) {
+      if (!p[2]) return;
+      var b = el("button", { type: "button", "class": "page" }, p[0]);
+      b.addEventListener("click", function () { go(Math.max(0, p[1])); });
+      box.appendChild(b);
+    });
+  }
   function showOccurrences(word, offset) { // one page of a word's occurrences, with "N–M of T" and the pages around it
     run($("corpus-form"), "corpus-error", function () {
       if (!word.trim()) { $("corpus-word").focus(); throw new Error("type a word to search for, e.g. bank"); }
@@ -421,12 +429,7 @@
         var box = $("corpus-result"); box.textContent = "";
         var shown = d.rows.length ? (d.offset + 1) + "–" + (d.offset + d.rows.length) + " of " : "";
         box.appendChild(el("p", { class: "total" }, shown + d.total.toLocaleString("en-US") + " occurrence" + (d.total === 1 ? "" : "s") + " of " + d.word));
-        [["previous " + PAGE, d.offset - PAGE, d.offset > 0], ["next " + PAGE, d.offset + PAGE, d.offset + d.rows.length < d.total]].forEach(function (p) {
-          if (!p[2]) return;
-          var b = el("button", { type: "button", "class": "page" }, p[0]);
-          b.addEventListener("click", function () { showOccurrences(word, Math.max(0, p[1])); });
-          box.appendChild(b);
-        });
+        pager(box, d.offset, d.rows.length, d.total, PAGE, function (at) { showOccurrences(word, at); });
         var list = el("ol", { id: "occurrences" });
         d.rows.forEach(function (r) {
           var li = el("li");
@@ -480,11 +483,8 @@
       var top = Math.max.apply(null, [1e-12].concat(d.factors.map(function (f) { return Math.max.apply(null, f.curve); })));
       if (d.factors.length) box.appendChild(el("p", { "class": "total" }, level + "-level factors " + (d.offset + 1) + "–" + (d.offset + d.factors.length) + " of " +
         d.total.toLocaleString("en-US") + ", strongest first; curves: importance by layer, all on one scale (0 to " + top.toFixed(3) + ")"));
-      [["previous " + FACTORS_PAGE, d.offset - FACTORS_PAGE, d.offset > 0], ["next " + FACTORS_PAGE, d.offset + FACTORS_PAGE, d.offset + d.factors.length < d.total]].forEach(function (p) {
-        if (!p[2]) return;
-        var b = el("button", { type: "button", "class": "page" }, p[0]);
-        b.addEventListener("click", function () { run($("factors-list"), "factors-error", function () { return showLevel(level, Math.max(0, p[1])); }); });
-        box.appendChild(b);
+      pager(box, d.offset, d.factors.length, d.total, FACTORS_PAGE, function (at) {
+        run($("factors-list"), "factors-error", function () { return showLevel(level, at); });
       });
       d.factors.forEach(function (f) {
         var b = el("button", { type: "button", class: "factor", "data-factor": String(f.factor) }, "factor " + f.factor + " ");
