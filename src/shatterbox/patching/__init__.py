@@ -1,0 +1,21 @@
+"""Causal tests: ablate and patch heads, neurons, MLPs, the residual stream and directions, and measure what changes.
+
+Interventions are forward hooks on the unmodified Hugging Face model, one per row of a batch, so a sweep of many
+components costs a few forward passes. :func:`patch` patches every component between a clean and a corrupted text;
+:func:`attribution_patch` estimates the same cells from one forward and backward pass.
+
+Examples:
+    >>> from shatterbox.patching import patch
+    >>> r = patch("The film was not bad.", "The film was very bad.", component="hidden", layers=[6])
+    >>> r.values.shape
+    (1, 9)
+"""
+
+from shatterbox.patching._hooks import Intervention, Site, add, check_site, collecting, intervening, remove_direction, replace, zero
+from shatterbox.patching._patch import DIRECTIONS, PATCH_COMPONENTS, Pair, PatchResult, align, attribution_patch, patch
+from shatterbox.patching._targets import (CLASSIFIER_MEASURES, LM_MEASURES, ClassifierTarget, LanguageModelTarget, Scores, Target,
+                                          make_target)
+
+__all__ = ["CLASSIFIER_MEASURES", "ClassifierTarget", "DIRECTIONS", "Intervention", "LM_MEASURES", "LanguageModelTarget", "PATCH_COMPONENTS",
+           "Pair", "PatchResult", "Scores", "Site", "Target", "add", "align", "attribution_patch", "check_site", "collecting", "intervening",
+           "make_target", "patch", "remove_direction", "replace", "zero"]
