@@ -461,7 +461,7 @@ def test_probe_command_prints_layers_and_writes_the_page(tmp_path):
     page = tmp_path / "probe.html"
     r = runner.invoke(app, ["probe", str(store.root), "--property", "pos", "--folds", "3", "--out", str(page)])
     assert r.exit_code == 0, r.output
-    assert "selectivity" in r.stdout and "most selective at layer" in r.stderr and page.read_text().count("<polyline") == 3
+    assert "selectivity" in r.stdout and "best at layer" in r.stderr and page.read_text().count("<polyline") == 3
     data = json.loads(runner.invoke(app, ["probe", str(store.root), "--folds", "3", "--layers", "2", "--format", "json"]).stdout)
     assert [s["layer"] for s in data["result"]["layers"]] == [2] and data["random_weights"] is None
     bad = runner.invoke(app, ["probe", str(store.root), "--property", "colour"])

@@ -60,8 +60,12 @@ def probe(
         _print_arrow(pa.Table.from_pylist(rows), fmt)
         best = result.best()
         _say(f"{prop} ({level}, {kind} probe): {result.n_examples:,} examples, {result.n_classes} classes, majority class {result.majority:.3f}; "
-             f"most selective at layer {best.layer} ({best.selectivity:.3f} ± {best.selectivity_ci:.3f}); {result.seconds:.0f} s"
-             + (f"; wrote {out}" if out else ""))
+             f"best at layer {best.layer} ({best.over_baseline:+.3f} over the stronger of control and majority, selectivity "
+             f"{best.selectivity:.3f} ± {best.selectivity_ci:.3f}); {result.seconds:.0f} s" + (f"; wrote {out}" if out else ""))
+        noted = [s.layer for s in result.layers if s.note]
+        if noted:
+            _say(f"note: the control task scores below the majority class at {len(noted)} of {len(result.layers)} layers, so selectivity "
+                 "overstates them there: read 'over majority or control'")
         weak = [s for s in result.layers if s.flag]
         if weak:
             _say(f"weak: {len(weak)} of {len(result.layers)} layers do not beat the stronger baseline: "

@@ -72,6 +72,7 @@ class LayerScore:
     control_folds: list[float]
     over_baseline: float = 0.0  # accuracy - the stronger of the control task and the majority class
     flag: str = ""  # why the layer's result is weak ("" when it beats both baselines)
+    note: str = ""  # how to read it when the control task scores below the majority class (selectivity overstated)
 
 
 @dataclass
@@ -91,8 +92,8 @@ class ProbeResult:
     dropped: dict = field(default_factory=dict)
 
     def best(self) -> LayerScore:
-        """The layer with the highest selectivity."""
-        return max(self.layers, key=lambda s: s.selectivity)
+        """The layer with the largest margin over the stronger of the control task and the majority class."""
+        return max(self.layers, key=lambda s: s.over_baseline)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict."""
@@ -206,18 +207,24 @@ def probe_arrays(x: dict[int, np.ndarray], labels: np.ndarray, words: np.ndarray
 
 
 def _judged(s: LayerScore, majority: float) -> LayerScore:
-    """``s`` with its accuracy over the stronger baseline (control task or majority class) and a flag when it is weak:
-    selectivity over a control task that scores below the majority class overstates what the layer encodes.
+    """``s`` with its accuracy over the stronger baseline (control task or majority class), a flag when it does not beat
+    that baseline, and a note when the control task scores below the majority class (selectivity then overstates what
+    the layer encodes: read the margin over the majority instead).
 
     Examples:
         >>> _judged(LayerScore(0, 0.387, 0.02, 0.28, 0.02, 0.107, 0.03, [], []), 0.389).flag
         'accuracy 0.387 ± 0.020 is not above the majority class (0.389)'
+        >>> s = _judged(LayerScore(3, 0.878, 0.007, 0.393, 0.006, 0.485, 0.007, [], []), 0.423)
+        >>> s.flag, s.note
+        ('', 'control below the majority class: +0.455 over the majority, not +0.485')
     """
     s.over_baseline = s.accuracy - max(s.control, majority)
     if s.accuracy - s.accuracy_ci <= majority:
         s.flag = f"accuracy {s.accuracy:.3f} ± {s.accuracy_ci:.3f} is not above the majority class ({majority:.3f})"
-    elif s.control < majority:
-        s.flag = f"control below the majority class: {s.over_baseline:+.3f} over the majority, not {s.selectivity:+.3f}"
+    elif s.over_baseline - s.selectivity_ci <= 0:
+        s.flag = f"{s.over_baseline:+.3f} ± {s.selectivity_ci:.3f} over the stronger of the control task and the majority class"
+    if s.control < majority and not s.flag:
+        s.note = f"control below the majority class: {s.over_baseline:+.3f} over the majority, not {s.selectivity:+.3f}"
     return s
 
 

@@ -73,17 +73,17 @@ def probe_svg(result: "ProbeResult", control: "ProbeResult | None" = None, *, wi
 
 
 def _table(result: "ProbeResult", control: "ProbeResult | None") -> str:
-    head = "<tr><th>layer</th><th>accuracy</th><th>control</th><th>selectivity</th>"
+    head = "<tr><th>layer</th><th>accuracy</th><th>control</th><th>selectivity</th><th>over majority or control</th>"
     head += "<th>random weights: accuracy</th><th>selectivity</th>" if control else ""
-    head += "<th>flag</th></tr>"
+    head += "<th>flag or note</th></tr>"
     rows = []
     for i, s in enumerate(result.layers):
         cells = [f"{s.layer}", f"{s.accuracy:.3f} ± {s.accuracy_ci:.3f}", f"{s.control:.3f} ± {s.control_ci:.3f}",
-                 f"{s.selectivity:.3f} ± {s.selectivity_ci:.3f}"]
+                 f"{s.selectivity:.3f} ± {s.selectivity_ci:.3f}", f"{s.over_baseline:+.3f}"]
         if control is not None:
             c = control.layers[i]
             cells += [f"{c.accuracy:.3f} ± {c.accuracy_ci:.3f}", f"{c.selectivity:.3f} ± {c.selectivity_ci:.3f}"]
-        cells.append(s.flag)
+        cells.append(s.flag or s.note)
         weak = ' class="weak"' if s.flag else ""  # flagged: never shown as an ordinary result
         rows.append(f"<tr{weak}>" + "".join(f"<td>{html.escape(x)}</td>" for x in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"

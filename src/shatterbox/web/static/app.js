@@ -325,14 +325,14 @@
   }
   function probeTable(r, base) {
     var t = el("table", { "class": "ex-table", id: "probes-table" }), h = el("tr");
-    var cols = ["layer", "accuracy", "control", "selectivity", "over majority or control"].concat(base ? ["random weights: accuracy", "random weights: selectivity"] : []).concat(["flag"]);
+    var cols = ["layer", "accuracy", "control", "selectivity", "over majority or control"].concat(base ? ["random weights: accuracy", "random weights: selectivity"] : []).concat(["flag or note"]);
     cols.forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
     r.layers.forEach(function (s, i) {
       var row = el("tr"), cells = [String(s.layer), s.accuracy.toFixed(3) + " ± " + s.accuracy_ci.toFixed(3), s.control.toFixed(3) + " ± " + s.control_ci.toFixed(3),
         s.selectivity.toFixed(3) + " ± " + s.selectivity_ci.toFixed(3)];
       cells.push((s.over_baseline >= 0 ? "+" : "") + s.over_baseline.toFixed(3));
       if (base) cells.push(base.layers[i].accuracy.toFixed(3), base.layers[i].selectivity.toFixed(3));
-      cells.push(s.flag || "");
+      cells.push(s.flag || s.note || "");
       if (s.flag) row.className = "weak"; // flagged, never shown as an ordinary result
       cells.forEach(function (c) { row.appendChild(el("td", {}, c)); });
       t.appendChild(row);
