@@ -10,7 +10,7 @@ from shatterbox.errors import ShatterboxDeprecationWarning
 
 PACKAGES = ["shatterbox", "shatterbox.models", "shatterbox.trace", "shatterbox.attention", "shatterbox.heads", "shatterbox.attribution",
             "shatterbox.attribution.parts", "shatterbox.generation", "shatterbox.global_attribution", "shatterbox.classifiers",
-            "shatterbox.corpus", "shatterbox.store", "shatterbox.factors", "shatterbox.neurons", "shatterbox.probes", "shatterbox.projector",
+            "shatterbox.corpus", "shatterbox.store", "shatterbox.factors", "shatterbox.neurons", "shatterbox.probes", "shatterbox.projector", "shatterbox.patching",
             "shatterbox.render", "shatterbox.engines", "shatterbox.options", "shatterbox.errors", "shatterbox.web", "shatterbox.decoders",
             "shatterbox.memory", "shatterbox.runs"]
 MOVED = {  # old name -> what replaces it

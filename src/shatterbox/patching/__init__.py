@@ -8,14 +8,16 @@ Examples:
     >>> from shatterbox.patching import patch
     >>> r = patch("The film was not bad.", "The film was very bad.", component="hidden", layers=[6])
     >>> r.values.shape
-    (1, 9)
+    (1, 8)
 """
 
 from shatterbox.patching._hooks import Intervention, Site, add, check_site, collecting, intervening, remove_direction, replace, zero
-from shatterbox.patching._patch import DIRECTIONS, PATCH_COMPONENTS, Pair, PatchResult, align, attribution_patch, patch
+from shatterbox.patching._ablate import ABLATIONS, AblationResult, CausalHeads, ablate, causal_heads, component_sites, rank_agreement, site_means
+from shatterbox.patching._patch import DIRECTIONS, PATCH_COMPONENTS, Pair, PatchResult, attribution_patch, pair_texts, patch
 from shatterbox.patching._targets import (CLASSIFIER_MEASURES, LM_MEASURES, ClassifierTarget, LanguageModelTarget, Scores, Target,
                                           make_target)
 
-__all__ = ["CLASSIFIER_MEASURES", "ClassifierTarget", "DIRECTIONS", "Intervention", "LM_MEASURES", "LanguageModelTarget", "PATCH_COMPONENTS",
-           "Pair", "PatchResult", "Scores", "Site", "Target", "add", "align", "attribution_patch", "check_site", "collecting", "intervening",
-           "make_target", "patch", "remove_direction", "replace", "zero"]
+__all__ = ["ABLATIONS", "AblationResult", "CLASSIFIER_MEASURES", "CausalHeads", "ClassifierTarget", "DIRECTIONS", "Intervention",
+           "LM_MEASURES", "LanguageModelTarget", "PATCH_COMPONENTS", "Pair", "PatchResult", "Scores", "Site", "Target", "ablate", "add",
+           "attribution_patch", "causal_heads", "check_site", "collecting", "component_sites", "intervening", "make_target", "pair_texts",
+           "patch", "rank_agreement", "remove_direction", "replace", "site_means", "zero"]

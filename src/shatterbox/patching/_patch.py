@@ -46,13 +46,13 @@ def _groups(p: Prepared) -> list[list[int]]:
     return groups
 
 
-def align(target: Target, clean: str, corrupt: str) -> Pair:
+def pair_texts(target: Target, clean: str, corrupt: str) -> Pair:
     """Pair the tokens of ``clean`` and ``corrupt``: one by one when they have as many tokens, else word by word (the
     last token of each word), else an :class:`InputError` saying how to fix the texts.
 
     Examples:
         >>> from shatterbox.patching import make_target
-        >>> p = align(make_target(), "not bad", "very bad")
+        >>> p = pair_texts(make_target(), "not bad", "very bad")
         >>> p.labels, p.by_word
         (['[CLS]', 'not→very', 'bad', '[SEP]'], False)
     """
@@ -290,11 +290,11 @@ def patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hid
     Examples:
         >>> r = patch("The film was not bad.", "The film was very bad.", component="mlp")
         >>> r.dims, r.values.shape
-        (['layer', 'position'], (6, 9))
+        (['layer', 'position'], (6, 8))
     """
     started = time.perf_counter()
     target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
-    pair = align(target, clean, corrupt)
+    pair = pair_texts(target, clean, corrupt)
     plan = _plan(target, pair, component, positions or ("all" if component == "head" else "each"), layers)
     base, source, mapped = _base_source(pair, direction)
     clean_s, corrupt_s = _endpoints(target, pair)
@@ -323,11 +323,11 @@ def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component
     Examples:
         >>> r = attribution_patch("The film was not bad.", "The film was very bad.", component="mlp")
         >>> r.method, r.values.shape
-        ('attribution', (6, 9))
+        ('attribution', (6, 8))
     """
     started = time.perf_counter()
     target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
-    pair = align(target, clean, corrupt)
+    pair = pair_texts(target, clean, corrupt)
     plan = _plan(target, pair, component, positions or ("all" if component == "head" else "each"), layers)
     base, source, mapped = _base_source(pair, direction)
     clean_s, corrupt_s = _endpoints(target, pair)
