@@ -96,7 +96,7 @@ def _texts_of(model: LoadedModel, source: Any, limit: int, seed: int) -> list[st
         raise InputError("the mean comes from a corpus: give a list of texts or a store, not one string", parameter="means")
     if isinstance(source, Store):
         if source.manifest["model"]["hash"] != model_hash(model):
-            raise InputError(f"the store {source.path} was harvested with {source.manifest['model']['name']!r}, not with this model "
+            raise InputError(f"the store {source.root} was harvested with {source.manifest['model']['name']!r}, not with this model "
                              f"({model.name!r}): take the mean from a store of the model you ablate", parameter="means")
         texts = source.sentences().column("text").to_pylist()
     else:

@@ -111,6 +111,7 @@ class PatchResult:
     clean_top: str = ""
     corrupt_top: str = ""
     forward_passes: int = 0
+    rows: int = 0  # texts the model read, over all passes (each patched run is one row)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -174,7 +175,7 @@ class PatchResult:
                 "normalised": _list(self.normalised), "effect": _list(self.effect), "clean": self.clean, "corrupt": self.corrupt,
                 "clean_top": self.clean_top, "corrupt_top": self.corrupt_top, "top": self.top,
                 "top_prob": None if self.top_prob is None else _list(self.top_prob), "forward_passes": self.forward_passes,
-                "seconds": self.seconds, "notes": self.notes}
+                "rows": self.rows, "seconds": self.seconds, "notes": self.notes}
 
     def to_table(self):
         """One row per patched run (pyarrow): its site, value, normalised value, effect and top prediction."""
@@ -308,7 +309,7 @@ def patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hid
             plans.append([replace(site, value, [b for b, _ in at])])
     scores, passes = _run_rows(target, base.inputs, plans, progress)
     return _result("exact", target, pair, plan, component, direction, scores.metric.reshape(plan.shape), clean_s, corrupt_s,
-                   scores, passes + 3, time.perf_counter() - started)
+                   scores, (passes + 3, len(plans) + 3), time.perf_counter() - started)
 
 
 def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hidden", direction: str = "denoise",
@@ -345,7 +346,7 @@ def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component
         per_position = (grad[0, b_idx].double() * (acts[site][s_idx].double() - found[site][0, b_idx].detach().double())).sum(dim=-1)
         estimates[i] = [float(per_position[g].sum()) for g in plan.groups]
     values = (base_value + estimates).reshape(plan.shape)
-    result = _result("attribution", target, pair, plan, component, direction, values, clean_s, corrupt_s, None, 4,
+    result = _result("attribution", target, pair, plan, component, direction, values, clean_s, corrupt_s, None, (4, 4),
                      time.perf_counter() - started)
     if target.measure == "kl" and direction == "noise":
         result.notes.append("the KL divergence has zero gradient at the clean run, so attribution patching cannot estimate noising it: "
@@ -354,7 +355,7 @@ def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component
 
 
 def _result(method: str, target: Target, pair: Pair, plan: _Plan, component: str, direction: str, values: np.ndarray,
-            clean_s: Scores, corrupt_s: Scores, scores: Scores | None, passes: int, seconds: float) -> PatchResult:
+            clean_s: Scores, corrupt_s: Scores, scores: Scores | None, cost: tuple[int, int], seconds: float) -> PatchResult:
     notes = []
     if pair.by_word:
         notes.append("the texts differ in tokens, so each word is patched at its last token")
@@ -370,7 +371,7 @@ def _result(method: str, target: Target, pair: Pair, plan: _Plan, component: str
         top=[] if scores is None else [target.top_name(int(t)) for t in scores.top],
         top_prob=None if scores is None else scores.top_prob.reshape(plan.shape),
         clean_top=target.top_name(int(clean_s.top[0])), corrupt_top=target.top_name(int(corrupt_s.top[0])),
-        forward_passes=passes, seconds=seconds, notes=notes)
+        forward_passes=cost[0], rows=cost[1], seconds=seconds, notes=notes)
 
 
 def _source_text(target: Target, p: Prepared) -> str:
