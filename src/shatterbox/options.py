@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ANALYSES", "EXACT_UP_TO", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
+__all__ = ["ABLATE", "ANALYSES", "AblateOptions", "EXACT_UP_TO", "PATCH", "PatchOptions", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
            "GenerationOptions", "ProbeOptions", "ProjectOptions", "RankingOptions", "Spec", "describe", "option", "request_fields", "spec", "specs", "typer_option"]
 
 
@@ -197,5 +197,33 @@ class RankingOptions:
 
 RANKING = RankingOptions()
 
+@dataclass(frozen=True)
+class PatchOptions:
+    """Defaults and ranges of :func:`shatterbox.patching.patch` (``shatterbox patch`` and the Patching tab)."""
+
+    component: str = option("hidden", "What is patched: hidden (the residual stream, 0 = embeddings), head (each head's output), "
+                                      "attn (a layer's attention output) or mlp (a layer's MLP output).", choices=("hidden", "head", "attn", "mlp"))
+    direction: str = option("denoise", "denoise: clean activations into the corrupted run (what restores the behaviour); noise: "
+                                       "corrupted into the clean run (what destroys it).", choices=("denoise", "noise"))
+    positions: str = option("auto", "each (one patch per position), all (every position at once), or auto (all for heads, each "
+                                    "otherwise).", choices=("auto", "each", "all"))
+    method: str = option("both", "exact (one patched run per cell, batched), attribution (gradient estimate: one forward and "
+                                 "backward pass) or both (with their rank agreement).", choices=("exact", "attribution", "both"))
+
+
+PATCH = PatchOptions()
+
+
+@dataclass(frozen=True)
+class AblateOptions:
+    """Defaults and ranges of :func:`shatterbox.patching.ablate` (``shatterbox ablate`` and ``heads --causal``)."""
+
+    component: str = option("head", "What is ablated, one site at a time: head, attn, mlp or hidden.", choices=("head", "attn", "mlp", "hidden"))
+    how: str = option("mean", "mean (the site's mean over the texts' tokens, or over --means STORE) or zero.", choices=("mean", "zero"))
+    limit: int = option(200, "Texts of the corpus ablated over (a seeded sample).", ge=2, le=20_000)
+
+
+ABLATE = AblateOptions()
+
 ANALYSES = {"explain": ExplainOptions, "generate": GenerationOptions, "project": ProjectOptions, "probe": ProbeOptions,
-            "ranking": RankingOptions}  # what /api/options serves, by the page's group names
+            "ranking": RankingOptions, "patch": PatchOptions, "ablate": AblateOptions}  # what /api/options serves, by the page's group names

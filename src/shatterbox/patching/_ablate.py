@@ -19,8 +19,9 @@ from shatterbox._batching import chunks
 from shatterbox.corpus import sample_indices
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel
+from shatterbox.options import ABLATE
 from shatterbox.patching._hooks import Site, check_site, collecting, intervening, replace, zero
-from shatterbox.patching._patch import PASS_BYTES, _rows_per_pass
+from shatterbox.patching._patch import _rows_per_pass
 from shatterbox.patching._targets import ClassifierTarget, make_target
 from shatterbox.trace import encode
 
@@ -141,8 +142,8 @@ class AblationResult:
     def row(self, i: int) -> dict:
         """One site's numbers."""
         s = self.sites[i]
-        return {"site": s.label, "component": s.component, "layer": s.layer, "unit": s.unit, "drop": float(self.drop[i]),
-                "drop ±": float(self.drop_ci[i]), "flips": float(self.flips[i]), "logit diff change": float(self.logit_diff_change[i])}
+        return {"site": s.label, "component": s.component, "layer": s.layer, "unit": s.unit, "drop": _none(self.drop[i]),
+                "drop ±": _none(self.drop_ci[i]), "flips": _none(self.flips[i]), "logit diff change": _none(self.logit_diff_change[i])}
 
     def to_table(self):
         """One row per site (pyarrow)."""
@@ -150,13 +151,19 @@ class AblationResult:
 
         return pa.Table.from_pylist([self.row(i) for i in range(len(self.sites))])
 
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as strict JSON text (no NaN)."""
+        import json
+
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
     def to_dict(self) -> dict:
         """JSON-ready."""
         return {"how": self.how, "model": self.model, "n_texts": self.n_texts, "rows": [self.row(i) for i in range(len(self.sites))],
                 "seconds": self.seconds, "forward_passes": self.forward_passes, "notes": self.notes}
 
 
-def ablate(texts: Sequence[str], target: Any = None, *, component: str = "head", how: str = "mean", layers: Sequence[int] | None = None,
+def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.component, how: str = ABLATE.how, layers: Sequence[int] | None = None,
            units: Sequence[int] | None = None, means: Any = None, positions: Sequence[int] | None = None,
            progress: Callable[[int, int], None] | None = None) -> AblationResult:
     """Ablate every ``component`` site, one at a time, in every text; measure how the classifier's prediction of each text
@@ -274,6 +281,12 @@ class CausalHeads:
         import pyarrow as pa
 
         return pa.Table.from_pylist(self.rows)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as strict JSON text (no NaN)."""
+        import json
+
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def to_dict(self) -> dict:
         """JSON-ready (NaN as None)."""

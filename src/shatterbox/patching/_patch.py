@@ -14,6 +14,7 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.errors import InputError
 from shatterbox.models import site_widths
+from shatterbox.options import PATCH
 from shatterbox.patching._hooks import Intervention, Site, collecting, intervening, replace
 from shatterbox.patching._targets import ClassifierTarget, Prepared, Scores, Target, make_target
 
@@ -31,6 +32,8 @@ class Pair:
     positions: list[tuple[int, int]]  # (clean token, corrupted token) per aligned position
     labels: list[str]
     by_word: bool
+    clean_text: str = ""
+    corrupt_text: str = ""
 
 
 def _groups(p: Prepared) -> list[list[int]]:
@@ -60,7 +63,7 @@ def pair_texts(target: Target, clean: str, corrupt: str) -> Pair:
     tok_a, tok_b = a.tokens[: a.scored], b.tokens[: b.scored]
     if a.scored == b.scored:
         labels = [x if x == y else f"{x}→{y}" for x, y in zip(tok_a, tok_b)]
-        return Pair(a, b, [(i, i) for i in range(a.scored)], labels, False)
+        return Pair(a, b, [(i, i) for i in range(a.scored)], labels, False, clean, corrupt)
     ga, gb = _groups(a), _groups(b)
     if len(ga) != len(gb):
         raise InputError(
@@ -73,7 +76,7 @@ def pair_texts(target: Target, clean: str, corrupt: str) -> Pair:
     for x, y in zip(ga, gb):
         wa, wb = _text(target, a, x), _text(target, b, y)
         labels.append(wa if wa == wb else f"{wa}→{wb}")
-    return Pair(a, b, positions, labels, True)
+    return Pair(a, b, positions, labels, True, clean, corrupt)
 
 
 def _text(target: Target, p: Prepared, tokens: list[int]) -> str:
@@ -167,6 +170,12 @@ class PatchResult:
             return float("nan")
         return float(spearmanr(x[keep], y[keep]).statistic)
 
+    def to_json(self, **kwargs: Any) -> str:
+        """:meth:`to_dict` as strict JSON text (no NaN)."""
+        import json
+
+        return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
+
     def to_dict(self) -> dict:
         """Everything, JSON-ready (no NaN: undefined values are ``None``)."""
         return {"method": self.method, "component": self.component, "direction": self.direction, "measure": self.measure,
@@ -227,6 +236,11 @@ def _plan(target: Target, pair: Pair, component: str, positions: str, layers: Se
     return _Plan(sites, groups, dims, chosen, units, shape)
 
 
+def _positions(positions: str | None, component: str) -> str:
+    """``auto`` (or ``None``): every position at once for heads (a layer x head map), one at a time otherwise."""
+    return ("all" if component == "head" else "each") if positions in (None, "auto") else positions
+
+
 def _rows_per_pass(target: Target, tokens: int) -> int:
     widths = site_widths(target.model.model)
     per_row = tokens * 4 * (widths["hidden"] * 12 + widths["neuron"] * 2) + tokens * tokens * target.model.n_heads * 4 * 3
@@ -278,15 +292,15 @@ def _read(target: Target, prepared: Prepared, sites: list[Site]) -> dict[Site, t
     return {s: found[s][0] for s in sites}
 
 
-def patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hidden", direction: str = "denoise",
-          positions: str | None = None, layers: Sequence[int] | None = None, label: str | int | None = None, answer: str | None = None,
+def patch(clean: str, corrupt: str, target: Any = None, *, component: str = PATCH.component, direction: str = PATCH.direction,
+          positions: str = PATCH.positions, layers: Sequence[int] | None = None, label: str | int | None = None, answer: str | None = None,
           wrong: str | None = None, measure: str | None = None, progress: Callable[[int, int], None] | None = None) -> PatchResult:
     """Exact activation patching: every ``component`` (``hidden``, ``head``, ``attn``, ``mlp``) at every layer (and
     position, with ``positions="each"``) patched from one run into the other, one patched run per row of a few batched
     forward passes.
 
     ``target``: ``None`` (the shipped sentiment classifier), a classifier, or a model (a language model is measured by
-    ``answer``/``wrong``/``measure``). ``positions``: ``"each"`` (default, except for heads) or ``"all"``.
+    ``answer``/``wrong``/``measure``). ``positions``: ``"each"``, ``"all"`` or ``"auto"`` (all for heads, each otherwise).
 
     Examples:
         >>> r = patch("The film was not bad.", "The film was very bad.", component="mlp")
@@ -296,7 +310,7 @@ def patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hid
     started = time.perf_counter()
     target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
     pair = pair_texts(target, clean, corrupt)
-    plan = _plan(target, pair, component, positions or ("all" if component == "head" else "each"), layers)
+    plan = _plan(target, pair, component, _positions(positions, component), layers)
     base, source, mapped = _base_source(pair, direction)
     clean_s, corrupt_s = _endpoints(target, pair)
     acts = _read(target, source, plan.sites)
@@ -312,8 +326,8 @@ def patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hid
                    scores, (passes + 3, len(plans) + 3), time.perf_counter() - started)
 
 
-def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component: str = "hidden", direction: str = "denoise",
-                      positions: str | None = None, layers: Sequence[int] | None = None, label: str | int | None = None,
+def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component: str = PATCH.component, direction: str = PATCH.direction,
+                      positions: str = PATCH.positions, layers: Sequence[int] | None = None, label: str | int | None = None,
                       answer: str | None = None, wrong: str | None = None, measure: str | None = None) -> PatchResult:
     """Attribution patching: the first-order estimate of every :func:`patch` cell from one forward and backward pass of
     the patched run, value = base metric + gradient . (source activation - base activation).
@@ -329,7 +343,7 @@ def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component
     started = time.perf_counter()
     target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
     pair = pair_texts(target, clean, corrupt)
-    plan = _plan(target, pair, component, positions or ("all" if component == "head" else "each"), layers)
+    plan = _plan(target, pair, component, _positions(positions, component), layers)
     base, source, mapped = _base_source(pair, direction)
     clean_s, corrupt_s = _endpoints(target, pair)
     acts = _read(target, source, plan.sites)
@@ -365,14 +379,10 @@ def _result(method: str, target: Target, pair: Pair, plan: _Plan, component: str
                      "that changes the output")
     return PatchResult(
         method=method, component=component, direction=direction, measure=target.describe(), model=target.model.name,
-        clean_text=_source_text(target, pair.clean), corrupt_text=_source_text(target, pair.corrupt), dims=plan.dims,
+        clean_text=pair.clean_text, corrupt_text=pair.corrupt_text, dims=plan.dims,
         layers=plan.layers, units=plan.units, positions=[pair.labels[g[0]] for g in plan.groups] if "position" in plan.dims else [],
         values=values, clean=float(clean_s.metric[0]), corrupt=float(corrupt_s.metric[0]),
         top=[] if scores is None else [target.top_name(int(t)) for t in scores.top],
         top_prob=None if scores is None else scores.top_prob.reshape(plan.shape),
         clean_top=target.top_name(int(clean_s.top[0])), corrupt_top=target.top_name(int(corrupt_s.top[0])),
         forward_passes=cost[0], rows=cost[1], seconds=seconds, notes=notes)
-
-
-def _source_text(target: Target, p: Prepared) -> str:
-    return target.model.tokenizer.decode(p.inputs["input_ids"][0, : p.scored].tolist(), skip_special_tokens=True)

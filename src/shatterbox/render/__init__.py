@@ -42,6 +42,11 @@ RENDERERS: dict[str, dict[str, str]] = {
         "to_html": "plots:comparison_page", "fragment": "plots:comparison_fragment",
         "renderable": "terminal:comparison_renderable",
     },
+    "shatterbox.patching._patch.PatchResult": {
+        "to_html": "patching:patch_page", "fragment": "patching:patch_fragment", "renderable": "patching:patch_renderable",
+    },
+    "shatterbox.patching._ablate.AblationResult": {"renderable": "patching:ablation_renderable"},
+    "shatterbox.patching._ablate.CausalHeads": {"renderable": "patching:causal_heads_renderable"},
     "shatterbox.generation._explain.GenerationExplanation": {
         "to_html": "plots:generation_page", "fragment": "plots:generation_fragment",
         "renderable": "generation:generation_renderable",
