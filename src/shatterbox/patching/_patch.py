@@ -386,3 +386,17 @@ def _result(method: str, target: Target, pair: Pair, plan: _Plan, component: str
         top_prob=None if scores is None else scores.top_prob.reshape(plan.shape),
         clean_top=target.top_name(int(clean_s.top[0])), corrupt_top=target.top_name(int(corrupt_s.top[0])),
         forward_passes=cost[0], rows=cost[1], seconds=seconds, notes=notes)
+
+
+def patch_report(result: PatchResult, other: PatchResult | None = None) -> dict:
+    """One sweep, or an exact and an attribution sweep of the same cells with their rank agreement, JSON-ready: what
+    the CLI's json, the pages, the notebook and the web tab show.
+
+    Examples:
+        >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3], [], [], np.array([0.0, 1.0, 2.0]), 2.0, 0.0)
+        >>> patch_report(a, a)["agreement"]
+        1.0
+    """
+    rho = None if other is None else result.agreement(other)
+    return {"result": result.to_dict(), "other": None if other is None else other.to_dict(),
+            "agreement": None if rho is None or not np.isfinite(rho) else rho}

@@ -7,14 +7,13 @@ Examples:
     >>> from shatterbox.patching import PatchResult
     >>> r = PatchResult("exact", "mlp", "denoise", "logit", "m", "not bad", "very bad", ["layer", "position"], [1, 2], [],
     ...                 ["not→very", "bad"], np.array([[1.0, 0.0], [0.5, 0.2]]), clean=1.0, corrupt=0.0)
-    >>> "not→very" in patch_page(r) and patch_page(r).count('class="cell"')
-    4
+    >>> page = patch_page(r)
+    >>> "not→very" in page, 'data-sb-plot="patching"' in page
+    (True, True)
 """
 
 from __future__ import annotations
 
-import html
-import json
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +21,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from shatterbox.render.palette import diverging
+from shatterbox.render.plots import page, plot_fragment
 from shatterbox.render.terminal import _word_style
 
 if TYPE_CHECKING:
@@ -82,71 +81,17 @@ def _cell_text(cell: dict) -> str:
     return f"{where}: {effect}" + (f" -> {cell['top']}" if "top" in cell else "")
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;color:#222;margin:1.2rem}
-p{margin:.3rem 0;color:#444;font-size:.9rem} .maps{display:flex;gap:2rem;flex-wrap:wrap}
-table.patch{border-collapse:collapse;font-size:.8rem;margin:.5rem 0} .patch th{font-weight:normal;padding:.1rem .3rem;white-space:nowrap}
-.patch td.cell{width:2.6rem;height:1.4rem;text-align:center;cursor:pointer;border:1px solid #fff}
-.patch td.cell:focus{outline:2px solid #222} #picked{min-height:1.4rem;font-weight:600}
-"""
-
-
-def _cell_colour(v: float) -> str:
-    if not np.isfinite(v):
-        return "background:#eee"
-    r, g, b, a = diverging(v)
-    return f"background:rgba({r},{g},{b},{a:.3f});color:{'#fff' if a > 0.6 else '#222'}"
-
-
-def patch_table(result: "PatchResult") -> str:
-    """One heat map as an HTML table; each cell carries its site, effect and patched prediction (``data-*``, escaped)."""
-    grid, rows, columns = _grid(result)
-    cells = [result.cell(*np.unravel_index(i, result.values.shape)) for i in range(result.values.size)]
-    head = "<tr><th></th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
-    body = []
-    for r, (label, values) in enumerate(zip(rows, grid)):
-        tds = []
-        for c, v in enumerate(values):
-            cell = cells[r * grid.shape[1] + c]
-            data = html.escape(json.dumps(cell, ensure_ascii=False, allow_nan=False), quote=True)
-            text = "" if not np.isfinite(v) else f"{v:.2f}"
-            tip = html.escape(_cell_text(cell), quote=True)
-            tds.append(f'<td class="cell" tabindex="0" style="{_cell_colour(v)}" title="{tip}" data-cell="{data}">{text}</td>')
-        body.append(f"<tr><th>{html.escape(label)}</th>{''.join(tds)}</tr>")
-    return f'<table class="patch" data-method="{html.escape(result.method)}">{head}{"".join(body)}</table>'
-
-
-_SCRIPT = """
-document.querySelectorAll("td.cell").forEach(function (td) {
-  function pick() {
-    var c = JSON.parse(td.dataset.cell), where = ["layer", "head", "position"].filter(function (k) { return k in c; })
-      .map(function (k) { return k + " " + c[k]; }).join(", ");
-    document.getElementById("picked").textContent = where + ": effect " + (c.effect === null ? "n/a" : c.effect.toFixed(3))
-      + ", metric " + c.value.toFixed(3) + (c.top !== undefined ? ", patched prediction " + c.top + " (" + c.top_prob.toFixed(3) + ")" : "");
-  }
-  td.addEventListener("click", pick);
-  td.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
-});
-"""
-
-
 def patch_fragment(result: "PatchResult", other: "PatchResult | None" = None) -> str:
-    """The heat map (and ``other``'s beside it, e.g. attribution patching, with their rank agreement) as an HTML fragment."""
-    maps = [result] + ([other] if other is not None else [])
-    blocks = "".join(f"<div><p>{html.escape(m.method)} patching</p>{patch_table(m)}</div>" for m in maps)
-    agree = ""
-    if other is not None:
-        rho = result.agreement(other)
-        agree = f"<p>rank agreement (Spearman) of the two maps: {'n/a' if not np.isfinite(rho) else f'{rho:.3f}'}</p>"
-    notes = "".join(f"<p>note: {html.escape(n)}</p>" for m in maps for n in m.notes)
-    return (f'<div class="sb-patch"><p>{html.escape(_headline(result))}</p>{agree}<div class="maps">{blocks}</div>'
-            f'<p id="picked" aria-live="polite">click a cell for its patched prediction</p>{notes}</div>')
+    """The heat map (and ``other``'s beside it, e.g. attribution patching, with their rank agreement) as an HTML fragment
+    drawn by ``plots.js`` (the same drawing as the web app's Patching tab); click a cell for its patched prediction."""
+    from shatterbox.patching import patch_report
+
+    return plot_fragment([("patching", patch_report(result, other))])
 
 
-def patch_page(result: "PatchResult", other: "PatchResult | None" = None, *, title: str = "shatterbox patching") -> str:
-    """A self-contained page: the heat map(s), hover/click for a cell's patched prediction, no network."""
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title><style>{_CSS}</style>"
-            f"</head><body>{patch_fragment(result, other)}<script>{_SCRIPT}</script></body></html>")
+def patch_page(result: "PatchResult", other: "PatchResult | None" = None) -> str:
+    """A self-contained page (no network) around :func:`patch_fragment`."""
+    return page(f"patching: {result.clean_text} / {result.corrupt_text}", patch_fragment(result, other))
 
 
 def ablation_renderable(result: "AblationResult", *, top: int = 15) -> Group:

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "attribution_fragment", "attribution_page", "comparison_fragment", "comparison_page", "generation_fragment",
-    "generation_page", "plot_fragment",
+    "generation_page", "page", "plot_fragment",
 ]
 
 
 def plot_fragment(plots: Sequence[tuple[str, dict]]) -> str:
-    """An HTML ``<div>`` that draws each ``(kind, data)`` with ``plots.js`` (kind: attribution, comparison, generation).
+    """An HTML ``<div>`` that draws each ``(kind, data)`` with ``plots.js`` (kind: attribution, comparison, generation, patching).
 
     Examples:
         >>> "</script><b>" in plot_fragment([("attribution", {"words": ["</script><b>"]})])
@@ -42,7 +42,8 @@ def plot_fragment(plots: Sequence[tuple[str, dict]]) -> str:
             "window.shatterboxPlots.mountAll(document);</script></div>")
 
 
-def _page(title: str, fragment: str) -> str:
+def page(title: str, fragment: str) -> str:
+    """A self-contained HTML page (no network) around one fragment."""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>shatterbox · {html.escape(title[:80])}</title>'
             f"</head><body>{fragment}</body></html>")
 
@@ -66,7 +67,7 @@ def attribution_fragment(attributions: "Attribution | Sequence[Attribution]") ->
 def attribution_page(attributions: "Attribution | Sequence[Attribution]") -> str:
     """A self-contained HTML page (no network) around :func:`attribution_fragment`."""
     listed = _listed(attributions)
-    return _page(next((a.text for a in listed if a.text), "attribution"), attribution_fragment(listed))
+    return page(next((a.text for a in listed if a.text), "attribution"), attribution_fragment(listed))
 
 
 def comparison_fragment(comparison: "Comparison") -> str:
@@ -77,7 +78,7 @@ def comparison_fragment(comparison: "Comparison") -> str:
 def comparison_page(comparison: "Comparison") -> str:
     """One page: the comparison table, then each method's text plot."""
     text = next((a.text for a in comparison.attributions if a.text), "comparison")
-    return _page(text, comparison_fragment(comparison))
+    return page(text, comparison_fragment(comparison))
 
 
 def generation_fragment(e: "GenerationExplanation") -> str:
@@ -96,4 +97,4 @@ def generation_fragment(e: "GenerationExplanation") -> str:
 
 def generation_page(e: "GenerationExplanation") -> str:
     """A self-contained HTML page (no network) with the heat map."""
-    return _page(f"{e.model} generation", generation_fragment(e))
+    return page(f"{e.model} generation", generation_fragment(e))

@@ -1,4 +1,4 @@
-// The attribution text plot, the method comparison table and the generation heat map, drawn once for every page:
+// The attribution text plot, the method comparison table, the generation heat map and the patching maps, drawn once for every page:
 // the notebook and saved HTML pages (render/plots.py embeds this file and the result's to_dict() JSON) and the web app's
 // Explain and Generate tabs (served as /static/plots.js) call the same functions. Colours come from palette.js.
 // tests/render/test_plots.py draws Python results in Chromium and compares every number and colour with the library's.
@@ -134,12 +134,82 @@
     var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
     return box;
   }
-  var DRAW = { attribution: attribution, comparison: comparison, generation: generation };
+  // A patching sweep: one heat map of the effect per method (0 = none, 1 = all of the clean behaviour, full colour at ±1),
+  // rows = layers (or layer x head), columns = positions or heads; a click (or Enter) on a cell shows its patched prediction.
+  function patchGrid(r) {
+    var dims = r.dims, e = r.effect, rows = [], cols, cells = [];
+    var layerName = function (l) { return r.component === "hidden" ? "hidden " + l : "L" + l; };
+    if (dims.length === 1) {
+      cols = ["all positions"];
+      r.layers.forEach(function (l, i) { rows.push(layerName(l)); cells.push([[i]]); });
+    } else if (dims.length === 3) {
+      cols = r.positions;
+      r.layers.forEach(function (l, i) { r.units.forEach(function (h, k) { rows.push("L" + l + " H" + h); cells.push(r.positions.map(function (_, j) { return [i, k, j]; })); }); });
+    } else {
+      cols = dims[1] === "head" ? r.units.map(function (h) { return "H" + h; }) : r.positions;
+      r.layers.forEach(function (l, i) { rows.push(layerName(l)); cells.push(cols.map(function (_, j) { return [i, j]; })); });
+    }
+    var at = function (a, idx) { return idx.reduce(function (x, i) { return x[i]; }, a); };
+    var size = { layer: r.layers.length, head: r.units.length, position: r.positions.length };
+    return { rows: rows, cols: cols, cells: cells, value: function (idx) { return at(e, idx); }, cell: function (idx) {
+      var flat = idx.reduce(function (f, i, k) { return f * size[dims[k]] + i; }, 0); // r.top lists the cells in row-major order
+      var out = { effect: at(e, idx), value: at(r.values, idx), top: r.top.length ? r.top[flat] : null, top_prob: r.top_prob ? at(r.top_prob, idx) : null };
+      dims.forEach(function (d, k) { out[d] = d === "layer" ? r.layers[idx[k]] : d === "head" ? r.units[idx[k]] : r.positions[idx[k]]; });
+      return out;
+    } };
+  }
+  function patchMap(r, picked) {
+    var g = patchGrid(r), t = el("table", { "class": "patch-map", "data-method": r.method }), head = el("tr");
+    head.appendChild(el("th"));
+    g.cols.forEach(function (c) { head.appendChild(el("th", {}, c)); });
+    t.appendChild(head);
+    g.rows.forEach(function (name, i) {
+      var tr = el("tr");
+      tr.appendChild(el("th", {}, name));
+      g.cells[i].forEach(function (idx) {
+        var v = g.value(idx), td = el("td", { tabindex: "0", "class": "patch-cell", "data-value": v === null ? "" : String(v) }, v === null ? "–" : String(Math.round(100 * v) || 0));
+        td.style.background = v === null ? C.missing : colour(v, 1);
+        var show = function () {
+          var c = g.cell(idx), where = ["layer", "head", "position"].filter(function (k) { return k in c; }).map(function (k) { return k + " " + c[k]; }).join(", ");
+          picked.textContent = r.method + " · " + where + ": effect " + (c.effect === null ? "n/a" : c.effect.toFixed(3)) + ", metric " + c.value.toFixed(3) +
+            (c.top !== null ? ", patched prediction “" + token(c.top) + "” (" + c.top_prob.toFixed(3) + ")" : " (an estimate: no patched run)");
+        };
+        td.title = "click: this cell's patched run";
+        td.addEventListener("click", show);
+        td.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); show(); } });
+        tr.appendChild(td);
+      });
+      t.appendChild(tr);
+    });
+    return t;
+  }
+  function patching(d) {
+    var r = d.result, box = el("div", { "class": "sb-plot patch-plot" }), picked = el("p", { "class": "patch-picked", "aria-live": "polite" }, "Click a cell for its patched prediction.");
+    var way = r.direction === "denoise" ? "clean activations patched into the corrupted run" : "corrupted activations patched into the clean run";
+    box.appendChild(el("p", { "class": "patch-summary" }, r.model + " — " + r.component + ", " + way + ". Metric: " + r.measure + "; clean “" + r.clean_text + "” " +
+      r.clean.toFixed(3) + " (" + token(r.clean_top) + "), corrupted “" + r.corrupt_text + "” " + r.corrupt.toFixed(3) + " (" + token(r.corrupt_top) + ")."));
+    if (d.other) box.appendChild(el("p", { "class": "patch-agreement" }, "Rank agreement of the two maps (Spearman): " + (d.agreement === null ? "n/a" : d.agreement.toFixed(3)) + "."));
+    var maps = el("div", { "class": "patch-maps" });
+    [r].concat(d.other ? [d.other] : []).forEach(function (m) {
+      var one = el("div");
+      one.appendChild(el("h4", {}, m.method + " patching · " + m.rows.toLocaleString("en-US") + " runs, " + m.seconds.toFixed(2) + " s"));
+      one.appendChild(patchMap(m, picked));
+      maps.appendChild(one);
+    });
+    box.appendChild(maps);
+    box.appendChild(legend(1, "effect: 100 = the component carries all of the clean behaviour"));
+    box.appendChild(picked);
+    var notes = el("ul", { "class": "gen-notes" });
+    [r].concat(d.other ? [d.other] : []).forEach(function (m) { m.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); });
+    box.appendChild(notes);
+    return box;
+  }
+  var DRAW = { attribution: attribution, comparison: comparison, generation: generation, patching: patching };
   // Replace every JSON script element with a data-sb-plot kind under root by its drawing.
   function mountAll(root) {
     root.querySelectorAll('script[type="application/json"][data-sb-plot]').forEach(function (s) {
       s.replaceWith(DRAW[s.getAttribute("data-sb-plot")](JSON.parse(s.textContent)));
     });
   }
-  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, words: words, largest: largest, mountAll: mountAll };
+  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, words: words, largest: largest, mountAll: mountAll };
 })();
