@@ -37,6 +37,13 @@ HELP = {
         "after the token. The log p column is the token's log-probability, or with a contrast the difference "
         "log p(token) - log p(alternative)."
     ),
+    "patching": (
+        "Each cell is one patched run: the component (a layer's hidden state at a position, a head, an attention or MLP output) "
+        "is copied from the clean run into the corrupted one (denoise), or from the corrupted run into the clean one (noise). "
+        "The number is the effect in %: 100 = the component alone carries all of the clean behaviour (restores it, or destroys "
+        "it when noising), 0 = none. Attribution patching estimates every cell from one forward and backward pass; the "
+        "Spearman rank agreement says how far it can stand in for the exact map. Click a cell for its patched prediction."
+    ),
     "corpus": (
         "The activation stores of the served folder: model, corpus, tokens, columns and size. Choose one: the Factors, Projector, "
         "Probes and Neurons tabs read it. A search lists where a word occurs, a page at a time."

@@ -672,6 +672,19 @@
     });
   });
 
+  // ---- patching: exact and attribution maps, drawn by render/assets/plots.js as in pages and notebooks ----
+  $("pt-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = { clean: $("pt-clean").value, corrupt: $("pt-corrupt").value, model: $("pt-model").value, component: $("pt-component").value,
+                 positions: $("pt-positions").value, direction: $("pt-direction").value, method: $("pt-method").value };
+    if ($("pt-answer").value) body.answer = $("pt-answer").value;
+    run($("pt-form"), "pt-error", function () {
+      return job("/api/patch", body, "pt-progress", "patch (patched runs)").then(function (d) {
+        var box = $("pt-result"); box.textContent = ""; box.appendChild(plots.patching(d));
+      });
+    });
+  });
+
   // ---- explain: the Dataset section (corpus-level attributions) ----
   function loadDatasets() {
     return api("/api/datasets").then(function (d) {
