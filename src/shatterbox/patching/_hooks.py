@@ -22,7 +22,7 @@ from torch import nn
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel, site_module, site_widths
 
-_active: contextvars.ContextVar[object | None] = contextvars.ContextVar("shatterbox_intervention", default=None)
+_active: contextvars.ContextVar[frozenset] = contextvars.ContextVar("shatterbox_interventions", default=frozenset())  # hooks live here
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,7 @@ def _hook(site: Site, token: object, act: Callable[[torch.Tensor], torch.Tensor 
     ``act`` returns replaces the module's input (pre) or output."""
 
     def on_input(module, args, kwargs):
-        if _active.get() is not token:
+        if token not in _active.get():
             return None
         if args:
             new = act(args[0])
@@ -235,7 +235,7 @@ def _hook(site: Site, token: object, act: Callable[[torch.Tensor], torch.Tensor 
         return None if new is None else (args, {**kwargs, "hidden_states": new})
 
     def on_output(module, args, output):
-        if _active.get() is not token:
+        if token not in _active.get():
             return None
         new = act(_first(output))
         if new is None:
@@ -253,7 +253,7 @@ def _installed(model: nn.Module, acts: dict[Site, Callable[[torch.Tensor], torch
         module, pre = site_module(model, site.component, site.layer)
         hook = _hook(site, token, act, pre)
         handles.append(module.register_forward_pre_hook(hook, with_kwargs=True) if pre else module.register_forward_hook(hook))
-    ctx = _active.set(token)
+    ctx = _active.set(_active.get() | {token})  # nested blocks (widening, then intervening) all act
     try:
         yield
     finally:
@@ -280,6 +280,27 @@ def intervening(model: LoadedModel, plans: Sequence[Sequence[Intervention]], tok
         check_site(model, site)
     acts = {site: (lambda x, e=site_edits: _apply(x, e)) for site, site_edits in edits.items()}
     with _installed(model.model, acts):
+        yield
+
+
+@contextmanager
+def widening(model: LoadedModel, hidden: int, rows: int) -> Iterator[None]:
+    """Run a one-row input as ``rows`` rows from hidden state ``hidden`` on: every layer before it is computed once, then
+    its output is repeated (rows are independent, so each row's later interventions see the same start). Install it
+    before :func:`intervening` so that the rows exist when an intervention at the same hidden state runs.
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> m = load()
+        >>> with torch.inference_mode(), widening(m, 3, 4):
+        ...     out = m.model(**m.tokenizer("a cat", return_tensors="pt")).last_hidden_state
+        >>> tuple(out.shape)
+        (4, 4, 384)
+    """
+    def widen(x: torch.Tensor) -> torch.Tensor | None:
+        return x.repeat(rows, *([1] * (x.dim() - 1))) if x.shape[0] == 1 and rows > 1 else None
+
+    with _installed(model.model, {Site("hidden", hidden): widen}):
         yield
 
 

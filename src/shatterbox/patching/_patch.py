@@ -15,7 +15,7 @@ from shatterbox._batching import chunks
 from shatterbox.errors import InputError
 from shatterbox.models import site_widths
 from shatterbox.options import PATCH
-from shatterbox.patching._hooks import Intervention, Site, collecting, intervening, replace
+from shatterbox.patching._hooks import Intervention, Site, collecting, intervening, replace, widening
 from shatterbox.patching._targets import ClassifierTarget, Prepared, Scores, Target, make_target
 
 PATCH_COMPONENTS = ("hidden", "head", "attn", "mlp")
@@ -259,12 +259,22 @@ def _run_rows(target: Target, inputs: dict[str, torch.Tensor], plans: list[list[
     parts, passes = [], 0
     for rows in chunks(len(plans), size):
         chunk = plans[rows]
-        with torch.inference_mode(), intervening(target.model, chunk, tokens):
-            parts.append(target.score(_repeat(inputs, len(chunk))))
+        with torch.inference_mode():
+            if target.expandable:  # the layers before the first patched one run once, for the whole chunk
+                with widening(target.model, _first_touched(chunk), len(chunk)), intervening(target.model, chunk, tokens):
+                    parts.append(target.score(inputs))
+            else:
+                with intervening(target.model, chunk, tokens):
+                    parts.append(target.score(_repeat(inputs, len(chunk))))
         passes += 1
         if progress is not None:
             progress(rows.stop, len(plans))
     return Scores.join(parts), passes
+
+
+def _first_touched(plans: list[list[Intervention]]) -> int:
+    """The earliest hidden state a chunk's interventions read or change (the residual stream entering their block)."""
+    return min(i.site.layer if i.site.component == "hidden" else i.site.layer - 1 for plan in plans for i in plan)
 
 
 def _endpoints(target: Target, pair: Pair) -> tuple[Scores, Scores]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shatterbox.classifiers import Classifier, resolve_label
+from shatterbox.classifiers import Classifier, PooledHead, resolve_label
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel, language_model_parts
 from shatterbox.trace import encode
@@ -52,6 +52,7 @@ class Target:
     model: LoadedModel
     measure: str
     reference: torch.Tensor | None = None
+    expandable: bool = False  # a one-row input widened inside the model (see patching.widening) gives one output per row
 
     def prepare(self, text: str) -> Prepared:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -102,6 +103,9 @@ class ClassifierTarget(Target):
         self.classifier, self.model, self.measure = classifier, classifier.model, measure
         self.label = None if label is None else resolve_label(label, classifier.labels)
         self.reference = None
+        # a pooled head (mean over the mask, broadcast) or a first-token head reads every row; heads that index rows by
+        # the input's batch size (a decoder's last token, a suffix) do not
+        self.expandable = isinstance(classifier.head, PooledHead) or (classifier.head is None and classifier.pooling == "first")
 
     def prepare(self, text: str) -> Prepared:
         """The text's inputs, tokens and words."""
@@ -173,6 +177,7 @@ class LanguageModelTarget(Target):
             raise InputError("the answer has no tokens: give the words the model should continue with", parameter="answer")
         self.answer, self.wrong = answer, wrong
         self.reference = None
+        self.expandable = True
 
     def prepare(self, text: str) -> Prepared:
         """The prompt's inputs (with the answer's tokens but its last appended, for a many-token ``logprob``)."""
