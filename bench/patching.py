@@ -49,9 +49,11 @@ def with_nnsight(target, pair, cells, head_dim):
         model = nnsight.NNsight(target.model.model)
     answer = target.answer_ids[0]
     clean, corrupt = pair.clean.inputs, pair.corrupt.inputs
+    saved = {}
     with torch.inference_mode():
         with model.trace(**clean):
-            saved = [layer.self_attn.o_proj.input.save() for layer in model.model.layers]
+            for i in range(len(model.model.layers)):
+                saved[i] = model.model.layers[i].self_attn.o_proj.input.save()
         out = []
         for layer, head, position in cells:
             cols = slice((head - 1) * head_dim, head * head_dim)

@@ -196,7 +196,7 @@ def test_ablation_over_texts_ranks_each_texts_own_prediction():
     (dict(positions="some"), "positions must be 'each'"),
     (dict(measure="loss"), "unknown measure 'loss' for a classifier"),
     (dict(label="neutral"), "neutral"),
-    (dict(answer=" Paris"), "a classifier is measured by a label, not by answer="),
+    (dict(answer=" Paris"), "a classifier is measured by label=NAME, not by an answer"),
 ], ids=lambda x: x if isinstance(x, str) else None)
 def test_bad_input_is_one_clear_error(kwargs, message):
     args = dict(clean=CLEAN, corrupt=CORRUPT) | kwargs

@@ -31,7 +31,7 @@ def test_the_api_equals_the_library(client):
     ({**BODY, "component": "neurons"}, 422, "component"),
     ({**BODY, "layers": [9]}, 400, "layer 9 is out of range for head"),
     ({**BODY, "model": "decoder"}, 400, "needs a decoder: start the app with `shatterbox serve --decoder gemma-3-270m`"),
-    ({**BODY, "answer": " Paris"}, 400, "a classifier is measured by a label, not by answer="),
+    ({**BODY, "answer": " Paris"}, 400, "a classifier is measured by label=NAME, not by an answer"),
 ])
 def test_bad_patch_requests_are_clear_errors(client, body, status, message):
     r = client.post("/api/patch", json=body)

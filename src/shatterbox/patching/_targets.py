@@ -264,7 +264,8 @@ def make_target(target: Any = None, *, label: str | int | None = None, answer: s
         target = from_model(target)
     if isinstance(target, Classifier):
         if answer is not None or wrong is not None:
-            raise InputError("a classifier is measured by a label, not by answer= or wrong=", parameter="answer")
+            raise InputError("a classifier is measured by label=NAME, not by an answer: leave the answer out, or give a decoder model",
+                             parameter="answer")
         return ClassifierTarget(target, label=label, measure=measure or "logit_diff")
     raise InputError(f"cannot measure a {type(target).__name__}: give a classifier, a model name or folder, or nothing "
                      "(the shipped sentiment classifier)", parameter="target")
