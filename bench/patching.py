@@ -64,6 +64,11 @@ def with_nnsight(target, pair, cells, head_dim):
     return np.array(out)
 
 
+def informative(a, b) -> int:
+    """Cells that enter PatchResult.agreement (either effect not 0)."""
+    return int(((np.abs(a.effect) > 1e-9) | (np.abs(b.effect) > 1e-9)).sum())
+
+
 def gemma_sweeps(args) -> None:
     model = sb.load("gemma-3-270m")
     target = LanguageModelTarget(model, answer=" Paris")
@@ -99,7 +104,7 @@ def gemma_sweeps(args) -> None:
         approx = attribution_patch(CLEAN, CORRUPT, target, component=component, positions=positions)
         t_approx = time.perf_counter() - started
         print(f"  attribution patching: {t_approx:.2f} s ({t_batched / t_approx:.0f}x faster than batched exact, {t_naive / t_approx:.0f}x than the "
-              f"naive loop); Spearman with exact {batched.agreement(approx):.3f}")
+              f"naive loop); Spearman with exact {batched.agreement(approx):.3f} over the {informative(batched, approx)} cells where either is not 0")
         top = ", ".join(f"{c.get('layer')}/{c.get('head', '-')}/{c.get('position')} {c['effect']:.2f}" for c in batched.ranking(5))
         print(f"  largest effects (layer/head/position effect): {top}")
 

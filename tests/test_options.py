@@ -14,11 +14,12 @@ LIBRARY = {
     "project": "shatterbox.projector:map_store",
     "probe": "shatterbox.probes:probe",
     "ranking": "shatterbox.global_attribution:dataset_payload",
+    "patch": "shatterbox.patching:sweep",
 }
-CLI = {"explain": ["explain"], "generate": ["generate"], "project": ["project"], "probe": ["probe"], "ranking": ["explain"]}
+CLI = {"explain": ["explain"], "generate": ["generate"], "project": ["project"], "probe": ["probe"], "ranking": ["explain"], "patch": ["patch"]}
 API = {"explain": "shatterbox.web.explain:ExplainRequest", "generate": "shatterbox.web.generate:GenerateRequest",
        "project": "shatterbox.web.probes:ProjectRequest", "probe": "shatterbox.web.probes:ProbeRequest",
-       "ranking": "shatterbox.web.explain:DatasetRequest"}
+       "ranking": "shatterbox.web.explain:DatasetRequest", "patch": "shatterbox.web.patching:PatchRequest"}
 CLI_OWN = {("explain", "method"), ("explain", "budget"), ("explain", "pairs"), ("explain", "samples")}  # corpus runs default these apart
 
 

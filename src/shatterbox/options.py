@@ -219,11 +219,10 @@ class AblateOptions:
     """Defaults and ranges of :func:`shatterbox.patching.ablate` (``shatterbox ablate`` and ``heads --causal``)."""
 
     component: str = option("head", "What is ablated, one site at a time: head, attn, mlp or hidden.", choices=("head", "attn", "mlp", "hidden"))
-    how: str = option("mean", "mean (the site's mean over the texts' tokens, or over --means STORE) or zero.", choices=("mean", "zero"))
-    limit: int = option(200, "Texts of the corpus ablated over (a seeded sample).", ge=2, le=20_000)
+    how: str = option("mean", "mean (the site's mean over the texts' tokens, or over a store's) or zero.", choices=("mean", "zero"))
 
 
 ABLATE = AblateOptions()
 
 ANALYSES = {"explain": ExplainOptions, "generate": GenerationOptions, "project": ProjectOptions, "probe": ProbeOptions,
-            "ranking": RankingOptions, "patch": PatchOptions, "ablate": AblateOptions}  # what /api/options serves, by the page's group names
+            "ranking": RankingOptions, "patch": PatchOptions}  # what /api/options serves, by the page's group names

@@ -64,7 +64,7 @@ def test_ablate_table_is_the_library_ranking():
     (["patch", CLEAN, "--corrupt", CORRUPT, "--layers", "9"], "layer 9 is out of range"),
     (["patch", CLEAN, "--corrupt", CORRUPT, "--layers", "x"], "cannot read --layers 'x'"),
     (["patch", CLEAN, "--corrupt", CORRUPT, "--component", "neurons"], "neurons"),
-    (["patch", CLEAN, "--corrupt", CORRUPT, "--answer", " Paris"], "measured by --label NAME, not by an answer"),
+    (["patch", CLEAN, "--corrupt", CORRUPT, "--answer", " Paris"], "measured by --label NAME, not by an --answer"),
     (["ablate"], "give texts to ablate over"),
     (["ablate", "A text.", "--means", "no/such/store"], "no/such/store"),
 ])
@@ -72,3 +72,15 @@ def test_bad_input_is_one_line(args, message):
     r = _run(*args)
     assert r.exit_code != 0 and "Traceback" not in r.output
     assert message in " ".join((r.stderr + r.stdout).split())
+
+
+def test_heads_causal_joins_the_pattern_ranking_with_ablation(tmp_path):
+    corpus = tmp_path / "reviews.txt"
+    corpus.write_text("A wonderful film.\nA dull, boring film.\nNot bad at all.\nI hated every minute.\n", encoding="utf-8")
+    r = _run("heads", "--corpus", str(corpus), "--causal", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert len(d["rows"]) == 72 and [row["causal rank"] for row in d["rows"]] == list(range(1, 73))
+    assert "Spearman" in d["note"]
+    bad = _run("heads", "--corpus", str(corpus), "--causal", "--model", "path/to/model")
+    assert bad.exit_code != 0 and "--causal ablates heads of the shipped sentiment classifier" in bad.stderr

@@ -98,6 +98,30 @@ def demo(
         _emit(results, fmt)
 
 
+def _causal_classifier(model: str):
+    if model != "default":
+        raise InputError("--causal ablates heads of the shipped sentiment classifier (the default encoder, fine-tuned): leave --model out")
+    from shatterbox.classifiers.sentiment import sentiment
+
+    return sentiment()
+
+
+def _print_causal(stats, classifier, sentences: list[str], fmt: Format) -> None:
+    """The head finder's ranking joined with each head's mean-ablation effect, and their rank correlation."""
+    from shatterbox.patching import ablate, causal_heads
+
+    with progress_of("mean-ablate each head", "runs") as tick:
+        joined = causal_heads(stats, ablate(sentences, classifier, component="head", how="mean", progress=tick))
+    if fmt is Format.json:
+        typer.echo(joined.to_json(ensure_ascii=False))
+    elif fmt is Format.csv:
+        _print_arrow(joined.to_table(), fmt)
+    else:
+        from shatterbox.render import show
+
+        show(joined, _console())
+
+
 @app.command(epilog=PROGRESS_HELP)
 def heads(
     text: Optional[str] = typer.Argument(None, help="One sentence (or use --corpus)."),
@@ -108,6 +132,7 @@ def heads(
     batch_size: int = typer.Option(32, "--batch-size", help="Sentences per forward pass."),
     png: Optional[str] = typer.Option(None, "--png", help="Also write a heat map of --stat over layer x head to this PNG file."),
     stat: str = typer.Option("entropy", "--stat", help="Statistic for --png: entropy, special, punct, prev, self, next, agreement."),
+    causal: bool = typer.Option(False, "--causal", help="Add each head's mean-ablation effect on the shipped sentiment classifier over the same sentences (its encoder is then the one ranked)."),
 ) -> None:
     """Rank the heads worth inspecting: focused, consistent, not parked on [CLS]/[SEP] or punctuation.
 
@@ -122,10 +147,14 @@ def heads(
         sentences = _read_corpus(corpus) if corpus else [text] if text is not None else []
         if not sentences:
             raise InputError("give a TEXT or --corpus FILE")
-        m = load(model)
+        classifier = _causal_classifier(model) if causal else None
+        m = classifier.model if classifier is not None else load(model)
         with progress_of("capture", "sentences", len(sentences)) as tick:
             traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=tick)
         stats = head_stats(traces)
+        if classifier is not None:
+            _print_causal(stats, classifier, sentences, fmt)
+            return
         if png:
             from shatterbox.render.png import stat_png
 

@@ -235,6 +235,30 @@ def _shown_of(total: int, rows: int) -> str:
     return f"the best {rows - rows // 2} and the worst {rows // 2} of {total:,} units shown (--rows for more, --format csv for all)"
 
 
+@neurons_app.command("causal", epilog=PROGRESS_HELP)
+def neurons_causal(
+    run: str = typer.Argument(..., help="A results folder of `shatterbox neurons explain --out`."),
+    limit: int = typer.Option(100, "--limit", "-n", help="Sentences of the run's store each unit is ablated over (a seeded sample)."),
+    rows: int = typer.Option(15, "--rows", help="Rows of the printed table."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (every unit) or json."),
+) -> None:
+    """Each unit of a run ablated (a neuron set to its mean, a factor removed): how far the sentence embedding moves, beside
+    how well its explanation simulates it, and the rank correlation of the two."""
+    from shatterbox.patching import causal_units
+
+    with _friendly_errors():
+        with progress_of("ablate each unit", "runs") as tick:
+            joined = causal_units(run, limit=limit, progress=tick)
+        if fmt is Format.json:
+            typer.echo(joined.to_json(ensure_ascii=False))
+        elif fmt is Format.csv:
+            _print_arrow(joined.to_table(), fmt)
+        else:
+            from shatterbox.render import show
+
+            show(joined, _console(), top=rows)
+
+
 @neurons_app.command("report")
 def neurons_report(
     run: str = typer.Argument(..., help="A results folder of `shatterbox neurons explain --out`."),

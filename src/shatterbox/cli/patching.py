@@ -54,22 +54,15 @@ def patch(
 ) -> None:
     """Activation patching: patch each component (per layer, head or position) between a clean and a corrupted text and
     show how much of the clean behaviour it restores (denoise) or destroys (noise)."""
-    from shatterbox.patching import attribution_patch, patch as run_patch
+    from shatterbox.patching import sweep
 
     with _friendly_errors():
         target = _target(model, label, answer, wrong, measure)
-        chosen = _layer_list(layers)
-        args = dict(component=component, direction=direction, positions=positions, layers=chosen)
-        exact = approx = None
-        if method in ("exact", "both"):
-            with progress_of(f"patch {component}", "patched runs") as tick:
-                exact = run_patch(clean, corrupt, target, progress=tick, **args)
-        if method in ("attribution", "both"):
-            approx = attribution_patch(clean, corrupt, target, **args)
-        main, other = (exact, approx) if exact is not None else (approx, None)
+        with progress_of(f"patch {component}", "patched runs") as tick:
+            main, other = sweep(clean, corrupt, target, method=method, component=component, direction=direction, positions=positions,
+                                layers=_layer_list(layers), progress=tick)
         if other is not None:
-            rho = main.agreement(other)
-            _say(f"attribution patching against exact: Spearman {rho:.3f} over {main.values.size} cells; "
+            _say(f"attribution patching against exact: Spearman {main.agreement(other):.3f} over the cells where either is not 0; "
                  f"{other.seconds:.2f} s against {main.seconds:.2f} s")
         _emit(main, other, fmt, out)
 
@@ -95,7 +88,9 @@ def _emit(main, other, fmt: PatchFormat, out: Optional[str]) -> None:
         pacsv.write_csv(table, out)
     else:
         if fmt is PatchFormat.json:
-            body = json.dumps({"result": main.to_dict(), "other": None if other is None else other.to_dict()}, allow_nan=False, ensure_ascii=False)
+            from shatterbox.patching import patch_report
+
+            body = json.dumps(patch_report(main, other), allow_nan=False, ensure_ascii=False)
         else:
             from shatterbox.render.patching import patch_page
 
@@ -111,7 +106,7 @@ def _emit(main, other, fmt: PatchFormat, out: Optional[str]) -> None:
 def ablate(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to ablate over (or use --corpus)."),
     corpus: Optional[str] = typer.Option(None, "--corpus", "-c", help="A UTF-8 text file (one text per line) or a shipped corpus name (wordnet)."),
-    limit: int = typer_option(AblateOptions, "limit", "--limit", "-n"),
+    limit: int = typer.Option(200, "--limit", "-n", min=1, max=20_000, help="Texts of --corpus ablated over (a seeded sample)."),
     component: str = typer_option(AblateOptions, "component"),
     how: str = typer_option(AblateOptions, "how"),
     layers: Optional[str] = typer.Option(None, "--layers", help="Layers to ablate (default all), e.g. 1-6 or 3,5."),

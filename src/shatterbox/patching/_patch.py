@@ -153,10 +153,12 @@ class PatchResult:
         return [self.cell(*np.unravel_index(i, self.values.shape)) for i in order]
 
     def agreement(self, other: "PatchResult") -> float:
-        """Spearman rank correlation of the two results' effects over the same cells (attribution against exact).
+        """Spearman rank correlation of the two results' effects (attribution against exact) over the cells where either
+        is not 0: a cell whose activation is the same in both runs (e.g. a position before the changed word in a causal
+        model) is 0 in both and would only inflate the agreement.
 
         Examples:
-            >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3], [], [], np.array([0.0, 1.0, 2.0]), 2.0, 0.0)
+            >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3, 4], [], [], np.array([0.0, 1.0, 2.0, 0.5]), 2.0, 0.0)
             >>> a.agreement(a)
             1.0
         """
@@ -165,7 +167,7 @@ class PatchResult:
         if self.values.shape != other.values.shape:
             raise InputError("the two results cover different components: run both over the same sweep", parameter="other")
         x, y = self.effect.ravel(), other.effect.ravel()
-        keep = np.isfinite(x) & np.isfinite(y)
+        keep = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 1e-9) | (np.abs(y) > 1e-9))
         if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
             return float("nan")
         return float(spearmanr(x[keep], y[keep]).statistic)
@@ -403,10 +405,31 @@ def patch_report(result: PatchResult, other: PatchResult | None = None) -> dict:
     the CLI's json, the pages, the notebook and the web tab show.
 
     Examples:
-        >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3], [], [], np.array([0.0, 1.0, 2.0]), 2.0, 0.0)
+        >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3], [], [], np.array([0.5, 1.0, 2.0]), 2.0, 0.0)
         >>> patch_report(a, a)["agreement"]
         1.0
     """
     rho = None if other is None else result.agreement(other)
     return {"result": result.to_dict(), "other": None if other is None else other.to_dict(),
             "agreement": None if rho is None or not np.isfinite(rho) else rho}
+
+
+def sweep(clean: str, corrupt: str, target: Any = None, *, method: str = PATCH.method, component: str = PATCH.component,
+          direction: str = PATCH.direction, positions: str = PATCH.positions, layers: Sequence[int] | None = None,
+          label: str | int | None = None, answer: str | None = None, wrong: str | None = None, measure: str | None = None,
+          progress: Callable[[int, int], None] | None = None) -> tuple[PatchResult, PatchResult | None]:
+    """:func:`patch`, :func:`attribution_patch` or both (``method``: exact, attribution, both) over the same cells: (the
+    first, the attribution map beside it or ``None``). What the ``patch`` command and the Patching tab run.
+
+    Examples:
+        >>> exact, approx = sweep("The film was not bad.", "The film was very bad.", component="mlp")
+        >>> exact.method, approx.method
+        ('exact', 'attribution')
+    """
+    if method not in ("exact", "attribution", "both"):
+        raise InputError(f"method must be exact, attribution or both, not {method!r}", parameter="method")
+    target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
+    args = dict(component=component, direction=direction, positions=positions, layers=layers)
+    exact = patch(clean, corrupt, target, progress=progress, **args) if method != "attribution" else None
+    approx = attribution_patch(clean, corrupt, target, **args) if method != "exact" else None
+    return (exact, approx) if exact is not None else (approx, None)

@@ -47,6 +47,7 @@ RENDERERS: dict[str, dict[str, str]] = {
     },
     "shatterbox.patching._ablate.AblationResult": {"renderable": "patching:ablation_renderable"},
     "shatterbox.patching._ablate.CausalHeads": {"renderable": "patching:causal_heads_renderable"},
+    "shatterbox.patching._units.CausalUnits": {"renderable": "patching:causal_units_renderable"},
     "shatterbox.generation._explain.GenerationExplanation": {
         "to_html": "plots:generation_page", "fragment": "plots:generation_fragment",
         "renderable": "generation:generation_renderable",

@@ -25,7 +25,7 @@ from shatterbox.render.plots import page, plot_fragment
 from shatterbox.render.terminal import _word_style
 
 if TYPE_CHECKING:
-    from shatterbox.patching import AblationResult, CausalHeads, PatchResult
+    from shatterbox.patching import AblationResult, CausalHeads, CausalUnits, PatchResult
 
 
 def _grid(result: "PatchResult") -> tuple[np.ndarray, list[str], list[str]]:
@@ -120,4 +120,16 @@ def causal_heads_renderable(joined: "CausalHeads", *, top: int = 15) -> Group:
     for r in joined.rows[:top]:
         drop = "-" if r["ablation drop"] is None else f"{r['ablation drop']:+.4f}"
         table.add_row(str(r["layer"]), str(r["head"]), r["kind"], drop, str(r["causal rank"]), f"{r['pattern score']:.3f}", str(r["pattern rank"]))
+    return Group(table, Text(joined.note))
+
+
+def causal_units_renderable(joined: "CausalUnits", *, top: int = 15) -> Group:
+    """A neurons run's units by ablation effect, beside their explanation score and rank, and the rank correlation."""
+    table = Table(title=Text(f"{joined.kind}s by ablation effect (embedding change over {joined.n_texts} sentences) beside their explanation"))
+    for name in ("layer", "unit", "ablation effect", "causal rank", "correlation", "explanation rank", "explanation"):
+        table.add_column(name, justify="left" if name == "explanation" else "right", overflow="fold")
+    for r in joined.rows[:top]:
+        corr = "-" if r["correlation"] is None else f"{r['correlation']:.3f}" + (" (flagged)" if r["flagged"] else "")
+        table.add_row(str(r["layer"]), str(r["unit"]), f"{r['ablation effect']:.5f}", str(r["causal rank"]), corr,
+                      str(r["explanation rank"]), r["explanation"][:60])
     return Group(table, Text(joined.note))

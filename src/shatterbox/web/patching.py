@@ -33,19 +33,15 @@ def router(served: Served) -> APIRouter:
     @api.post("/api/patch", summary="Activation patching: each component's effect between a clean and a corrupted text")
     async def patch(req: PatchRequest, request: Request) -> Response:
         def work(job) -> Response:
-            from shatterbox.patching import attribution_patch, make_target, patch as run_patch, patch_report
+            from shatterbox.patching import make_target, patch_report, sweep
 
             served.check_text(req.clean, "clean text")
             served.check_text(req.corrupt, "corrupted text")
             target = make_target(_model(served, req.model, job), label=req.label, answer=req.answer, wrong=req.wrong, measure=req.measure)
-            args = dict(component=req.component, direction=req.direction, positions=req.positions, layers=req.layers)
-            exact = approx = None
-            if req.method in ("exact", "both"):
-                job.say("patching, one run per cell, batched")
-                exact = run_patch(req.clean, req.corrupt, target, progress=job.tick, **args)
-            if req.method in ("attribution", "both"):
-                approx = attribution_patch(req.clean, req.corrupt, target, **args)
-            return json_bytes(patch_report(exact, approx) if exact is not None else patch_report(approx))
+            job.say("patching, one run per cell, batched")
+            main, other = sweep(req.clean, req.corrupt, target, method=req.method, component=req.component, direction=req.direction,
+                                positions=req.positions, layers=req.layers, progress=job.tick)
+            return json_bytes(patch_report(main, other))
 
         return await served.job(request, "patching", work)
 
