@@ -4,7 +4,7 @@ exact patching; and the causal head ranking of the shipped sentiment classifier 
 finder's attention-pattern ranking. One run, one process.
 
     pip install -e ".[decoder,bench]"
-    python bench/patching.py [--heads-texts 500] [--naive-sample 0]
+    python bench/patching.py [--heads-texts 500] [--naive-sample 0] [--out docs/img/patching-gemma.html]
 
 ``--naive-sample N`` times the naive loop and nnsight on N cells chosen evenly (0: every cell) and scales their time to
 the full sweep; every timed cell's value is compared with the batched sweep's.
@@ -66,7 +66,9 @@ def with_nnsight(target, pair, cells, head_dim):
 
 def informative(a, b) -> int:
     """Cells that enter PatchResult.agreement (either effect not 0)."""
-    return int(((np.abs(a.effect) > 1e-9) | (np.abs(b.effect) > 1e-9)).sum())
+    from shatterbox.patching import MOVES
+
+    return int(((np.abs(a.effect) > MOVES) | (np.abs(b.effect) > MOVES)).sum())
 
 
 def gemma_sweeps(args) -> None:
@@ -104,9 +106,22 @@ def gemma_sweeps(args) -> None:
         approx = attribution_patch(CLEAN, CORRUPT, target, component=component, positions=positions)
         t_approx = time.perf_counter() - started
         print(f"  attribution patching: {t_approx:.2f} s ({t_batched / t_approx:.0f}x faster than batched exact, {t_naive / t_approx:.0f}x than the "
-              f"naive loop); Spearman with exact {batched.agreement(approx):.3f} over the {informative(batched, approx)} cells where either is not 0")
+              f"naive loop); Spearman with exact {batched.agreement(approx):.3f} over the {informative(batched, approx)} cells where either moves the output")
         top = ", ".join(f"{c.get('layer')}/{c.get('head', '-')}/{c.get('position')} {c['effect']:.2f}" for c in batched.ranking(5))
         print(f"  largest effects (layer/head/position effect): {top}")
+
+
+def gemma_page(out: str) -> None:
+    """The layer x head map (every position at once), exact and attribution, as the docs show it."""
+    from shatterbox.render.patching import patch_page
+    from shatterbox.patching import sweep
+
+    model = sb.load("gemma-3-270m")
+    exact, approx = sweep("The capital of France is", "The capital of Poland is", model, answer=" Paris", component="head")
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(patch_page(exact, approx))
+    print(f"wrote {out}: 'The capital of France is' / '... Poland is', heads (all positions): largest "
+          + "; ".join(f"L{c['layer']} H{c['head']} {c['effect']:.2f}" for c in exact.ranking(4)) + f"; Spearman {exact.agreement(approx):.3f}")
 
 
 def head_ranking(args) -> None:
@@ -136,9 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--heads-texts", type=int, default=500)
     parser.add_argument("--naive-sample", type=int, default=0)
+    parser.add_argument("--out", default=None, help="Also write the Gemma layer x head page here.")
     args = parser.parse_args()
     torch.manual_seed(0)
     gemma_sweeps(args)
+    if args.out:
+        gemma_page(args.out)
     head_ranking(args)
 
 

@@ -219,7 +219,8 @@ class AblateOptions:
     """Defaults and ranges of :func:`shatterbox.patching.ablate` (``shatterbox ablate`` and ``heads --causal``)."""
 
     component: str = option("head", "What is ablated, one site at a time: head, attn, mlp or hidden.", choices=("head", "attn", "mlp", "hidden"))
-    how: str = option("mean", "mean (the site's mean over the texts' tokens, or over a store's) or zero.", choices=("mean", "zero"))
+    how: str = option("mean", "mean (the site's mean over the texts' tokens, or over a store's), zero, or resample (another text's "
+                              "activations, position by position).", choices=("mean", "zero", "resample"))
 
 
 ABLATE = AblateOptions()

@@ -215,3 +215,39 @@ def test_sites_out_of_range_are_clear_errors(default_model):
     with pytest.raises(InputError, match="vector has 3 numbers but the component holds 384"):
         with intervening(default_model, [[replace(Site("hidden", 2), torch.ones(3))]], tokens=4):
             pass
+
+
+def test_resample_ablation_takes_each_site_from_another_text_by_hand():
+    texts = ["A wonderful film.", "A dull, boring film.", "Not bad at all."]
+    r = ablate(texts, component="mlp", how="resample", layers=[3])
+    from shatterbox.classifiers.sentiment import sentiment
+
+    clf = sentiment()
+    clean = clf.predict(texts)
+    target = make_target(clf)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    partner = (np.arange(3) + np.random.default_rng(0).integers(1, 3)) % 3  # the library's seeded choice, in length order
+    drops = []
+    for k, t in enumerate(order):
+        other = texts[order[partner[k]]]
+        inputs, source = target.prepare(texts[t]).inputs, target.prepare(other).inputs
+        from shatterbox.patching import collecting
+
+        with torch.inference_mode(), collecting(target.model, [Site("mlp", 3)]) as found:
+            clf.logits(source)
+        n = min(inputs["input_ids"].shape[1], source["input_ids"].shape[1])
+        with torch.inference_mode(), intervening(target.model, [[replace(Site("mlp", 3), found[Site("mlp", 3)][0], list(range(n)))]],
+                                                 inputs["input_ids"].shape[1]):
+            p = clf.probabilities(inputs)[0, int(clean[t].argmax())]
+        drops.append(clean[t].max() - float(p))
+    assert r.drop[0] == pytest.approx(np.mean(drops), abs=1e-5) and r.how == "resample"
+    with pytest.raises(InputError, match="at least 2 texts"):
+        ablate(texts[:1], component="mlp", how="resample")
+
+
+def test_word_positions_name_a_words_tokens(default_model):
+    from shatterbox.patching import word_positions
+
+    assert word_positions(default_model, "The film was not bad.", "NOT") == [4]
+    with pytest.raises(InputError, match="'good' is not a word of the text: choose one of The, film, was, not, bad"):
+        word_positions(default_model, "The film was not bad.", "good")

@@ -113,3 +113,18 @@ def test_the_command_prints_the_join_and_json(run):
 def test_not_a_run_is_one_message(tmp_path):
     with pytest.raises(InputError, match="is not a neurons run"):
         causal_units(tmp_path)
+
+
+def test_a_factors_file_of_another_store_is_refused(store, run, tmp_path):
+    import shutil
+
+    from shatterbox.factors import fit_factors
+
+    other = harvest(load_corpus("wordnet", where={"kind": "example"}, limit=20, seed=5), tmp_path / "other", layers="2")
+    path = fit_factors(other, kind="fista", n_factors=8, alpha=1.0, max_tokens=200, layers=[2]).save(tmp_path / "o.factors")
+    copied = tmp_path / "run"
+    shutil.copytree(run, copied)
+    record = json.loads((copied / "run.json").read_text())
+    (copied / "run.json").write_text(json.dumps(record | {"kind": "factor", "source": str(path)}))
+    with pytest.raises(InputError, match="was fitted on another store than the run's"):
+        causal_units(copied, limit=5)

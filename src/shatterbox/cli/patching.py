@@ -62,7 +62,7 @@ def patch(
             main, other = sweep(clean, corrupt, target, method=method, component=component, direction=direction, positions=positions,
                                 layers=_layer_list(layers), progress=tick)
         if other is not None:
-            _say(f"attribution patching against exact: Spearman {main.agreement(other):.3f} over the cells where either is not 0; "
+            _say(f"attribution patching against exact: Spearman {main.agreement(other):.3f} over the cells either map moves; "
                  f"{other.seconds:.2f} s against {main.seconds:.2f} s")
         _emit(main, other, fmt, out)
 

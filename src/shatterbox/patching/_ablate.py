@@ -25,7 +25,8 @@ from shatterbox.patching._patch import _rows_per_pass
 from shatterbox.patching._targets import ClassifierTarget, make_target
 from shatterbox.trace import encode
 
-ABLATIONS = ("mean", "zero")
+ABLATIONS = ("mean", "zero", "resample")
+RESAMPLE_BYTES = 1 << 30  # the other texts' activations resampling keeps in memory
 MEAN_TEXTS = 2000  # sentences of a store read for the mean activations (a seeded sample)
 
 
@@ -168,7 +169,8 @@ def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.
            progress: Callable[[int, int], None] | None = None) -> AblationResult:
     """Ablate every ``component`` site, one at a time, in every text; measure how the classifier's prediction of each text
     moves. ``how``: ``mean`` (the site's mean over ``means``: a store of this model or a list of texts; default the texts
-    themselves) or ``zero``.
+    themselves), ``zero``, or ``resample`` (the site's activations in another of the texts, a seeded choice, position by
+    position).
 
     Examples:
         >>> r = ablate(["A wonderful film.", "A dull film."], component="mlp", how="zero")
@@ -187,7 +189,6 @@ def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.
         raise InputError("no texts to ablate over", parameter="texts")
     model = target.model
     sites = component_sites(model, component, layers, units)
-    mean = site_means(model, texts if means is None else means, sites) if how == "mean" else {}
     clean = target.classifier.predict(texts)
     labels = torch.tensor(clean.argmax(axis=1))
     order = np.argsort([len(t) for t in texts], kind="stable")
@@ -200,12 +201,13 @@ def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.
     flipped = np.zeros_like(drop)
     passes = 0
     base_logits = _logits(target, inputs_all, labels[order])
+    plan = _ablation_plans(model, how, sites, texts if means is None else means, inputs_all, positions)
     for chunk in chunks(len(rows), size):
         part = rows[chunk]
         idx = torch.tensor([t for t, _ in part])
         width = int(inputs_all["attention_mask"][idx].sum(dim=1).max())
         inputs = {k: v[idx, :width] for k, v in inputs_all.items()}
-        plans = [[_ablation(sites[s], how, mean, positions)] for _, s in part]
+        plans = [plan(t, s) for t, s in part]
         with torch.inference_mode(), intervening(model, plans, width):
             logits = target.classifier.logits(inputs).float()
         passes += 1
@@ -227,8 +229,36 @@ def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.
                           time.perf_counter() - started, passes + 2, notes)
 
 
-def _ablation(site: Site, how: str, mean: dict[Site, torch.Tensor], positions: Sequence[int] | None):
-    return zero(site, positions) if how == "zero" else replace(site, mean[site], positions)
+def _ablation_plans(model: LoadedModel, how: str, sites: list[Site], means: Any, inputs: dict[str, torch.Tensor],
+                    positions: Sequence[int] | None, seed: int = 0) -> Callable[[int, int], list]:
+    """``plan(text, site)``: the interventions of one row (texts indexed as in ``inputs``)."""
+    if how == "zero":
+        return lambda t, s: [zero(sites[s], positions)]
+    if how == "mean":
+        mean = site_means(model, means, sites)
+        return lambda t, s: [replace(sites[s], mean[sites[s]], positions)]
+    n, lengths = int(inputs["input_ids"].shape[0]), inputs["attention_mask"].sum(dim=1)
+    if n < 2:
+        raise InputError("resampling takes each site from another text: give at least 2 texts", parameter="texts")
+    size = n * int(inputs["input_ids"].shape[1]) * sum(s.width(_widths(model)) for s in sites) * 4
+    if size > RESAMPLE_BYTES:
+        raise InputError(f"resampling would keep {size / 2**30:.1f} GiB of activations: give fewer texts or sites, or use how='mean'",
+                         parameter="how")
+    partner = (np.arange(n) + np.random.default_rng(seed).integers(1, n)) % n  # a seeded other text for each, never itself
+    acts = {site: [] for site in sites}
+    for rows in chunks(n, 64):
+        with torch.inference_mode(), collecting(model, sites) as found:
+            model.model(**{k: v[rows] for k, v in inputs.items()})
+        for site in sites:
+            acts[site].append(found[site])
+    acts = {site: torch.cat(parts) for site, parts in acts.items()}
+
+    def plan(t: int, s: int) -> list:
+        other = int(partner[t])
+        shared = range(int(min(lengths[t], lengths[other])))
+        kept = shared if positions is None else [p for p in positions if p in shared]
+        return [replace(sites[s], acts[sites[s]][other], kept)]
+    return plan
 
 
 def _diff(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

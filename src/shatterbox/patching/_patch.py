@@ -20,6 +20,7 @@ from shatterbox.patching._targets import ClassifierTarget, Prepared, Scores, Tar
 
 PATCH_COMPONENTS = ("hidden", "head", "attn", "mlp")
 DIRECTIONS = ("denoise", "noise")
+MOVES = 1e-4  # an effect below this (0.01 % of the behaviour) is rounding, not a component's share
 PASS_BYTES = 256 << 20  # activations one batched forward pass may hold (rows are added until this is reached)
 
 
@@ -154,8 +155,9 @@ class PatchResult:
 
     def agreement(self, other: "PatchResult") -> float:
         """Spearman rank correlation of the two results' effects (attribution against exact) over the cells where either
-        is not 0: a cell whose activation is the same in both runs (e.g. a position before the changed word in a causal
-        model) is 0 in both and would only inflate the agreement.
+        moves the output by more than :data:`MOVES` (0.01 % of the behaviour): a cell whose activation is the same in both
+        runs (e.g. a position before the changed word in a causal model) is 0 in both, up to rounding, and would only
+        inflate the agreement.
 
         Examples:
             >>> a = PatchResult("exact", "mlp", "denoise", "logit", "m", "a", "b", ["layer"], [1, 2, 3, 4], [], [], np.array([0.0, 1.0, 2.0, 0.5]), 2.0, 0.0)
@@ -167,7 +169,7 @@ class PatchResult:
         if self.values.shape != other.values.shape:
             raise InputError("the two results cover different components: run both over the same sweep", parameter="other")
         x, y = self.effect.ravel(), other.effect.ravel()
-        keep = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > 1e-9) | (np.abs(y) > 1e-9))
+        keep = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > MOVES) | (np.abs(y) > MOVES))
         if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
             return float("nan")
         return float(spearmanr(x[keep], y[keep]).statistic)

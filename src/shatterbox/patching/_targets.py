@@ -234,6 +234,27 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().numpy() if t.is_floating_point() else t.detach().numpy()
 
 
+def word_positions(model: LoadedModel, text: str, word: str) -> list[int]:
+    """The token positions of every occurrence of ``word`` in ``text`` (case-insensitive), for an intervention on a word.
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> word_positions(load(), "The film was not bad, not at all.", "not")
+        [4, 7]
+    """
+    enc = encode(model, [text])
+    ids, offsets = enc.batch.word_ids(0), enc.batch["offset_mapping"][0].tolist()
+    spans: dict[int, list[int]] = {}
+    for i, w in enumerate(ids):
+        if w is not None:
+            spans.setdefault(w, [offsets[i][0], offsets[i][1]])[1] = offsets[i][1]
+    found = {w for w, (a, b) in spans.items() if text[a:b].strip().lower() == word.strip().lower()}
+    if not found:
+        words = ", ".join(dict.fromkeys(text[a:b] for a, b in spans.values()))
+        raise InputError(f"{word!r} is not a word of the text: choose one of {words}", parameter="word")
+    return [i for i, w in enumerate(ids) if w in found]
+
+
 def make_target(target: Any = None, *, label: str | int | None = None, answer: str | None = None, wrong: str | None = None,
                 measure: str | None = None) -> Target:
     """A :class:`Target` from what a user gives: ``None`` or ``"sentiment"`` (the shipped classifier), a

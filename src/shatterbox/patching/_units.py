@@ -170,6 +170,9 @@ def _unit_plans(record: dict, model: LoadedModel, texts: list[str], units: list[
     from shatterbox.factors import Factors
 
     factors = Factors.load(record["source"])
+    if factors.store.get("key") != record["store"].get("key"):
+        raise InputError(f"the factors file {record['source']!r} was fitted on another store than the run's (or the store was harvested "
+                         "again): explain the factors of a file fitted on the run's store", parameter="run")
     enc = encode(model, texts)
     words = torch.tensor([[w is not None for w in enc.batch.word_ids(i)] for i in range(len(texts))])
     layers = sorted({int(u["layer"]) for u in units})
