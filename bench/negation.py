@@ -54,6 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     clf = sentiment()
     texts, labels, kinds = challenge()
+    texts = np.array(texts, dtype=object)
     started = time.perf_counter()
     kept, hidden, heads, roles = [], [], [], []
     for clean, corrupt in pairs(list(texts)):
@@ -90,6 +91,7 @@ def main() -> None:
     print("heads, denoising effect (mean over pairs): " + "; ".join(f"{s.label} {mean_heads[s.layer - 1, s.unit - 1]:.2f}" for s in
                                                                     [Site("head", int(i // 12) + 1, int(i % 12) + 1) for i in order[:8]]))
     negated = np.array([bool(NEGATORS.search(t)) for t in texts])
+    texts = np.array(texts, dtype=object)
     all_heads = [Site("head", l, h) for l in range(1, 7) for h in range(1, 13)]
     means = site_means(clf.model, list(texts), all_heads)
     base_neg = accuracy_with(clf, texts[negated], labels[negated], [], means)

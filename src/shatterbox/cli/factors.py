@@ -29,7 +29,7 @@ def factors_fit(
     per_layer: bool = typer.Option(False, "--per-layer", help="One dictionary per layer (--factors each) instead of one shared by all."),
     alpha: float = typer.Option(1.0, "--alpha", help="fista: the L1 weight λ (larger: sparser codes)."),
     k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK)."),
-    epochs: int = typer.Option(3, "--epochs", help="Passes over the sampled tokens."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the sampled tokens (default: 3 for fista, 10 for sae; an SAE at 3 barely beats PCA)."),
     max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fit: the sampled tokens, the initialisation and the batches."),
     seeds: int = typer.Option(1, "--seeds", help="Fit with this many seeds (from --seed) and add each layer's mean ± sd; the first fit is saved."),

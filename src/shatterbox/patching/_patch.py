@@ -257,14 +257,15 @@ def _repeat(inputs: dict[str, torch.Tensor], m: int) -> dict[str, torch.Tensor]:
 
 def _run_rows(target: Target, inputs: dict[str, torch.Tensor], plans: list[list[Intervention]],
               progress: Callable[[int, int], None] | None) -> tuple[Scores, int]:
-    """Every plan as one row of a batch of copies of ``inputs``, a few rows per forward pass."""
+    """Every plan as one row of a batch of copies of ``inputs``, a few rows per forward pass. When the target allows it,
+    a pass holds the rows that start at the same hidden state and runs the layers below it once for all of them."""
     tokens = int(inputs["input_ids"].shape[1])
     size = _rows_per_pass(target, tokens)
     parts, passes = [], 0
-    for rows in chunks(len(plans), size):
+    for rows in _passes(plans, size, target.expandable):
         chunk = plans[rows]
         with torch.inference_mode():
-            if target.expandable:  # the layers before the first patched one run once, for the whole chunk
+            if target.expandable:
                 with widening(target.model, _first_touched(chunk), len(chunk)), intervening(target.model, chunk, tokens):
                     parts.append(target.score(inputs))
             else:
@@ -274,6 +275,25 @@ def _run_rows(target: Target, inputs: dict[str, torch.Tensor], plans: list[list[
         if progress is not None:
             progress(rows.stop, len(plans))
     return Scores.join(parts), passes
+
+
+def _passes(plans: list[list[Intervention]], size: int, by_start: bool) -> list[slice]:
+    """Consecutive slices of at most ``size`` rows; with ``by_start`` a slice also ends where the first touched hidden
+    state changes (so no row runs layers it did not need to).
+
+    Examples:
+        >>> p = [[replace(Site("hidden", h), torch.zeros(1))] for h in (1, 1, 1, 2, 2)]
+        >>> [(s.start, s.stop) for s in _passes(p, 2, True)], [(s.start, s.stop) for s in _passes(p, 2, False)]
+        ([(0, 2), (2, 3), (3, 5)], [(0, 2), (2, 4), (4, 5)])
+    """
+    if not by_start:
+        return list(chunks(len(plans), size))
+    out, start = [], 0
+    for i in range(1, len(plans) + 1):
+        if i == len(plans) or i - start == size or _first_touched([plans[i]]) != _first_touched([plans[start]]):
+            out.append(slice(start, i))
+            start = i
+    return out
 
 
 def _first_touched(plans: list[list[Intervention]]) -> int:
