@@ -16,6 +16,8 @@ from tests.conftest import gpt2_tokenizer
 
 nnsight = pytest.importorskip("nnsight", reason='nnsight is in the test extra: pip install -e ".[test]"')
 
+pytestmark = pytest.mark.slow  # a second library loaded and traced: the full suite
+
 CLEAN, CORRUPT = "The film was not bad.", "The film was very bad."
 
 

@@ -21,6 +21,9 @@ from shatterbox.patching import causal_units
 from shatterbox.store import harvest
 
 
+pytestmark = pytest.mark.slow  # a neurons run and a factor fit: the full suite
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     corpus = load_corpus("wordnet", where={"kind": "example"}, limit=40, seed=2)
