@@ -138,6 +138,18 @@ def _read_corpus(path: str) -> list[str]:
     return sentences
 
 
+def _emit_rows(result, fmt: "Format", **show_options) -> None:
+    """A result with ``to_json``/``to_table``: json, csv (every row) or its terminal drawing (``show_options``: e.g. top)."""
+    if fmt is Format.json:
+        typer.echo(result.to_json(ensure_ascii=False))
+    elif fmt is Format.csv:
+        _print_arrow(result.to_table(), fmt)
+    else:
+        from shatterbox.render import show
+
+        show(result, _console(), **show_options)
+
+
 def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
     """Warnings among the notes on stderr, then ``result`` as text (the terminal), json or html (stdout or --out)."""
     for note in notes:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
-from shatterbox.cli._common import CHAPTER_HEADS, CHAPTER_SENTENCE, Format, HeadOpt, LayerOpt, Level, ModelOpt, PairOpt, _console, _emit, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
+from shatterbox.cli._common import CHAPTER_HEADS, CHAPTER_SENTENCE, Format, HeadOpt, LayerOpt, Level, ModelOpt, PairOpt, _console, _emit, _emit_rows, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -112,14 +112,7 @@ def _print_causal(stats, classifier, sentences: list[str], fmt: Format) -> None:
 
     with progress_of("mean-ablate each head", "runs") as tick:
         joined = causal_heads(stats, ablate(sentences, classifier, component="head", how="mean", progress=tick))
-    if fmt is Format.json:
-        typer.echo(joined.to_json(ensure_ascii=False))
-    elif fmt is Format.csv:
-        _print_arrow(joined.to_table(), fmt)
-    else:
-        from shatterbox.render import show
-
-        show(joined, _console())
+    _emit_rows(joined, fmt)
 
 
 @app.command(epilog=PROGRESS_HELP)

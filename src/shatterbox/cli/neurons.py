@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
-from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _friendly_errors, _print_arrow, _say, _write_text, app
+from shatterbox.cli._common import engine_of, EngineOpt, Format, RayAddressOpt, WorkersOpt, _console, _emit_rows, _friendly_errors, _print_arrow, _say, _write_text, app
 from shatterbox.errors import InputError
 
 
@@ -249,14 +249,7 @@ def neurons_causal(
     with _friendly_errors():
         with progress_of("ablate each unit", "runs") as tick:
             joined = causal_units(run, limit=limit, progress=tick)
-        if fmt is Format.json:
-            typer.echo(joined.to_json(ensure_ascii=False))
-        elif fmt is Format.csv:
-            _print_arrow(joined.to_table(), fmt)
-        else:
-            from shatterbox.render import show
-
-            show(joined, _console(), top=rows)
+        _emit_rows(joined, fmt, top=rows)
 
 
 @neurons_app.command("report")

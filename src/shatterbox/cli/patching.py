@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from shatterbox.cli._common import Format, _console, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
+from shatterbox.cli._common import Format, _console, _emit_rows, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.errors import InputError
 from shatterbox.options import AblateOptions, PatchOptions, typer_option
@@ -124,18 +124,7 @@ def ablate(
         store = _store(means)
         with progress_of(f"{how} ablation of every {component}", "runs") as tick:
             result = run_ablate(sentences, target, component=component, how=how, layers=_layer_list(layers), means=store, progress=tick)
-        _show_rows(result, fmt, top)
-
-
-def _show_rows(result, fmt: Format, top: int) -> None:
-    if fmt is Format.json:
-        typer.echo(result.to_json(ensure_ascii=False))
-    elif fmt is Format.csv:
-        _print_arrow(result.to_table(), fmt)
-    else:
-        from shatterbox.render import show
-
-        show(result, _console(), top=top)
+        _emit_rows(result, fmt, top=top)
 
 
 def _store(means: Optional[str]):

@@ -351,14 +351,22 @@ def causal_heads(stats: Any, ablation: AblationResult) -> CausalHeads:
                          "pattern rank": int(rank_p[li, hi]), "ablation drop": _none(causal[li, hi]), "causal rank": int(rank_c[li, hi])})
     rows.sort(key=lambda r: r["causal rank"])
     rho = rank_agreement(pattern, causal)
+    return CausalHeads(rows, rho, agreement_note(rho, "the attention-pattern ranking and the causal ranking",
+                                                 "a head that looks focused is not necessarily one the prediction needs"))
+
+
+def agreement_note(rho: float, what: str, why: str) -> str:
+    """One sentence on whether a correlational and a causal ranking agree (Spearman ``rho``; disagree below :data:`AGREE`).
+
+    Examples:
+        >>> agreement_note(0.1, "the two rankings", "looks are not effects")
+        'the two rankings disagree (Spearman 0.10): looks are not effects'
+    """
     if not np.isfinite(rho):
-        note = "no rank correlation: one of the rankings is constant"
-    elif rho < AGREE:
-        note = (f"the attention-pattern ranking and the causal ranking disagree (Spearman {rho:.2f}): a head that looks focused "
-                "is not necessarily one the prediction needs")
-    else:
-        note = f"the attention-pattern ranking and the causal ranking agree (Spearman {rho:.2f})"
-    return CausalHeads(rows, rho, note)
+        return "no rank correlation: one of the rankings is constant, or there are fewer than 3 items"
+    if rho < AGREE:
+        return f"{what} disagree (Spearman {rho:.2f}): {why}"
+    return f"{what} agree (Spearman {rho:.2f})"
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

@@ -326,6 +326,18 @@ def _read(target: Target, prepared: Prepared, sites: list[Site]) -> dict[Site, t
     return {s: found[s][0] for s in sites}
 
 
+def _sweep_setup(clean: str, corrupt: str, target: Any, component: str, direction: str, positions: str,
+                 layers: Sequence[int] | None, measured: dict) -> tuple:
+    """What both sweeps start from: the target, the paired texts, the cells, the run patched, the position map, the clean
+    and corrupted runs' scores and the source run's activations at every site."""
+    target = make_target(target, **measured)
+    pair = pair_texts(target, clean, corrupt)
+    plan = _plan(target, pair, component, _positions(positions, component), layers)
+    base, source, mapped = _base_source(pair, direction)
+    clean_s, corrupt_s = _endpoints(target, pair)
+    return target, pair, plan, base, mapped, clean_s, corrupt_s, _read(target, source, plan.sites)
+
+
 def patch(clean: str, corrupt: str, target: Any = None, *, component: str = PATCH.component, direction: str = PATCH.direction,
           positions: str = PATCH.positions, layers: Sequence[int] | None = None, label: str | int | None = None, answer: str | None = None,
           wrong: str | None = None, measure: str | None = None, progress: Callable[[int, int], None] | None = None) -> PatchResult:
@@ -342,12 +354,8 @@ def patch(clean: str, corrupt: str, target: Any = None, *, component: str = PATC
         (['layer', 'position'], (6, 8))
     """
     started = time.perf_counter()
-    target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
-    pair = pair_texts(target, clean, corrupt)
-    plan = _plan(target, pair, component, _positions(positions, component), layers)
-    base, source, mapped = _base_source(pair, direction)
-    clean_s, corrupt_s = _endpoints(target, pair)
-    acts = _read(target, source, plan.sites)
+    target, pair, plan, base, mapped, clean_s, corrupt_s, acts = _sweep_setup(clean, corrupt, target, component, direction, positions, layers,
+                                                                             dict(label=label, answer=answer, wrong=wrong, measure=measure))
     plans = []
     for site in plan.sites:
         for group in plan.groups:
@@ -375,12 +383,8 @@ def attribution_patch(clean: str, corrupt: str, target: Any = None, *, component
         ('attribution', (6, 8))
     """
     started = time.perf_counter()
-    target = make_target(target, label=label, answer=answer, wrong=wrong, measure=measure)
-    pair = pair_texts(target, clean, corrupt)
-    plan = _plan(target, pair, component, _positions(positions, component), layers)
-    base, source, mapped = _base_source(pair, direction)
-    clean_s, corrupt_s = _endpoints(target, pair)
-    acts = _read(target, source, plan.sites)
+    target, pair, plan, base, mapped, clean_s, corrupt_s, acts = _sweep_setup(clean, corrupt, target, component, direction, positions, layers,
+                                                                             dict(label=label, answer=answer, wrong=wrong, measure=measure))
     with torch.enable_grad(), collecting(target.model, plan.sites, grad=True) as found:
         metric = target.forward(base.inputs)[0].sum()
         grads = torch.autograd.grad(metric, [found[s] for s in plan.sites], allow_unused=True)

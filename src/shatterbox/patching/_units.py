@@ -22,7 +22,7 @@ from shatterbox.classifiers import mean_pool
 from shatterbox.corpus import sample_indices
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel
-from shatterbox.patching._ablate import AGREE, _none, _ranks, rank_agreement, site_means
+from shatterbox.patching._ablate import _none, _ranks, agreement_note, rank_agreement, site_means
 from shatterbox.patching._hooks import Intervention, Site, add, collecting, intervening, replace
 from shatterbox.trace import encode
 
@@ -198,11 +198,6 @@ def _joined(kind: str, n_texts: int, units: list[dict], effects: np.ndarray, sec
     rows.sort(key=lambda r: r["causal rank"])
     rho = rank_agreement(score, effects)
     what = "neurons" if kind == "neuron" else "factors"
-    if not np.isfinite(rho):
-        note = "no rank correlation: one of the rankings is constant or fewer than 3 units"
-    elif rho < AGREE:
-        note = (f"the explanation scores and the ablation effects of these {what} disagree (Spearman {rho:.2f}): a unit whose "
-                "activations are easy to describe is not necessarily one the output depends on")
-    else:
-        note = f"the explanation scores and the ablation effects of these {what} agree (Spearman {rho:.2f})"
+    note = agreement_note(rho, f"the explanation scores and the ablation effects of these {what}",
+                          "a unit whose activations are easy to describe is not necessarily one the output depends on")
     return CausalUnits(kind, n_texts, rows, rho, note, seconds)
