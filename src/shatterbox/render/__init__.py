@@ -66,7 +66,7 @@ def renderer(result: Any, kind: str):
         >>> renderer(3, "to_html")
         Traceback (most recent call last):
         ...
-        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, Attribution, Comparison, GenerationExplanation
+        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, Attribution, Comparison, PatchResult, GenerationExplanation
     """
     for cls in type(result).__mro__:
         entry = RENDERERS.get(_name(cls), {})
