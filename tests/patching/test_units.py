@@ -131,3 +131,33 @@ def test_a_factors_file_of_another_store_is_refused(store, run, tmp_path):
     (copied / "run.json").write_text(json.dumps(record | {"kind": "factor", "source": str(path)}))
     with pytest.raises(InputError, match="was fitted on another store than the run's"):
         causal_units(copied, limit=5)
+
+
+def test_removing_a_probes_directions_is_measured_against_random_directions(tmp_path, default_model):
+    """Amnesic probing: the library's effect equals a plain hook that projects the probe's span out of layer 3's output."""
+    from shatterbox.patching import probe_direction_effects
+    from shatterbox.probes import examples, features, make_probe
+
+    s = harvest(load_corpus("wordnet", where={"kind": "example"}, limit=300, seed=4), tmp_path / "s", layers="3")
+    r = probe_direction_effects(s, "pos", layers=[3], limit=30)
+    row = r.rows[0]
+    assert row["directions"] == 4 and r.n_texts == 30 and row["removing random directions"] > 0
+    found = examples(s, "pos", limit=4000)
+    probe = make_probe("linear").fit(features(s, found, 3), found.labels)
+    basis = torch.from_numpy(np.linalg.qr((probe[-1].coef_ / probe[0].scale_).T)[0].astype(np.float32))
+    texts = s.sentences().column("text").to_pylist()
+    from shatterbox.corpus import sample_indices
+
+    texts = [texts[i] for i in sample_indices(len(texts), 30)]
+    inputs = default_model.tokenizer(texts, return_tensors="pt", padding=True)
+    block = default_model.model.encoder.layer[2]
+    with torch.inference_mode():
+        clean = mean_pool(default_model.model(**inputs).last_hidden_state, inputs["attention_mask"])
+        handle = block.register_forward_hook(lambda m, a, o: o - (o @ basis) @ basis.T)
+        try:
+            ablated = mean_pool(default_model.model(**inputs).last_hidden_state, inputs["attention_mask"])
+        finally:
+            handle.remove()
+    expected = float((1 - torch.nn.functional.cosine_similarity(ablated, clean, dim=1)).double().mean())
+    assert row["removing the probe's directions"] == pytest.approx(expected, rel=1e-3)
+    assert (row["flag"] == "") == (row["removing the probe's directions"] > 2 * row["removing random directions"])

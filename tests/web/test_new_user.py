@@ -187,9 +187,9 @@ def test_rows_cells_and_maps_work_from_the_keyboard(served):
 def test_a_request_over_a_second_shows_its_time_in_the_header(served):
     page, errors, _ = served
     errors.clear()
-    page.evaluate("() => { const f = window.fetch; window.fetch = (...a) => new Promise(r => setTimeout(() => r(f(...a)), 1800)); }")
+    page.evaluate("() => { const f = window.fetch; window.fetch = (...a) => new Promise(r => setTimeout(() => r(f(...a)), 3000)); }")
     page.click("nav button[data-tab='factors']")
-    page.wait_for_selector("#waiting:not([hidden])", timeout=5000)
+    page.wait_for_selector("#waiting:not([hidden])", timeout=8000)
     assert page.inner_text("#waiting").startswith("waiting for factors · 1 s")
     page.wait_for_selector("#waiting", state="hidden", timeout=10000)
     page.evaluate("() => location.reload()")

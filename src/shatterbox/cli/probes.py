@@ -26,6 +26,7 @@ def probe(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Also write a self-contained HTML page with the plot."),
     seed: int = typer_option(ProbeOptions, "seed"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv (one row per layer) or json."),
+    causal: bool = typer.Option(False, "--causal", help="Also: does the model use it? Project each layer's probe directions out of 100 sentences and measure the embedding change, against as many random directions."),
 ) -> None:
     """From which layer a property is readable: probe accuracy, control-task accuracy and selectivity per layer (± 95 % over folds)."""
     import pyarrow as pa
@@ -70,6 +71,24 @@ def probe(
         if weak:
             _say(f"weak: {len(weak)} of {len(result.layers)} layers do not beat the stronger baseline: "
                  + "; ".join(f"layer {s.layer}: {s.flag}" for s in weak))
+        if causal:
+            _print_directions(opened, prop, chosen, fmt)
+
+
+def _print_directions(store, prop: str, layers: list[int], fmt: Format) -> None:
+    """The amnesic-probing table: each layer's probe directions projected out, against as many random directions."""
+    import pyarrow as pa
+
+    from shatterbox.patching import probe_direction_effects
+
+    with progress_of("remove the probe's directions", "runs") as tick:
+        effects = probe_direction_effects(store, prop, layers=layers, progress=tick)
+    if fmt is Format.json:
+        typer.echo(json.dumps(effects.to_dict()))
+        return
+    _print_arrow(pa.Table.from_pylist(effects.rows), fmt)
+    _say(f"embedding change (1 - cos) over {effects.n_texts} sentences when each layer's {prop} probe directions are projected out, "
+         f"against as many random directions; {effects.seconds:.0f} s")
 
 
 @app.command(epilog=PROGRESS_HELP)

@@ -201,3 +201,68 @@ def _joined(kind: str, n_texts: int, units: list[dict], effects: np.ndarray, sec
     note = agreement_note(rho, f"the explanation scores and the ablation effects of these {what}",
                           "a unit whose activations are easy to describe is not necessarily one the output depends on")
     return CausalUnits(kind, n_texts, rows, rho, note, seconds)
+
+
+@dataclass
+class DirectionEffects:
+    """Per layer: how far the sentence embedding moves when the directions a linear probe reads are projected out of the
+    layer's hidden state, against as many random directions (the control); the probe's accuracy beside it."""
+
+    property: str
+    n_texts: int
+    rows: list[dict]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        """JSON-ready."""
+        return {"property": self.property, "n_texts": self.n_texts, "rows": self.rows, "seconds": self.seconds}
+
+
+def probe_direction_effects(store: Any, property: str, *, layers: Sequence[int] | None = None, model: LoadedModel | None = None,
+                            limit: int = UNIT_TEXTS, examples: int = 4000, seed: int = 0,
+                            progress: Callable[[int, int], None] | None = None) -> DirectionEffects:
+    """Does the model *use* what a probe reads? For each layer: fit a linear probe for ``property`` on the store (at most
+    ``examples``, a seeded sample), project the span of its class directions out of that layer's hidden state in
+    ``limit`` sentences of the store, and measure the embedding change (1 - cos), next to removing as many random
+    directions (seeded) — amnesic probing with its control. A property the model uses moves the output more than random
+    directions do; one it merely carries does not.
+
+    Examples:
+        >>> probe_direction_effects.__name__
+        'probe_direction_effects'
+    """
+    from shatterbox.probes import examples as probe_examples, features, make_probe
+    from shatterbox.store import Store
+
+    started = time.perf_counter()
+    store = store if isinstance(store, Store) else Store.open(store)
+    model = _store_model(store, model)
+    found = probe_examples(store, property, limit=examples, seed=seed)
+    chosen = [int(x) for x in (layers if layers is not None else store.layers("hidden"))]
+    texts = store.sentences().column("text").to_pylist()
+    texts = [texts[i] for i in sample_indices(len(texts), limit, seed)]
+    rng = np.random.default_rng(seed)
+    rows, plans = [], []
+    for layer in chosen:
+        x = features(store, found, layer)
+        probe = make_probe("linear", seed=seed).fit(x, found.labels)
+        scaler, head = probe[0], probe[-1]
+        directions = head.coef_ / scaler.scale_  # [classes (1 when binary), d] in the raw hidden space
+        basis = torch.from_numpy(np.linalg.qr(directions.T)[0].astype(np.float32))  # [d, r], orthonormal
+        random = torch.from_numpy(np.linalg.qr(rng.standard_normal(directions.T.shape))[0].astype(np.float32))
+        accuracy = float((probe.predict(x) == found.labels).mean())
+        rows.append({"layer": layer, "directions": int(basis.shape[1]), "probe accuracy (training)": accuracy})
+        plans += [_off(Site("hidden", layer), basis), _off(Site("hidden", layer), random)]
+    effects = embedding_effects(model, texts, lambda t, u: [plans[u]], len(plans), progress=progress).mean(axis=0)
+    for i, row in enumerate(rows):
+        probe_e, random_e = float(effects[2 * i]), float(effects[2 * i + 1])
+        row |= {"removing the probe's directions": probe_e, "removing random directions": random_e,
+                "ratio": probe_e / random_e if random_e > 0 else None,
+                "flag": "" if probe_e > 2 * random_e else "no more than twice the random directions' effect: the model may carry "
+                                                           "the property here without using it"}
+    return DirectionEffects(property, len(texts), rows, time.perf_counter() - started)
+
+
+def _off(site: Site, basis: torch.Tensor) -> Intervention:
+    """Project the span of ``basis`` [d, r] (orthonormal columns) out of ``site``'s activation."""
+    return Intervention(site, "fn", lambda x: x - (x @ basis.to(x.dtype)) @ basis.T.to(x.dtype))
