@@ -161,3 +161,33 @@ def test_removing_a_probes_directions_is_measured_against_random_directions(tmp_
     expected = float((1 - torch.nn.functional.cosine_similarity(ablated, clean, dim=1)).double().mean())
     assert row["removing the probe's directions"] == pytest.approx(expected, rel=1e-3)
     assert (row["flag"] == "") == (row["removing the probe's directions"] > 2 * row["removing random directions"])
+
+
+def test_the_projector_colours_sentences_by_an_ablated_heads_effect(store, tmp_path, default_model):
+    """Each point's value equals the hand-computed embedding change of its sentence with the head mean-ablated."""
+    from shatterbox.projector import map_store
+
+    points, _ = map_store(store, limit=12, ablate=(2, 5), layers=[2])
+    values = points.values["ablating L2 H5"]
+    assert values.shape == (12,) and (values > 0).all()
+    inputs = default_model.tokenizer(points.texts, return_tensors="pt", padding=True)
+    cols = slice(4 * 32, 5 * 32)
+    dense = default_model.model.encoder.layer[1].attention.output.dense
+    with torch.inference_mode():
+        seen = []
+        handle = dense.register_forward_pre_hook(lambda m, a: seen.append(a[0][..., cols].clone()))
+        clean = mean_pool(default_model.model(**inputs).last_hidden_state, inputs["attention_mask"])
+        handle.remove()
+        mean = seen[0][inputs["attention_mask"].bool()].double().mean(dim=0).float()
+
+        def hook(m, a):
+            x = a[0].clone()
+            x[..., cols] = mean
+            return (x,)
+        handle = dense.register_forward_pre_hook(hook)
+        ablated = mean_pool(default_model.model(**inputs).last_hidden_state, inputs["attention_mask"])
+        handle.remove()
+    expected = (1 - torch.nn.functional.cosine_similarity(ablated, clean, dim=1)).double().numpy()
+    assert np.allclose(values, expected, rtol=1e-3, atol=1e-7)
+    r = CliRunner().invoke(app, ["project", str(store.root), "--out", str(tmp_path / "m.html"), "--limit", "12", "--ablate", "2,x"])
+    assert r.exit_code != 0 and "cannot read --ablate '2,x': write LAYER,HEAD" in r.stderr

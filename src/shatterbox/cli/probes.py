@@ -91,6 +91,16 @@ def _print_directions(store, prop: str, layers: list[int], fmt: Format) -> None:
          f"against as many random directions; {effects.seconds:.0f} s")
 
 
+def _head_pair(text: Optional[str]) -> tuple[int, int] | None:
+    """``"3,5"`` -> (3, 5), or one error naming the flag."""
+    if text is None:
+        return None
+    parts = text.replace(" ", "").split(",")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InputError(f"cannot read --ablate {text!r}: write LAYER,HEAD (e.g. 3,5; numbered from 1)")
+    return int(parts[0]), int(parts[1])
+
+
 @app.command(epilog=PROGRESS_HELP)
 def project(
     store: str = typer.Argument(..., help="A store with hidden states (shatterbox harvest ... --what hidden)."),
@@ -104,6 +114,7 @@ def project(
     predict: bool = typer.Option(False, "--predict", help="Add the shipped sentiment classifier's prediction and confidence (it runs once per sentence shown)."),
     factors_file: Optional[str] = typer.Option(None, "--factors", help="A factors file fitted on this store: colour by --factor's code."),
     factor: Optional[int] = typer.Option(None, "--factor", help="The factor (from 0) whose code colours the points, at the layer where it matters most."),
+    ablate: Optional[str] = typer.Option(None, "--ablate", help="LAYER,HEAD: colour each sentence by how far its embedding moves when that head is mean-ablated in it."),
     seed: int = typer_option(ProjectOptions, "seed"),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json: each map's faithfulness."),
 ) -> None:
@@ -130,7 +141,7 @@ def project(
 
             factors = Factors.load(factors_file)
         with progress_of(f"{method} maps", "layers", len(chosen)) as tick:
-            points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed,
+            points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed, ablate=_head_pair(ablate),
                                      classifier=classifier, factors=factors, factor=factor, progress=tick)
         _write_text(out, projector_page(points, maps, colour=colour))
         rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]

@@ -15,11 +15,11 @@ from shatterbox.patching._hooks import Intervention, Site, add, check_site, coll
 from shatterbox.patching._ablate import ABLATIONS, AblationResult, CausalHeads, ablate, causal_heads, component_sites, rank_agreement, site_means
 from shatterbox.patching._patch import DIRECTIONS, MOVES, PATCH_COMPONENTS, Pair, PatchResult, attribution_patch, pair_texts, patch, patch_report, sweep
 from shatterbox.patching._units import (UNIT_TEXTS, CausalUnits, DirectionEffects, causal_units, embedding_effects, factor_atom,
-                                        probe_direction_effects)
+                                        probe_direction_effects, sentence_effects)
 from shatterbox.patching._targets import (CLASSIFIER_MEASURES, LM_MEASURES, ClassifierTarget, LanguageModelTarget, Scores, Target,
                                           make_target, word_positions)
 
 __all__ = ["ABLATIONS", "AblationResult", "CLASSIFIER_MEASURES", "CausalHeads", "CausalUnits", "ClassifierTarget", "DirectionEffects", "DIRECTIONS", "Intervention",
            "LM_MEASURES", "LanguageModelTarget", "MOVES", "PATCH_COMPONENTS", "Pair", "PatchResult", "Scores", "Site", "Target", "UNIT_TEXTS", "ablate", "add",
            "attribution_patch", "causal_heads", "causal_units", "embedding_effects", "factor_atom", "check_site", "collecting", "component_sites", "intervening", "make_target", "pair_texts",
-           "patch", "patch_report", "probe_direction_effects", "rank_agreement", "remove_direction", "replace", "site_means", "sweep", "widening", "word_positions", "zero"]
+           "patch", "patch_report", "probe_direction_effects", "rank_agreement", "remove_direction", "replace", "sentence_effects", "site_means", "sweep", "widening", "word_positions", "zero"]

@@ -71,6 +71,27 @@ def embedding_effects(model: LoadedModel, texts: Sequence[str], plans: Callable[
     return out
 
 
+def sentence_effects(store: Any, site: Site, texts: Sequence[str], *, model: LoadedModel | None = None, how: str = "mean",
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Per text: how far the sentence embedding moves (1 - cos) when ``site`` is ablated in it (``mean``: its mean over
+    ``texts``' tokens, or ``zero``), with the model ``store`` was harvested by. What the projector colours points by.
+
+    Examples:
+        >>> sentence_effects.__name__
+        'sentence_effects'
+    """
+    from shatterbox.patching._hooks import check_site, zero
+    from shatterbox.store import Store
+
+    store = store if isinstance(store, Store) else Store.open(store)
+    model = _store_model(store, model)
+    check_site(model, site)
+    if how not in ("mean", "zero"):
+        raise InputError(f"how must be mean or zero, not {how!r}", parameter="how")
+    step = zero(site) if how == "zero" else replace(site, site_means(model, list(texts), [site])[site])
+    return embedding_effects(model, texts, lambda t, u: [step], 1, progress=progress)[:, 0]
+
+
 def factor_atom(factors: Any, factor: int, layer: int) -> torch.Tensor:
     """The raw-space direction one unit of ``factor``'s code adds to hidden state ``layer``: its atom (decoder row) times
     the layer's scale.

@@ -174,10 +174,12 @@ def project_layers(vectors: dict[int, np.ndarray], method: str = "pca", *, seed:
 
 def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJECT.level, pool: str = PROJECT.pool,
               layers: Sequence[int] | None = None, limit: int | None = PROJECT.limit, seed: int = PROJECT.seed, classifier=None, factors=None, factor: int | None = None,
-              progress: Callable[[int, int], None] | None = None) -> tuple[Points, list[Map]]:
+              ablate: tuple[int, int] | None = None, progress: Callable[[int, int], None] | None = None) -> tuple[Points, list[Map]]:
     """The whole projector pipeline over ``store``: sample points (``level`` sentence or token, ``limit`` seeded),
-    optionally colour them by ``classifier``'s prediction and confidence and by ``factor`` of ``factors``, then
-    one aligned map per hidden layer (``layers``: all by default); ``progress(done, total)`` counts layers mapped.
+    optionally colour them by ``classifier``'s prediction and confidence, by ``factor`` of ``factors``, and (sentences)
+    by how far each sentence's embedding moves when head ``ablate`` = (layer, head) is mean-ablated in it — the causal
+    reading of the map; then one aligned map per hidden layer (``layers``: all by default); ``progress(done, total)``
+    counts layers mapped.
 
     Examples:
         >>> import tempfile
@@ -204,7 +206,18 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
     if factors is not None:
         name, values = factor_values(factors, factor, store, points)
         points.values[name] = values
+    if ablate is not None:
+        points.values[f"ablating L{ablate[0]} H{ablate[1]}"] = _ablation_values(store, points, ablate)
     return points, project_layers(point_vectors(store, points, chosen, pool=pool), method, seed=seed, progress=progress)
+
+
+def _ablation_values(store: Store, points: Points, head: tuple[int, int]) -> np.ndarray:
+    """Each sentence's embedding change when ``head`` (layer, head) is mean-ablated in it."""
+    from shatterbox.patching import Site, sentence_effects
+
+    if points.level != "sentence":
+        raise InputError("colouring by an ablated head reads whole sentences: use level='sentence'", parameter="ablate")
+    return sentence_effects(store, Site("head", int(head[0]), int(head[1])), points.texts)
 
 
 def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
