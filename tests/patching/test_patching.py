@@ -137,6 +137,7 @@ def test_attribution_patching_ranks_the_sentiment_flip_like_exact_patching():
     assert approx.rows == 4 and exact.rows == 72 + 3 and exact.agreement(approx) > 0.9
 
 
+@pytest.mark.slow
 def test_mean_ablation_uses_the_mean_over_the_stores_tokens(tmp_path, default_model):
     """The mean of a hidden state computed by running the store's sentences equals the mean of the store's own column,
     and ablating the last hidden state to it everywhere gives the classifier's head applied to that mean by hand."""

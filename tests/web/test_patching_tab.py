@@ -16,6 +16,7 @@ def client():
     return local_client(create_app())
 
 
+@pytest.mark.slow
 def test_the_api_equals_the_library(client):
     d = client.post("/api/patch", json=BODY).json()
     served = create_app().state.served.classifier
