@@ -25,7 +25,7 @@ from torch import nn
 from shatterbox._batching import chunks
 from shatterbox.trace import encode
 from shatterbox.errors import InputError, NotAClassifier, UnknownLabel
-from shatterbox.models import LoadedModel, load
+from shatterbox.models import LoadedModel, has_language_model_head, load
 
 __all__ = ["Classifier", "NextTokenHead", "PooledHead", "embed", "from_model", "mean_pool", "next_token", "resolve_label", "zero_shot"]
 
@@ -195,16 +195,6 @@ def _batches(model: LoadedModel, texts: Sequence[str], batch_size: int, *, allow
         yield encode(model, texts[rows], allow_empty=allow_empty).model_inputs(model.forward_keys)
 
 
-def _has_lm_head(loaded: LoadedModel) -> bool:
-    from shatterbox.models import language_model_parts
-
-    try:
-        language_model_parts(loaded)
-    except InputError:
-        return False
-    return True
-
-
 def next_token(labels: Sequence[str], model: LoadedModel | str, *, template: str = DECODER_TEMPLATE) -> Classifier:
     """Zero-shot classification by a decoder: the probability of each label word as the next token after the text
     and ``template`` (renormalised over the labels). ``zero_shot`` picks this for any model with a language-model head.
@@ -294,7 +284,7 @@ def zero_shot(
     names = [str(x).strip() for x in prototypes]
     if len(names) < 2 or any(not x for x in names) or len(set(names)) != len(names):
         raise InputError("zero-shot classification needs at least two distinct, non-empty labels, e.g. zero_shot=sports,politics", parameter="zero_shot")
-    if _has_lm_head(loaded):
+    if has_language_model_head(loaded):
         return next_token(names, loaded)
     vectors = torch.stack([embed(loaded, list(prototypes[x]) or [x]).mean(dim=0) for x in prototypes])
     weight = scale * nn.functional.normalize(vectors, dim=-1)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from shatterbox.trace import Trace
 
 __all__ = ["COMPONENTS", "DEFAULT_MODEL", "DEFAULT_MODEL_ID", "IMPLEMENTATION", "LoadedModel", "Recording", "attention_out_modules", "default_model_path",
-           "language_model_parts", "layer_modules", "load", "mlp_modules", "random_weights", "recording", "site_module", "site_widths",
+           "has_language_model_head", "language_model_parts", "layer_modules", "load", "mlp_modules", "random_weights", "recording", "site_module", "site_widths",
            "supports_sites", "wrap"]
 
 DEFAULT_MODEL = "default"
@@ -158,6 +158,20 @@ def language_model_parts(model: "LoadedModel") -> tuple["torch.nn.Module", "torc
         )
     cap = getattr(hf.config, "final_logit_softcapping", None) or getattr(getattr(hf.config, "text_config", None), "final_logit_softcapping", None)
     return body, head, cap
+
+
+def has_language_model_head(model: "LoadedModel") -> bool:
+    """Whether ``model`` has a language-model head (:func:`language_model_parts` answers instead of refusing).
+
+    Examples:
+        >>> has_language_model_head(load())
+        False
+    """
+    try:
+        language_model_parts(model)
+    except InputError:
+        return False
+    return True
 
 
 def random_weights(loaded: LoadedModel, seed: int = 0) -> LoadedModel:

@@ -14,7 +14,7 @@ import torch
 
 from shatterbox.classifiers import Classifier, PooledHead, resolve_label
 from shatterbox.errors import InputError
-from shatterbox.models import LoadedModel, language_model_parts
+from shatterbox.models import LoadedModel, has_language_model_head, language_model_parts
 from shatterbox.trace import encode
 
 CLASSIFIER_MEASURES = ("logit_diff", "logit", "prob", "kl")
@@ -276,7 +276,7 @@ def make_target(target: Any = None, *, label: str | int | None = None, answer: s
     if isinstance(target, str):
         target = load(target)
     if isinstance(target, LoadedModel):
-        if _has_head(target):
+        if has_language_model_head(target):
             if label is not None:
                 raise InputError("a language model is measured by answer=, wrong= or measure='kl', not by a label", parameter="label")
             return LanguageModelTarget(target, answer=answer, wrong=wrong, measure=measure)
@@ -290,11 +290,3 @@ def make_target(target: Any = None, *, label: str | int | None = None, answer: s
         return ClassifierTarget(target, label=label, measure=measure or "logit_diff")
     raise InputError(f"cannot measure a {type(target).__name__}: give a classifier, a model name or folder, or nothing "
                      "(the shipped sentiment classifier)", parameter="target")
-
-
-def _has_head(model: LoadedModel) -> bool:
-    try:
-        language_model_parts(model)
-    except InputError:
-        return False
-    return True
