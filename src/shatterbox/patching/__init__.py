@@ -12,8 +12,8 @@ Examples:
 """
 
 from shatterbox.patching._hooks import Intervention, Site, add, check_site, collecting, intervening, remove_direction, replace, widening, zero
-from shatterbox.patching._ablate import ABLATIONS, AblationResult, CausalHeads, ablate, causal_heads, component_sites, rank_agreement, site_means
-from shatterbox.patching._patch import DIRECTIONS, MOVES, PATCH_COMPONENTS, Pair, PatchResult, attribution_patch, pair_texts, patch, patch_report, sweep
+from shatterbox.patching._ablate import ABLATIONS, AblationResult, CausalHeads, ablate, causal_heads, component_sites, site_means
+from shatterbox.patching._patch import DIRECTIONS, MOVES, PATCH_COMPONENTS, Pair, PatchResult, attribution_patch, pair_texts, patch, patch_report, rank_agreement, sweep
 from shatterbox.patching._units import (UNIT_TEXTS, CausalUnits, DirectionEffects, causal_units, embedding_effects, factor_atom,
                                         probe_direction_effects, sentence_effects)
 from shatterbox.patching._targets import (CLASSIFIER_MEASURES, LM_MEASURES, ClassifierTarget, LanguageModelTarget, Scores, Target,

@@ -21,7 +21,7 @@ from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel
 from shatterbox.options import ABLATE
 from shatterbox.patching._hooks import Site, check_site, collecting, intervening, replace, zero
-from shatterbox.patching._patch import _rows_per_pass
+from shatterbox.patching._patch import _rows_per_pass, rank_agreement
 from shatterbox.patching._targets import ClassifierTarget, make_target
 from shatterbox.trace import encode
 
@@ -277,22 +277,6 @@ def _logits(target: ClassifierTarget, inputs: dict[str, torch.Tensor], labels: t
     return np.concatenate(out)
 
 
-
-
-def rank_agreement(first: np.ndarray, second: np.ndarray) -> float:
-    """Spearman rank correlation of two scores of the same components (finite cells only; NaN below 3 cells).
-
-    Examples:
-        >>> rank_agreement(np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0]))
-        0.5
-    """
-    from scipy.stats import spearmanr
-
-    x, y = np.asarray(first, float).ravel(), np.asarray(second, float).ravel()
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
-        return float("nan")
-    return float(spearmanr(x[keep], y[keep]).statistic)
 
 
 AGREE = 0.5  # below this rank correlation, a correlational and a causal ranking are said to disagree

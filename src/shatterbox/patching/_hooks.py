@@ -208,9 +208,9 @@ def _apply(x: torch.Tensor, edits: list[_Edit]) -> torch.Tensor:
         t = current.shape[1]
         where = e.where[:, :t, None].to(x.device)
         if e.op == "set":
-            new = torch.where(where, e.value[:, :t].to(x.dtype).to(x.device), current)
+            new = torch.where(where, e.value[:, :t].to(device=x.device, dtype=x.dtype), current)
         elif e.op == "add":
-            new = current + where * e.value[:, :t].to(x.dtype).to(x.device)
+            new = current + where * e.value[:, :t].to(device=x.device, dtype=x.dtype)
         else:
             new = torch.where(where, torch.stack([fn(current[i]) for i, fn in enumerate(e.value)]), current)
         y[rows, :, e.cols] = new
@@ -221,8 +221,8 @@ def _first(value):
     return value[0] if isinstance(value, tuple) else value
 
 
-def _hook(site: Site, token: object, act: Callable[[torch.Tensor], torch.Tensor | None], pre: bool):
-    """A hook for ``site`` that calls ``act`` on the site's tensor only inside the context that installed it; a tensor
+def _hook(token: object, act: Callable[[torch.Tensor], torch.Tensor | None], pre: bool):
+    """A hook that calls ``act`` on its site's tensor only inside the context that installed it; a tensor
     ``act`` returns replaces the module's input (pre) or output."""
 
     def on_input(module, args, kwargs):
@@ -251,7 +251,7 @@ def _installed(model: nn.Module, acts: dict[Site, Callable[[torch.Tensor], torch
     handles = []
     for site, act in acts.items():
         module, pre = site_module(model, site.component, site.layer)
-        hook = _hook(site, token, act, pre)
+        hook = _hook(token, act, pre)
         handles.append(module.register_forward_pre_hook(hook, with_kwargs=True) if pre else module.register_forward_hook(hook))
     ctx = _active.set(_active.get() | {token})  # nested blocks (widening, then intervening) all act
     try:

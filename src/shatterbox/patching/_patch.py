@@ -16,7 +16,7 @@ from shatterbox.errors import InputError
 from shatterbox.models import site_widths
 from shatterbox.options import PATCH
 from shatterbox.patching._hooks import Intervention, Site, collecting, intervening, replace, widening
-from shatterbox.patching._targets import ClassifierTarget, Prepared, Scores, Target, make_target
+from shatterbox.patching._targets import Prepared, Scores, Target, make_target
 
 PATCH_COMPONENTS = ("hidden", "head", "attn", "mlp")
 DIRECTIONS = ("denoise", "noise")
@@ -84,6 +84,22 @@ def _text(target: Target, p: Prepared, tokens: list[int]) -> str:
     ids = p.inputs["input_ids"][0, tokens].tolist()
     text = target.model.tokenizer.decode(ids).strip()
     return text or p.tokens[tokens[0]]
+
+
+def rank_agreement(first: np.ndarray, second: np.ndarray) -> float:
+    """Spearman rank correlation of two scores of the same components (finite cells only; NaN below 3 cells).
+
+    Examples:
+        >>> rank_agreement(np.array([1.0, 2.0, 3.0]), np.array([10.0, 30.0, 20.0]))
+        0.5
+    """
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(first, float).ravel(), np.asarray(second, float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+        return float("nan")
+    return float(spearmanr(x[keep], y[keep]).statistic)
 
 
 @dataclass
@@ -164,15 +180,11 @@ class PatchResult:
             >>> a.agreement(a)
             1.0
         """
-        from scipy.stats import spearmanr
-
         if self.values.shape != other.values.shape:
             raise InputError("the two results cover different components: run both over the same sweep", parameter="other")
         x, y = self.effect.ravel(), other.effect.ravel()
-        keep = np.isfinite(x) & np.isfinite(y) & ((np.abs(x) > MOVES) | (np.abs(y) > MOVES))
-        if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
-            return float("nan")
-        return float(spearmanr(x[keep], y[keep]).statistic)
+        moves = (np.abs(x) > MOVES) | (np.abs(y) > MOVES)
+        return rank_agreement(x[moves], y[moves])
 
     def to_json(self, **kwargs: Any) -> str:
         """:meth:`to_dict` as strict JSON text (no NaN)."""
@@ -203,8 +215,8 @@ def _num(x: float) -> float | None:
 
 
 def _list(a: np.ndarray) -> list:
-    return np.where(np.isfinite(a), a, np.nan).astype(object).tolist() if a.size == 0 else \
-        [_list(x) if isinstance(x, np.ndarray) else _num(x) for x in a]
+    """Nested lists of ``a`` with every non-finite value as ``None`` (strict JSON)."""
+    return [_list(x) if isinstance(x, np.ndarray) else _num(x) for x in a]
 
 
 @dataclass
@@ -301,13 +313,17 @@ def _first_touched(plans: list[list[Intervention]]) -> int:
     return min(i.site.layer if i.site.component == "hidden" else i.site.layer - 1 for plan in plans for i in plan)
 
 
-def _endpoints(target: Target, pair: Pair) -> tuple[Scores, Scores]:
-    """The clean and corrupted runs (the clean one also fixes the label and the reference distribution)."""
+def _endpoints(target: Target, pair: Pair, source: Prepared, sites: list[Site]) -> tuple[Scores, Scores, dict[Site, torch.Tensor]]:
+    """The clean and corrupted runs' scores, and the activations of ``sites`` in the one of them that is ``source``: the
+    clean run's distribution is read first (the reference of ``kl``); scoring the clean run fixes the label."""
     with torch.inference_mode():
-        if isinstance(target, ClassifierTarget) and target.label is None:
-            target.fix_label(target.classifier.logits(pair.clean.inputs).float())
         target.reference = target.log_probs(pair.clean.inputs)
-        return target.score(pair.clean.inputs), target.score(pair.corrupt.inputs)
+        scores, acts = {}, {}
+        for name, run in (("clean", pair.clean), ("corrupt", pair.corrupt)):
+            with collecting(target.model, sites if run is source else []) as found:
+                scores[name] = target.score(run.inputs)
+            acts |= {s: found[s][0] for s in sites if run is source}
+    return scores["clean"], scores["corrupt"], acts
 
 
 def _base_source(pair: Pair, direction: str) -> tuple[Prepared, Prepared, list[tuple[int, int]]]:
@@ -320,12 +336,6 @@ def _base_source(pair: Pair, direction: str) -> tuple[Prepared, Prepared, list[t
     return pair.clean, pair.corrupt, list(pair.positions)
 
 
-def _read(target: Target, prepared: Prepared, sites: list[Site]) -> dict[Site, torch.Tensor]:
-    with torch.inference_mode(), collecting(target.model, sites) as found:
-        target.score(prepared.inputs)
-    return {s: found[s][0] for s in sites}
-
-
 def _sweep_setup(clean: str, corrupt: str, target: Any, component: str, direction: str, positions: str,
                  layers: Sequence[int] | None, measured: dict) -> tuple:
     """What both sweeps start from: the target, the paired texts, the cells, the run patched, the position map, the clean
@@ -334,8 +344,8 @@ def _sweep_setup(clean: str, corrupt: str, target: Any, component: str, directio
     pair = pair_texts(target, clean, corrupt)
     plan = _plan(target, pair, component, _positions(positions, component), layers)
     base, source, mapped = _base_source(pair, direction)
-    clean_s, corrupt_s = _endpoints(target, pair)
-    return target, pair, plan, base, mapped, clean_s, corrupt_s, _read(target, source, plan.sites)
+    clean_s, corrupt_s, acts = _endpoints(target, pair, source, plan.sites)
+    return target, pair, plan, base, mapped, clean_s, corrupt_s, acts
 
 
 def patch(clean: str, corrupt: str, target: Any = None, *, component: str = PATCH.component, direction: str = PATCH.direction,

@@ -22,7 +22,8 @@ from shatterbox.classifiers import mean_pool
 from shatterbox.corpus import sample_indices
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel
-from shatterbox.patching._ablate import _none, _ranks, agreement_note, rank_agreement, site_means
+from shatterbox.patching._ablate import _none, _ranks, agreement_note, site_means
+from shatterbox.patching._patch import rank_agreement
 from shatterbox.patching._hooks import Intervention, Site, add, collecting, intervening, replace
 from shatterbox.trace import encode
 
