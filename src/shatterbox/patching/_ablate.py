@@ -189,18 +189,20 @@ def ablate(texts: Sequence[str], target: Any = None, *, component: str = ABLATE.
         raise InputError("no texts to ablate over", parameter="texts")
     model = target.model
     sites = component_sites(model, component, layers, units)
-    clean = target.classifier.predict(texts)
-    labels = torch.tensor(clean.argmax(axis=1))
     order = np.argsort([len(t) for t in texts], kind="stable")
     enc = encode(model, [texts[i] for i in order])
     inputs_all = enc.model_inputs(model.forward_keys)
+    clean_logits = _logits(target, inputs_all)  # one pass over the texts: the predictions and their logit differences
+    clean = np.empty(tuple(clean_logits.shape))
+    clean[order] = (torch.sigmoid(clean_logits) if target.classifier.multi_label else torch.softmax(clean_logits, dim=-1)).double().numpy()
+    labels = torch.tensor(clean.argmax(axis=1))
     rows = [(int(t), s) for t in range(len(texts)) for s in range(len(sites))]  # t indexes the length-sorted texts
     size = _rows_per_pass(target, int(inputs_all["input_ids"].shape[1]))
     drop = np.zeros((len(texts), len(sites)))
     logit_change = np.zeros_like(drop)
     flipped = np.zeros_like(drop)
     passes = 0
-    base_logits = _logits(target, inputs_all, labels[order])
+    base_logits = _diff(clean_logits, labels[order]).double().numpy()
     plan = _ablation_plans(model, how, sites, texts if means is None else means, inputs_all, positions)
     for chunk in chunks(len(rows), size):
         part = rows[chunk]
@@ -268,15 +270,13 @@ def _diff(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return logits[torch.arange(len(labels)), labels] - others.max(dim=1).values
 
 
-def _logits(target: ClassifierTarget, inputs: dict[str, torch.Tensor], labels: torch.Tensor) -> np.ndarray:
+def _logits(target: ClassifierTarget, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The classifier's logits [texts, labels] of every row of ``inputs``, 64 rows per pass."""
     out = []
     for rows in chunks(int(inputs["input_ids"].shape[0]), 64):
         with torch.inference_mode():
-            logits = target.classifier.logits({k: v[rows] for k, v in inputs.items()}).float()
-        out.append(_diff(logits, labels[rows]).double().numpy())
-    return np.concatenate(out)
-
-
+            out.append(target.classifier.logits({k: v[rows] for k, v in inputs.items()}).float())
+    return torch.cat(out)
 
 
 AGREE = 0.5  # below this rank correlation, a correlational and a causal ranking are said to disagree
