@@ -21,12 +21,6 @@ class PatchFormat(str, Enum):
     html = "html"
 
 
-def _target(model: str, label: Optional[str], answer: Optional[str], wrong: Optional[str], measure: Optional[str]):
-    from shatterbox.patching import make_target
-
-    return make_target(None if model == "sentiment" else model, label=label, answer=answer, wrong=wrong, measure=measure)
-
-
 def _layer_list(layers: Optional[str]) -> list[int] | None:
     if layers in (None, "all"):
         return None
@@ -57,10 +51,9 @@ def patch(
     from shatterbox.patching import sweep
 
     with _friendly_errors():
-        target = _target(model, label, answer, wrong, measure)
         with progress_of(f"patch {component}", "patched runs") as tick:
-            main, other = sweep(clean, corrupt, target, method=method, component=component, direction=direction, positions=positions,
-                                layers=_layer_list(layers), progress=tick)
+            main, other = sweep(clean, corrupt, model, method=method, component=component, direction=direction, positions=positions,
+                                layers=_layer_list(layers), label=label, answer=answer, wrong=wrong, measure=measure, progress=tick)
         if other is not None:
             _say(f"attribution patching against exact: Spearman {main.agreement(other):.3f} over the cells either map moves; "
                  f"{other.seconds:.2f} s against {main.seconds:.2f} s")
@@ -120,10 +113,9 @@ def ablate(
 
     with _friendly_errors():
         sentences = _texts(texts, corpus, limit)
-        target = _target(model, None, None, None, None)
         store = _store(means)
         with progress_of(f"{how} ablation of every {component}", "runs") as tick:
-            result = run_ablate(sentences, target, component=component, how=how, layers=_layer_list(layers), means=store, progress=tick)
+            result = run_ablate(sentences, model, component=component, how=how, layers=_layer_list(layers), means=store, progress=tick)
         _emit_rows(result, fmt, top=top)
 
 

@@ -183,6 +183,13 @@ class LanguageModelTarget(Target):
         """The prompt's inputs (with the answer's tokens but its last appended, for a many-token ``logprob``)."""
         return self._prepare(self.model, text, self.answer_ids if self.measure == "logprob" else None)
 
+    def _scored(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[1, k] positions whose next token is scored: the prompt's last token, then (``logprob``) every answer token but
+        the last; broadcast over the rows (which may outnumber the inputs' when a pass is widened)."""
+        width = inputs["input_ids"].shape[1]
+        k = len(self.answer_ids) if self.measure == "logprob" else 1
+        return torch.arange(width - k, width)[None, :]
+
     def _logits(self, inputs: dict[str, torch.Tensor], positions: torch.Tensor) -> torch.Tensor:
         hidden = self.body(**{k: v for k, v in inputs.items() if k != "token_type_ids"}).last_hidden_state
         rows = torch.arange(hidden.shape[0])[:, None]
@@ -191,10 +198,7 @@ class LanguageModelTarget(Target):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The metric of every row of ``inputs`` (all rows of the same length), the top next token and its probability."""
-        width = inputs["input_ids"].shape[1]
-        k = len(self.answer_ids) if self.measure == "logprob" else 1
-        positions = torch.arange(width - k, width)[None, :].expand(inputs["input_ids"].shape[0], -1)
-        logp = torch.log_softmax(self._logits(inputs, positions), dim=-1)  # [rows, k, vocab]
+        logp = torch.log_softmax(self._logits(inputs, self._scored(inputs)), dim=-1)  # [rows, k, vocab]
         first = logp[:, 0]
         if self.measure == "logprob":
             ids = torch.tensor(self.answer_ids)
@@ -207,10 +211,7 @@ class LanguageModelTarget(Target):
 
     def log_probs(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Next-token log-probabilities [rows, vocab] after the prompt (the reference of ``kl``)."""
-        width = inputs["input_ids"].shape[1]
-        k = len(self.answer_ids) if self.measure == "logprob" else 1
-        positions = torch.full((inputs["input_ids"].shape[0], 1), width - k)
-        return torch.log_softmax(self._logits(inputs, positions), dim=-1)[:, 0]
+        return torch.log_softmax(self._logits(inputs, self._scored(inputs)[:, :1]), dim=-1)[:, 0]
 
     def describe(self) -> str:
         """What is measured, in words."""
