@@ -32,9 +32,7 @@ def router(served: Served) -> APIRouter:
             for extra in (req.continuation, req.contrast):
                 served.check_text(extra, "continuation")
             with served.decoders.lock:
-                if not served.decoders.loaded:
-                    job.say(f"loading the decoder {served.decoders.name} (the first request only; about a minute)")
-                decoder = served.decoders.get()
+                decoder = served.decoders.get(job.say)
                 job.say("generating, then explaining each generated token")
                 e = explain_generation(decoder, req.prompt, progress=job.tick, **req.model_dump(exclude={"prompt"}))
             return json_bytes(e.to_dict())

@@ -51,9 +51,7 @@ def router(served: Served) -> APIRouter:
 def _model(served: Served, which: str, job):
     if which == "decoder":
         with served.decoders.lock:  # loaded once, whichever tab asks first
-            if not served.decoders.loaded:
-                job.say(f"loading the decoder {served.decoders.name} (the first request only; about a minute)")
-            return served.decoders.get()
+            return served.decoders.get(job.say)
     if served.classifier is None:
         raise InputError("the served model has no classifier: serve the default model (the shipped sentiment classifier) or a "
                          "sequence-classification model, or choose the decoder", parameter="model")

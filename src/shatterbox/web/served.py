@@ -133,23 +133,23 @@ class Decoder:
     the first request; one generation at a time (the lock)."""
 
     def __init__(self, served, name: str | None) -> None:
-        from shatterbox.models import language_model_parts
+        from shatterbox.models import has_language_model_head
 
-        self.lock, self._model = threading.Lock(), None
-        try:
-            language_model_parts(served)
-            self._model, self.name = served, served.name
-        except InputError:
-            self.name = name
+        self.lock = threading.Lock()
+        own = has_language_model_head(served)  # a served decoder is its own; otherwise ``name`` is loaded when first asked
+        self._model, self.name = (served, served.name) if own else (None, name)
 
     @property
     def loaded(self) -> bool:
         """Whether the decoder is in memory (the first request loads it)."""
         return self._model is not None
 
-    def get(self):
-        """The decoder, loaded at the first call."""
+    def get(self, say: Callable[[str], None] | None = None):
+        """The decoder, loaded at the first call (``say`` tells a job's caller that the load takes a while). Call it
+        holding :attr:`lock`, so that one load serves every tab."""
         if self._model is None:
+            if say is not None and self.name is not None:
+                say(f"loading the decoder {self.name} (the first request only; about a minute)")
             if self.name is None:
                 raise InputError("the Generate tab needs a decoder: start the app with `shatterbox serve --decoder gemma-3-270m` "
                                  "(the decoder extra) or serve a causal language model with --model")
