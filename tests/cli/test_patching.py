@@ -77,8 +77,9 @@ def test_bad_input_is_one_line(args, message):
 def test_heads_causal_joins_the_pattern_ranking_with_ablation(tmp_path):
     corpus = tmp_path / "reviews.txt"
     corpus.write_text("A wonderful film.\nA dull, boring film.\nNot bad at all.\nI hated every minute.\n", encoding="utf-8")
-    r = _run("heads", "--corpus", str(corpus), "--causal", "--format", "json")
+    r = _run("heads", "--corpus", str(corpus), "--causal", "--format", "json", "--png", str(tmp_path / "h.png"))
     assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # --causal keeps the heat map
     d = json.loads(r.stdout)
     assert len(d["rows"]) == 72 and [row["causal rank"] for row in d["rows"]] == list(range(1, 73))
     assert "Spearman" in d["note"]

@@ -191,3 +191,15 @@ def test_the_projector_colours_sentences_by_an_ablated_heads_effect(store, tmp_p
     assert np.allclose(values, expected, rtol=1e-3, atol=1e-7)
     r = CliRunner().invoke(app, ["project", str(store.root), "--out", str(tmp_path / "m.html"), "--limit", "12", "--ablate", "2,x"])
     assert r.exit_code != 0 and "cannot read --ablate '2,x': write LAYER,HEAD" in r.stderr
+
+
+def test_probe_causal_is_in_the_json_and_in_the_table(tmp_path):
+    s = harvest(load_corpus("wordnet", where={"kind": "example"}, limit=300, seed=4), tmp_path / "s", layers="3")
+    r = CliRunner().invoke(app, ["probe", str(s.root), "--property", "pos", "--folds", "2", "--causal", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    row = d["causal"]["rows"][0]
+    assert d["causal"]["property"] == "pos" and row["layer"] == 3 and row["directions"] == 4
+    assert row["removing the probe's directions"] > 0 and row["removing random directions"] > 0
+    t = CliRunner().invoke(app, ["probe", str(s.root), "--property", "pos", "--folds", "2", "--causal"])
+    assert t.exit_code == 0 and "removing the probe's directions" in t.stdout and "projected out" in t.stderr

@@ -145,14 +145,13 @@ def heads(
         with progress_of("capture", "sentences", len(sentences)) as tick:
             traces = capture_batch(m, sentences, batch_size=batch_size, on_batch=tick)
         stats = head_stats(traces)
-        if classifier is not None:
-            _print_causal(stats, classifier, sentences, fmt)
-            return
         if png:
             from shatterbox.render.png import stat_png
 
             _say(f"wrote {stat_png(stats, stat, png)}")
-        if fmt is Format.json:
+        if classifier is not None:
+            _print_causal(stats, classifier, sentences, fmt)
+        elif fmt is Format.json:
             typer.echo(json.dumps(stats.to_dict(top), ensure_ascii=False))
         elif fmt is Format.csv:
             _print_arrow(stats.to_table(top), fmt)

@@ -48,8 +48,10 @@ def probe(
             from shatterbox.render.probes import probes_page
 
             _write_text(out, probes_page([(result, control)]))
+        directions = _directions(opened, prop, chosen) if causal else None
         if fmt is Format.json:
-            typer.echo(json.dumps({"result": result.to_dict(), "random_weights": None if control is None else control.to_dict()}))
+            typer.echo(json.dumps({"result": result.to_dict(), "random_weights": None if control is None else control.to_dict(),
+                                   "causal": None if directions is None else directions.to_dict()}))
             return
         rows = []
         for i, s in enumerate(result.layers):
@@ -71,21 +73,21 @@ def probe(
         if weak:
             _say(f"weak: {len(weak)} of {len(result.layers)} layers do not beat the stronger baseline: "
                  + "; ".join(f"layer {s.layer}: {s.flag}" for s in weak))
-        if causal:
-            _print_directions(opened, prop, chosen, fmt)
+        if directions is not None:
+            _print_directions(directions, prop, fmt)
 
 
-def _print_directions(store, prop: str, layers: list[int], fmt: Format) -> None:
-    """The amnesic-probing table: each layer's probe directions projected out, against as many random directions."""
-    import pyarrow as pa
-
+def _directions(store, prop: str, layers: list[int]):
+    """Amnesic probing: each layer's probe directions projected out, against as many random directions."""
     from shatterbox.patching import probe_direction_effects
 
     with progress_of("remove the probe's directions", "runs") as tick:
-        effects = probe_direction_effects(store, prop, layers=layers, progress=tick)
-    if fmt is Format.json:
-        typer.echo(json.dumps(effects.to_dict()))
-        return
+        return probe_direction_effects(store, prop, layers=layers, progress=tick)
+
+
+def _print_directions(effects, prop: str, fmt: Format) -> None:
+    import pyarrow as pa
+
     _print_arrow(pa.Table.from_pylist(effects.rows), fmt)
     _say(f"embedding change (1 - cos) over {effects.n_texts} sentences when each layer's {prop} probe directions are projected out, "
          f"against as many random directions; {effects.seconds:.0f} s")
