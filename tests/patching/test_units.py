@@ -167,7 +167,9 @@ def test_the_projector_colours_sentences_by_an_ablated_heads_effect(store, tmp_p
     """Each point's value equals the hand-computed embedding change of its sentence with the head mean-ablated."""
     from shatterbox.projector import map_store
 
-    points, _ = map_store(store, limit=12, ablate=(2, 5), layers=[2])
+    ticks = []
+    points, _ = map_store(store, limit=12, ablate=(2, 5), layers=[2], progress=lambda done, total: ticks.append((done, total)))
+    assert ticks[-1] == (1, 1) and (12, 12) in ticks  # the sentences ablated, then the layer mapped
     values = points.values["ablating L2 H5"]
     assert values.shape == (12,) and (values > 0).all()
     inputs = default_model.tokenizer(points.texts, return_tensors="pt", padding=True)

@@ -142,8 +142,10 @@ def project(
             from shatterbox.factors import Factors
 
             factors = Factors.load(factors_file)
-        with progress_of(f"{method} maps", "layers", len(chosen)) as tick:
-            points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed, ablate=_head_pair(ablate),
+        head = _head_pair(ablate)
+        what, unit = (f"{method} maps", "layers") if head is None else (f"L{head[0]} H{head[1]} ablated, then {method} maps", "sentences, then layers")
+        with progress_of(what, unit, None if head else len(chosen)) as tick:
+            points, maps = map_store(opened, method=method, level=level, pool=pool, layers=chosen, limit=limit, seed=seed, ablate=head,
                                      classifier=classifier, factors=factors, factor=factor, progress=tick)
         _write_text(out, projector_page(points, maps, colour=colour))
         rows = [{"layer": m.layer, "trustworthiness": m.trustworthiness, "k-NN recall": m.recall, "k": m.k, "seconds": m.seconds} for m in maps]

@@ -179,7 +179,7 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
     optionally colour them by ``classifier``'s prediction and confidence, by ``factor`` of ``factors``, and (sentences)
     by how far each sentence's embedding moves when head ``ablate`` = (layer, head) is mean-ablated in it — the causal
     reading of the map; then one aligned map per hidden layer (``layers``: all by default); ``progress(done, total)``
-    counts layers mapped.
+    counts the sentences ablated (with ``ablate``), then the layers mapped.
 
     Examples:
         >>> import tempfile
@@ -207,17 +207,17 @@ def map_store(store: Store, *, method: str = PROJECT.method, level: str = PROJEC
         name, values = factor_values(factors, factor, store, points)
         points.values[name] = values
     if ablate is not None:
-        points.values[f"ablating L{ablate[0]} H{ablate[1]}"] = _ablation_values(store, points, ablate)
+        points.values[f"ablating L{ablate[0]} H{ablate[1]}"] = _ablation_values(store, points, ablate, progress)
     return points, project_layers(point_vectors(store, points, chosen, pool=pool), method, seed=seed, progress=progress)
 
 
-def _ablation_values(store: Store, points: Points, head: tuple[int, int]) -> np.ndarray:
+def _ablation_values(store: Store, points: Points, head: tuple[int, int], progress: Callable[[int, int], None] | None) -> np.ndarray:
     """Each sentence's embedding change when ``head`` (layer, head) is mean-ablated in it."""
     from shatterbox.patching import Site, sentence_effects
 
     if points.level != "sentence":
         raise InputError("colouring by an ablated head reads whole sentences: use level='sentence'", parameter="ablate")
-    return sentence_effects(store, Site("head", int(head[0]), int(head[1])), points.texts)
+    return sentence_effects(store, Site("head", int(head[0]), int(head[1])), points.texts, progress=progress)
 
 
 def _sample(ids: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
