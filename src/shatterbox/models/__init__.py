@@ -26,13 +26,13 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel
 
 from shatterbox import decoders
 from shatterbox.models._recorder import IMPLEMENTATION, Recording, layer_modules, mlp_modules, recording
-from shatterbox.models._sites import COMPONENTS, attention_out_modules, site_module, site_widths, supports_sites
+from shatterbox.models._sites import COMPONENTS, attention_out_modules, final_norm, site_module, site_widths, supports_sites
 from shatterbox.errors import AttentionUnavailable, InputError, ModelNotAvailable, deprecated
 
 if TYPE_CHECKING:
     from shatterbox.trace import Trace
 
-__all__ = ["COMPONENTS", "DEFAULT_MODEL", "DEFAULT_MODEL_ID", "IMPLEMENTATION", "LoadedModel", "Recording", "attention_out_modules", "default_model_path",
+__all__ = ["COMPONENTS", "DEFAULT_MODEL", "DEFAULT_MODEL_ID", "IMPLEMENTATION", "final_norm", "LoadedModel", "Recording", "attention_out_modules", "default_model_path",
            "has_language_model_head", "language_model_parts", "layer_modules", "load", "mlp_modules", "random_weights", "recording", "site_module", "site_widths",
            "supports_sites", "wrap"]
 

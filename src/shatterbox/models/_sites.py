@@ -26,6 +26,9 @@ _ATTENTION_OUT = re.compile(
 
 COMPONENTS = ("hidden", "head", "attn", "mlp", "neuron")
 
+# The norm a decoder applies after its last block, before the unembedding, by Hugging Face module name.
+_FINAL_NORM = re.compile(r"^(model\.|transformer\.|gpt_neox\.|model\.decoder\.|decoder\.)?(norm|ln_f|final_layer_norm|final_layernorm|norm_f)$")
+
 
 def attention_out_modules(model: nn.Module) -> list[nn.Module]:
     """Each layer's attention output projection, in layer order (empty where the naming is unknown).
@@ -36,6 +39,19 @@ def attention_out_modules(model: nn.Module) -> list[nn.Module]:
         6
     """
     return [module for name, module in model.named_modules() if _ATTENTION_OUT.search(name)]
+
+
+def final_norm(model: nn.Module) -> nn.Module:
+    """The norm applied after the last block of a decoder (``model.norm``, ``transformer.ln_f``, ...), or ``nn.Identity``
+    for a model without one (BERT-style encoders normalise inside each block).
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> type(final_norm(load().model)).__name__
+        'Identity'
+    """
+    found = [module for name, module in model.named_modules() if _FINAL_NORM.search(name)]
+    return found[0] if len(found) == 1 else nn.Identity()
 
 
 def site_module(model: nn.Module, component: str, layer: int) -> tuple[nn.Module, bool]:

@@ -169,19 +169,7 @@ def causal_units(run: str | Path, *, model: LoadedModel | None = None, limit: in
 
 
 def _store_model(store, model: LoadedModel | None) -> LoadedModel:
-    from shatterbox.models import load
-    from shatterbox.store import model_hash
-
-    if model is None:
-        name = store.manifest["model"]["name"]
-        if "(random weights" in name:
-            raise InputError(f"the run's store was harvested with {name!r}: pass that model (random_weights(load(), seed)) as model=",
-                             parameter="model")
-        model = load(name)
-    if model_hash(model) != store.manifest["model"]["hash"]:
-        raise InputError(f"the run's store was harvested with {store.manifest['model']['name']!r}, not with {model.name!r}: give that model",
-                         parameter="model")
-    return model
+    return store.harvested_model(model)
 
 
 def _unit_plans(record: dict, model: LoadedModel, texts: list[str], units: list[dict]) -> Callable[[int, int], list[Intervention]]:
