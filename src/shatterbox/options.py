@@ -248,8 +248,9 @@ LENS = LensOptions()
 class SteerOptions:
     """Defaults and ranges of :func:`shatterbox.steering.steer` (``shatterbox steer`` and the Steering tab)."""
 
-    layer: int = option(6, "Hidden state the direction is added to (0 = embeddings .. n = last block's output).", ge=0)
-    alphas: str = option("0,0.25,0.5,1,2", "Strengths, comma-separated: the added vector's length as a multiple of the layer's median "
+    layer: int | None = option(None, "Hidden state the direction is added to (0 = embeddings .. n = last block's output); default: the "
+                                     "direction's own layer.", ge=0)
+    alphas: str = option("0,0.025,0.05,0.1,0.2", "Strengths, comma-separated: the added vector's length as a multiple of the layer's median "
                                            "residual-stream norm over the prompt (0 = unsteered).")
     positions: str = option("all", "all (every prompt token and every generated one) or generated (from the last prompt token on).",
                             choices=("all", "generated"))

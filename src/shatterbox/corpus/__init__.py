@@ -10,6 +10,8 @@ source                              how it is read
                                     sentences with sense, part of speech and supersense labels
 ``"wordnet-senses"``                5,000 WordNet sentences: every example of the words with two or
                                     more senses marked in 3+ examples each, then a seeded sample
+``"sentiment"``                     the 716 hand-written sentences the shipped sentiment classifier was
+                                    trained on, with ``label`` (positive/negative) and ``kind`` columns
 ``*.txt`` (default)                 one sentence per line (blank lines skipped)
 ``*.txt`` with ``prose=True``       running text split into sentences (:func:`split_sentences`)
 ``*.csv``, ``*.tsv``, ``*.parquet``  the ``text`` column (or ``column=``); other columns are labels
@@ -40,9 +42,11 @@ from shatterbox.errors import InputError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["Corpus", "CorpusError", "SHIPPED", "load_corpus", "sample_indices", "split_sentences", "wordnet_corpus"]
+__all__ = ["Corpus", "CorpusError", "SHIPPED", "load_corpus", "sentiment_corpus", "sample_indices", "split_sentences", "wordnet_corpus"]
 
-SHIPPED = {"wordnet": DATA_FILE, "wordnet-senses": DATA_FILE}
+# The sentiment sentences ship with the classifier they trained (read as a file: no import of that package from here).
+SENTIMENT_FILE = Path(__file__).resolve().parent.parent / "classifiers" / "data" / "sentiment.tsv"
+SHIPPED = {"wordnet": DATA_FILE, "wordnet-senses": DATA_FILE, "sentiment": SENTIMENT_FILE}
 
 
 class CorpusError(InputError):
@@ -268,6 +272,23 @@ def wordnet_corpus() -> Corpus:
     return Corpus(table.set_column(0, "id", table.column("id").cast(pa.int64())), "wordnet")
 
 
+def sentiment_corpus() -> Corpus:
+    """The shipped sentiment sentences (``label``: positive or negative; ``kind``: general, negation or contrast).
+
+    Examples:
+        >>> c = sentiment_corpus()
+        >>> len(c), sorted(set(c.column("label")))
+        (716, ['negative', 'positive'])
+    """
+    import csv
+
+    with SENTIMENT_FILE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    table = pa.table({"id": np.arange(len(rows), dtype=np.int64), "text": [r["text"] for r in rows], "label": [r["label"] for r in rows],
+                      "kind": [r["kind"] for r in rows]})
+    return Corpus(table, "sentiment")
+
+
 def load_corpus(
     source: str | os.PathLike[str] | Corpus,
     *,
@@ -316,6 +337,8 @@ def _read(source: str | os.PathLike[str], *, column: str, prose: bool) -> Corpus
         from shatterbox.corpus.senses import sense_corpus
 
         return sense_corpus()
+    if name == "sentiment":
+        return sentiment_corpus()
     if name in SHIPPED:
         return wordnet_corpus()
     path = Path(name)

@@ -75,7 +75,7 @@ def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.ma
             out = model.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                        do_sample=False, pad_token_id=tok.pad_token_id, top_p=None, top_k=None)
         new_ids = out[0, len(p.ids):].tolist()
-        ends = {i for i in (tok.eos_token_id, tok.pad_token_id, *(_eos_ids(model))) if i is not None}
+        ends = end_ids(model)
         cut = next((i for i, t in enumerate(new_ids) if t in ends), len(new_ids))
         new_ids = new_ids[:cut]
     if not new_ids:
@@ -87,9 +87,18 @@ def generate(model, prompt: str | Prompt, *, max_new_tokens: int = GENERATION.ma
     )
 
 
-def _eos_ids(model) -> list[int]:
+def end_ids(model) -> set[int]:
+    """The token ids that end a generation: the tokenizer's end and padding tokens and the generation config's.
+
+    Examples:
+        >>> from shatterbox import load
+        >>> 1 in end_ids(load("gemma-3-270m"))  # doctest: +SKIP
+        True
+    """
+    tok = model.tokenizer
     eos = getattr(getattr(model.model, "generation_config", None), "eos_token_id", None)
-    return list(eos) if isinstance(eos, (list, tuple)) else [eos]
+    listed = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+    return {int(i) for i in (tok.eos_token_id, tok.pad_token_id, *listed) if i is not None}
 
 
 @dataclass
