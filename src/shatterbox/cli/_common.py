@@ -42,6 +42,15 @@ class Format(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    """What a drawn result is written as: text (the terminal), csv, json or html (a self-contained page)."""
+
+    text = "text"
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
 def _console() -> Console:
     """stdout: $COLUMNS when set, else the terminal's width, else (piped) 80 columns."""
     columns = os.environ.get("COLUMNS", "")
@@ -151,7 +160,8 @@ def _emit_rows(result, fmt: "Format", **show_options) -> None:
 
 
 def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None:
-    """Warnings among the notes on stderr, then ``result`` as text (the terminal), json or html (stdout or --out)."""
+    """Warnings among the notes on stderr, then ``result`` as text (the terminal), csv (its ``to_csv``), json or html
+    (stdout or --out)."""
     for note in notes:
         if getattr(note, "kind", None) == "warning":
             _say(f"warning: {in_flags(note)}")
@@ -160,7 +170,7 @@ def _emit_result(result, notes: list[str], fmt: str, out: Optional[str]) -> None
     if fmt == "text":
         show(result, _console())
         return
-    body = result.to_json(ensure_ascii=False) if fmt == "json" else to_html(result)
+    body = result.to_json(ensure_ascii=False) if fmt == "json" else result.to_csv() if fmt == "csv" else to_html(result)
     if out is None:
         typer.echo(body)
         return

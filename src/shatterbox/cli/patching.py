@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from typing import List, Optional
 
 import typer
 
-from shatterbox.cli._common import Format, _console, _emit_rows, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
+from shatterbox.cli._common import Format, ReportFormat, _console, _emit_rows, _friendly_errors, _print_arrow, _read_corpus, _say, _write_text, app
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.errors import InputError
 from shatterbox.options import AblateOptions, PatchOptions, typer_option
-
-
-class PatchFormat(str, Enum):
-    text = "text"
-    csv = "csv"
-    json = "json"
-    html = "html"
 
 
 def _layer_list(layers: Optional[str]) -> list[int] | None:
@@ -43,7 +35,7 @@ def patch(
     answer: Optional[str] = typer.Option(None, "--answer", help="Decoder: the continuation scored (include its leading space, e.g. ' Paris')."),
     wrong: Optional[str] = typer.Option(None, "--wrong", help="Decoder: measure the logit of --answer minus this one's (e.g. ' Rome')."),
     measure: Optional[str] = typer.Option(None, "--measure", help="Classifier: logit_diff (default), logit, prob, kl. Decoder: logprob (default with --answer), logit_diff (with --wrong), kl."),
-    fmt: PatchFormat = typer.Option(PatchFormat.text, "--format", "-f", help="text (heat map), csv (one row per patched run), json or html (both maps, click a cell)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text (heat map), csv (one row per patched run), json or html (both maps, click a cell)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write csv/json/html to this file instead of standard output."),
 ) -> None:
     """Activation patching: patch each component (per layer, head or position) between a clean and a corrupted text and
@@ -60,13 +52,13 @@ def patch(
         _emit(main, other, fmt, out)
 
 
-def _emit(main, other, fmt: PatchFormat, out: Optional[str]) -> None:
-    if fmt is PatchFormat.text:
+def _emit(main, other, fmt: ReportFormat, out: Optional[str]) -> None:
+    if fmt is ReportFormat.text:
         from shatterbox.render import show
 
         show(main, _console())
         return
-    if fmt is PatchFormat.csv:
+    if fmt is ReportFormat.csv:
         import pyarrow as pa
 
         tables = [main.to_table().append_column("method", pa.array([main.method] * main.values.size))]
@@ -80,7 +72,7 @@ def _emit(main, other, fmt: PatchFormat, out: Optional[str]) -> None:
 
         pacsv.write_csv(table, out)
     else:
-        if fmt is PatchFormat.json:
+        if fmt is ReportFormat.json:
             from shatterbox.patching import patch_report
 
             body = json.dumps(patch_report(main, other), allow_nan=False, ensure_ascii=False)

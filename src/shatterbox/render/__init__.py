@@ -48,6 +48,13 @@ RENDERERS: dict[str, dict[str, str]] = {
     "shatterbox.patching._ablate.AblationResult": {"renderable": "patching:ablation_renderable"},
     "shatterbox.patching._ablate.CausalHeads": {"renderable": "patching:causal_heads_renderable"},
     "shatterbox.patching._units.CausalUnits": {"renderable": "patching:causal_units_renderable"},
+    "shatterbox.lens._logit.LensResult": {"to_html": "lens:lens_page", "fragment": "lens:lens_fragment", "renderable": "lens:lens_renderable"},
+    "shatterbox.lens._logit.ClassifierLensResult": {
+        "to_html": "lens:lens_page", "fragment": "lens:lens_fragment", "renderable": "lens:classifier_lens_renderable",
+    },
+    "shatterbox.steering._steer.SteeringResult": {
+        "to_html": "lens:steering_page", "fragment": "lens:steering_fragment", "renderable": "lens:steering_renderable",
+    },
     "shatterbox.generation._explain.GenerationExplanation": {
         "to_html": "plots:generation_page", "fragment": "plots:generation_fragment",
         "renderable": "generation:generation_renderable",
@@ -66,7 +73,7 @@ def renderer(result: Any, kind: str):
         >>> renderer(3, "to_html")
         Traceback (most recent call last):
         ...
-        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, Attribution, Comparison, PatchResult, GenerationExplanation
+        TypeError: shatterbox has no to_html drawing for int: draw one of Trace, Attribution, Comparison, PatchResult, LensResult, ClassifierLensResult, SteeringResult, GenerationExplanation
     """
     for cls in type(result).__mro__:
         entry = RENDERERS.get(_name(cls), {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -71,6 +71,18 @@ class Direction:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (without the vector)."""
         return {"name": self.name, "kind": self.kind, "layer": self.layer, "norm": round(self.norm, 6), "model": self.model}
+
+
+def middle_layer(model: LoadedModel) -> int:
+    """The hidden layer steering uses when none is given: the middle of the stack (concepts are most linearly steerable
+    there in most decoders; the bench compares layers).
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> middle_layer(load())
+        3
+    """
+    return model.n_layers // 2
 
 
 def vector_direction(vector: Any, layer: int, *, name: str = "vector") -> Direction:
@@ -162,11 +174,12 @@ def probe_direction(store: Any, property: str, layer: int, label: str, *, exampl
         >>> probe_direction.__name__
         'probe_direction'
     """
-    from shatterbox.probes import examples as probe_examples, features, make_probe
+    from shatterbox.probes import PROPERTIES, examples as probe_examples, features, make_probe
 
     store = _store(store)
     store.require_hidden([layer])
-    found = probe_examples(store, property, limit=examples, seed=seed)
+    level = "token" if property in PROPERTIES else "sentence"  # a label column of the corpus: one mean-pooled vector per sentence
+    found = probe_examples(store, property, level=level, limit=examples, seed=seed)
     classes = sorted({str(c) for c in found.labels})
     if str(label) not in classes:
         raise InputError(f"the probe for {property!r} has no class {label!r}: its classes include {classes[:8]}", parameter="label")
@@ -208,3 +221,25 @@ def factor_direction(factors: Any, factor: int, layer: int) -> Direction:
     if path and Path(path, "manifest.json").is_file():
         digest = _store(path).manifest["model"]["hash"]
     return Direction(f"factor {factor}", "factor", int(layer), vector, model_name, digest)
+
+
+def sentiment_direction(model: LoadedModel, layer: int, *, folder: str | Path | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> Direction:
+    """DiffMean of the shipped sentiment sentences (positive minus negative) at hidden layer ``layer`` of ``model``: the
+    sentences are harvested once into a store (``folder``, default under the shatterbox cache, reused afterwards;
+    ``progress(sentences done, sentences)`` while harvesting).
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> sentiment_direction(load("gemma-3-270m"), 9).name  # doctest: +SKIP
+        'DiffMean label: positive - negative'
+    """
+    from shatterbox.decoders import cache_dir
+    from shatterbox.store import harvest, model_hash
+
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer <= model.n_layers:
+        raise InputError(f"layer {layer!r} is out of range: {model.name!r} has hidden states 0-{model.n_layers}", parameter="layer")
+    folder = Path(folder) if folder is not None else cache_dir().parent / "stores" / f"sentiment-{model_hash(model)[:16]}-hidden-{layer}"
+    counted = None if progress is None else (lambda done, tokens, total: progress(done, total))
+    store = harvest("sentiment", folder, model=model, layers=str(layer), what="hidden", progress=counted)
+    return diffmean(store, int(layer), "label", "positive", "negative")

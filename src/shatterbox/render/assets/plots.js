@@ -1,4 +1,5 @@
-// The attribution text plot, the method comparison table, the generation heat map and the patching maps, drawn once for every page:
+// The attribution text plot, the method comparison table, the generation heat map, the patching maps, the lens table and
+// the steering slider, drawn once for every page:
 // the notebook and saved HTML pages (render/plots.py embeds this file and the result's to_dict() JSON) and the web app's
 // Explain and Generate tabs (served as /static/plots.js) call the same functions. Colours come from palette.js.
 // tests/render/test_plots.py draws Python results in Chromium and compares every number and colour with the library's.
@@ -204,12 +205,98 @@
     box.appendChild(notes);
     return box;
   }
-  var DRAW = { attribution: attribution, comparison: comparison, generation: generation, patching: patching };
+
+  // A lens: rows = hidden layers (0 = embeddings), columns = the text's positions; each cell shows the layer's top token,
+  // coloured by the probability the layer gives the model's final prediction there (red = 1), bold where that top token IS
+  // the final prediction; a click (or Enter) lists the cell's top tokens, rank and KL. Classifier lens: one row per layer.
+  function lens(d) {
+    var box = el("div", { "class": "sb-plot lens-plot", "data-lens": d.lens });
+    if (d.lens === "classifier") return classifierLens(d, box);
+    var picked = el("p", { "class": "patch-picked", "aria-live": "polite" }, "Click a cell for its top tokens.");
+    box.appendChild(el("p", { "class": "patch-summary" }, d.model + " — " + d.lens + " lens of “" + d.text + "”: each layer's top token; colour = the probability of the final prediction (red = 1); bold = the final prediction is on top."));
+    var t = el("table", { "class": "patch-map lens-map" }), head = el("tr");
+    head.appendChild(el("th", {}, "layer"));
+    d.tokens.forEach(function (tok) { head.appendChild(el("th", {}, token(tok))); });
+    head.appendChild(el("th", {}, "mean KL")); head.appendChild(el("th", {}, "top-1 agrees"));
+    t.appendChild(head);
+    d.layers.forEach(function (layer, i) {
+      var tr = el("tr");
+      tr.appendChild(el("th", {}, "hidden " + layer));
+      d.tokens.forEach(function (_, j) {
+        var top = d.top[i][j], p = d.prob[i][j], td = el("td", { tabindex: "0", "class": "patch-cell lens-cell", "data-prob": String(p), "data-rank": String(d.rank[i][j]) }, token(top[0][0]));
+        td.style.background = colour(p, 1);
+        if (d.rank[i][j] === 0) td.style.fontWeight = "700";
+        var show = function () {
+          picked.textContent = "hidden " + layer + ", position " + j + " (“" + token(d.tokens[j]) + "”): " + top.map(function (x) { return "“" + token(x[0]) + "” " + x[1].toFixed(3); }).join(", ") +
+            " · final prediction “" + token(d.predicted[j]) + "” at rank " + d.rank[i][j] + " (p " + p.toFixed(3) + "), KL " + d.kl[i][j].toFixed(3) + " nats";
+        };
+        td.title = "click: this layer's top tokens";
+        td.addEventListener("click", show);
+        td.addEventListener("keydown", function (ev) { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); show(); } });
+        tr.appendChild(td);
+      });
+      tr.appendChild(el("td", { "class": "lens-kl" }, d.mean_kl[i].toFixed(3)));
+      tr.appendChild(el("td", { "class": "lens-agree" }, (100 * d.agreement[i]).toFixed(0) + " %"));
+      t.appendChild(tr);
+    });
+    var last = el("tr", { "class": "lens-final" });
+    last.appendChild(el("th", {}, "final prediction"));
+    d.predicted.forEach(function (tok) { last.appendChild(el("td", {}, token(tok))); });
+    t.appendChild(last);
+    box.appendChild(t);
+    box.appendChild(picked);
+    var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
+    return box;
+  }
+  function classifierLens(d, box) {
+    box.appendChild(el("p", { "class": "patch-summary" }, d.classifier + " — its pooled head read at every layer of “" + d.text + "”."));
+    var rows = d.layers.map(function (layer, i) {
+      return ["hidden " + layer, d.predicted[i]].concat(d.probs[i].map(function (p) { return p.toFixed(3); })).concat([d.kl[i].toFixed(3)]);
+    });
+    box.appendChild(table(["layer", "predicted"].concat(d.labels.map(function (l) { return "p(" + l + ")"; })).concat(["KL to the last layer"]), rows, { "class": "ex-table lens-classifier" }));
+    var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
+    return box;
+  }
+  // Steering: a strength slider; for the chosen strength, each direction's continuation of every prompt with its concept
+  // score and fluency, beside the unsteered model and prompting; then the summary over prompts (flagged rows say why).
+  function steering(d) {
+    var box = el("div", { "class": "sb-plot steer-plot" }), nonzero = d.alphas.filter(function (a) { return a !== 0; });
+    box.appendChild(el("p", { "class": "patch-summary" }, d.model + " — steering at hidden layer " + d.layer + " (" + d.positions + " positions); concept: " + d.concept +
+      (d.target ? " (" + d.target + ")" : "") + "; fluency: the unsteered model's log-probability per token (nats)."));
+    box.appendChild(el("p", { "class": "steer-verdict" }, d.verdict));
+    var label = el("label", {}, "strength "), slider = el("input", { type: "range", min: "0", max: String(Math.max(nonzero.length - 1, 0)), step: "1", value: "0", "class": "steer-alpha", "aria-label": "steering strength" });
+    var shown = el("output", { "class": "steer-alpha-value" }, nonzero.length ? String(nonzero[0]) : "0");
+    label.appendChild(slider); label.appendChild(shown); box.appendChild(label);
+    var holder = el("div", { "class": "steer-texts" });
+    box.appendChild(holder);
+    var draw = function () {
+      var alpha = nonzero.length ? nonzero[+slider.value] : 0;
+      shown.textContent = String(alpha);
+      holder.textContent = "";
+      d.prompts.forEach(function (prompt, k) {
+        var rows = d.rows.filter(function (r) { return r.prompt === k && (r.alpha === alpha || r.alpha === 0 || r.alpha === null); });
+        holder.appendChild(el("h4", {}, "“" + prompt + "”"));
+        holder.appendChild(table(["direction", "strength", "concept", "fluency", "continuation"], rows.map(function (r) {
+          return [r.direction, r.alpha === null ? "prompted" : String(r.alpha), r.concept.toFixed(3), r.fluency === null ? "–" : r.fluency.toFixed(3), r.text];
+        }), { "class": "ex-table steer-rows" }));
+      });
+    };
+    slider.addEventListener("input", draw);
+    draw();
+    box.appendChild(el("h4", {}, "Over all prompts"));
+    box.appendChild(table(["direction", "strength", "concept", "concept change", "fluency", "fluency loss", "flag"], d.summary.map(function (s) {
+      return [s.direction, s.alpha === null ? "prompted" : String(s.alpha), s.concept.toFixed(3), signed(s.concept_change, 3), s.fluency === null ? "–" : s.fluency.toFixed(3),
+        s.fluency_loss === null ? "–" : s.fluency_loss.toFixed(3), s.flag];
+    }), { "class": "ex-table steer-summary" }));
+    var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
+    return box;
+  }
+  var DRAW = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering };
   // Replace every JSON script element with a data-sb-plot kind under root by its drawing.
   function mountAll(root) {
     root.querySelectorAll('script[type="application/json"][data-sb-plot]').forEach(function (s) {
       s.replaceWith(DRAW[s.getAttribute("data-sb-plot")](JSON.parse(s.textContent)));
     });
   }
-  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, words: words, largest: largest, mountAll: mountAll };
+  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering, words: words, largest: largest, mountAll: mountAll };
 })();
