@@ -22,7 +22,7 @@ def lens_show(
     lens: str = typer_option(LensOptions, "lens"),
     model: str = typer.Option("gemma-3-270m", "--model", "-m", help="A decoder (the logit and tuned lens); the classifier lens reads the shipped sentiment classifier."),
     tuned: Optional[str] = typer.Option(None, "--tuned", help="The tuned lens file (default with --lens tuned: none; fit one with `shatterbox lens fit STORE`)."),
-    k: int = typer_option(LensOptions, "k"),
+    k: int = typer_option(LensOptions, "k", "-k"),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text (table over layers x positions), csv (one row per layer and position), json or html."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write csv/json/html to this file instead of standard output."),
 ) -> None:
@@ -67,7 +67,7 @@ def lens_fit(
 
     with _friendly_errors():
         if not Path(store).is_dir():
-            raise InputError(f"no activation store at {store!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL --layers all)", parameter="store")
+            raise InputError(f"no activation store at {store!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL --layers all)")
         target = Path(out) if out is not None else Path(store) / TUNED_FILE
         lens = TunedLens(epochs=epochs, learning_rate=learning_rate, batch_tokens=batch_tokens, held_out=held_out, max_tokens=max_tokens, seed=seed)
         with progress_of("tuned lens", "steps") as tick:
@@ -105,11 +105,12 @@ def steer(
 ) -> None:
     """Generate while adding strength x a direction to one layer's residual stream; score each continuation for the concept
     and for fluency, beside a random direction of the same length and prompting."""
-    from shatterbox.models import load
+    from shatterbox.models import language_model_parts, load
     from shatterbox.steering import middle_layer, steer as run_steer
 
     with _friendly_errors():
         loaded = load(model)
+        language_model_parts(loaded)  # a model that cannot generate is refused before any direction is built
         at = layer if layer is not None else middle_layer(loaded)
         with progress_of("directions", "sentences harvested") as tick:
             directions = _directions(loaded, at, diffmean, probe, factor, vector, labels, tick)
@@ -149,8 +150,7 @@ def _directions(model, layer: int, diffmean: Optional[str], probe: Optional[str]
     if vector is not None:
         found.append(steering.vector_direction(_npy(vector), layer, name=Path(vector).name))
     if not found:
-        raise InputError("give a direction: --diffmean sentiment, --diffmean STORE, --probe STORE, --factor FILE:INDEX or --vector FILE.npy",
-                         parameter="direction")
+        raise InputError("give a direction: --diffmean sentiment, --diffmean STORE, --probe STORE, --factor FILE:INDEX or --vector FILE.npy")
     return found
 
 

@@ -130,14 +130,16 @@ class TunedLens:
             rows = torch.from_numpy(order[inside * s.batch_tokens:(inside + 1) * s.batch_tokens])
             with torch.no_grad():
                 target = torch.log_softmax(head.logits(x[final][rows]), dim=-1)
+                p = target.exp()
+                entropy = float(-(p * target).sum(dim=-1).mean())  # KL = cross-entropy - entropy: the same gradient
             optimiser.zero_grad(set_to_none=True)
             total_kl = 0.0
             for h in trained:
                 state = x[h][rows]
                 moved = state + scale[h] * ((state / scale[h]) @ a[h].T + b[h])
-                kl = kl_to_final(target, torch.log_softmax(head.logits(moved, fast=True), dim=-1)).mean()
-                kl.backward()
-                total_kl += float(kl)
+                loss = torch.nn.functional.cross_entropy(head.logits(moved, fast=True), p)
+                loss.backward()
+                total_kl += float(loss.detach()) - entropy
             optimiser.step()
             epoch_kl.append(total_kl / max(len(trained), 1))
             if inside == steps_per_epoch - 1:
@@ -304,7 +306,7 @@ def _open(store: Any):
     if isinstance(store, Store):
         return store
     if not Path(store).is_dir():
-        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)", parameter="store")
+        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)")
     return Store.open(store)
 
 

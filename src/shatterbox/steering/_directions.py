@@ -119,7 +119,7 @@ def _store(store: Any):
     if isinstance(store, Store):
         return store
     if not Path(store).is_dir():
-        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)", parameter="store")
+        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)")
     return Store.open(store)
 
 
