@@ -122,13 +122,6 @@ def steer(
         _emit_result(result, [], fmt.value, out)
 
 
-def _labels(spec: str) -> tuple[str, str, str]:
-    column, _, values = spec.partition("=")
-    first, _, second = values.partition(",")
-    if not column.strip() or not first.strip() or not second.strip():
-        raise InputError(f"cannot read --labels {spec!r}: write COLUMN=FIRST,SECOND, e.g. label=positive,negative", parameter="labels")
-    return column.strip(), first.strip(), second.strip()
-
 
 def _directions(model, layer: int, diffmean: Optional[str], probe: Optional[str], factor: Optional[str], vector: Optional[str], labels: str, tick) -> list:
     from shatterbox import steering
@@ -138,9 +131,9 @@ def _directions(model, layer: int, diffmean: Optional[str], probe: Optional[str]
         if diffmean == "sentiment":
             found.append(steering.sentiment_direction(model, layer, progress=tick))
         else:
-            found.append(steering.diffmean(diffmean, layer, *_labels(labels)))
+            found.append(steering.diffmean(diffmean, layer, *steering.parse_labels(labels)))
     if probe is not None:
-        column, first, _ = _labels(labels)
+        column, first, _ = steering.parse_labels(labels)
         found.append(steering.probe_direction(probe, column, layer, first))
     if factor is not None:
         path, _, index = factor.rpartition(":")

@@ -12,9 +12,9 @@ Examples:
     [0.0, 0.5, 1.0]
 """
 
-from shatterbox.steering._directions import (Direction, diffmean, factor_direction, middle_layer, probe_direction, random_direction,
-                                              sentiment_direction, vector_direction)
+from shatterbox.steering._directions import (Direction, diffmean, factor_direction, middle_layer, parse_labels, probe_direction,
+                                              random_direction, sentiment_direction, vector_direction)
 from shatterbox.steering._steer import FLUENCY_LOSS, MOVES, SteeringResult, concept_tokens, fluency, greedy, parse_alphas, steer
 
 __all__ = ["Direction", "FLUENCY_LOSS", "MOVES", "SteeringResult", "concept_tokens", "diffmean", "factor_direction", "fluency", "greedy",
-           "middle_layer", "parse_alphas", "probe_direction", "random_direction", "sentiment_direction", "steer", "vector_direction"]
+           "middle_layer", "parse_alphas", "parse_labels", "probe_direction", "random_direction", "sentiment_direction", "steer", "vector_direction"]

@@ -73,6 +73,24 @@ class Direction:
         return {"name": self.name, "kind": self.kind, "layer": self.layer, "norm": round(self.norm, 6), "model": self.model}
 
 
+def parse_labels(spec: str) -> tuple[str, str, str]:
+    """``"COLUMN=FIRST,SECOND"`` -> (column, first, second): which label column and values a DiffMean or probe reads.
+
+    Examples:
+        >>> parse_labels("label=positive,negative")
+        ('label', 'positive', 'negative')
+        >>> parse_labels("label")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: cannot read labels 'label': write COLUMN=FIRST,SECOND, e.g. label=positive,negative
+    """
+    column, _, values = spec.partition("=")
+    first, _, second = values.partition(",")
+    if not column.strip() or not first.strip() or not second.strip():
+        raise InputError(f"cannot read labels {spec!r}: write COLUMN=FIRST,SECOND, e.g. label=positive,negative", parameter="labels")
+    return column.strip(), first.strip(), second.strip()
+
+
 def middle_layer(model: LoadedModel) -> int:
     """The hidden layer steering uses when none is given: the middle of the stack (concepts are most linearly steerable
     there in most decoders; the bench compares layers).

@@ -44,6 +44,20 @@ HELP = {
         "it when noising), 0 = none. Attribution patching estimates every cell from one forward and backward pass; the "
         "Spearman rank agreement says how far it can stand in for the exact map. Click a cell for its patched prediction."
     ),
+    "lens": (
+        "Rows are the decoder's hidden states (0 = embeddings, last = the last block's output), columns the text's positions. "
+        "Each cell is the token that layer would predict next if the model stopped there, read through the model's own final "
+        "norm and unembedding (logit lens) or through a translator trained per layer (tuned lens). Colour: the probability the "
+        "layer gives the model's final prediction (red = 1); bold: it is already on top. Mean KL is how far the layer's whole "
+        "distribution is from the final one (nats). The classifier lens applies the served classifier's head to every layer."
+    ),
+    "steering": (
+        "Each strength adds that multiple of the layer's median residual norm, along the direction, at every position while the "
+        "decoder generates. Concept: the shipped sentiment classifier's probability of the target for the continuation (or the "
+        "log-probability of the concept words). Fluency: how likely the unsteered model finds the continuation, in nats per "
+        "token (closer to 0 = more fluent). The random direction has the same length; a direction that moves the concept no "
+        "more than it is flagged. Prompting asks the same model in words."
+    ),
     "corpus": (
         "The activation stores of the served folder: model, corpus, tokens, columns and size. Choose one: the Factors, Projector, "
         "Probes and Neurons tabs read it. A search lists where a word occurs, a page at a time."

@@ -685,6 +685,44 @@
     });
   });
 
+  // ---- lens and steering: drawn by render/assets/plots.js as in pages and notebooks ----
+  document.querySelector('nav button[data-tab="lens"]').addEventListener("click", function () {
+    api("/api/lens/tuned").then(function (d) {
+      var pick = $("ln-tuned"), keep = pick.value; pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "—"));
+      d.stores.forEach(function (name) { pick.appendChild(el("option", { value: name }, name)); });
+      pick.value = keep;
+    }).catch(function (err) { showError("ln-error", err); });
+  });
+  $("ln-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = { text: $("ln-text").value, lens: $("ln-lens").value, k: +$("ln-k").value };
+    if ($("ln-tuned").value) body.tuned = $("ln-tuned").value;
+    run($("ln-form"), "ln-error", function () {
+      return job("/api/lens", body, "ln-progress", "lens").then(function (d) {
+        var box = $("ln-result"); box.textContent = ""; box.appendChild(plots.lens(d));
+      });
+    });
+  });
+  document.querySelector('nav button[data-tab="steering"]').addEventListener("click", function () {
+    (stores.length ? Promise.resolve() : loadStores()).then(function () {
+      var pick = $("st-store"), keep = pick.value; pick.textContent = ""; pick.appendChild(el("option", { value: "" }, "—"));
+      stores.forEach(function (s) { pick.appendChild(el("option", { value: s.name }, s.name)); });
+      pick.value = keep;
+    }).catch(function (err) { showError("st-error", err); });
+  });
+  $("st-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var body = { prompts: $("st-prompts").value.split("\n").filter(function (p) { return p.trim(); }), direction: $("st-direction").value,
+                 labels: $("st-labels").value, alphas: $("st-alphas").value, max_new_tokens: +$("st-tokens").value, concept: $("st-concept").value };
+    if ($("st-store").value) body.store = $("st-store").value;
+    if ($("st-layer").value !== "") body.layer = +$("st-layer").value;
+    run($("st-form"), "st-error", function () {
+      return job("/api/steer", body, "st-progress", "steer (prompts)").then(function (d) {
+        var box = $("st-result"); box.textContent = ""; box.appendChild(plots.steering(d));
+      });
+    });
+  });
+
   // ---- explain: the Dataset section (corpus-level attributions) ----
   function loadDatasets() {
     return api("/api/datasets").then(function (d) {
