@@ -42,6 +42,7 @@ class Settings:
     held_out: float = LENS.held_out
     max_tokens: int = LENS.max_tokens
     seed: int = LENS.seed
+    init: str = LENS.init
 
 
 class TunedLens:
@@ -60,8 +61,8 @@ class TunedLens:
     """
 
     def __init__(self, *, epochs: int = LENS.epochs, learning_rate: float = LENS.learning_rate, batch_tokens: int = LENS.batch_tokens,
-                 held_out: float = LENS.held_out, max_tokens: int = LENS.max_tokens, seed: int = LENS.seed) -> None:
-        self.settings = Settings(epochs, learning_rate, batch_tokens, held_out, max_tokens, seed)
+                 held_out: float = LENS.held_out, max_tokens: int = LENS.max_tokens, seed: int = LENS.seed, init: str = LENS.init) -> None:
+        self.settings = Settings(epochs, learning_rate, batch_tokens, held_out, max_tokens, seed, init)
         _check_settings(self.settings)
 
     # --- fitting ---------------------------------------------------------------------------------
@@ -78,11 +79,10 @@ class TunedLens:
             ...
             shatterbox.errors.InputError: no activation store at 'no-such-store': harvest one first (shatterbox harvest CORPUS OUT --model MODEL)
         """
-        from shatterbox.store import Store
+        from shatterbox.store import harvested_model
 
         store = _open(store)
-        assert isinstance(store, Store)
-        model = store.harvested_model(model)
+        model = harvested_model(store, model)
         head = readout(model)
         layers = list(range(model.n_layers + 1))
         store.require_hidden(layers)
@@ -116,6 +116,12 @@ class TunedLens:
         trained = layers[:-1]
         a = {h: torch.zeros(width, width, requires_grad=True) for h in trained}
         b = {h: torch.zeros(width, requires_grad=True) for h in trained}
+        if self.settings.init == "lstsq":
+            with torch.no_grad():
+                for h in trained:
+                    a_h, b_h = least_squares(x[h], x[final], scale[h])
+                    a[h].copy_(a_h)
+                    b[h].copy_(b_h)
         params = [p for h in trained for p in (a[h], b[h])]
         optimiser = torch.optim.Adam(params, lr=self.settings.learning_rate)
         s = self.settings
@@ -290,11 +296,36 @@ class TunedLens:
             raise InputError("this tuned lens is not fitted yet: call fit(store) or TunedLens.load(path) first", parameter="tuned")
 
 
+def least_squares(x: torch.Tensor, final: torch.Tensor, scale: float, *, ridge: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(A, b)`` such that ``x + scale * ((x / scale) A^T + b)`` is the (ridge) least-squares estimate of ``final``, each
+    token weighted by 1 / its final state's mean square (the final norm divides by it, so each token's direction counts
+    alike). Every output dimension is its own regression on the same inputs.
+
+    Examples:
+        >>> x = torch.randn(200, 3)
+        >>> a, b = least_squares(x, 2 * x + 1, 1.0, ridge=0.0)
+        >>> torch.allclose(a, torch.eye(3), atol=1e-3), torch.allclose(b, torch.ones(3), atol=1e-3)
+        (True, True)
+    """
+    u = (x / scale).double()
+    design = torch.cat([u, torch.ones(len(u), 1, dtype=u.dtype)], dim=1)
+    residual = final.double() / scale - u
+    weight = 1.0 / final.double().pow(2).mean(dim=1, keepdim=True).clamp(min=1e-12)
+    gram = design.T @ (design * weight)
+    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
+    theta = torch.linalg.solve(gram, design.T @ (residual * weight))  # [width + 1, width]
+    return theta[:-1].T.float(), theta[-1].float()
+
+
 def _check_settings(s: Settings) -> None:
     from shatterbox.options import LensOptions, spec
 
     for name, value in asdict(s).items():
         rule = spec(LensOptions, name)
+        if rule.choices is not None:
+            if value not in rule.choices:
+                raise InputError(f"{name}={value!r} is not one of {', '.join(rule.choices)}", parameter=name)
+            continue
         if not isinstance(value, (int, float)) or not np.isfinite(value) or (rule.ge is not None and value < rule.ge) or (rule.le is not None and value > rule.le):
             raise InputError(f"{name}={value!r} is out of range: give {rule.ge:g} to {rule.le:g}" if rule.le is not None else
                              f"{name}={value!r} is out of range: give at least {rule.ge:g}", parameter=name)

@@ -169,7 +169,9 @@ def causal_units(run: str | Path, *, model: LoadedModel | None = None, limit: in
 
 
 def _store_model(store, model: LoadedModel | None) -> LoadedModel:
-    return store.harvested_model(model)
+    from shatterbox.store import harvested_model
+
+    return harvested_model(store, model)
 
 
 def _unit_plans(record: dict, model: LoadedModel, texts: list[str], units: list[dict]) -> Callable[[int, int], list[Intervention]]:

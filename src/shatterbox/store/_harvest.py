@@ -29,6 +29,7 @@ from shatterbox.store import _layout as lay
 
 if TYPE_CHECKING:
     from shatterbox.models import LoadedModel
+    from shatterbox.store._store import Store
 
 BATCH_TOKENS = 2048  # padded tokens per forward pass (larger batches run slower on CPU: cache)
 ATTENTION_BYTES = 256 << 20  # attention probabilities of one forward pass, all layers
@@ -179,6 +180,28 @@ def harvest(
     with bounded_heap():  # freed activation buffers go back to the OS: memory stays flat over the corpus
         _run(root, manifest, loaded, corpus, columns, batch_tokens, repair, progress, engine)
     return Store.open(root)
+
+
+def harvested_model(store: "Store", model: "LoadedModel | None" = None) -> "LoadedModel":
+    """The model ``store`` was harvested with: ``model`` checked against the manifest's weights hash, or loaded by the
+    manifest's name (a random-weights model must be passed, as it cannot be loaded by name).
+
+    Examples:
+        >>> import tempfile
+        >>> from shatterbox.corpus import Corpus
+        >>> harvested_model(harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="1")).name
+        'default'
+    """
+    from shatterbox.models import load
+
+    name = store.manifest["model"]["name"]
+    if model is None:
+        if "(random weights" in name:
+            raise InputError(f"the store was harvested with {name!r}: pass that model (random_weights(load(), seed)) as model=", parameter="model")
+        model = load(name)
+    if model_hash(model) != store.manifest["model"]["hash"]:
+        raise InputError(f"the store was harvested with {name!r}, not with {model.name!r}: give that model", parameter="model")
+    return model
 
 
 def model_hash(loaded: "LoadedModel") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -14,9 +14,6 @@ import pyarrow as pa
 from shatterbox.engines import Engine, as_engine
 from shatterbox.errors import InputError, StoreCorrupt, StoreError
 from shatterbox.store import _layout as lay
-
-if TYPE_CHECKING:
-    from shatterbox.models import LoadedModel
 
 REPAIR = "re-run the harvest that made it with repair=True (it redoes only the damaged shards), or delete the store and harvest again"
 READ_ROWS = 16384  # rows per chunk when streaming activations
@@ -176,30 +173,6 @@ class Store:
     def width(self, column: str) -> int:
         """Values per row of an activation column (e.g. 384 for ``hidden_3`` of the default model)."""
         return int(self._column(column)["width"])
-
-    def harvested_model(self, model: "LoadedModel | None" = None) -> "LoadedModel":
-        """The model this store was harvested with: ``model`` checked against the manifest's weights hash, or loaded by
-        the manifest's name (a random-weights model must be passed, as it cannot be loaded by name).
-
-        Examples:
-            >>> import tempfile
-            >>> from shatterbox.corpus import Corpus
-            >>> from shatterbox.store import harvest
-            >>> harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="1").harvested_model().name
-            'default'
-        """
-        from shatterbox.models import load
-        from shatterbox.store._harvest import model_hash
-
-        name = self.manifest["model"]["name"]
-        if model is None:
-            if "(random weights" in name:
-                raise InputError(f"the store was harvested with {name!r}: pass that model (random_weights(load(), seed)) as model=",
-                                 parameter="model")
-            model = load(name)
-        if model_hash(model) != self.manifest["model"]["hash"]:
-            raise InputError(f"the store was harvested with {name!r}, not with {model.name!r}: give that model", parameter="model")
-        return model
 
     def to_dict(self) -> dict:
         """JSON-ready summary: model, corpus, columns, shards, tokens, size on disk."""
