@@ -239,8 +239,6 @@ class LensOptions:
     max_tokens: int = option(20_000, "Tuned lens: the most training tokens read from the store (memory: tokens x layers x width x 4 bytes).",
                              ge=100, le=10_000_000)
     seed: int = option(0, "Seed of the held-out split, the token sample and the translators' training order.", ge=0)
-    init: str = option("lstsq", "Tuned lens: translators start as the identity (the logit lens), or as the least-squares map from the "
-                                "layer to the final layer (lstsq; then KL training refines them).", choices=("lstsq", "identity"))
 
 
 LENS = LensOptions()

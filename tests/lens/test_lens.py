@@ -153,7 +153,7 @@ def test_the_tuned_lens_undoes_a_planted_rotation_on_held_out_states():
     hidden, head = _planted()
     train = {h: x[:1000] for h, x in hidden.items()}
     held = {h: x[1000:] for h, x in hidden.items()}
-    lens = TunedLens(epochs=30, learning_rate=1e-2, batch_tokens=100, init="identity").fit_arrays(train, head)
+    lens = TunedLens(epochs=30, learning_rate=1e-2, batch_tokens=100).fit_arrays(train, head)
     rows = lens.score_arrays(held, head)
     assert rows[1]["tuned_kl"] == 0.0 and rows[1]["logit_kl"] == 0.0  # the last layer's translator is the identity
     assert rows[0]["logit_kl"] > 1.0  # the rotated copy is unreadable by the logit lens ...
@@ -164,16 +164,9 @@ def test_the_tuned_lens_undoes_a_planted_rotation_on_held_out_states():
 
 def test_an_untrained_translator_is_the_logit_lens():
     hidden, head = _planted()
-    lens = TunedLens(epochs=1, learning_rate=1e-6, batch_tokens=1000, init="identity").fit_arrays({h: x[:1000] for h, x in hidden.items()}, head)
-    row = lens.score_arrays({h: x[1000:] for h, x in hidden.items()}, head)[0]
-    assert abs(row["tuned_kl"] - row["logit_kl"]) < 0.05 * row["logit_kl"]
-
-
-def test_the_least_squares_start_undoes_the_rotation_before_any_training():
-    hidden, head = _planted()
     lens = TunedLens(epochs=1, learning_rate=1e-6, batch_tokens=1000).fit_arrays({h: x[:1000] for h, x in hidden.items()}, head)
     row = lens.score_arrays({h: x[1000:] for h, x in hidden.items()}, head)[0]
-    assert row["tuned_kl"] < 1e-3 * row["logit_kl"] and row["tuned_top1"] == 1.0
+    assert abs(row["tuned_kl"] - row["logit_kl"]) < 0.05 * row["logit_kl"]
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +221,7 @@ RESUME = textwrap.dedent("""
     from shatterbox.lens import TunedLens, _tuned
     _tuned.CHECKPOINT_SECONDS = 0.0
     hidden, head = _planted()
-    lens = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50, init="identity").fit_arrays(hidden, head, checkpoint=sys.argv[1],
+    lens = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50).fit_arrays(hidden, head, checkpoint=sys.argv[1],
                                                                                progress=lambda d, t: print(d, flush=True))
 """)
 
@@ -253,8 +246,8 @@ def test_a_killed_fit_resumes_from_its_checkpoint_to_the_same_translators(tmp_pa
     assert 0 < resumed_from < 40 * 24
     hidden, head = _planted()
     steps = []
-    resumed = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50, init="identity").fit_arrays(hidden, head, checkpoint=checkpoint,
+    resumed = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50).fit_arrays(hidden, head, checkpoint=checkpoint,
                                                                                    progress=lambda d, t: steps.append(d))
     assert steps[0] == resumed_from + 1 and not checkpoint.exists()
-    whole = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50, init="identity").fit_arrays(hidden, head)
+    whole = TunedLens(epochs=40, learning_rate=1e-2, batch_tokens=50).fit_arrays(hidden, head)
     assert torch.allclose(resumed.weight_[0], whole.weight_[0], atol=1e-6) and torch.allclose(resumed.bias_[0], whole.bias_[0], atol=1e-6)

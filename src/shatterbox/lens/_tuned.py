@@ -42,7 +42,6 @@ class Settings:
     held_out: float = LENS.held_out
     max_tokens: int = LENS.max_tokens
     seed: int = LENS.seed
-    init: str = LENS.init
 
 
 class TunedLens:
@@ -61,8 +60,8 @@ class TunedLens:
     """
 
     def __init__(self, *, epochs: int = LENS.epochs, learning_rate: float = LENS.learning_rate, batch_tokens: int = LENS.batch_tokens,
-                 held_out: float = LENS.held_out, max_tokens: int = LENS.max_tokens, seed: int = LENS.seed, init: str = LENS.init) -> None:
-        self.settings = Settings(epochs, learning_rate, batch_tokens, held_out, max_tokens, seed, init)
+                 held_out: float = LENS.held_out, max_tokens: int = LENS.max_tokens, seed: int = LENS.seed) -> None:
+        self.settings = Settings(epochs, learning_rate, batch_tokens, held_out, max_tokens, seed)
         _check_settings(self.settings)
 
     # --- fitting ---------------------------------------------------------------------------------
@@ -112,16 +111,13 @@ class TunedLens:
         if n < 2:
             raise InputError("the tuned lens needs at least 2 training tokens: harvest more sentences", parameter="store")
         x = {h: torch.from_numpy(np.ascontiguousarray(hidden[h], dtype=np.float32)) for h in layers}
-        scale = {h: float(x[h].pow(2).mean().sqrt().clamp(min=1e-6)) for h in layers}
+        # each input and output dimension standardised: Gemma-like residual streams hold a few dimensions thousands of
+        # times larger than the rest, and one scale for all would leave the small ones untrainable
+        mean = {h: x[h].mean(dim=0) for h in layers}
+        std = {h: x[h].std(dim=0).clamp(min=1e-6) for h in layers}
         trained = layers[:-1]
         a = {h: torch.zeros(width, width, requires_grad=True) for h in trained}
         b = {h: torch.zeros(width, requires_grad=True) for h in trained}
-        if self.settings.init == "lstsq":
-            with torch.no_grad():
-                for h in trained:
-                    a_h, b_h = least_squares(x[h], x[final], scale[h])
-                    a[h].copy_(a_h)
-                    b[h].copy_(b_h)
         params = [p for h in trained for p in (a[h], b[h])]
         optimiser = torch.optim.Adam(params, lr=self.settings.learning_rate)
         s = self.settings
@@ -142,7 +138,7 @@ class TunedLens:
             total_kl = 0.0
             for h in trained:
                 state = x[h][rows]
-                moved = state + scale[h] * ((state / scale[h]) @ a[h].T + b[h])
+                moved = state + ((state - mean[h]) / std[h] @ a[h].T + b[h]) * std[h]
                 loss = torch.nn.functional.cross_entropy(head.logits(moved, fast=True), p)
                 loss.backward()
                 total_kl += float(loss.detach()) - entropy
@@ -157,8 +153,13 @@ class TunedLens:
             if progress is not None:
                 progress(step + 1, total)
         self.layers_ = layers
-        self.weight_ = {h: (a[h].detach().clone() if h in a else torch.zeros(width, width)) for h in layers}
-        self.bias_ = {h: (scale[h] * b[h].detach().clone() if h in b else torch.zeros(width)) for h in layers}
+        self.weight_, self.bias_ = {}, {}
+        for h in layers:  # written as h + h @ W.T + bias (what translate() and the file hold)
+            if h not in a:
+                self.weight_[h], self.bias_[h] = torch.zeros(width, width), torch.zeros(width)
+                continue
+            w = std[h][:, None] * a[h].detach() / std[h][None, :]
+            self.weight_[h], self.bias_[h] = w.clone(), (std[h] * b[h].detach() - w @ mean[h]).clone()
         self.history_ = history
         self.n_train_ = n
         if checkpoint is not None and Path(checkpoint).exists():
@@ -294,27 +295,6 @@ class TunedLens:
     def _fitted(self, names: Sequence[str] = ("weight_",)) -> None:
         if not all(hasattr(self, n) for n in names):
             raise InputError("this tuned lens is not fitted yet: call fit(store) or TunedLens.load(path) first", parameter="tuned")
-
-
-def least_squares(x: torch.Tensor, final: torch.Tensor, scale: float, *, ridge: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(A, b)`` such that ``x + scale * ((x / scale) A^T + b)`` is the (ridge) least-squares estimate of ``final``, each
-    token weighted by 1 / its final state's mean square (the final norm divides by it, so each token's direction counts
-    alike). Every output dimension is its own regression on the same inputs.
-
-    Examples:
-        >>> x = torch.randn(200, 3)
-        >>> a, b = least_squares(x, 2 * x + 1, 1.0, ridge=0.0)
-        >>> torch.allclose(a, torch.eye(3), atol=1e-3), torch.allclose(b, torch.ones(3), atol=1e-3)
-        (True, True)
-    """
-    u = (x / scale).double()
-    design = torch.cat([u, torch.ones(len(u), 1, dtype=u.dtype)], dim=1)
-    residual = final.double() / scale - u
-    weight = 1.0 / final.double().pow(2).mean(dim=1, keepdim=True).clamp(min=1e-12)
-    gram = design.T @ (design * weight)
-    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
-    theta = torch.linalg.solve(gram, design.T @ (residual * weight))  # [width + 1, width]
-    return theta[:-1].T.float(), theta[-1].float()
 
 
 def _check_settings(s: Settings) -> None:
