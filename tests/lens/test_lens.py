@@ -101,7 +101,7 @@ def test_gemma_logit_lens(gemma):
     r = logit_lens(gemma, "The capital of France is")
     assert float(r.kl[-1].max()) <= 1e-5 and (r.rank[-1] == 0).all()
     assert r.mean_kl[1] > r.mean_kl[-2] > 0  # early layers are further from the final distribution than late ones
-    assert "▁Paris" in [t for t, _ in r.top[-1][-1]]
+    assert [r.top[h][-1][0][0] for h in (13, 16, 17)] == ["▁Paris"] * 3 and r.predicted[-1] == "▁the"  # formed, then deferred
     assert r.to_json()  # strict JSON
     assert r.to_csv().count("\n") == 1 + len(r.layers) * len(r.tokens)
 
@@ -114,6 +114,7 @@ def test_the_classifier_lens_at_the_last_layer_is_the_classifiers_output_and_eac
     text = "The film was not bad at all."
     r = classifier_lens(clf, text)
     assert np.allclose(r.probs[-1], clf.predict([text])[0], atol=1e-5) and r.kl[-1] <= 1e-6
+    assert r.predicted == ["negative"] * 3 + ["positive"] * 4 and np.round(r.probs[3:, 1], 2).tolist() == [0.52, 0.81, 0.92, 0.99]  # docs/lens.md
     inputs = clf.tokenizer([text], return_tensors="pt")
     with torch.inference_mode():
         states = clf.model.model(**inputs, output_hidden_states=True).hidden_states

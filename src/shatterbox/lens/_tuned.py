@@ -133,15 +133,16 @@ class TunedLens:
             with torch.no_grad():
                 target = torch.log_softmax(head.logits(x[final][rows]), dim=-1)
                 p = target.exp()
+                p_half = p.to(torch.bfloat16)
                 entropy = float(-(p * target).sum(dim=-1).mean())  # KL = cross-entropy - entropy: the same gradient
             optimiser.zero_grad(set_to_none=True)
             total_kl = 0.0
             for h in trained:
                 state = x[h][rows]
                 moved = state + ((state - mean[h]) / std[h] @ a[h].T + b[h]) * std[h]
-                loss = torch.nn.functional.cross_entropy(head.logits(moved, fast=True), p)
+                loss = torch.nn.functional.cross_entropy(head.logits(moved, fast=True), p_half)  # bfloat16: a third faster
                 loss.backward()
-                total_kl += float(loss.detach()) - entropy
+                total_kl += float(loss.detach().float()) - entropy
             optimiser.step()
             epoch_kl.append(total_kl / max(len(trained), 1))
             if inside == steps_per_epoch - 1:
