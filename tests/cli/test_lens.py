@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import shatterbox as sb
 from shatterbox.cli import app
 from shatterbox.corpus import load_corpus
 from shatterbox.lens import TunedLens, classifier_lens, logit_lens
@@ -86,7 +85,7 @@ def test_steer_with_a_vector_gives_every_format(tmp_path, tiny_dir, tiny_models)
     (["steer", "hi", "--model", "{llama}"], "give a direction: --diffmean sentiment"),
     (["steer", "hi", "--model", "{llama}", "--vector", "/nonexistent.npy"], "cannot read the --vector '/nonexistent.npy'"),
     (["steer", "hi", "--model", "{llama}", "--factor", "f.safetensors"], "cannot read --factor 'f.safetensors': write FILE:INDEX"),
-    (["steer", "hi", "--model", "{llama}", "--diffmean", "/nonexistent"], "no activation store at '/nonexistent'"),
+    (["steer", "hi", "--model", "{llama}", "--diffmean", "/nonexistent"], "'/nonexistent' is not a shatterbox store"),
     (["steer", "hi", "--model", "{llama}", "--vector", "{wide}", "--layer", "1"], "has 7 numbers but the residual stream"),
     (["steer", "hi", "--model", "{llama}", "--vector", "{good}", "--layer", "1", "--alphas", "1,nan"], "strength 'nan' is not a finite number"),
     (["steer", "hi", "--model", "{llama}", "--vector", "{good}", "--layer", "5"], "layer 5 is out of range"),

@@ -8,12 +8,11 @@ import pyarrow as pa
 import pytest
 import torch
 
-import shatterbox as sb
 from shatterbox.corpus import Corpus, load_corpus
 from shatterbox.errors import InputError
 from shatterbox.generation import generate, tokenize_prompt
 from shatterbox.patching import Site, add
-from shatterbox.steering import (Direction, SteeringResult, diffmean, factor_direction, greedy, parse_alphas, probe_direction, random_direction,
+from shatterbox.steering import (SteeringResult, diffmean, factor_direction, greedy, parse_alphas, probe_direction, random_direction,
                                  steer, vector_direction)
 from shatterbox.store import harvest
 

@@ -9,7 +9,7 @@ from shatterbox.classifiers.sentiment import sentiment
 from shatterbox.lens import classifier_lens, logit_lens
 from shatterbox.steering import sentiment_direction, steer
 from shatterbox.web import create_app, running
-from tests.conftest import local_client, open_app, watch
+from tests.conftest import local_client, watch
 
 TEXT = "hello world, this is a tiny corpus"
 PROMPTS = ["hello world, this is", "The output shows"]

@@ -14,7 +14,7 @@ from shatterbox.factors._data import LayerVectors, hidden_layers, layer_vectors
 from shatterbox.factors._fista import SparseDictionary
 from shatterbox.factors._metrics import FitReport, evaluate
 from shatterbox.factors._sae import SparseAutoencoder
-from shatterbox.store import Store
+from shatterbox.store import Store, as_store
 
 LEVELS = ("low", "mid", "high")
 TOP_FRACTION = 0.01  # importance of a factor at a layer: mean of its top 1 % coefficients there (at least 10)
@@ -220,7 +220,7 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
         >>> fit_factors(s, per_layer=True, n_factors=32, alpha=1.0, n_epochs=1).importance_.shape
         (96, 3)
     """
-    store = store if isinstance(store, Store) else Store.open(store)
+    store = as_store(store)
     if layers is None:
         layers = [l for l in hidden_layers(store) if l > 0] or None
     vectors = vectors or layer_vectors(store, layers, max_tokens=max_tokens, heldout=heldout, seed=seed)
@@ -272,7 +272,7 @@ def seed_spread(store: Store | str | Path, seeds: tuple[int, ...] = (0, 1, 2), *
     """
     if len(seeds) < 2:
         raise InputError("a spread needs at least two seeds")
-    store = store if isinstance(store, Store) else Store.open(store)
+    store = as_store(store)
     return spread([fit_factors(store, seed=s, **kwargs) for s in seeds])
 
 

@@ -76,11 +76,11 @@ class TunedLens:
             >>> TunedLens().fit("no-such-store")
             Traceback (most recent call last):
             ...
-            shatterbox.errors.InputError: no activation store at 'no-such-store': harvest one first (shatterbox harvest CORPUS OUT --model MODEL)
+            shatterbox.errors.StoreError: 'no-such-store' is not a shatterbox store (no manifest.json): make one with `shatterbox harvest CORPUS --out no-such-store`
         """
-        from shatterbox.store import harvested_model
+        from shatterbox.store import as_store, harvested_model
 
-        store = _open(store)
+        store = as_store(store)
         model = harvested_model(store, model)
         head = readout(model)
         layers = list(range(model.n_layers + 1))
@@ -110,7 +110,7 @@ class TunedLens:
         n, width = hidden[final].shape
         if n < 2:
             raise InputError("the tuned lens needs at least 2 training tokens: harvest more sentences", parameter="store")
-        x = {h: torch.from_numpy(np.ascontiguousarray(hidden[h], dtype=np.float32)) for h in layers}
+        x = {h: torch.from_numpy(np.array(hidden[h], dtype=np.float32)) for h in layers}  # a writable copy
         # each input and output dimension standardised: Gemma-like residual streams hold a few dimensions thousands of
         # times larger than the rest, and one scale for all would leave the small ones untrainable
         mean = {h: x[h].mean(dim=0) for h in layers}
@@ -310,16 +310,6 @@ def _check_settings(s: Settings) -> None:
         if not isinstance(value, (int, float)) or not np.isfinite(value) or (rule.ge is not None and value < rule.ge) or (rule.le is not None and value > rule.le):
             raise InputError(f"{name}={value!r} is out of range: give {rule.ge:g} to {rule.le:g}" if rule.le is not None else
                              f"{name}={value!r} is out of range: give at least {rule.ge:g}", parameter=name)
-
-
-def _open(store: Any):
-    from shatterbox.store import Store
-
-    if isinstance(store, Store):
-        return store
-    if not Path(store).is_dir():
-        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)")
-    return Store.open(store)
 
 
 def _token_split(store, s: Settings) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:

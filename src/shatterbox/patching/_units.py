@@ -82,9 +82,9 @@ def sentence_effects(store: Any, site: Site, texts: Sequence[str], *, model: Loa
         'sentence_effects'
     """
     from shatterbox.patching._hooks import check_site, zero
-    from shatterbox.store import Store
+    from shatterbox.store import as_store
 
-    store = store if isinstance(store, Store) else Store.open(store)
+    store = as_store(store)
     model = _store_model(store, model)
     check_site(model, site)
     if how not in ("mean", "zero"):
@@ -244,10 +244,10 @@ def probe_direction_effects(store: Any, property: str, *, layers: Sequence[int] 
         'probe_direction_effects'
     """
     from shatterbox.probes import examples as probe_examples, features, make_probe
-    from shatterbox.store import Store
+    from shatterbox.store import as_store
 
     started = time.perf_counter()
-    store = store if isinstance(store, Store) else Store.open(store)
+    store = as_store(store)
     model = _store_model(store, model)
     found = probe_examples(store, property, limit=examples, seed=seed)
     chosen = [int(x) for x in (layers if layers is not None else store.layers("hidden"))]

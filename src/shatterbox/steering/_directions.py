@@ -13,6 +13,7 @@ import torch
 
 from shatterbox.errors import InputError
 from shatterbox.models import LoadedModel
+from shatterbox.store import as_store
 
 
 @dataclass
@@ -131,16 +132,6 @@ def random_direction(model: LoadedModel, layer: int, *, seed: int = 0) -> Direct
     return Direction(f"random (seed {seed})", "random", int(layer), v / v.norm(), model.name)
 
 
-def _store(store: Any):
-    from shatterbox.store import Store
-
-    if isinstance(store, Store):
-        return store
-    if not Path(store).is_dir():
-        raise InputError(f"no activation store at {str(store)!r}: harvest one first (shatterbox harvest CORPUS OUT --model MODEL)")
-    return Store.open(store)
-
-
 def diffmean(store: Any, layer: int, column: str, positive: str, negative: str) -> Direction:
     """DiffMean: the mean hidden state (layer ``layer``, every non-special token) of the store's sentences whose label
     ``column`` is ``positive``, minus that of the sentences labelled ``negative``.
@@ -155,7 +146,7 @@ def diffmean(store: Any, layer: int, column: str, positive: str, negative: str) 
         >>> d.kind, d.vector.shape[0]
         ('diffmean', 384)
     """
-    store = _store(store)
+    store = as_store(store)
     store.require_hidden([layer])
     names = store.sentences().schema.names
     if column not in names or column in ("id", "text"):
@@ -194,7 +185,7 @@ def probe_direction(store: Any, property: str, layer: int, label: str, *, exampl
     """
     from shatterbox.probes import PROPERTIES, examples as probe_examples, features, make_probe
 
-    store = _store(store)
+    store = as_store(store)
     store.require_hidden([layer])
     level = "token" if property in PROPERTIES else "sentence"  # a label column of the corpus: one mean-pooled vector per sentence
     found = probe_examples(store, property, level=level, limit=examples, seed=seed)
@@ -237,7 +228,7 @@ def factor_direction(factors: Any, factor: int, layer: int) -> Direction:
     model_name, digest = str(factors.store.get("model", "")), ""
     path = factors.store.get("path")
     if path and Path(path, "manifest.json").is_file():
-        digest = _store(path).manifest["model"]["hash"]
+        digest = as_store(path).manifest["model"]["hash"]
     return Direction(f"factor {factor}", "factor", int(layer), vector, model_name, digest)
 
 

@@ -30,7 +30,7 @@ Examples:
 from shatterbox.store._control import check_control, control_problems, random_seed, same_sentences
 from shatterbox.store._harvest import BATCH_TOKENS, SHARD_BYTES, Column, harvest, harvested_model, model_hash, parse_layers, parse_ranges, parse_what
 from shatterbox.store._layout import META_COLUMNS
-from shatterbox.store._store import Store, TopK
+from shatterbox.store._store import Store, TopK, as_store
 
-__all__ = ["BATCH_TOKENS", "META_COLUMNS", "SHARD_BYTES", "Column", "Store", "TopK", "check_control", "control_problems", "harvest", "harvested_model", "model_hash",
+__all__ = ["BATCH_TOKENS", "META_COLUMNS", "SHARD_BYTES", "Column", "Store", "TopK", "as_store", "check_control", "control_problems", "harvest", "harvested_model", "model_hash",
            "parse_layers", "parse_ranges", "parse_what", "random_seed", "same_sentences"]

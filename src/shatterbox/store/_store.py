@@ -458,6 +458,18 @@ class Store:
         return name
 
 
+def as_store(store: "Store | str | Path") -> "Store":
+    """``store`` itself, or the store at that path opened (a path that is not one: one message naming the fix).
+
+    Examples:
+        >>> as_store("/nonexistent")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.StoreError: '/nonexistent' is not a shatterbox store (no manifest.json): make one with `shatterbox harvest CORPUS --out /nonexistent`
+    """
+    return store if isinstance(store, Store) else Store.open(store)
+
+
 def _reopen(root: str) -> "Store":
     return Store.open(root, partial=True)
 
