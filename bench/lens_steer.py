@@ -4,6 +4,8 @@ Tuned lens: harvest shipped WordNet sentences (every hidden layer), train the tr
 layer's held-out KL to the final layer for the logit and the tuned lens, their ratio, top-1 agreement, and the training
 time against the 30-minute budget.
 
+Logit lens: shatterbox against the same lens written with nnsight, on 5 prompts (time, largest KL difference, top-5).
+
 Steering: 20 neutral prompts continued with a sentiment direction added at the middle layer, 5 strengths, for DiffMean
 (the shipped positive minus negative sentences), a linear probe's weights and the SAE latent that separates the two sets
 best, beside a random direction of the same length and prompting; concept score (the shipped sentiment classifier) and
@@ -34,6 +36,56 @@ PROMPTS = [
     "The film I saw last night", "My brother bought a", "The restaurant on the corner", "This morning the bus", "The book on the table",
     "After lunch we", "The hotel room was", "The phone call from my aunt", "The city council decided", "The garden behind the house",
 ]
+
+
+def with_nnsight(model, text: str, k: int = 5) -> tuple[list, list]:
+    """The logit lens as a user writes it with nnsight (its documented pattern): save every layer's output in one trace,
+    then the final norm and unembedding on each; per layer, KL to the final layer and the top-k ids."""
+    import warnings
+
+    import nnsight
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = nnsight.NNsight(model.model)
+    ids = model.tokenizer(text, return_tensors="pt")["input_ids"]
+    saved = {}
+    with torch.inference_mode():
+        with traced.trace(ids):
+            for i in range(model.n_layers):
+                saved[i] = traced.model.layers[i].output.save()
+            final = traced.lm_head.output.save()
+        final_logp = torch.log_softmax(final[0].float(), -1)
+        kls, tops = [], []
+        for i in range(model.n_layers):
+            logp = torch.log_softmax(model.model.lm_head(model.model.model.norm(saved[i][0])).float(), -1)
+            kls.append((final_logp.exp() * (final_logp - logp)).sum(-1))
+            tops.append(logp.topk(k, -1).indices)
+    return kls, tops
+
+
+def lens_against_nnsight(model, texts: list[str]) -> dict:
+    """shatterbox's logit lens and the nnsight version on the same texts: time and the largest KL difference."""
+    from shatterbox.lens import logit_lens
+
+    ours = theirs = 0.0
+    worst, same_top = 0.0, True
+    for text in texts:
+        started = time.perf_counter()
+        r = logit_lens(model, text)
+        ours += time.perf_counter() - started
+        started = time.perf_counter()
+        kls, tops = with_nnsight(model, text)
+        theirs += time.perf_counter() - started
+        worst = max(worst, max(float(np.abs(r.kl[i + 1] - kls[i].numpy()).max()) for i in range(model.n_layers)))
+        same_top &= all(
+            [t for t, _ in r.top[i + 1][p]] == model.tokenizer.convert_ids_to_tokens(tops[i][p].tolist())
+            for i in range(model.n_layers) for p in range(len(r.tokens))
+        )
+    print(f"logit lens, {len(texts)} prompts, every layer and position: shatterbox {ours:.1f} s, nnsight 0.8 {theirs:.1f} s "
+          f"({theirs / ours:.2f}x); largest KL difference {worst:.1e} nats; same top-5 tokens everywhere: {same_top}")
+    return {"ours_s": ours, "nnsight_s": theirs, "largest_kl_difference": worst, "same_top": same_top}
 
 
 def tuned_lens(args, model) -> dict:
@@ -139,14 +191,16 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--sae-factors", type=int, default=1024)
     parser.add_argument("--skip-lens", action="store_true")
+    parser.add_argument("--skip-steering", action="store_true")
     parser.add_argument("--out", default="bench-out")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     model = sb.load("gemma-3-270m")
-    found = {}
+    found = {"nnsight": lens_against_nnsight(model, PROMPTS[:5])}
     if not args.skip_lens:
         found["tuned_lens"] = tuned_lens(args, model)
-    found["steering"] = steering(args, model)
+    if not args.skip_steering:
+        found["steering"] = steering(args, model)
     (Path(args.out) / "lens_steer.json").write_text(json.dumps(found, allow_nan=False, default=float))
 
 

@@ -165,3 +165,16 @@ def test_gemma_strength_zero_is_plain_generation_and_diffmean_moves_sentiment(ge
         assert next(x for x in r.rows if x["prompt"] == k and x["kind"] == "none")["text"] == generate(gemma, prompt, max_new_tokens=10).continuation
     by = {(s["kind"], s["alpha"]): s for s in r.summary()}
     assert by[("diffmean", 0.05)]["concept_change"] > by[("random", 0.05)]["concept_change"] + 0.1
+
+
+def test_generated_positions_steer_only_from_the_last_prompt_token_on(tiny_models):
+    """At the last hidden state no position reads another, so the first step's distribution is the same whether the
+    direction is added everywhere or from the last prompt token on; one layer down, earlier positions feed the last."""
+    model = tiny_models["llama-gqa"]
+    ids = tokenize_prompt(model, PROMPTS[0]).ids
+    direction = model.model.lm_head.weight[123].detach() * 3.0
+    for layer, same in ((model.n_layers, True), (1, False)):
+        plans = [[add(Site("hidden", layer), direction)]]
+        _, everywhere = greedy(model, ids, plans, max_new_tokens=1, watch=[123])
+        _, from_last = greedy(model, ids, plans, max_new_tokens=1, watch=[123], start=len(ids) - 1)
+        assert bool(abs(everywhere[0] - from_last[0]) < 1e-5) == same
