@@ -89,7 +89,7 @@ def test_steer_with_a_vector_gives_every_format(tmp_path, tiny_dir, tiny_models)
     (["steer", "hi", "--model", "{llama}", "--vector", "{wide}", "--layer", "1"], "has 7 numbers but the residual stream"),
     (["steer", "hi", "--model", "{llama}", "--vector", "{good}", "--layer", "1", "--alphas", "1,nan"], "strength 'nan' is not a finite number"),
     (["steer", "hi", "--model", "{llama}", "--vector", "{good}", "--layer", "5"], "layer 5 is out of range"),
-    (["steer", "hi", "--model", "{llama}", "--probe", "/nonexistent", "--labels", "label"], "cannot read --labels 'label'"),
+    (["steer", "hi", "--model", "{llama}", "--probe", "/nonexistent", "--labels", "label"], "cannot read labels 'label': write COLUMN=FIRST,SECOND"),
 ])
 def test_bad_input_is_one_line_naming_the_fix(args, message, tiny_dir, tmp_path):
     np.save(tmp_path / "wide.npy", np.ones(7, np.float32))

@@ -104,16 +104,22 @@ def steer(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write csv/json/html to this file instead of standard output."),
 ) -> None:
     """Generate while adding strength x a direction to one layer's residual stream; score each continuation for the concept
-    and for fluency, beside a random direction of the same length and prompting."""
+    and for fluency, beside a random direction of the same length, prompting and (for the sentiment concept) the DiffMean
+    of the shipped sentiment sentences."""
     from shatterbox.models import language_model_parts, load
-    from shatterbox.steering import middle_layer, steer as run_steer
+    from shatterbox.steering import middle_layer, parse_alphas, steer as run_steer
 
     with _friendly_errors():
         loaded = load(model)
-        language_model_parts(loaded)  # a model that cannot generate is refused before any direction is built
+        language_model_parts(loaded)  # refused before any direction is built: a model that cannot generate,
+        parse_alphas(alphas)  # strengths that are not numbers
         at = layer if layer is not None else middle_layer(loaded)
         with progress_of("directions", "sentences harvested") as tick:
-            directions = _directions(loaded, at, diffmean, probe, factor, vector, labels, tick)
+            directions = [d.check(loaded, at) for d in _directions(loaded, at, diffmean, probe, factor, vector, labels, tick)]
+            if concept == "sentiment" and not any(d.kind == "diffmean" for d in directions):  # DiffMean is every report's baseline
+                from shatterbox.steering import sentiment_direction
+
+                directions.append(sentiment_direction(loaded, at, progress=tick))
         with progress_of("steering", "prompts") as tick:
             result = run_steer(loaded, prompts, directions, layer=at, alphas=alphas, positions=positions, max_new_tokens=max_new_tokens,
                                concept=concept, target=target, instruction=instruction, seed=seed, progress=tick)

@@ -83,12 +83,13 @@ def parse_labels(spec: str) -> tuple[str, str, str]:
         >>> parse_labels("label")
         Traceback (most recent call last):
         ...
-        shatterbox.errors.InputError: cannot read labels 'label': write COLUMN=FIRST,SECOND, e.g. label=positive,negative
+        shatterbox.errors.InputError: cannot read labels 'label': write COLUMN=FIRST,SECOND (a label column, then the two values compared: positive,negative for the column label)
     """
     column, _, values = spec.partition("=")
     first, _, second = values.partition(",")
     if not column.strip() or not first.strip() or not second.strip():
-        raise InputError(f"cannot read labels {spec!r}: write COLUMN=FIRST,SECOND, e.g. label=positive,negative", parameter="labels")
+        raise InputError(f"cannot read labels {spec!r}: write COLUMN=FIRST,SECOND (a label column, then the two values compared: "
+                         "positive,negative for the column label)", parameter="labels")
     return column.strip(), first.strip(), second.strip()
 
 

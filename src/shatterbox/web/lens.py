@@ -82,6 +82,7 @@ def router(served: Served) -> APIRouter:
 
             for prompt in req.prompts:
                 served.check_text(prompt, "prompt")
+            steering.parse_alphas(req.alphas)  # before any direction is built
             with served.decoders.lock:
                 model = served.decoders.get(job.say)
                 layer = req.layer if req.layer is not None else steering.middle_layer(model)
@@ -95,8 +96,11 @@ def router(served: Served) -> APIRouter:
                     store = open_store(served.folder, req.store)
                     direction = (steering.diffmean(store, layer, column, first, second) if req.direction == "diffmean"
                                  else steering.probe_direction(store, column, layer, first))
+                directions = [direction]
+                if req.concept == "sentiment" and direction.kind != "diffmean":  # DiffMean is every report's baseline
+                    directions.append(steering.sentiment_direction(model, layer, progress=job.tick))
                 job.say("generating at every strength")
-                result = steering.steer(model, req.prompts, direction, layer=layer, alphas=req.alphas, positions=req.positions,
+                result = steering.steer(model, req.prompts, directions, layer=layer, alphas=req.alphas, positions=req.positions,
                                         max_new_tokens=req.max_new_tokens, concept=req.concept, target=req.target, instruction=req.instruction,
                                         seed=req.seed, progress=job.tick)
             return json_bytes(result.to_dict())
