@@ -6,9 +6,9 @@ time against the 30-minute budget.
 
 Logit lens: shatterbox against the same lens written with nnsight, on 5 prompts (time, largest KL difference, top-5).
 
-Steering: 20 neutral prompts continued with a sentiment direction added at the middle layer, 5 strengths, for DiffMean
-(the shipped positive minus negative sentences), a linear probe's weights and the SAE latent that separates the two sets
-best, beside a random direction of the same length and prompting; concept score (the shipped sentiment classifier) and
+Steering: 20 neutral prompts continued with a sentiment direction added at the middle layer, 5 strengths, towards
+positive and towards negative, for DiffMean (the shipped target sentences minus the others), a linear probe's weights and
+the SAE latent that separates the target sentences best, beside a random direction of the same length and prompting; concept score (the shipped sentiment classifier) and
 fluency (the unsteered model's log-probability per token).
 
     pip install -e ".[decoder,bench]"
@@ -121,9 +121,9 @@ def tuned_lens(args, model) -> dict:
     return {"fit_seconds": fit_s, "scores": lens.scores_, "n_train": lens.n_train_, "n_held": lens.n_held_}
 
 
-def factor_for_sentiment(args, model, layer: int, wordnet: Store, sentiment: Store):
-    """An SAE fitted on the WordNet store's layer, and its latent whose mean code differs most between the positive and
-    negative sentiment sentences (a t statistic), the way a user picks a feature for a concept."""
+def factor_for_sentiment(args, model, layer: int, wordnet: Store, sentiment: Store, target: str):
+    """An SAE fitted on the WordNet store's layer, and its latent whose mean code differs most between the ``target`` and
+    the other sentiment sentences (a t statistic), the way a user picks a feature for a concept."""
     from shatterbox.factors import Factors, fit_factors
 
     path = Path(args.out) / f"sae-{layer}.safetensors"
@@ -136,23 +136,24 @@ def factor_for_sentiment(args, model, layer: int, wordnet: Store, sentiment: Sto
     labels = np.array(sentiment.sentences().column("label").to_pylist())
     x = sentiment.sentence_vectors(f"hidden_{layer}", ids, special=False)
     codes = factors.codes(x, layer)
-    pos, neg = codes[labels == "positive"], codes[labels == "negative"]
+    pos, neg = codes[labels == target], codes[labels != target]
     t = (pos.mean(0) - neg.mean(0)) / np.sqrt(pos.var(0) / len(pos) + neg.var(0) / len(neg) + 1e-12)
     best = int(np.argmax(t))
-    print(f"SAE ({args.sae_factors} latents, TopK 32) at layer {layer}: latent {best} separates positive from negative best (t = {t[best]:.1f})")
+    print(f"SAE ({args.sae_factors} latents, TopK 32) at layer {layer}: latent {best} separates {target} sentences best (t = {t[best]:.1f})")
     return factor_direction(factors, best, layer)
 
 
-def steering(args, model) -> dict:
+def steering(args, model, target: str) -> dict:
     layer = args.layer if args.layer is not None else model.n_layers // 2
+    other = "negative" if target == "positive" else "positive"
     sentiment = harvest(load_corpus("sentiment"), Path(args.out) / f"gemma-sentiment-{layer}", model=model, layers=str(layer), what="hidden")
     wordnet = Store.open(Path(args.out) / "gemma-wordnet")
-    directions = [diffmean(sentiment, layer, "label", "positive", "negative"), probe_direction(sentiment, "label", layer, "positive"),
-                  factor_for_sentiment(args, model, layer, wordnet, sentiment)]
+    directions = [diffmean(sentiment, layer, "label", target, other), probe_direction(sentiment, "label", layer, target),
+                  factor_for_sentiment(args, model, layer, wordnet, sentiment, target)]
     started = time.perf_counter()
-    r = steer(model, PROMPTS[: args.prompts], directions, layer=layer, alphas=args.alphas, max_new_tokens=args.tokens)
-    print(f"\nsteering at hidden layer {layer}: {len(r.prompts)} prompts, strengths {r.alphas[1:]} x the median residual norm, "
-          f"{args.tokens} tokens each, {time.perf_counter() - started:.0f} s")
+    r = steer(model, PROMPTS[: args.prompts], directions, layer=layer, alphas=args.alphas, max_new_tokens=args.tokens, target=target)
+    print(f"\nsteering towards {target} at hidden layer {layer}: {len(r.prompts)} prompts, strengths {r.alphas[1:]} x the median residual "
+          f"norm, {args.tokens} tokens each, {time.perf_counter() - started:.0f} s; concept = P({target}) by the shipped classifier")
     print(f"{'direction':<38} {'strength':>8} {'concept':>8} {'change':>8} {'fluency':>8} {'loss':>6}  flag")
     for s in r.summary():
         alpha = "prompted" if s["alpha"] is None else f"{s['alpha']:g}"
@@ -173,7 +174,7 @@ def steering(args, model) -> dict:
     for row in (x for x in r.rows if x["prompt"] == example):
         alpha = "prompted" if row["alpha"] is None else f"{row['alpha']:g}"
         print(f"  {row['direction'][:30]:<30} {alpha:>8}  {row['concept']:.2f}  {row['text']!r}")
-    (Path(args.out) / "steering.json").write_text(r.to_json())
+    (Path(args.out) / f"steering-{target}.json").write_text(r.to_json())
     return r.to_dict()
 
 
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--sae-factors", type=int, default=1024)
     parser.add_argument("--skip-lens", action="store_true")
     parser.add_argument("--skip-steering", action="store_true")
+    parser.add_argument("--targets", default="positive,negative")
     parser.add_argument("--out", default="bench-out")
     args = parser.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -200,7 +202,8 @@ def main() -> None:
     if not args.skip_lens:
         found["tuned_lens"] = tuned_lens(args, model)
     if not args.skip_steering:
-        found["steering"] = steering(args, model)
+        for target in args.targets.split(","):
+            found[f"steering {target}"] = steering(args, model, target)
     (Path(args.out) / "lens_steer.json").write_text(json.dumps(found, allow_nan=False, default=float))
 
 

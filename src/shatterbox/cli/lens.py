@@ -123,8 +123,8 @@ def steer(
         with progress_of("steering", "prompts") as tick:
             result = run_steer(loaded, prompts, directions, layer=at, alphas=alphas, positions=positions, max_new_tokens=max_new_tokens,
                                concept=concept, target=target, instruction=instruction, seed=seed, progress=tick)
-        if fmt is ReportFormat.text:
-            _say(result.verdict())
+        if fmt is not ReportFormat.text:
+            _say(result.verdict())  # the text report ends with it
         _emit_result(result, [], fmt.value, out)
 
 
