@@ -14,11 +14,13 @@ import numpy as np
 import torch
 
 from shatterbox.errors import DrawnAndShownByRender, InputError
-from shatterbox.lens._readout import kl_to_final, read_layer, readout
+from shatterbox.lens._readout import LayerReading, kl_to_final, read_layer, readout
 from shatterbox.models import LoadedModel
 from shatterbox.options import LENS
 from shatterbox.patching import Site, collecting
 from shatterbox.trace import encode
+
+LOGIT_BYTES = 128 << 20  # logits of one group of layers read through the unembedding together (peak memory: a few times this)
 
 if TYPE_CHECKING:
     from shatterbox.classifiers import Classifier
@@ -122,12 +124,8 @@ def logit_lens(model: LoadedModel, text: str, *, k: int = LENS.k, tuned: "TunedL
         with collecting(model, [Site("hidden", h) for h in layers]) as found:
             final = model.model(**inputs).logits[0].float()
         final_logp = torch.log_softmax(final, dim=-1)
-        readings = []
-        for h in layers:
-            state = found[Site("hidden", h)][0]
-            if tuned is not None:
-                state = tuned.translate(state, h)
-            readings.append(read_layer(head.logits(state), final_logp, k))
+        states = [found[Site("hidden", h)][0] if tuned is None else tuned.translate(found[Site("hidden", h)][0], h) for h in layers]
+        readings = _read_layers(head, states, final_logp, k)
     tok = model.tokenizer
     ids = inputs["input_ids"][0].tolist()
     names = {int(i): s for i, s in zip(*_unique_tokens(tok, readings, final_logp))}
@@ -142,6 +140,21 @@ def logit_lens(model: LoadedModel, text: str, *, k: int = LENS.k, tuned: "TunedL
         result.notes.append(f"the lens at the last layer differs from the model's own output (KL {result.kl[-1].max():.2g}): "
                             "this model's output head is not norm + unembedding; read the table with care")
     return result
+
+
+def _read_layers(head, states: list[torch.Tensor], final_logp: torch.Tensor, k: int) -> list:
+    """Every layer's reading, several layers per unembedding: the unembedding's weights (670 MB for Gemma) are read once
+    per group of layers instead of once per layer, with the group's logits bounded by :data:`LOGIT_BYTES`."""
+    n, vocabulary = final_logp.shape
+    per = max(1, LOGIT_BYTES // max(n * vocabulary * 4, 1))
+    readings = []
+    for start in range(0, len(states), per):
+        group = states[start:start + per]
+        logits = head.logits(torch.cat(group))
+        both = read_layer(logits, final_logp.repeat(len(group), 1), k)
+        readings += [LayerReading(*(field[i * n:(i + 1) * n] for field in (both.top_ids, both.top_probs, both.rank, both.prob, both.kl)))
+                     for i in range(len(group))]
+    return readings
 
 
 def _unique_tokens(tok, readings, final_logp) -> tuple[list[int], list[str]]:
