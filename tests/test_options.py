@@ -15,11 +15,15 @@ LIBRARY = {
     "probe": "shatterbox.probes:probe",
     "ranking": "shatterbox.global_attribution:dataset_payload",
     "patch": "shatterbox.patching:sweep",
+    "lens": "shatterbox.lens:lens_of",
+    "steer": "shatterbox.steering:steer",
 }
-CLI = {"explain": ["explain"], "generate": ["generate"], "project": ["project"], "probe": ["probe"], "ranking": ["explain"], "patch": ["patch"]}
+CLI = {"explain": ["explain"], "generate": ["generate"], "project": ["project"], "probe": ["probe"], "ranking": ["explain"], "patch": ["patch"],
+       "lens": ["lens", "show"], "steer": ["steer"]}
 API = {"explain": "shatterbox.web.explain:ExplainRequest", "generate": "shatterbox.web.generate:GenerateRequest",
        "project": "shatterbox.web.probes:ProjectRequest", "probe": "shatterbox.web.probes:ProbeRequest",
-       "ranking": "shatterbox.web.explain:DatasetRequest", "patch": "shatterbox.web.patching:PatchRequest"}
+       "ranking": "shatterbox.web.explain:DatasetRequest", "patch": "shatterbox.web.patching:PatchRequest",
+       "lens": "shatterbox.web.lens:LensRequest", "steer": "shatterbox.web.lens:SteerRequest"}
 CLI_OWN = {("explain", "method"), ("explain", "budget"), ("explain", "pairs"), ("explain", "samples")}  # corpus runs default these apart
 
 
@@ -59,6 +63,17 @@ def disagreements(options, library, cli, api, cli_own=frozenset()) -> list[str]:
 def test_the_library_cli_and_api_take_their_defaults_from_the_options(group):
     own = {name for g, name in CLI_OWN if g == group}
     assert disagreements(ANALYSES[group], _load(LIBRARY[group]), _command(CLI[group]), _load(API[group]), own) == []
+
+
+def test_the_tuned_lens_and_lens_fit_take_their_defaults_from_the_options():
+    from shatterbox.lens import TunedLens
+    from shatterbox.options import TUNED_LENS, TunedLensOptions
+
+    assert vars(TunedLens().settings) == vars(TUNED_LENS)
+    flags = {p.name: p for p in _command(["lens", "fit"]).params}
+    for name, s in specs(TunedLensOptions).items():
+        assert inspect.signature(TunedLens).parameters[name].default == s.default
+        assert flags[name].default == s.default and flags[name].help.endswith(s.help) and (flags[name].min, flags[name].max) == (s.ge, s.le)
 
 
 def test_the_api_serves_every_option(default_model):

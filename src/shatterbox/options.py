@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ABLATE", "ANALYSES", "AblateOptions", "LENS", "LensOptions", "STEER", "SteerOptions", "EXACT_UP_TO", "PATCH", "PatchOptions", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
+__all__ = ["ABLATE", "ANALYSES", "AblateOptions", "LENS", "LensOptions", "TUNED_LENS", "TunedLensOptions", "STEER", "SteerOptions", "EXACT_UP_TO", "PATCH", "PatchOptions", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
            "GenerationOptions", "ProbeOptions", "ProjectOptions", "RankingOptions", "Spec", "describe", "option", "request_fields", "spec", "specs", "typer_option"]
 
 
@@ -227,20 +227,27 @@ ABLATE = AblateOptions()
 
 @dataclass(frozen=True)
 class LensOptions:
-    """Defaults and ranges of :mod:`shatterbox.lens` (``shatterbox lens`` and the Lens tab)."""
+    """Defaults and ranges of :func:`shatterbox.lens.lens_of` (``shatterbox lens show`` and the Lens tab)."""
 
     lens: str = option("logit", "logit (each layer through the final norm and unembedding), tuned (a fitted tuned lens translates each "
                                 "layer first) or classifier (an encoder's pooled sentiment head at each layer).", choices=("logit", "tuned", "classifier"))
     k: int = option(5, "Top tokens shown per layer and position.", ge=1, le=100)
-    epochs: int = option(2, "Tuned lens: passes over the training tokens.", ge=1, le=100)
-    learning_rate: float = option(1e-3, "Tuned lens: Adam learning rate.", ge=1e-6, le=1.0)
-    batch_tokens: int = option(256, "Tuned lens: tokens per optimisation step.", ge=8, le=8192)
-    held_out: float = option(0.1, "Tuned lens: share of the store's sentences kept out of training and scored.", ge=0.01, le=0.5)
-    max_tokens: int = option(20_000, "Tuned lens: the most training tokens read from the store (memory: tokens x layers x width x 4 bytes).",
+
+
+@dataclass(frozen=True)
+class TunedLensOptions:
+    """Defaults and ranges of :class:`shatterbox.lens.TunedLens` (``shatterbox lens fit``)."""
+
+    epochs: int = option(1, "Passes over the training tokens.", ge=1, le=100)
+    learning_rate: float = option(3e-3, "Adam learning rate.", ge=1e-6, le=1.0)
+    batch_tokens: int = option(256, "Tokens per optimisation step.", ge=8, le=8192)
+    held_out: float = option(0.1, "Share of the store's sentences kept out of training and scored.", ge=0.01, le=0.5)
+    max_tokens: int = option(20_000, "The most training tokens read from the store (memory: tokens x layers x width x 4 bytes).",
                              ge=100, le=10_000_000)
-    seed: int = option(0, "Seed of the held-out split, the token sample and the translators' training order.", ge=0)
+    seed: int = option(0, "Seed of the held-out split, the token sample and the training order.", ge=0)
 
 
+TUNED_LENS = TunedLensOptions()
 LENS = LensOptions()
 
 
@@ -249,7 +256,7 @@ class SteerOptions:
     """Defaults and ranges of :func:`shatterbox.steering.steer` (``shatterbox steer`` and the Steering tab)."""
 
     layer: int | None = option(None, "Hidden state the direction is added to (0 = embeddings .. n = last block's output); default: the "
-                                     "direction's own layer.", ge=0)
+                                     "directions' own layer, or the middle layer where a direction is built for the run.", ge=0)
     alphas: str = option("0,0.025,0.05,0.1,0.2", "Strengths, comma-separated: the added vector's length as a multiple of the layer's median "
                                            "residual-stream norm over the prompt (0 = unsteered).")
     positions: str = option("all", "all (every prompt token and every generated one) or generated (from the last prompt token on).",

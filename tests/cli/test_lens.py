@@ -79,7 +79,7 @@ def test_steer_with_a_vector_gives_every_format(tmp_path, tiny_dir, tiny_models)
 @pytest.mark.parametrize("args, message", [
     (["lens", "show", TEXT, "--model", "default"], "has no language-model head: the logit lens needs a decoder such as --model gemma-3-270m"),
     (["lens", "show", TEXT, "--lens", "sideways"], "unknown --lens 'sideways'"),
-    (["lens", "show", TEXT, "--lens", "tuned", "--model", "default"], "--lens tuned needs --tuned FILE"),
+    (["lens", "show", TEXT, "--lens", "tuned", "--model", "default"], "the tuned lens needs a fitted lens: --tuned FILE"),
     (["lens", "fit", "/nonexistent"], "no activation store at '/nonexistent'"),
     (["steer", "hi", "--model", "default", "--vector", "x.npy"], "has no language-model head"),
     (["steer", "hi", "--model", "{llama}"], "give a direction: --diffmean sentiment"),

@@ -10,7 +10,7 @@ import typer
 from shatterbox.cli._common import ReportFormat, _emit_result, _friendly_errors, _say, app
 from shatterbox.cli._progress import PROGRESS_HELP, progress_of
 from shatterbox.errors import InputError
-from shatterbox.options import LensOptions, SteerOptions, spec, typer_option
+from shatterbox.options import LensOptions, SteerOptions, TunedLensOptions, typer_option
 
 lens_app = typer.Typer(help="Lenses: what each layer already predicts (logit lens, tuned lens, classifier lens).", no_args_is_help=True)
 app.add_typer(lens_app, name="lens")
@@ -20,30 +20,20 @@ app.add_typer(lens_app, name="lens")
 def lens_show(
     text: str = typer.Argument(..., help="The text read at every layer and position."),
     lens: str = typer_option(LensOptions, "lens"),
-    model: str = typer.Option("gemma-3-270m", "--model", "-m", help="A decoder (the logit and tuned lens); the classifier lens reads the shipped sentiment classifier."),
-    tuned: Optional[str] = typer.Option(None, "--tuned", help="The tuned lens file (default with --lens tuned: none; fit one with `shatterbox lens fit STORE`)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="A decoder for the logit and tuned lens (default gemma-3-270m); a classifier for the classifier lens (default: the shipped sentiment classifier)."),
+    tuned: Optional[str] = typer.Option(None, "--tuned", help="With --lens tuned: the tuned lens file (fit one with `shatterbox lens fit STORE`)."),
     k: int = typer_option(LensOptions, "k", "-k"),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="text (table over layers x positions), csv (one row per layer and position), json or html."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write csv/json/html to this file instead of standard output."),
 ) -> None:
     """The logit lens (each layer through the model's final norm and unembedding), the tuned lens (each layer translated
     first), or the classifier lens (an encoder's pooled sentiment head at each layer)."""
-    from shatterbox.lens import TunedLens, classifier_lens, logit_lens
-    from shatterbox.models import load
+    from shatterbox.lens import lens_of
+    from shatterbox.models import DEFAULT_MODEL, load
 
     with _friendly_errors():
-        if lens not in spec(LensOptions, "lens").choices:
-            raise InputError(f"unknown lens {lens!r}: choose logit, tuned or classifier", parameter="lens")
-        if lens == "classifier":
-            from shatterbox.classifiers.sentiment import sentiment
-
-            result = classifier_lens(sentiment(), text)
-        else:
-            if lens == "tuned" and tuned is None:
-                raise InputError("--lens tuned needs --tuned FILE: fit one with `shatterbox lens fit STORE` (a store of the model's hidden layers)",
-                                 parameter="tuned")
-            fitted = TunedLens.load(tuned) if tuned is not None else None
-            result = logit_lens(load(model), text, k=k, tuned=fitted)
+        name = model if model is not None else (DEFAULT_MODEL if lens == "classifier" else "gemma-3-270m")
+        result = lens_of(load(name), text, lens=lens, k=k, tuned=tuned)
         _emit_result(result, [], fmt.value, out)
 
 
@@ -51,12 +41,12 @@ def lens_show(
 def lens_fit(
     store: str = typer.Argument(..., help="A store of a decoder holding every hidden layer (harvest --model gemma-3-270m --layers all)."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="The tuned lens file (default: tuned-lens.safetensors in the store's folder)."),
-    epochs: int = typer_option(LensOptions, "epochs"),
-    learning_rate: float = typer_option(LensOptions, "learning_rate"),
-    batch_tokens: int = typer_option(LensOptions, "batch_tokens"),
-    held_out: float = typer_option(LensOptions, "held_out"),
-    max_tokens: int = typer_option(LensOptions, "max_tokens"),
-    seed: int = typer_option(LensOptions, "seed"),
+    epochs: int = typer_option(TunedLensOptions, "epochs"),
+    learning_rate: float = typer_option(TunedLensOptions, "learning_rate"),
+    batch_tokens: int = typer_option(TunedLensOptions, "batch_tokens"),
+    held_out: float = typer_option(TunedLensOptions, "held_out"),
+    max_tokens: int = typer_option(TunedLensOptions, "max_tokens"),
+    seed: int = typer_option(TunedLensOptions, "seed"),
 ) -> None:
     """Train a tuned lens on a store (resumable: run it again after an interruption), then print each layer's held-out KL
     to the final layer beside the logit lens's."""
@@ -87,7 +77,7 @@ def lens_fit(
 def steer(
     prompts: List[str] = typer.Argument(..., help="Prompts to continue (e.g. 'The weather today is')."),
     model: str = typer.Option("gemma-3-270m", "--model", "-m", help="A decoder."),
-    layer: Optional[int] = typer.Option(None, "--layer", "-l", min=0, help="Hidden state the direction is added to (default: the middle layer)."),
+    layer: Optional[int] = typer_option(SteerOptions, "layer", "-l"),
     diffmean: Optional[str] = typer.Option(None, "--diffmean", help="DiffMean direction: 'sentiment' (the shipped sentences, harvested once) or a store with a label column (see --labels)."),
     probe: Optional[str] = typer.Option(None, "--probe", help="Probe direction: a store with a label column (see --labels); the probe's weights for the first value."),
     factor: Optional[str] = typer.Option(None, "--factor", help="Factor direction: FILE:INDEX of a factors file fitted on a store of this model (an SAE latent's decoder row)."),

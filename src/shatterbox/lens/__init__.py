@@ -13,9 +13,9 @@ Examples:
     'positive'
 """
 
-from shatterbox.lens._logit import ClassifierLensResult, LensResult, classifier_lens, logit_lens
+from shatterbox.lens._logit import ClassifierLensResult, LensResult, classifier_lens, lens_of, logit_lens
 from shatterbox.lens._readout import LayerReading, Readout, kl_to_final, read_layer, readout
 from shatterbox.lens._tuned import FILE as TUNED_FILE, TunedLens
 
 __all__ = ["ClassifierLensResult", "LayerReading", "LensResult", "Readout", "TUNED_FILE", "TunedLens", "classifier_lens", "kl_to_final",
-           "logit_lens", "read_layer", "readout"]
+           "lens_of", "logit_lens", "read_layer", "readout"]

@@ -8,6 +8,7 @@ import io
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -163,13 +164,55 @@ def _unique_tokens(tok, readings, final_logp) -> tuple[list[int], list[str]]:
     return ids, tok.convert_ids_to_tokens(ids)
 
 
+def lens_of(model: "LoadedModel | Classifier", text: str, *, lens: str = LENS.lens, k: int = LENS.k,
+            tuned: "TunedLens | str | None" = None) -> "LensResult | ClassifierLensResult":
+    """One text read at every layer by the ``lens`` the front ends offer: ``logit`` and ``tuned`` (``tuned``: a fitted
+    :class:`TunedLens` or its file) on a decoder, ``classifier`` on a classifier with a pooled head (the default encoder
+    stands for the shipped sentiment classifier).
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> lens_of(load(), "A wonderful film.", lens="classifier").predicted[-1]
+        'positive'
+        >>> lens_of(load(), "A wonderful film.", lens="tuned")
+        Traceback (most recent call last):
+        ...
+        shatterbox.errors.InputError: the tuned lens needs a fitted lens: tuned=FILE (from shatterbox lens fit STORE)
+    """
+    from shatterbox.classifiers import Classifier
+
+    if lens not in ("logit", "tuned", "classifier"):
+        raise InputError(f"unknown lens {lens!r}: choose logit, tuned or classifier", parameter="lens")
+    if lens == "classifier":
+        return classifier_lens(model if isinstance(model, Classifier) else _classifier_of(model), text)
+    if lens == "tuned" and tuned is None:
+        raise InputError("the tuned lens needs a fitted lens: tuned=FILE (from shatterbox lens fit STORE)", parameter="tuned")
+    if isinstance(tuned, (str, Path)):
+        from shatterbox.lens._tuned import TunedLens
+
+        tuned = TunedLens.load(tuned)
+    return logit_lens(model, text, k=k, tuned=tuned if lens == "tuned" else None)
+
+
+def _classifier_of(model: LoadedModel) -> "Classifier":
+    """The default encoder's shipped sentiment classifier, or the model's own classification head."""
+    from shatterbox.classifiers import from_model
+    from shatterbox.models import DEFAULT_MODEL
+
+    if model.name == DEFAULT_MODEL:
+        from shatterbox.classifiers.sentiment import on
+
+        return on(model)
+    return from_model(model)
+
+
 @dataclass
 class ClassifierLensResult(DrawnAndShownByRender):
     """A pooled classifier head read at every layer of one text: ``probs`` [layers, labels], ``kl`` [layers] to the final
     layer, the label each layer predicts and the final label's rank and probability.
 
     Examples:
-        >>> r = ClassifierLensResult("m", "clf", "t", ["neg", "pos"], [0, 1], np.array([[0.5, 0.5], [0.1, 0.9]]), np.array([0.4, 0.0]))
+        >>> r = ClassifierLensResult("m", "clf", "t", ["neg", "pos"], [0, 1], np.array([[0.6, 0.4], [0.1, 0.9]]), np.array([0.4, 0.0]))
         >>> r.predicted, r.rank.tolist()
         (['neg', 'pos'], [1, 0])
     """

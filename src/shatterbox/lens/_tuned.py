@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from shatterbox.errors import InputError
 from shatterbox.lens._readout import Readout, kl_to_final, readout
 from shatterbox.models import LoadedModel
-from shatterbox.options import LENS
+from shatterbox.options import TUNED_LENS as LENS
 
 FORMAT = "shatterbox-tuned-lens"
 FILE = "tuned-lens.safetensors"  # beside the store's shards
@@ -299,14 +299,10 @@ class TunedLens:
 
 
 def _check_settings(s: Settings) -> None:
-    from shatterbox.options import LensOptions, spec
+    from shatterbox.options import TunedLensOptions, spec
 
     for name, value in asdict(s).items():
-        rule = spec(LensOptions, name)
-        if rule.choices is not None:
-            if value not in rule.choices:
-                raise InputError(f"{name}={value!r} is not one of {', '.join(rule.choices)}", parameter=name)
-            continue
+        rule = spec(TunedLensOptions, name)
         if not isinstance(value, (int, float)) or not np.isfinite(value) or (rule.ge is not None and value < rule.ge) or (rule.le is not None and value > rule.le):
             raise InputError(f"{name}={value!r} is out of range: give {rule.ge:g} to {rule.le:g}" if rule.le is not None else
                              f"{name}={value!r} is out of range: give at least {rule.ge:g}", parameter=name)

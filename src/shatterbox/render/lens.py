@@ -47,12 +47,13 @@ def lens_renderable(result: "LensResult", *, top: int = 1) -> Group:
     the layer's mean KL to the final layer and its top-1 agreement.
 
     Examples:
+        >>> import io
         >>> import numpy as np
         >>> from rich.console import Console
         >>> from shatterbox.lens import LensResult
         >>> r = LensResult("logit", "m", "a b", ["a", "b"], [0, 1], ["b", "c"], [[[("x", 0.5)], [("c", 0.5)]]] * 2,
         ...                np.array([[3, 0], [0, 0]]), np.array([[0.1, 0.5], [0.9, 0.8]]), np.array([[2.0, 1.0], [0.0, 0.0]]))
-        >>> c = Console(width=100, record=True); c.print(lens_renderable(r)); "mean KL" in c.export_text()
+        >>> c = Console(width=100, record=True, file=io.StringIO()); c.print(lens_renderable(r)); "mean KL" in c.export_text()
         True
     """
     table = Table(title=f"{result.lens} lens of {result.model}: each layer's top token (green: the final prediction)", show_lines=False)
@@ -74,11 +75,12 @@ def classifier_lens_renderable(result: "ClassifierLensResult") -> Group:
     """One row per layer: the label the pooled head predicts there, each label's probability, KL to the last layer.
 
     Examples:
+        >>> import io
         >>> import numpy as np
         >>> from rich.console import Console
         >>> from shatterbox.lens import ClassifierLensResult
         >>> r = ClassifierLensResult("m", "clf", "t", ["neg", "pos"], [0, 1], np.array([[0.5, 0.5], [0.1, 0.9]]), np.array([0.4, 0.0]))
-        >>> c = Console(width=100, record=True); c.print(classifier_lens_renderable(r)); "p(pos)" in c.export_text()
+        >>> c = Console(width=100, record=True, file=io.StringIO()); c.print(classifier_lens_renderable(r)); "p(pos)" in c.export_text()
         True
     """
     table = Table(title=f"classifier lens: {result.classifier} read at every layer")
@@ -103,10 +105,11 @@ def steering_renderable(result: "SteeringResult", *, texts: bool = True) -> Grou
     """The summary over prompts (flagged rows in yellow), then each prompt's continuations, then the verdict.
 
     Examples:
+        >>> import io
         >>> from rich.console import Console
         >>> from shatterbox.steering import SteeringResult
         >>> rows = [{"prompt": 0, "direction": "unsteered", "kind": "none", "alpha": 0.0, "concept": 0.2, "fluency": -2.0, "text": " ok", "tokens": 1}]
-        >>> c = Console(width=100, record=True); c.print(steering_renderable(SteeringResult("m", 1, "all", "sentiment", "positive", [0.0], [], ["p"], rows)))
+        >>> c = Console(width=100, record=True, file=io.StringIO()); c.print(steering_renderable(SteeringResult("m", 1, "all", "sentiment", "positive", [0.0], [], ["p"], rows)))
         >>> "unsteered" in c.export_text()
         True
     """

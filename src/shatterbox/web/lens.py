@@ -56,22 +56,20 @@ def router(served: Served) -> APIRouter:
     @api.post("/api/lens", summary="The logit, tuned or classifier lens of one text")
     async def lens(req: LensRequest, request: Request) -> Response:
         def work(job) -> Response:
-            from shatterbox.lens import TUNED_FILE, TunedLens, classifier_lens, logit_lens
+            from shatterbox.lens import TUNED_FILE, lens_of
 
             served.check_text(req.text)
             if req.lens == "classifier":
                 if served.classifier is None:
                     raise InputError("the served model has no classifier: serve the default model (the shipped sentiment classifier)", parameter="lens")
-                return json_bytes(classifier_lens(served.classifier, req.text).to_dict())
-            fitted = None
-            if req.lens == "tuned":
-                if not req.tuned:
-                    raise InputError("the tuned lens needs a store with a fitted lens: fit one with `shatterbox lens fit STORE`", parameter="tuned")
-                fitted = TunedLens.load(open_store(served.folder, req.tuned).root / TUNED_FILE)
+                return json_bytes(lens_of(served.classifier, req.text, lens="classifier").to_dict())
+            if req.lens == "tuned" and not req.tuned:
+                raise InputError("the tuned lens needs a store with a fitted lens: fit one with `shatterbox lens fit STORE`", parameter="tuned")
+            tuned = open_store(served.folder, req.tuned).root / TUNED_FILE if req.lens == "tuned" else None
             with served.decoders.lock:
                 model = served.decoders.get(job.say)
                 job.say("reading every layer")
-                return json_bytes(logit_lens(model, req.text, k=req.k, tuned=fitted).to_dict())
+                return json_bytes(lens_of(model, req.text, lens=req.lens, k=req.k, tuned=tuned).to_dict())
 
         return await served.job(request, "lens", work)
 
