@@ -13,7 +13,7 @@ from shatterbox.errors import InputError
 from shatterbox.generation import generate, tokenize_prompt
 from shatterbox.patching import Site, add
 from shatterbox.steering import (SteeringResult, diffmean, factor_direction, greedy, parse_alphas, probe_direction, random_direction,
-                                 steer, vector_direction)
+                                 sentiment_direction, steer, vector_direction)
 from shatterbox.store import harvest
 
 PROMPTS = ["hello world, this is", "The output shows the"]
@@ -156,9 +156,8 @@ def test_parse_alphas_puts_zero_first():
 
 @pytest.mark.slow
 @pytest.mark.decoder
-def test_gemma_strength_zero_is_plain_generation_and_diffmean_moves_sentiment(gemma, tmp_path):
-    store = harvest(load_corpus("sentiment", limit=240, seed=0), tmp_path / "s", model=gemma, layers="9")
-    d = diffmean(store, 9, "label", "positive", "negative")
+def test_gemma_strength_zero_is_plain_generation_and_diffmean_moves_sentiment(gemma):
+    d = sentiment_direction(gemma, 9)  # harvested once into the cache, where `shatterbox steer --diffmean sentiment` finds it
     prompts = ["The weather today is", "My neighbour said that"]
     r = steer(gemma, prompts, d, alphas="0.05", max_new_tokens=10)
     for k, prompt in enumerate(prompts):
