@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from shatterbox.errors import InputError
 from shatterbox.lens._readout import Readout, kl_to_final, readout
 from shatterbox.models import LoadedModel
-from shatterbox.options import TUNED_LENS as LENS
+from shatterbox.options import TUNED_LENS as LENS, TunedLensOptions
 
 FORMAT = "shatterbox-tuned-lens"
 FILE = "tuned-lens.safetensors"  # beside the store's shards
@@ -32,16 +32,7 @@ CHECKPOINT_SECONDS = 60.0
 SCORE_BATCH = 128  # tokens per forward pass of the readout when scoring (logits of 128 x vocabulary floats)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What a tuned lens was trained with (a checkpoint resumes only with the same)."""
-
-    epochs: int = LENS.epochs
-    learning_rate: float = LENS.learning_rate
-    batch_tokens: int = LENS.batch_tokens
-    held_out: float = LENS.held_out
-    max_tokens: int = LENS.max_tokens
-    seed: int = LENS.seed
+Settings = TunedLensOptions  # what a tuned lens was trained with (a checkpoint resumes only with the same)
 
 
 class TunedLens:
@@ -61,7 +52,8 @@ class TunedLens:
 
     def __init__(self, *, epochs: int = LENS.epochs, learning_rate: float = LENS.learning_rate, batch_tokens: int = LENS.batch_tokens,
                  held_out: float = LENS.held_out, max_tokens: int = LENS.max_tokens, seed: int = LENS.seed) -> None:
-        self.settings = Settings(epochs, learning_rate, batch_tokens, held_out, max_tokens, seed)
+        self.settings = Settings(epochs=epochs, learning_rate=learning_rate, batch_tokens=batch_tokens, held_out=held_out,
+                                 max_tokens=max_tokens, seed=seed)
         _check_settings(self.settings)
 
     # --- fitting ---------------------------------------------------------------------------------
@@ -126,9 +118,11 @@ class TunedLens:
         step, history = _resume(checkpoint, s, trained, a, b, optimiser)
         last_save = time.monotonic()
         epoch_kl: list[float] = []
+        order_epoch, order = -1, np.arange(0)
         for step in range(step, total):
             epoch, inside = divmod(step, steps_per_epoch)
-            order = np.random.default_rng([s.seed, epoch]).permutation(n)
+            if epoch != order_epoch:  # each epoch's seeded order, drawn once
+                order_epoch, order = epoch, np.random.default_rng([s.seed, epoch]).permutation(n)
             rows = torch.from_numpy(order[inside * s.batch_tokens:(inside + 1) * s.batch_tokens])
             with torch.no_grad():
                 target = torch.log_softmax(head.logits(x[final][rows]), dim=-1)

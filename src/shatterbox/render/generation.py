@@ -43,7 +43,14 @@ def cell_colour(value: float, scale: float) -> str:
     return f"rgba({r},{g},{b},{a})"
 
 
-def _display(token: str) -> str:
+def display_token(token: str) -> str:
+    """A token as a reader sees it: SentencePiece's ▁ and byte-level BPE's Ġ as spaces, trimmed (the token itself when
+    nothing else is left).
+
+    Examples:
+        >>> display_token("\u2581Paris"), display_token("\u2581")
+        ('Paris', '▁')
+    """
     return token.replace("\u2581", " ").replace("\u0120", " ").strip() or token
 
 
@@ -74,12 +81,12 @@ def generation_renderable(e: "GenerationExplanation") -> Group:
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("generated", style="bold")
     for j, source in enumerate(e.sources):
-        table.add_column(_display(source.split(" (generated")[0]) + ("*" if j >= e.n_prompt_words else ""), justify="right")
+        table.add_column(display_token(source.split(" (generated")[0]) + ("*" if j >= e.n_prompt_words else ""), justify="right")
     table.add_column("log p", justify="right")
     if e.faithfulness:
         table.add_column("compr.", justify="right")
     for t, target in enumerate(e.targets):
-        label = _display(target) + (f" vs {_display(e.contrast[t])}" if e.contrast else "")
+        label = display_token(target) + (f" vs {display_token(e.contrast[t])}" if e.contrast else "")
         cells = [Text(_cell_text(e, t, j), style=_word_style(e.values[t, j], scale) if np.isfinite(e.values[t, j]) else "dim")
                  for j in range(len(e.sources))]
         row = [Text(label), *cells, Text(f"{e.full[t]:.2f}")]

@@ -21,15 +21,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from shatterbox.render.generation import display_token
 from shatterbox.render.plots import page, plot_fragment
 
 if TYPE_CHECKING:
     from shatterbox.lens import ClassifierLensResult, LensResult
     from shatterbox.steering import SteeringResult
-
-
-def _token(t: str) -> str:
-    return t.replace("\u2581", " ").replace("\u0120", " ").strip() or t
 
 
 def lens_fragment(result: "LensResult | ClassifierLensResult") -> str:
@@ -59,13 +56,13 @@ def lens_renderable(result: "LensResult", *, top: int = 1) -> Group:
     table = Table(title=f"{result.lens} lens of {result.model}: each layer's top token (green: the final prediction)", show_lines=False)
     table.add_column("layer", justify="right")
     for tok in result.tokens:
-        table.add_column(_token(tok), justify="left", overflow="ellipsis", max_width=12)
+        table.add_column(display_token(tok), justify="left", overflow="ellipsis", max_width=12)
     table.add_column("mean KL", justify="right")
     table.add_column("top-1", justify="right")
     for i, layer in enumerate(result.layers):
-        cells = [Text(_token(result.top[i][p][0][0]), style="bold green" if result.rank[i, p] == 0 else "") for p in range(len(result.tokens))]
+        cells = [Text(display_token(result.top[i][p][0][0]), style="bold green" if result.rank[i, p] == 0 else "") for p in range(len(result.tokens))]
         table.add_row(str(layer), *cells, f"{result.mean_kl[i]:.2f}", f"{100 * result.agreement[i]:.0f} %")
-    table.add_row("final", *[Text(_token(t), style="bold") for t in result.predicted], "", "")
+    table.add_row("final", *[Text(display_token(t), style="bold") for t in result.predicted], "", "")
     parts = [table, Text(f"first layer from which the final prediction stays on top, per position: {result.first_layer()}; {result.seconds:.2f} s")]
     parts += [Text(f"note: {n}", style="yellow") for n in result.notes]
     return Group(*parts)
