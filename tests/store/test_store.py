@@ -1,5 +1,5 @@
 """The activation store: rows equal sb.capture(), resumable after SIGKILL, never mixed, damage named and repaired."""
-
+import dataclasses
 import os
 import signal
 import subprocess
@@ -133,6 +133,19 @@ def test_sql_joins_tokens_and_sentences_and_duckdb_reads_the_shards(small):
     assert direct == store.n_tokens == store.manifest["tokens"]
     with pytest.raises(InputError, match="the query failed"):
         store.query("select nonsense from tokens")
+
+
+def test_the_same_weights_under_another_name_or_folder_reuse_the_store(tiny_models, tmp_path):
+    bert = tiny_models["bert"]
+    corpus = Corpus.from_texts(["one small text", "and another"])
+    first = harvest(corpus, tmp_path / "s", model=bert, layers="1")
+    renamed = dataclasses.replace(bert, name="/another/folder/bert")
+    renamed.model.config._name_or_path = "/another/folder/bert"
+    try:
+        again = harvest(corpus, tmp_path / "s", model=renamed, layers="1")
+    finally:
+        renamed.model.config._name_or_path = bert.name
+    assert again.manifest == first.manifest  # reused as it is: the name is a label, the weights hash is the model
 
 
 def test_another_model_or_corpus_is_refused(small, tiny_models, tmp_path):

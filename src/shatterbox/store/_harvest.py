@@ -288,7 +288,7 @@ def _prepare(root: Path, content: dict, overwrite: bool, plan: Callable[[], list
         _clear(root)
     if existing.exists():
         old = lay.read_manifest(root)
-        differences = [k for k in content if old.get(k) != content[k]]
+        differences = [k for k in content if _identity(k, old.get(k)) != _identity(k, content[k])]
         if differences:
             raise StoreMismatch(_mismatch(root, old, content, differences))
         return old
@@ -299,6 +299,12 @@ def _prepare(root: Path, content: dict, overwrite: bool, plan: Callable[[], list
     manifest["key"] = lay.settings_key(manifest)
     manifest.update(shards=len(manifest["shard_starts"]), complete=False)
     return manifest
+
+
+def _identity(key: str, value):
+    """What must match for a store to be reused: a model is its class and weights hash (its name or path is a label:
+    the same weights loaded from another folder are the same model)."""
+    return {k: value[k] for k in ("class", "hash")} if key == "model" and isinstance(value, dict) else value
 
 
 def _mismatch(root: Path, old: dict, new: dict, differences: list[str]) -> str:
