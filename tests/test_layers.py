@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("capture", {"trace"}),
     ("corpus and store", {"corpus", "store", "engines", "classifiers"}),
     ("analyses", {"attention", "heads", "attribution", "generation", "global_attribution", "factors", "neurons",
-                  "probes", "projector", "patching", "lens", "steering"}),
+                  "probes", "projector", "patching", "lens", "steering", "sae"}),
     ("render", {"render"}),
     ("front ends", {"cli", "web", ""}),  # "": the package itself, shatterbox/__init__.py, the notebook's facade
 ]

@@ -13,7 +13,7 @@ Examples:
     True
 """
 
-from shatterbox.factors._base import FactorModel
+from shatterbox.factors._base import FactorModel, load_models, save_models
 from shatterbox.factors._data import LayerVectors, hidden_layers, layer_vectors
 from shatterbox.factors._fista import SparseDictionary, fista_codes
 from shatterbox.factors._fit import LEVELS, Factors, fit_factors, importance, levels, make_model, seed_spread, spread
@@ -25,4 +25,4 @@ from shatterbox.factors._sae import SparseAutoencoder
 
 MODELS = {"fista": SparseDictionary, "sae": SparseAutoencoder}
 
-__all__ = ["ADVICE", "LEVELS", "FactorModel", "Factors", "FitReport", "LayerVectors", "MODELS", "fit_factors", "hidden_layers", "importance", "layer_vectors", "levels", "make_model", "seed_spread", "spread", "embedding_recovered", "patched_layer", "contexts", "factors_report", "factor_groups", "occurrences", "polysemy", "word_senses", "SparseAutoencoder", "SparseDictionary", "evaluate", "fista_codes", "variance_explained"]
+__all__ = ["load_models", "save_models", "ADVICE", "LEVELS", "FactorModel", "Factors", "FitReport", "LayerVectors", "MODELS", "fit_factors", "hidden_layers", "importance", "layer_vectors", "levels", "make_model", "seed_spread", "spread", "embedding_recovered", "patched_layer", "contexts", "factors_report", "factor_groups", "occurrences", "polysemy", "word_senses", "SparseAutoencoder", "SparseDictionary", "evaluate", "fista_codes", "variance_explained"]

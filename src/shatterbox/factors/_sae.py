@@ -1,4 +1,5 @@
-"""Sparse autoencoders trained in torch on CPU: TopK (with an auxiliary loss for dead latents) or ReLU + L1."""
+"""Sparse autoencoders trained in torch on CPU: TopK, BatchTopK, Matryoshka-TopK (with an auxiliary loss for dead latents) or
+ReLU + L1; JumpReLU read from other tools' files."""
 
 from __future__ import annotations
 
@@ -16,16 +17,32 @@ Progress = Callable[[int, int], None]
 DEAD_AFTER = 200_000  # a latent silent for this many training vectors counts as dead (and feeds the aux loss)
 
 
+ACTIVATIONS = ("topk", "batchtopk", "matryoshka", "relu", "jumprelu")
+MATRYOSHKA_GROUPS = (1 / 16, 1 / 4, 1.0)  # nested prefixes (fractions of the width) that must each reconstruct alone
+THRESHOLD_ROWS = 8192  # training vectors on which a BatchTopK SAE's inference threshold is set
+
+
 class SparseAutoencoder(FactorModel):
     """A sparse autoencoder whose latents are the factors: ``z = act(W_enc (x − b_dec) + b_enc)``,
-    ``x̂ = z W_dec + b_dec`` with an untied decoder whose rows (``components_``) have unit norm.
+    ``x̂ = z W_dec + b_dec`` with an untied decoder whose rows (``components_``) have unit norm when trained here.
 
-    ``activation="topk"`` keeps the ``k`` largest pre-activations (Gao et al. 2024) and adds the
-    auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the ``2k`` largest dead latents
-    reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back;
-    ``activation="relu"`` trains ``‖x − x̂‖² + l1 · Σ z`` instead. Adam, learning rate
-    ``lr``; the decoder rows are renormalised after every step (and the gradient along them
-    removed first). Deterministic for a seed.
+    ``activation``:
+
+    - ``"topk"`` keeps the ``k`` largest pre-activations of each vector (Gao et al. 2024);
+    - ``"batchtopk"`` keeps the ``k × batch`` largest of a training batch (Bussmann et al. 2024), so a vector may use
+      more or fewer than ``k``; after training one threshold ``threshold_`` is set so that the mean L0 on the training
+      vectors is ``k``, and inference is a JumpReLU with it;
+    - ``"matryoshka"`` is TopK trained so that each nested prefix of the latents (``groups``, fractions of the width)
+      reconstructs alone too (Bussmann et al. 2025; Nabeshima 2024): general latents land in the first group, which
+      is what stops them being absorbed by specific ones;
+    - ``"relu"`` trains ``‖x − x̂‖² + l1 · Σ z``;
+    - ``"jumprelu"`` (``z = pre · [pre > threshold]``) is read from Gemma Scope or SAELens files, not trained here.
+
+    TopK-style SAEs add the auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the ``2k`` largest dead latents
+    reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back. Adam, learning rate ``lr``;
+    the decoder rows are renormalised after every step (and the gradient along them removed first).
+    ``apply_b_dec_to_input=False`` encodes ``x`` instead of ``x − b_dec`` (Gemma Scope's convention). Deterministic
+    for a seed.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -34,22 +51,36 @@ class SparseAutoencoder(FactorModel):
         >>> z = sae.transform(x)
         >>> z.shape, int((z > 0).sum(1).max()) <= 2
         ((512, 16), True)
+        >>> SparseAutoencoder(n_factors=16, k=2, activation="batchtopk", n_epochs=2).fit(x).threshold_.shape
+        (16,)
     """
 
     kind = "sae"
 
     def __init__(self, *, n_factors: int = 1024, activation: str = "topk", k: int = 24, l1: float = 1e-3,
-                 n_epochs: int = 8, batch_size: int = 1024, lr: float = 1e-3, aux_coef: float = 1 / 32, seed: int = 0) -> None:
+                 n_epochs: int = 8, batch_size: int = 1024, lr: float = 1e-3, aux_coef: float = 1 / 32,
+                 groups: tuple[float, ...] | list[float] = MATRYOSHKA_GROUPS, apply_b_dec_to_input: bool = True, seed: int = 0) -> None:
         super().__init__(n_factors=n_factors, seed=seed)
-        if activation not in ("topk", "relu"):
-            raise InputError(f"activation must be 'topk' or 'relu' (got {activation!r})")
+        if activation not in ACTIVATIONS:
+            raise InputError(f"activation must be one of {', '.join(ACTIVATIONS)} (got {activation!r})")
         if int(k) < 1 or int(k) > self.n_factors or n_epochs < 1 or batch_size < 1 or lr <= 0:
             raise InputError(f"k must be in 1..n_factors ({self.n_factors}); n_epochs, batch_size >= 1; lr > 0")
+        groups = tuple(float(g) for g in groups)
+        if not groups or any(not 0 < g <= 1 for g in groups) or list(groups) != sorted(set(groups)) or groups[-1] != 1:
+            raise InputError(f"groups must be increasing fractions of the width in (0, 1], ending at 1 (got {list(groups)})")
         self.activation, self.k, self.l1, self.n_epochs = activation, int(k), float(l1), int(n_epochs)
         self.batch_size, self.lr, self.aux_coef = int(batch_size), float(lr), float(aux_coef)
+        self.groups, self.apply_b_dec_to_input = groups, bool(apply_b_dec_to_input)
+
+    @property
+    def group_sizes(self) -> list[int]:
+        """How many latents each nested Matryoshka prefix holds (the last is the width)."""
+        return sorted({max(1, round(g * self.n_factors)) for g in self.groups})
 
     def fit(self, x: np.ndarray, *, progress: Progress | None = None) -> "SparseAutoencoder":
-        """Train on rows of ``x`` [n, d]; returns self (``loss_curve_``, ``dead_`` set)."""
+        """Train on rows of ``x`` [n, d]; returns self (``loss_curve_``, ``dead_`` set; ``threshold_`` for BatchTopK)."""
+        if self.activation == "jumprelu":
+            raise InputError("a JumpReLU SAE is read from a file (Gemma Scope, SAELens), not trained here: train topk, batchtopk or matryoshka")
         data = as_tensor(check_matrix(x, "fit"))
         gen = torch.Generator().manual_seed(self.seed)
         started = time.perf_counter()
@@ -74,7 +105,10 @@ class SparseAutoencoder(FactorModel):
                 done += 1
                 if progress:
                     progress(done, steps)
-        self._set_state({name: p.detach().numpy().copy() for name, p in params.items()})
+        state = {name: p.detach().numpy().copy() for name, p in params.items()}
+        if self.activation == "batchtopk":
+            state["threshold"] = np.full(self.n_factors, self._batch_threshold(params, data, gen), np.float32)
+        self._set_state(state)
         self.dead_ = int((silent >= DEAD_AFTER).sum())
         self.fit_seconds_ = time.perf_counter() - started
         return self
@@ -91,19 +125,32 @@ class SparseAutoencoder(FactorModel):
             "b_dec": sample.median(0).values.clone().requires_grad_(True),  # geometric-median stand-in
         }
 
-    def _encode(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pre(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Pre-activations ``(x − b_dec) W_enc + b_enc`` (``x W_enc + b_enc`` without ``apply_b_dec_to_input``)."""
+        return ((x - params["b_dec"]) if self.apply_b_dec_to_input else x) @ params["W_enc"] + params["b_enc"]
+
+    def _encode(self, params: dict[str, torch.Tensor], x: torch.Tensor, training: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(latents, pre-activations)."""
-        pre = (x - params["b_dec"]) @ params["W_enc"] + params["b_enc"]
+        pre = self._pre(params, x)
         if self.activation == "relu":
             return torch.relu(pre), pre
+        if "threshold" in params and not training:  # JumpReLU, and BatchTopK at inference
+            return torch.relu(pre) * (pre > params["threshold"]), pre
+        if self.activation == "batchtopk":
+            flat = torch.relu(pre).reshape(-1)
+            top = flat.topk(min(self.k * len(pre), flat.numel()))
+            return torch.zeros_like(flat).scatter(0, top.indices, top.values).reshape(pre.shape), pre
         top = pre.topk(self.k, dim=1)
         return torch.zeros_like(pre).scatter(1, top.indices, torch.relu(top.values)), pre
 
     def _loss(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z, pre = self._encode(params, x)
+        z, pre = self._encode(params, x, training=True)
         recon = z @ params["W_dec"] + params["b_dec"]
         err = x - recon
-        loss = (err**2).sum(1).mean()
+        if self.activation == "matryoshka":
+            loss = self._nested_loss(params, z, x)
+        else:
+            loss = (err**2).sum(1).mean()
         if self.activation == "relu":
             return loss + self.l1 * z.sum(1).mean(), z
         n_dead = int(dead.sum())
@@ -114,6 +161,26 @@ class SparseAutoencoder(FactorModel):
             aux = ((err.detach() - z_aux @ params["W_dec"]) ** 2).sum(1).mean() / (err.detach() ** 2).sum(1).mean().clamp_min(1e-8)
             loss = loss + self.aux_coef * aux
         return loss, z
+
+    def _nested_loss(self, params: dict[str, torch.Tensor], z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mean over the nested prefixes of the squared error of the prefix's reconstruction alone."""
+        recon, start, total = params["b_dec"].expand_as(x), 0, 0.0
+        sizes = self.group_sizes
+        for end in sizes:
+            recon = recon + z[:, start:end] @ params["W_dec"][start:end]
+            total = total + ((x - recon) ** 2).sum(1).mean()
+            start = end
+        return total / len(sizes)
+
+    @torch.no_grad()
+    def _batch_threshold(self, params: dict[str, torch.Tensor], data: torch.Tensor, gen: torch.Generator) -> float:
+        """The activation above which the training vectors keep ``k`` latents each on average (BatchTopK's inference rule)."""
+        rows = data[torch.randperm(len(data), generator=gen)[:THRESHOLD_ROWS]]
+        keep = self.k * len(rows)
+        kept = torch.cat([torch.relu(self._pre(params, rows[part])).reshape(-1).topk(min(self.k * len(rows[part]), self.n_factors * len(rows[part]))).values
+                          for part in chunks(len(rows), 1024)])
+        value = float(kept.topk(min(keep, len(kept))).values[-1])
+        return max(value, 0.0)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Latents [n, K] of rows of ``x`` (non-negative; at most ``k`` non-zero with TopK)."""
@@ -131,18 +198,23 @@ class SparseAutoencoder(FactorModel):
 
     def _params_t(self) -> dict[str, torch.Tensor]:
         self._check_fitted()
-        return {"W_enc": as_tensor(self.W_enc_), "b_enc": as_tensor(self.b_enc_), "W_dec": as_tensor(self.components_), "b_dec": as_tensor(self.b_dec_)}
+        return {k: as_tensor(v) for k, v in self._state().items()}
 
     def _params(self) -> dict:
         return {"n_factors": self.n_factors, "activation": self.activation, "k": self.k, "l1": self.l1, "n_epochs": self.n_epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "aux_coef": self.aux_coef, "seed": self.seed}
+                "batch_size": self.batch_size, "lr": self.lr, "aux_coef": self.aux_coef, "groups": list(self.groups),
+                "apply_b_dec_to_input": self.apply_b_dec_to_input, "seed": self.seed}
 
     def _state(self) -> dict[str, np.ndarray]:
-        return {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.components_, "b_dec": self.b_dec_}
+        state = {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.components_, "b_dec": self.b_dec_}
+        return state | ({"threshold": self.threshold_} if getattr(self, "threshold_", None) is not None else {})
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
+        if self.activation == "jumprelu" and "threshold" not in state:
+            raise InputError("a JumpReLU SAE needs its threshold: the file has W_enc, W_dec, b_enc, b_dec but no threshold")
         self.W_enc_, self.b_enc_, self.b_dec_ = state["W_enc"], state["b_enc"], state["b_dec"]
         self.components_ = state["W_dec"]
+        self.threshold_ = state.get("threshold")
         self.n_features_in_ = int(self.components_.shape[1])
 
 

@@ -1,0 +1,16 @@
+"""SAEs held to the field: files of SAELens, sparsify and Gemma Scope read as factors and ours written for SAELens; the
+language-model loss a layer keeps when replaced by its reconstruction; SAEBench-style sparse probing and feature
+absorption, each with its control; a feature exported in Neuronpedia's JSON.
+
+Examples:
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from shatterbox.factors import SparseAutoencoder
+    >>> x = np.abs(np.random.default_rng(0).normal(size=(256, 8))).astype(np.float32)
+    >>> read_sae(save_saelens(SparseAutoencoder(n_factors=16, k=2, n_epochs=1).fit(x), tempfile.mkdtemp())).format
+    'saelens'
+"""
+
+from shatterbox.sae._files import FORMATS, HUB_IDS, SaeFile, hidden_of_hook, hook_of_hidden, read_sae, sae_factors, same_model, save_saelens
+
+__all__ = ["FORMATS", "HUB_IDS", "SaeFile", "hidden_of_hook", "hook_of_hidden", "read_sae", "sae_factors", "same_model", "save_saelens"]
