@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from shatterbox.errors import InputError
-from shatterbox.factors import embedding_recovered, patched_layer
+from shatterbox.factors import ce_loss_recovered, embedding_recovered, lm_loss, patched_layer
 from tests.conftest import CORPUS
 
 
@@ -47,3 +47,45 @@ def test_patch_changes_the_output_only_through_its_layer(default_model):
 def test_a_layer_the_factors_were_not_fitted_on_is_a_clear_error(default_model):
     with pytest.raises(InputError, match="fitted on layers"):
         embedding_recovered(Planted(lambda h: h), default_model, CORPUS[:2], 5)
+
+
+def _decoder_planted(width: int, layer: int, rebuild):
+    class PlantedLM(Planted):
+        def __init__(self):
+            self.layers, self.mean, self.rebuild = [layer], {layer: np.zeros(width, np.float32)}, rebuild
+    return PlantedLM()
+
+
+def _ce_checks(model, texts, layer):
+    width = model.model.config.hidden_size
+    exact = ce_loss_recovered(_decoder_planted(width, layer, lambda h: h), model, texts, layer)
+    assert exact["spliced_loss"] == pytest.approx(exact["clean_loss"], abs=1e-4) and exact["recovered"] == pytest.approx(1, abs=1e-4)
+    nothing = ce_loss_recovered(_decoder_planted(width, layer, np.zeros_like), model, texts, layer)
+    assert nothing["recovered"] == pytest.approx(0, abs=1e-6) and nothing["increase"] == pytest.approx(nothing["zero_ablated_loss"] - nothing["clean_loss"])
+    return exact
+
+
+def test_ce_loss_recovered_is_one_for_identity_and_zero_for_zeros_on_a_tiny_decoder(tiny_models):
+    exact = _ce_checks(tiny_models["llama-gqa"], CORPUS[:6], 1)
+    # the clean loss is the model's own mean next-token cross-entropy, recomputed by hand
+    model = tiny_models["llama-gqa"]
+    total, count = 0.0, 0
+    for text in CORPUS[:6]:
+        ids = model.tokenizer(text, return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            logits = model.model(input_ids=ids).logits[0, :-1]
+        total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
+        count += ids.shape[1] - 1
+    assert exact["clean_loss"] == pytest.approx(total / count, rel=1e-5) and exact["tokens"] == count
+    # a random-weight model barely uses its layers: zeroing one lowers the loss here, and the score says it has no scale
+    assert exact["zero_ablated_loss"] < exact["clean_loss"] and "no scale" in exact["flag"]
+
+
+def test_ce_loss_recovered_is_one_for_identity_and_zero_for_zeros_on_gemma(gemma):
+    exact = _ce_checks(gemma, CORPUS[:4], 6)
+    assert exact["zero_ablated_loss"] > exact["clean_loss"] + 1 and exact["flag"] == ""  # zeroing a middle layer of a real model hurts
+
+
+def test_the_lm_loss_needs_a_decoder(default_model):
+    with pytest.raises(InputError, match="no language-model head.*embedding_recovered"):
+        lm_loss(default_model, CORPUS[:2])

@@ -31,6 +31,11 @@ def patched_layer(loaded, layer: int, replace) -> Iterator[None]:
         handle.remove()
 
 
+def _special(enc) -> torch.Tensor:
+    """[texts, tokens] True at special tokens and padding: no sentence in the encoding already made (no second tokenization)."""
+    return torch.tensor([[s is None for s in enc.batch.sequence_ids(i)] for i in range(len(enc.texts))], dtype=torch.bool)
+
+
 def _embeddings(loaded, texts: list[str], layer: int | None = None, replace=None) -> torch.Tensor:
     """Mean-pooled last hidden states (the default model's sentence embedding), optionally with a layer patched."""
     out = []
@@ -38,8 +43,7 @@ def _embeddings(loaded, texts: list[str], layer: int | None = None, replace=None
         enc = encode(loaded, texts[part])
         inputs = enc.model_inputs(loaded.forward_keys)
         mask = inputs["attention_mask"].unsqueeze(-1).float()
-        # special tokens and padding: no sentence in the encoding already made (no second tokenization)
-        special = torch.tensor([[s is None for s in enc.batch.sequence_ids(i)] for i in range(len(enc.texts))], dtype=torch.bool)
+        special = _special(enc)
         ctx = patched_layer(loaded, layer, lambda h: replace(h, special)) if replace is not None else nullcontext()
         with torch.inference_mode(), ctx:
             hidden = loaded.model(**inputs, return_dict=True).last_hidden_state
@@ -78,3 +82,68 @@ def embedding_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
     flag = "" if recovered > 0 else "the reconstruction harms the embedding as much as zeroing the layer, or more"
     return {"layer": layer, "zero_ablated_loss": zero_loss, "reconstructed_loss": recon_loss, "recovered": recovered,
             "sentences": len(texts), "flag": flag}
+
+
+def _kept(h: torch.Tensor, special: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """``new`` at word tokens, ``h`` at special tokens and padding (what the factors never saw)."""
+    return torch.where(special[:, : h.shape[1], None], h, new)
+
+
+def lm_loss(loaded, texts: list[str], *, layer: int | None = None, replace=None, batch: int = 16) -> tuple[float, int]:
+    """Mean next-token cross-entropy (nats) of a causal LM over ``texts`` and how many tokens it averages, optionally
+    with hidden state ``layer``'s word tokens passed through ``replace(h) -> h`` (special tokens and padding kept).
+
+    Examples:
+        >>> # see tests/factors/test_downstream.py: on Gemma and a tiny decoder
+    """
+    from shatterbox.models import language_model_parts
+
+    try:
+        language_model_parts(loaded)
+    except InputError:
+        raise InputError(f"model {loaded.name!r} has no language-model head: the LM loss needs a decoder such as model=gemma-3-270m; "
+                         "for an encoder use embedding_recovered", parameter="model") from None
+    total, count = 0.0, 0
+    for part in chunks(len(texts), batch):
+        enc = encode(loaded, texts[part])
+        inputs = enc.model_inputs(loaded.forward_keys)
+        special = _special(enc)
+        ctx = patched_layer(loaded, layer, lambda h: _kept(h, special, replace(h))) if replace is not None else nullcontext()
+        with torch.inference_mode(), ctx:
+            logits = loaded.model(**inputs, return_dict=True).logits[:, :-1].float()
+        targets, valid = inputs["input_ids"][:, 1:], inputs["attention_mask"][:, 1:].bool()
+        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+        total += float(losses[valid].sum())
+        count += int(valid.sum())
+    return total / max(count, 1), count
+
+
+def ce_loss_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
+    """The field's main score of an SAE on a language model (SAEBench's "CE loss score"): how much of the LM loss
+    survives when hidden state ``layer`` is replaced by the factors' reconstruction at every word token.
+
+    ``recovered`` = (L_zero − L_spliced) / (L_zero − L_clean), 1 when the reconstruction is exact and 0 when it is as
+    bad as zeroing the layer; ``increase`` = L_spliced − L_clean in nats per token (the loss the reconstruction
+    costs). Special tokens (Gemma's ``<bos>``, whose norm dwarfs the rest) are left as they are, as in the fit.
+
+    Examples:
+        >>> # see tests/factors/test_downstream.py: exact reconstruction recovers 1, zeros recover 0
+    """
+    if layer not in factors.mean:
+        raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
+    clean, tokens = lm_loss(loaded, texts)
+    zero, _ = lm_loss(loaded, texts, layer=layer, replace=torch.zeros_like)
+
+    def rebuilt(h: torch.Tensor) -> torch.Tensor:
+        flat = h.float().reshape(-1, h.shape[-1]).numpy()
+        return torch.from_numpy(factors.reconstruct(flat, layer)).reshape(h.shape).to(h.dtype)
+
+    spliced, _ = lm_loss(loaded, texts, layer=layer, replace=rebuilt)
+    gap = zero - clean
+    recovered = (zero - spliced) / gap if abs(gap) > 1e-9 else float("nan")
+    if gap <= 1e-9:
+        flag = "zeroing this layer does not raise the LM loss, so the score has no scale here (an untrained model?)"
+    else:
+        flag = "" if recovered > 0 else "the reconstruction costs as much LM loss as zeroing the layer, or more"
+    return {"layer": layer, "clean_loss": clean, "zero_ablated_loss": zero, "spliced_loss": spliced, "recovered": recovered,
+            "increase": spliced - clean, "tokens": tokens, "texts": len(texts), "flag": flag}
