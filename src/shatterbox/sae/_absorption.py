@@ -1,0 +1,194 @@
+"""Feature absorption on the first-letter task (Chanin et al. 2024, "A is for Absorption"; SAEBench's protocol).
+
+A model knows which letter a word starts with: a linear probe on the residual stream reads it. An SAE ought to have a
+"starts with S" latent that fires on every S word. Absorption is when it stays silent on some S words because a
+token-specific latent ("sun") has swallowed the letter direction: the information is there, the general latent lies.
+
+Per letter: a probe direction ``p`` (multinomial logistic regression on single-token words, mapped to the raw space);
+the letter's *main* latents, chosen as sparse probing chooses (by class-mean difference, adding latents while the F1
+of a probe on them rises by ``SPLIT_GAIN``, at most ``MAX_SPLITS``). On each held-out word the probe reads right, each
+active latent's share of the letter is ``z_i · ⟨d_i, p⟩`` (``d_i`` its decoder row in the raw space):
+
+- **absorption fraction**: the share carried by non-main latents aligned with the probe (cosine ≥ ``ALIGNED``) over
+  the share of main and aligned latents together (0 when the main latents carry it all);
+- **full absorption**: the main latents are silent while aligned latents carry the letter.
+
+Both are averaged over the words of a letter, then over letters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from shatterbox._batching import chunks
+from shatterbox.errors import InputError
+from shatterbox.factors import Factors
+from shatterbox.models import LoadedModel
+from shatterbox.probes import make_probe
+from shatterbox.trace import encode
+
+ALIGNED = 0.025  # cosine with the probe above which a non-main latent counts as carrying the letter (Chanin et al.)
+SPLIT_GAIN = 0.03  # F1 a further main latent must add (SAEBench's feature-splitting threshold)
+MAX_SPLITS = 3
+MIN_WORDS = 10  # a letter needs this many words to be probed
+WORDS = 3000
+
+
+@dataclass
+class Absorption:
+    """First-letter absorption of one SAE layer: ``letters`` rows (letter, held-out words the probe reads right, probe
+    accuracy, main latents, mean absorption fraction, full-absorption rate) and their means."""
+
+    layer: int
+    letters: list[dict] = field(default_factory=list)
+    probe_accuracy: float = float("nan")
+    words: int = 0
+    classes: int = 0  # letters the probe tells apart (chance is about 1 / classes)
+
+    @property
+    def absorption_fraction(self) -> float:
+        """Mean over letters of the mean absorption fraction of its words (0 best, 1 worst)."""
+        return float(np.mean([r["absorption_fraction"] for r in self.letters])) if self.letters else float("nan")
+
+    @property
+    def full_absorption(self) -> float:
+        """Mean over letters of the share of words whose main latents are silent while aligned latents carry the letter."""
+        return float(np.mean([r["full_absorption"] for r in self.letters])) if self.letters else float("nan")
+
+    @property
+    def splits(self) -> float:
+        """Mean number of main latents per letter (feature splitting)."""
+        return float(np.mean([len(r["main"]) for r in self.letters])) if self.letters else float("nan")
+
+    def to_dict(self) -> dict:
+        """JSON-ready, with the means."""
+        return asdict(self) | {"absorption_fraction": self.absorption_fraction, "full_absorption": self.full_absorption, "splits": self.splits}
+
+
+def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, letters: np.ndarray, probes: dict[str, np.ndarray],
+                      main: dict[str, Sequence[int]], *, known: np.ndarray | None = None) -> list[dict]:
+    """Absorption per letter from given arrays: ``codes`` [words, latents], ``decoder`` [latents, d] (raw space),
+    ``letters`` [words], ``probes`` letter -> probe direction [d], ``main`` letter -> main latents, ``known`` [words]
+    whether the probe reads the word's letter right (default all).
+
+    Examples:
+        >>> dec = np.array([[1.0, 0.0], [0.7071, 0.7071]])  # latent 0: the letter; latent 1: a word that swallowed it
+        >>> codes = np.array([[1.0, 0.0], [0.0, 1.0]])  # "sea" fires latent 0, "sun" fires latent 1 only
+        >>> rows = absorption_arrays(codes, dec, np.array(["s", "s"]), {"s": np.array([1.0, 0.0])}, {"s": [0]})
+        >>> rows[0]["absorption_fraction"], rows[0]["full_absorption"]
+        (0.5, 0.5)
+    """
+    known = np.ones(len(letters), bool) if known is None else np.asarray(known, bool)
+    norms = np.linalg.norm(decoder, axis=1).clip(1e-12)
+    out = []
+    for letter in sorted(probes):
+        p = probes[letter] / max(np.linalg.norm(probes[letter]), 1e-12)
+        rows = np.flatnonzero((letters == letter) & known)
+        if not len(rows):
+            continue
+        along = decoder @ p  # each latent's projection on the letter direction, per unit of activation
+        aligned = (along / norms >= ALIGNED)
+        is_main = np.zeros(len(decoder), bool)
+        is_main[list(main[letter])] = True
+        share = codes[rows] * along  # [words, latents]
+        main_share = np.clip(share[:, is_main], 0, None).sum(1)
+        absorbed = np.clip(share[:, aligned & ~is_main & (along > 0)], 0, None).sum(1)
+        both = main_share + absorbed
+        fraction = np.divide(absorbed, both, out=np.zeros_like(both), where=both > 0)
+        full = (codes[rows][:, is_main] <= 0).all(1) & (absorbed > 0)
+        out.append({"letter": letter, "words": int(len(rows)), "main": [int(i) for i in main[letter]],
+                    "absorption_fraction": float(fraction.mean()), "full_absorption": float(full.mean())})
+    return out
+
+
+def word_list(model: LoadedModel, *, limit: int = WORDS, seed: int = 0) -> list[str]:
+    """Lower-case alphabetic WordNet lemmas (2+ letters) that ``model``'s tokenizer keeps as one token: a seeded sample
+    of at most ``limit``.
+
+    Examples:
+        >>> from shatterbox.models import load
+        >>> words = word_list(load(), limit=50)
+        >>> len(words), all(w.isalpha() and w.islower() for w in words)
+        (50, True)
+    """
+    from shatterbox.corpus import load_corpus
+
+    lemmas = load_corpus("wordnet").table.column("lemmas").to_pylist()
+    candidates = sorted({w for entry in lemmas for w in entry.split("|") if w.isascii() and w.isalpha() and w.islower() and len(w) > 1})
+    tokenizer = model.tokenizer
+    ids = tokenizer(candidates, add_special_tokens=False)["input_ids"]
+    single = [w for w, i in zip(candidates, ids) if len(i) == 1]
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(single), min(limit, len(single)), replace=False) if single else []
+    return [single[i] for i in sorted(picked)]
+
+
+def word_vectors(model: LoadedModel, words: Sequence[str], layer: int, *, batch: int = 256) -> np.ndarray:
+    """[words, d] hidden state ``layer`` at each word's own token (each word alone, with the model's special tokens)."""
+    out = []
+    for part in chunks(len(words), batch):
+        enc = encode(model, list(words[part]))
+        first = [next(i for i, s in enumerate(enc.batch.sequence_ids(row)) if s is not None) for row in range(len(enc.texts))]
+        with torch.inference_mode():
+            hidden = model.model(**enc.model_inputs(model.forward_keys), output_hidden_states=True, return_dict=True).hidden_states[layer]
+        out.append(hidden[torch.arange(len(first)), torch.tensor(first)].float().numpy())
+    return np.concatenate(out)
+
+
+def _main_latents(codes: np.ndarray, positive: np.ndarray, seed: int) -> list[int]:
+    """The letter's main latents: by class-mean difference, added while a probe's F1 on them rises by SPLIT_GAIN."""
+    from sklearn.metrics import f1_score
+
+    gap = codes[positive].mean(0) - codes[~positive].mean(0)
+    ranked = [int(i) for i in np.argsort(-gap, kind="stable")[:MAX_SPLITS] if gap[i] > 0]
+    chosen, best = [], 0.0
+    for latent in ranked:
+        trial = chosen + [latent]
+        f1 = f1_score(positive, make_probe("linear", seed=seed).fit(codes[:, trial], positive).predict(codes[:, trial]), zero_division=0)
+        if chosen and f1 < best + SPLIT_GAIN:
+            break
+        chosen, best = trial, f1
+    return chosen or ranked[:1]
+
+
+def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None, words: Sequence[str] | None = None,
+               seed: int = 0) -> Absorption:
+    """First-letter absorption of ``factors`` at hidden state ``layer`` on ``model`` (default: a seeded sample of
+    single-token WordNet lemmas; 80 % train the probe and choose the main latents, 20 % are scored).
+
+    Examples:
+        >>> # see tests/sae/test_absorption.py
+    """
+    layer = factors.layers[0] if layer is None else layer
+    if layer not in factors.layers:
+        raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
+    words = list(words) if words is not None else word_list(model, seed=seed)
+    letters = np.array([w[0] for w in words])
+    classes, counts = np.unique(letters, return_counts=True)
+    keep = np.isin(letters, classes[counts >= MIN_WORDS])
+    if len(set(letters[keep])) < 2:
+        raise InputError(f"{len(words)} words give fewer than two letters with {MIN_WORDS} words each: give more words")
+    words, letters = [w for w, k in zip(words, keep) if k], letters[keep]
+    x = word_vectors(model, words, layer)
+    rng = np.random.default_rng(seed)
+    test = rng.random(len(words)) < 0.2
+    probe = make_probe("linear", seed=seed).fit(x[~test], letters[~test])
+    scaler, head = probe[0], probe[-1]
+    directions = {str(c): head.coef_[i] / scaler.scale_ for i, c in enumerate(head.classes_)} if len(head.classes_) > 2 else \
+        {str(head.classes_[1]): head.coef_[0] / scaler.scale_, str(head.classes_[0]): -head.coef_[0] / scaler.scale_}
+    known = probe.predict(x[test]) == letters[test]
+    decoder = factors.models[layer].components_ * factors.scale[layer]  # decoder rows in the raw space
+    start = 0 if factors.shared else factors.layers.index(layer) * factors.model.n_factors  # this layer's block of factors
+    codes = factors.codes(x, layer, units=[start])[:, start:start + len(decoder)]
+    main = {c: [start + i for i in _main_latents(codes[~test], letters[~test] == c, seed)] for c in directions}
+    local = {c: [i - start for i in m] for c, m in main.items()}
+    rows = absorption_arrays(codes[test], decoder, letters[test], directions, local, known=known)
+    accuracy = {str(c): float(known[letters[test] == c].mean()) for c in directions if (letters[test] == c).any()}
+    for row in rows:
+        row["probe_accuracy"] = accuracy[row["letter"]]
+        row["main"] = main[row["letter"]]  # numbered as the factors file numbers them
+    return Absorption(layer, rows, float(known.mean()), len(words), len(directions))
