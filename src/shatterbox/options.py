@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-__all__ = ["ABLATE", "ANALYSES", "AblateOptions", "LENS", "LensOptions", "TUNED_LENS", "TunedLensOptions", "STEER", "SteerOptions", "EXACT_UP_TO", "PATCH", "PatchOptions", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
+__all__ = ["SAE", "SaeOptions", "ABLATE", "ANALYSES", "AblateOptions", "LENS", "LensOptions", "TUNED_LENS", "TunedLensOptions", "STEER", "SteerOptions", "EXACT_UP_TO", "PATCH", "PatchOptions", "EXPLAIN", "EXPLAIN_METHODS", "GENERATION", "GENERATION_METHODS", "PROBE", "PROJECT", "RANKING", "ExplainOptions",
            "GenerationOptions", "ProbeOptions", "ProjectOptions", "RankingOptions", "Spec", "describe", "option", "request_fields", "spec", "specs", "typer_option"]
 
 
@@ -266,6 +266,20 @@ class SteerOptions:
 
 
 STEER = SteerOptions()
+
+
+@dataclass(frozen=True)
+class SaeOptions:
+    """Defaults and ranges of :mod:`shatterbox.sae`'s scores (``shatterbox sae score|probe|absorption``)."""
+
+    texts: int = option(200, "Held-out sentences of the store on which each layer is spliced with its reconstruction (LM loss, or "
+                             "sentence embedding for an encoder).", ge=1, le=100_000)
+    ks: str = option("1,2,5,10,20", "Sparse probing: how many latents each probe reads, comma-separated.")
+    seeds: int = option(3, "Seeds (balanced samples and splits) whose mean and sd are reported.", ge=1, le=20)
+    words: int = option(3000, "Single-token WordNet words of the first-letter absorption task.", ge=50, le=50_000)
+
+
+SAE = SaeOptions()
 
 ANALYSES = {"explain": ExplainOptions, "generate": GenerationOptions, "project": ProjectOptions, "probe": ProbeOptions,
             "ranking": RankingOptions, "patch": PatchOptions, "lens": LensOptions, "steer": SteerOptions}  # what /api/options serves, by the page's group names

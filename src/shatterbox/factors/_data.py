@@ -94,6 +94,24 @@ def layer_vectors(store: Store, layers: list[int] | None = None, *, max_tokens: 
     return out
 
 
+def heldout_sentences(store: Store, *, heldout: float = 0.1, seed: int = 0, limit: int | None = None) -> np.ndarray:
+    """Ids of the store's sentences that :func:`layer_vectors` holds out with the same ``heldout`` and ``seed`` (the
+    first ``limit`` of them): texts no factor was fitted on.
+
+    Examples:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> s = harvest(load_corpus("wordnet", limit=200), tempfile.mkdtemp(), layers="1")
+        >>> ids = heldout_sentences(s)
+        >>> 5 < len(ids) < 40
+        True
+    """
+    ids = np.sort(store.sentences().column("id").to_numpy())
+    chosen = ids[_heldout_mask(ids, heldout, seed)]
+    return chosen if limit is None else chosen[:limit]
+
+
 def _heldout_mask(sentence_id: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Whether each row's sentence is held out (a seeded hash of its id)."""
     mixed = (sentence_id.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed * 97 + 13)) % np.uint64(2**32)

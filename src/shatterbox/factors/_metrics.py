@@ -15,13 +15,17 @@ from shatterbox.factors._base import FactorModel, check_matrix
 ADVICE = "more epochs or tokens (--epochs, --max-tokens), or the FISTA dictionary (--kind fista, 0.04 more than an SAE at the same L0)"
 
 
+DENSE = 0.1  # a factor active on more than this share of the held-out vectors is dense
+
+
 @dataclass(frozen=True)
 class FitReport:
     """Held-out quality of a factor model.
 
     ``variance_explained`` = 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖²; ``pca_variance_explained`` is the same for
     PCA with ``pca_components`` = round(mean L0) components fitted on the training vectors;
-    ``mean_l0`` active factors per vector; ``dead`` factors never active on the held-out vectors.
+    ``mean_l0`` active factors per vector; ``dead`` factors never active on the held-out vectors; ``dense`` factors
+    active on more than ``DENSE`` of them (SAEBench's dense latents).
     """
 
     variance_explained: float
@@ -33,6 +37,8 @@ class FitReport:
     n_factors: int
     n_heldout: int
     fit_seconds: float
+    dense: int = 0
+    dense_fraction: float = 0.0
 
     @property
     def flag(self) -> str:
@@ -91,4 +97,6 @@ def evaluate(model: FactorModel, heldout: np.ndarray, train: np.ndarray) -> FitR
         n_factors=model.n_factors,
         n_heldout=len(heldout),
         fit_seconds=float(getattr(model, "fit_seconds_", 0.0)),
+        dense=int((active.mean(0) > DENSE).sum()),
+        dense_fraction=float((active.mean(0) > DENSE).sum()) / model.n_factors,
     )

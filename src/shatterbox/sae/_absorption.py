@@ -28,6 +28,7 @@ from shatterbox._batching import chunks
 from shatterbox.errors import InputError
 from shatterbox.factors import Factors
 from shatterbox.models import LoadedModel
+from shatterbox.options import SAE
 from shatterbox.probes import make_probe
 from shatterbox.trace import encode
 
@@ -35,7 +36,6 @@ ALIGNED = 0.025  # cosine with the probe above which a non-main latent counts as
 SPLIT_GAIN = 0.03  # F1 a further main latent must add (SAEBench's feature-splitting threshold)
 MAX_SPLITS = 3
 MIN_WORDS = 10  # a letter needs this many words to be probed
-WORDS = 3000
 
 
 @dataclass
@@ -105,7 +105,7 @@ def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, letters: np.ndarra
     return out
 
 
-def word_list(model: LoadedModel, *, limit: int = WORDS, seed: int = 0) -> list[str]:
+def word_list(model: LoadedModel, *, limit: int = SAE.words, seed: int = 0) -> list[str]:
     """Lower-case alphabetic WordNet lemmas (2+ letters) that ``model``'s tokenizer keeps as one token: a seeded sample
     of at most ``limit``.
 
@@ -155,10 +155,10 @@ def _main_latents(codes: np.ndarray, positive: np.ndarray, seed: int) -> list[in
     return chosen or ranked[:1]
 
 
-def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None, words: Sequence[str] | None = None,
+def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None, words: Sequence[str] | int = SAE.words,
                seed: int = 0) -> Absorption:
     """First-letter absorption of ``factors`` at hidden state ``layer`` on ``model`` (default: a seeded sample of
-    single-token WordNet lemmas; 80 % train the probe and choose the main latents, 20 % are scored).
+    single-token WordNet lemmas, or the given words; 80 % train the probe and choose the main latents, 20 % are scored).
 
     Examples:
         >>> # see tests/sae/test_absorption.py
@@ -166,7 +166,7 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
     layer = factors.layers[0] if layer is None else layer
     if layer not in factors.layers:
         raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
-    words = list(words) if words is not None else word_list(model, seed=seed)
+    words = word_list(model, limit=words, seed=seed) if isinstance(words, int) else list(words)
     letters = np.array([w[0] for w in words])
     classes, counts = np.unique(letters, return_counts=True)
     keep = np.isin(letters, classes[counts >= MIN_WORDS])

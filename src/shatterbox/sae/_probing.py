@@ -16,11 +16,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from shatterbox.errors import InputError
+from shatterbox.options import SAE
 from shatterbox.factors import Factors
 from shatterbox.probes import examples, features, make_probe
 from shatterbox.store import Store, as_store
 
-SPARSE_KS = (1, 2, 5, 10, 20)
+SPARSE_KS = tuple(int(k) for k in SAE.ks.split(","))
 MAX_CLASSES = 8  # the most frequent classes of a property are probed, one against the rest
 MAX_PER_CLASS = 400  # examples of each side of a balanced task
 TEST_FRACTION = 0.2
@@ -111,7 +112,7 @@ def sparse_probe_arrays(codes: np.ndarray, dense: np.ndarray, labels: np.ndarray
         raise InputError(f"{name}: no class has 10 examples on each side; a bigger store (more sentences) gives some")
     if len(classes) == 2:
         usable = usable[:1]  # a binary property is one task, not two mirrored ones
-    ks = tuple(sorted({int(k) for k in ks}))
+    ks = parse_ks(ks)
     if not ks or ks[0] < 1 or ks[-1] > codes.shape[1]:
         raise InputError(f"ks must be between 1 and the {codes.shape[1]} latents (got {list(ks)})", parameter="ks")
     out = SparseProbing(name, level, layer, ks, usable, seeds)
@@ -157,8 +158,22 @@ def _accuracy(x: np.ndarray, y: np.ndarray, test: np.ndarray, seed: int) -> floa
     return float((probe.predict(x[test]) == y[test]).mean())
 
 
+def parse_ks(ks: str | Sequence[int]) -> tuple[int, ...]:
+    """``"1,2,5"`` (or a sequence) as sorted distinct ints, or one clear error.
+
+    Examples:
+        >>> parse_ks("5, 1,2"), parse_ks([3])
+        ((1, 2, 5), (3,))
+    """
+    try:
+        values = [int(v) for v in (ks.split(",") if isinstance(ks, str) else ks) if str(v).strip()]
+    except ValueError:
+        raise InputError(f"ks must be whole numbers separated by commas, such as 1,2,5,10,20 (got {ks!r})", parameter="ks") from None
+    return tuple(sorted(set(values)))
+
+
 def sparse_probing(factors: Factors, property: str, *, layer: int | None = None, level: str = "token", store: Store | str | None = None,
-                   ks: Sequence[int] = SPARSE_KS, seeds: int = 3, limit: int | None = 4000, progress: Callable[[int, int], None] | None = None) -> SparseProbing:
+                   ks: str | Sequence[int] = SAE.ks, seeds: int = SAE.seeds, limit: int | None = 4000, progress: Callable[[int, int], None] | None = None) -> SparseProbing:
     """Sparse probing of ``factors`` at ``layer`` on a property of their store (or ``store``): token level reads the
     WordNet headword (``pos``, ``supersense``), sentence level pools the codes over a sentence's word tokens (any label
     column, e.g. the sentiment corpus's ``label``).
@@ -173,4 +188,4 @@ def sparse_probing(factors: Factors, property: str, *, layer: int | None = None,
     found = examples(store, property, level=level, limit=limit)
     dense = features(store, found, layer)
     codes = factors.codes(dense, layer) if level == "token" else pooled_codes(store, factors, layer, found.sentence_ids)
-    return sparse_probe_arrays(codes, dense, found.labels, ks=ks, seeds=seeds, name=property, level=level, layer=layer, progress=progress)
+    return sparse_probe_arrays(codes, dense, found.labels, ks=parse_ks(ks), seeds=seeds, name=property, level=level, layer=layer, progress=progress)
