@@ -145,7 +145,8 @@ def test_the_same_weights_under_another_name_or_folder_reuse_the_store(tiny_mode
         again = harvest(corpus, tmp_path / "s", model=renamed, layers="1")
     finally:
         renamed.model.config._name_or_path = bert.name
-    assert again.manifest == first.manifest  # reused as it is: the name is a label, the weights hash is the model
+    same = lambda m: {k: v for k, v in m.items() if k != "seconds"}  # noqa: E731
+    assert same(again.manifest) == same(first.manifest)  # reused as it is: the name is a label, the weights hash is the model
 
 
 def test_another_model_or_corpus_is_refused(small, tiny_models, tmp_path):

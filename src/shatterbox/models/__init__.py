@@ -101,6 +101,16 @@ class LoadedModel:
         """The tokenizer outputs this model's ``forward`` accepts (DistilBERT takes no token_type_ids)."""
         return frozenset(inspect.signature(self.model.forward).parameters)
 
+    def keep_logits(self, last: int) -> dict[str, int]:
+        """Forward keyword arguments asking for the logits of the ``last`` positions only, where the model can (a decoder's
+        unembedding is most of its cost: Gemma 3 270M's 262k-token vocabulary); nothing for other models.
+
+        Examples:
+            >>> load().keep_logits(1)
+            {}
+        """
+        return {"logits_to_keep": last} if "logits_to_keep" in self.forward_keys else {}
+
     def capture(self, text: str, text_pair: str | None = None, *, truncate: bool = True) -> "Trace":
         """Deprecated: :func:`shatterbox.trace` (``capture(model, text)``) records one forward pass."""
         deprecated("LoadedModel.capture(text)", "shatterbox.capture(model, text)")

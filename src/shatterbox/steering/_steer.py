@@ -172,7 +172,7 @@ def greedy(model: LoadedModel, ids: Sequence[int], plans: Sequence[Sequence[Inte
     watch_ids = torch.tensor(list(watch), dtype=torch.long)
     with torch.inference_mode():
         with intervening(model, first, width):
-            out = model.model(input_ids=prompt, attention_mask=torch.ones_like(prompt), use_cache=True, **_keep(model, 1))
+            out = model.model(input_ids=prompt, attention_mask=torch.ones_like(prompt), use_cache=True, **model.keep_logits(1))
         mask = torch.ones_like(prompt)
         for step in range(max_new_tokens):
             logits = out.logits[:, -1].float()
@@ -191,7 +191,7 @@ def greedy(model: LoadedModel, ids: Sequence[int], plans: Sequence[Sequence[Inte
                 break
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
             with intervening(model, plans, 1):
-                out = model.model(input_ids=token[:, None], attention_mask=mask, use_cache=True, **_cache(model, out), **_keep(model, 1))
+                out = model.model(input_ids=token[:, None], attention_mask=mask, use_cache=True, **_cache(model, out), **model.keep_logits(1))
     mean = (watched / steps.clamp(min=1)).numpy() if len(watch_ids) else np.full(rows, np.nan)
     return new, mean
 
@@ -202,11 +202,6 @@ def _cache(model: LoadedModel, out: Any) -> dict[str, Any]:
     if cache is None:
         cache = out.past_key_values
     return {"cache": cache} if "cache" in model.forward_keys else {"past_key_values": cache}
-
-
-def _keep(model: LoadedModel, last: int) -> dict[str, int]:
-    """Ask for the logits of the ``last`` positions only, where the model can (the unembedding is most of a step's cost)."""
-    return {"logits_to_keep": last} if "logits_to_keep" in model.forward_keys else {}
 
 
 def fluency(model: LoadedModel, ids: Sequence[int], continuations: Sequence[Sequence[int]], *, batch: int = 32) -> list[float | None]:
@@ -233,7 +228,7 @@ def fluency(model: LoadedModel, ids: Sequence[int], continuations: Sequence[Sequ
             x[row, :len(seq)] = torch.tensor(seq)
             mask[row, :len(seq)] = 1
         with torch.inference_mode():
-            logits = model.model(input_ids=x, attention_mask=mask, **_keep(model, longest + 1)).logits
+            logits = model.model(input_ids=x, attention_mask=mask, **model.keep_logits(longest + 1)).logits
             logp = torch.log_softmax(logits[:, -(longest + 1):-1].float(), dim=-1)
         got = logp.gather(-1, x[:, n:, None])[..., 0]
         for row, i in enumerate(part):

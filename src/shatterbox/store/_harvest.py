@@ -480,6 +480,7 @@ def _forward(loaded: "LoadedModel", enc, columns: list[Column], kinds: set[str])
             output_hidden_states="hidden" in kinds,
             output_attentions="attention" in kinds,
             return_dict=True,
+            **loaded.keep_logits(1),  # the store keeps no logits: a decoder's unembedding of every position would be most of the cost
         )
     arrays: dict[str, np.ndarray] = {}
     for c in columns:
