@@ -317,3 +317,15 @@ def _message(call) -> str:
     with pytest.raises(InputError) as info:
         call()
     return str(info.value)
+
+
+def test_the_harvesting_model_is_loaded_again_even_with_random_weights(default_model, tmp_path):
+    from shatterbox.models import random_weights
+    from shatterbox.store import harvested_model, model_hash
+
+    corpus = Corpus.from_texts(["Hi there."])
+    control = harvest(corpus, tmp_path / "r", model=random_weights(default_model, 3), layers="1")
+    again = harvested_model(control)  # drawn again from the base model and the seed: the same weights
+    assert again.name == "default (random weights, seed 3)" and model_hash(again) == control.manifest["model"]["hash"]
+    with pytest.raises(InputError, match="not with 'default'"):
+        harvested_model(control, default_model)

@@ -184,7 +184,7 @@ def harvest(
 
 def harvested_model(store: "Store", model: "LoadedModel | None" = None) -> "LoadedModel":
     """The model ``store`` was harvested with: ``model`` checked against the manifest's weights hash, or loaded by the
-    manifest's name (a random-weights model must be passed, as it cannot be loaded by name).
+    manifest's name (a random-weights control is drawn again from its base model and seed).
 
     Examples:
         >>> import tempfile
@@ -194,11 +194,14 @@ def harvested_model(store: "Store", model: "LoadedModel | None" = None) -> "Load
     """
     from shatterbox.models import load
 
+    import re
+
+    from shatterbox.models import random_weights
+
     name = store.manifest["model"]["name"]
     if model is None:
-        if "(random weights" in name:
-            raise InputError(f"the store was harvested with {name!r}: pass that model (random_weights(load(), seed)) as model=", parameter="model")
-        model = load(name)
+        drawn = re.fullmatch(r"(.+) \(random weights, seed (\d+)\)", name)
+        model = random_weights(load(drawn[1]), int(drawn[2])) if drawn else load(name)  # the same seed draws the same weights
     if model_hash(model) != store.manifest["model"]["hash"]:
         raise InputError(f"the store was harvested with {name!r}, not with {model.name!r}: give that model", parameter="model")
     return model
