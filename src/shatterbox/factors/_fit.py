@@ -115,6 +115,18 @@ class Factors:
         start = 0 if self.shared else factor // size * size
         return list(range(start, start + size))
 
+    def layer_of(self, layer: int | None) -> int:
+        """``layer`` checked against the fitted layers (the first fitted one when None)."""
+        if layer is None:
+            return self.layers[0]
+        if layer not in self.layers:
+            raise InputError(f"these factors were fitted on layers {self.layers}, not {layer}", parameter="layer")
+        return layer
+
+    def block(self, layer: int) -> int:
+        """The number of the first factor of ``layer``'s own model (0 when one model codes every layer)."""
+        return 0 if self.shared else self.layers.index(self.layer_of(layer)) * self.model.n_factors
+
     def normalise(self, hidden: np.ndarray, layer: int) -> np.ndarray:
         """Raw hidden states of ``layer`` centred and scaled as in the fit."""
         if layer not in self.mean:

@@ -163,9 +163,7 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
     Examples:
         >>> # see tests/sae/test_absorption.py
     """
-    layer = factors.layers[0] if layer is None else layer
-    if layer not in factors.layers:
-        raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
+    layer = factors.layer_of(layer)
     words = word_list(model, limit=words, seed=seed) if isinstance(words, int) else list(words)
     letters = np.array([w[0] for w in words])
     classes, counts = np.unique(letters, return_counts=True)
@@ -182,7 +180,7 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
         {str(head.classes_[1]): head.coef_[0] / scaler.scale_, str(head.classes_[0]): -head.coef_[0] / scaler.scale_}
     known = probe.predict(x[test]) == letters[test]
     decoder = factors.models[layer].components_ * factors.scale[layer]  # decoder rows in the raw space
-    start = 0 if factors.shared else factors.layers.index(layer) * factors.model.n_factors  # this layer's block of factors
+    start = factors.block(layer)  # this layer's own factors
     codes = factors.codes(x, layer, units=[start])[:, start:start + len(decoder)]
     main = {c: [start + i for i in _main_latents(codes[~test], letters[~test] == c, seed)] for c in directions}
     local = {c: [i - start for i in m] for c, m in main.items()}

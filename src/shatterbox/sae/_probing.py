@@ -182,9 +182,7 @@ def sparse_probing(factors: Factors, property: str, *, layer: int | None = None,
         >>> # see tests/sae/test_probing.py
     """
     store = as_store(store) if store is not None else factors.open_store()
-    layer = factors.layers[0] if layer is None else layer
-    if layer not in factors.layers:
-        raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
+    layer = factors.layer_of(layer)
     found = examples(store, property, level=level, limit=limit)
     dense = features(store, found, layer)
     codes = factors.codes(dense, layer) if level == "token" else pooled_codes(store, factors, layer, found.sentence_ids)
