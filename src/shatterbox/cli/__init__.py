@@ -18,6 +18,7 @@ from shatterbox.cli import probes  # noqa: E402,F401 - probe, project
 from shatterbox.cli import neurons  # noqa: E402,F401
 from shatterbox.cli import patching  # noqa: E402,F401 - patch, ablate
 from shatterbox.cli import lens  # noqa: E402,F401 - lens show|fit, steer
+from shatterbox.cli import sae  # noqa: E402,F401 - sae import|export|score|probe|absorption|neuronpedia
 from shatterbox.cli import serve  # noqa: E402,F401
 
 __all__ = ["app", "main"]

@@ -28,7 +28,9 @@ def factors_fit(
     layers: str = typer.Option("all", "--layers", help="Hidden layers sharing the dictionary: all (1..L) or e.g. 1-6, 2,4."),
     per_layer: bool = typer.Option(False, "--per-layer", help="One dictionary per layer (--factors each) instead of one shared by all."),
     alpha: float = typer.Option(1.0, "--alpha", help="fista: the L1 weight λ (larger: sparser codes)."),
-    k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK)."),
+    k: int = typer.Option(32, "--k", help="sae: active latents per token (TopK; the mean over a batch with batchtopk)."),
+    activation: str = typer.Option("topk", "--activation", help="sae: topk, batchtopk (k per token on average, a threshold at inference), "
+                                                                  "matryoshka (TopK whose nested prefixes reconstruct alone) or relu."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the sampled tokens (default: 3 for fista, 10 for sae; an SAE at 3 barely beats PCA)."),
     max_tokens: int = typer.Option(50_000, "--max-tokens", help="Tokens sampled from the store per layer (seeded)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the fit: the sampled tokens, the initialisation and the batches."),
@@ -43,7 +45,7 @@ def factors_fit(
     with _friendly_errors():
         opened = Store.open(store)
         chosen = _layers_option(opened, layers, embeddings=False)
-        params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k})
+        params = {"n_factors": n_factors, "n_epochs": epochs} | ({"alpha": alpha} if kind == "fista" else {"k": k, "activation": activation})
         with progress_of(f"fit {kind}", "batches") as tick:
             factors = fit_factors(opened, layers=chosen, kind=kind, per_layer=per_layer, max_tokens=max_tokens, seed=seed,
                                   progress=tick, **params)
