@@ -89,9 +89,13 @@ def _kept(h: torch.Tensor, special: torch.Tensor, new: torch.Tensor) -> torch.Te
     return torch.where(special[:, : h.shape[1], None], h, new)
 
 
+LOSS_ROWS = 256  # positions unembedded at once: 256 x a 262k-token vocabulary is 268 MB of float32 logits
+
+
 def lm_loss(loaded, texts: list[str], *, layer: int | None = None, replace=None, batch: int = 16) -> tuple[float, int]:
     """Mean next-token cross-entropy (nats) of a causal LM over ``texts`` and how many tokens it averages, optionally
     with hidden state ``layer``'s word tokens passed through ``replace(h) -> h`` (special tokens and padding kept).
+    Texts are batched by length and only real positions are unembedded, ``LOSS_ROWS`` at a time.
 
     Examples:
         >>> # see tests/factors/test_downstream.py: on Gemma and a tiny decoder
@@ -99,21 +103,25 @@ def lm_loss(loaded, texts: list[str], *, layer: int | None = None, replace=None,
     from shatterbox.models import language_model_parts
 
     try:
-        language_model_parts(loaded)
+        body, head, cap = language_model_parts(loaded)
     except InputError:
         raise InputError(f"model {loaded.name!r} has no language-model head: the LM loss needs a decoder such as model=gemma-3-270m; "
                          "for an encoder use embedding_recovered", parameter="model") from None
+    ordered = sorted(texts, key=len)  # similar lengths together: little padding
     total, count = 0.0, 0
-    for part in chunks(len(texts), batch):
-        enc = encode(loaded, texts[part])
+    for part in chunks(len(ordered), batch):
+        enc = encode(loaded, ordered[part])
         inputs = enc.model_inputs(loaded.forward_keys)
         special = _special(enc)
+        targets, valid = inputs["input_ids"][:, 1:], inputs["attention_mask"][:, 1:].bool()
         ctx = patched_layer(loaded, layer, lambda h: _kept(h, special, replace(h))) if replace is not None else nullcontext()
         with torch.inference_mode(), ctx:
-            logits = loaded.model(**inputs, return_dict=True).logits[:, :-1].float()
-        targets, valid = inputs["input_ids"][:, 1:], inputs["attention_mask"][:, 1:].bool()
-        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-        total += float(losses[valid].sum())
+            hidden = body(**inputs, return_dict=True).last_hidden_state[:, :-1][valid]
+            wanted = targets[valid]
+            for rows in chunks(len(hidden), LOSS_ROWS):
+                logits = head(hidden[rows]).float()
+                logits = cap * torch.tanh(logits / cap) if cap else logits
+                total += float(torch.nn.functional.cross_entropy(logits, wanted[rows], reduction="sum"))
         count += int(valid.sum())
     return total / max(count, 1), count
 
