@@ -89,6 +89,7 @@ def _kept(h: torch.Tensor, special: torch.Tensor, new: torch.Tensor) -> torch.Te
     return torch.where(special[:, : h.shape[1], None], h, new)
 
 
+MIN_GAP = 0.1  # nats the zero-ablated loss must exceed the clean one by for "recovered" to have a scale
 LOSS_ROWS = 256  # positions unembedded at once: 256 x a 262k-token vocabulary is 268 MB of float32 logits
 
 
@@ -126,21 +127,26 @@ def lm_loss(loaded, texts: list[str], *, layer: int | None = None, replace=None,
     return total / max(count, 1), count
 
 
-def ce_loss_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
+def ce_loss_recovered(factors, loaded, texts: list[str], layer: int, *, reference: dict | None = None) -> dict:
     """The field's main score of an SAE on a language model (SAEBench's "CE loss score"): how much of the LM loss
     survives when hidden state ``layer`` is replaced by the factors' reconstruction at every word token.
 
     ``recovered`` = (L_zero − L_spliced) / (L_zero − L_clean), 1 when the reconstruction is exact and 0 when it is as
     bad as zeroing the layer; ``increase`` = L_spliced − L_clean in nats per token (the loss the reconstruction
     costs). Special tokens (Gemma's ``<bos>``, whose norm dwarfs the rest) are left as they are, as in the fit.
+    ``reference``: an earlier result on the same model, texts and layer, whose clean and zero-ablated losses are reused
+    (two of the three passes when several SAEs of one layer are scored).
 
     Examples:
         >>> # see tests/factors/test_downstream.py: exact reconstruction recovers 1, zeros recover 0
     """
     if layer not in factors.mean:
         raise InputError(f"these factors were fitted on layers {factors.layers}, not {layer}", parameter="layer")
-    clean, tokens = lm_loss(loaded, texts)
-    zero, _ = lm_loss(loaded, texts, layer=layer, replace=torch.zeros_like)
+    if reference is not None and reference.get("layer") == layer and reference.get("texts") == len(texts):
+        clean, tokens, zero = reference["clean_loss"], reference["tokens"], reference["zero_ablated_loss"]
+    else:
+        clean, tokens = lm_loss(loaded, texts)
+        zero, _ = lm_loss(loaded, texts, layer=layer, replace=torch.zeros_like)
 
     def rebuilt(h: torch.Tensor) -> torch.Tensor:
         flat = h.float().reshape(-1, h.shape[-1]).numpy()
@@ -149,8 +155,9 @@ def ce_loss_recovered(factors, loaded, texts: list[str], layer: int) -> dict:
     spliced, _ = lm_loss(loaded, texts, layer=layer, replace=rebuilt)
     gap = zero - clean
     recovered = (zero - spliced) / gap if abs(gap) > 1e-9 else float("nan")
-    if gap <= 1e-9:
-        flag = "zeroing this layer does not raise the LM loss, so the score has no scale here (an untrained model?)"
+    if gap < MIN_GAP:
+        flag = (f"zeroing this layer raises the LM loss by {max(gap, 0.0):.3f} nats only, so the score has no scale here "
+                "(an untrained model?): read the loss increase instead")
     else:
         flag = "" if recovered > 0 else "the reconstruction costs as much LM loss as zeroing the layer, or more"
     return {"layer": layer, "clean_loss": clean, "zero_ablated_loss": zero, "spliced_loss": spliced, "recovered": recovered,
