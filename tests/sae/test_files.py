@@ -159,3 +159,31 @@ def test_bad_sae_files_get_one_message_naming_the_fix(default_model, tmp_path):
         sae_factors(save_saelens(sae, tmp_path / "d", layer=2, model_name="default"), store)
     with pytest.raises(InputError, match="does not say which layer"):
         sae_factors(save_saelens(sae, tmp_path / "n", model_name="default"), store)
+
+
+def test_an_imported_sae_is_factors_every_analysis_takes(default_model, tmp_path):
+    from shatterbox.neurons import NeuronSettings, Units, explain_unit
+    from shatterbox.patching import factor_atom
+    from shatterbox.steering import factor_direction
+
+    from shatterbox.corpus import load_corpus
+
+    store = harvest(load_corpus("wordnet", limit=60), tmp_path / "store", layers="3")
+    rng = np.random.default_rng(0)
+    w_enc = rng.normal(size=(384, 32)).astype(np.float32)
+    folder = tmp_path / "sae"
+    folder.mkdir()
+    np.savez(folder / "params.npz", W_enc=w_enc, W_dec=np.ascontiguousarray(w_enc.T), b_enc=np.zeros(32, np.float32),
+             b_dec=np.zeros(384, np.float32), threshold=np.full(32, 0.5, np.float32))
+    factors = sae_factors(folder, store, layer=3)
+    factors.save(tmp_path / "imported.safetensors")
+    again = type(factors).load(tmp_path / "imported.safetensors")
+    hidden = store.activations("hidden_3")[:20]
+    pre = hidden @ w_enc
+    np.testing.assert_allclose(again.codes(hidden, 3), np.where(pre > 0.5, pre, 0), rtol=1e-4, atol=1e-3)  # the file's own rule
+    top = store.top_rows("hidden_3", 7, 3, transform=lambda h: again.codes(h, 3, units=[7]))  # what `factors show` reads
+    assert len(top) == 3
+    np.testing.assert_allclose(factor_atom(again, 7, 3).numpy(), w_enc[:, 7], rtol=1e-5)  # ablation and steering read its decoder row
+    assert factor_direction(again, 7, 3).name == "factor 7"
+    explained = explain_unit(Units.factors(store, again, 3), 7, settings=NeuronSettings(n_explain=3, n_top=3, n_random=3))
+    assert explained["unit"] == 7 and explained["explanation"]
