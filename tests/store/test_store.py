@@ -329,3 +329,18 @@ def test_the_harvesting_model_is_loaded_again_even_with_random_weights(default_m
     assert again.name == "default (random weights, seed 3)" and model_hash(again) == control.manifest["model"]["hash"]
     with pytest.raises(InputError, match="not with 'default'"):
         harvested_model(control, default_model)
+
+
+def test_values_beyond_float16_are_refused_not_stored_as_infinity(tiny_models, tmp_path):
+    import torch
+
+    bert = tiny_models["bert"]
+    with torch.no_grad():
+        saved = bert.model.embeddings.LayerNorm.weight.clone()
+        bert.model.embeddings.LayerNorm.weight.mul_(1e6)  # hidden state 0 far beyond float16's 65504
+    try:
+        with pytest.raises(InputError, match="beyond float16's range .*dtype float32"):
+            harvest(Corpus.from_texts(["one text"]), tmp_path / "h", model=bert, layers="0", dtype="float16")
+    finally:
+        with torch.no_grad():
+            bert.model.embeddings.LayerNorm.weight.copy_(saved)

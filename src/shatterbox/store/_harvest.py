@@ -440,6 +440,9 @@ def _shard_table(index, rows, manifest, loaded, corpus, columns, batch_tokens) -
     return shard.table(np.repeat(ids, counts), meta)
 
 
+F16_MAX = float(np.finfo(np.float16).max)
+
+
 class _ShardArrays:
     """One shard's columns, allocated once at their final size and filled sentence by sentence."""
 
@@ -456,6 +459,9 @@ class _ShardArrays:
         if len(item["token"]) != count:
             raise StoreError(f"sentence {row} gave {len(item['token'])} tokens in the forward pass but {count} when planned: the tokenizer is not deterministic")
         for name, values in self.arrays.items():
+            if values.dtype == np.float16 and np.abs(item[name]).max(initial=0) > F16_MAX:
+                raise InputError(f"sentence {row} has {name} values of {np.abs(item[name]).max():.3g}, beyond float16's range "
+                                 f"({F16_MAX:g}; a decoder's first-token states get there): harvest with dtype float32 into a new folder (or overwrite)", parameter="dtype")
             values[start : start + count] = item[name]
         for name, by_row in self.strings.items():
             by_row[row] = item[name]
