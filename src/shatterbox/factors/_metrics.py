@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
+from shatterbox._batching import chunks
 from shatterbox.factors._base import FactorModel, check_matrix
 
 
@@ -15,6 +16,7 @@ from shatterbox.factors._base import FactorModel, check_matrix
 ADVICE = "more epochs or tokens (--epochs, --max-tokens), or the FISTA dictionary (--kind fista, 0.04 more than an SAE at the same L0)"
 
 
+DEAD_SAMPLE = 20_000  # training vectors also read for activity: a latent silent on all of them and on the held-out ones is dead
 DENSE = 0.1  # a factor active on more than this share of the held-out vectors is dense
 
 
@@ -24,7 +26,8 @@ class FitReport:
 
     ``variance_explained`` = 1 − Σ‖x − x̂‖² / Σ‖x − x̄‖²; ``pca_variance_explained`` is the same for
     PCA with ``pca_components`` = round(mean L0) components fitted on the training vectors;
-    ``mean_l0`` active factors per vector; ``dead`` factors never active on the held-out vectors; ``dense`` factors
+    ``mean_l0`` active factors per vector; ``dead`` factors never active on the held-out vectors nor on up to
+    ``DEAD_SAMPLE`` training vectors (a few thousand held-out tokens alone would call rare latents dead); ``dense`` factors
     active on more than ``DENSE`` of them (SAEBench's dense latents).
     """
 
@@ -84,7 +87,10 @@ def evaluate(model: FactorModel, heldout: np.ndarray, train: np.ndarray) -> FitR
     codes = model.transform(heldout)
     active = codes > 0
     l0 = float(active.sum(1).mean())
-    dead = int((~active.any(0)).sum())
+    seen = active.any(0)
+    for part in chunks(min(len(train), DEAD_SAMPLE), 8192):  # a rare latent is not dead: look at training vectors too
+        seen |= (model.transform(train[part]) > 0).any(0)
+    dead = int((~seen).sum())
     m = int(min(max(1, round(l0)), heldout.shape[1], len(train)))
     pca = PCA(n_components=m, random_state=0).fit(train)
     return FitReport(

@@ -14,11 +14,12 @@ from shatterbox.errors import InputError
 from shatterbox.factors._base import FactorModel, as_tensor, check_matrix
 
 Progress = Callable[[int, int], None]
-DEAD_AFTER = 200_000  # a latent silent for this many training vectors counts as dead (and feeds the aux loss)
+DEAD_AFTER = 200_000  # a latent silent for this many training vectors (or a whole epoch, if shorter) is dead and feeds the aux loss
 
 
 ACTIVATIONS = ("topk", "batchtopk", "matryoshka", "relu", "jumprelu")
 MATRYOSHKA_GROUPS = (1 / 16, 1 / 4, 1.0)  # nested prefixes (fractions of the width) that must each reconstruct alone
+TRAIN_DTYPES = ("bfloat16", "float32")  # the matrix products of a training step; weights, optimiser and codes stay float32
 THRESHOLD_ROWS = 8192  # training vectors on which a BatchTopK SAE's inference threshold is set
 
 
@@ -41,8 +42,10 @@ class SparseAutoencoder(FactorModel):
     TopK-style SAEs add the auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the ``2k`` largest dead latents
     reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back. Adam, learning rate ``lr``;
     the decoder rows are renormalised after every step (and the gradient along them removed first).
-    ``apply_b_dec_to_input=False`` encodes ``x`` instead of ``x − b_dec`` (Gemma Scope's convention). Deterministic
-    for a seed.
+    ``apply_b_dec_to_input=False`` encodes ``x`` instead of ``x − b_dec`` (Gemma Scope's convention).
+    ``train_dtype="bfloat16"`` runs a training step's matrix products in bfloat16 (weights, Adam and every code
+    returned stay float32): 1.6–2× faster on this CPU at the same held-out variance explained (bench/sae.py).
+    Deterministic for a seed.
 
     Examples:
         >>> rng = np.random.default_rng(0)
@@ -59,7 +62,8 @@ class SparseAutoencoder(FactorModel):
 
     def __init__(self, *, n_factors: int = 1024, activation: str = "topk", k: int = 24, l1: float = 1e-3,
                  n_epochs: int = 8, batch_size: int = 1024, lr: float = 1e-3, aux_coef: float = 1 / 32,
-                 groups: tuple[float, ...] | list[float] = MATRYOSHKA_GROUPS, apply_b_dec_to_input: bool = True, seed: int = 0) -> None:
+                 groups: tuple[float, ...] | list[float] = MATRYOSHKA_GROUPS, apply_b_dec_to_input: bool = True,
+                 train_dtype: str = "bfloat16", seed: int = 0) -> None:
         super().__init__(n_factors=n_factors, seed=seed)
         if activation not in ACTIVATIONS:
             raise InputError(f"activation must be one of {', '.join(ACTIVATIONS)} (got {activation!r})")
@@ -71,6 +75,9 @@ class SparseAutoencoder(FactorModel):
         self.activation, self.k, self.l1, self.n_epochs = activation, int(k), float(l1), int(n_epochs)
         self.batch_size, self.lr, self.aux_coef = int(batch_size), float(lr), float(aux_coef)
         self.groups, self.apply_b_dec_to_input = groups, bool(apply_b_dec_to_input)
+        if train_dtype not in TRAIN_DTYPES:
+            raise InputError(f"train_dtype must be one of {', '.join(TRAIN_DTYPES)} (got {train_dtype!r})")
+        self.train_dtype = train_dtype
 
     @property
     def group_sizes(self) -> list[int]:
@@ -87,13 +94,14 @@ class SparseAutoencoder(FactorModel):
         params = self._init_params(data, gen)
         optimizer = torch.optim.Adam(params.values(), lr=self.lr)
         silent = torch.zeros(self.n_factors)
+        dead_after = min(DEAD_AFTER, len(data))  # silent for a whole pass over a small sample is dead too
         steps = self.n_epochs * -(-len(data) // self.batch_size)
         done, self.loss_curve_ = 0, []
         for _ in range(self.n_epochs):
             order = torch.randperm(len(data), generator=gen)
             for part in chunks(len(data), self.batch_size):
                 xb = data[order[part]]
-                loss, z = self._loss(params, xb, silent >= DEAD_AFTER)
+                loss, z = self._loss(params, xb, silent >= dead_after)
                 optimizer.zero_grad()
                 loss.backward()
                 _drop_parallel_grad(params["W_dec"])
@@ -109,7 +117,7 @@ class SparseAutoencoder(FactorModel):
         if self.activation == "batchtopk":
             state["threshold"] = np.full(self.n_factors, self._batch_threshold(params, data, gen), np.float32)
         self._set_state(state)
-        self.dead_ = int((silent >= DEAD_AFTER).sum())
+        self.dead_ = int((silent >= dead_after).sum())
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -144,6 +152,10 @@ class SparseAutoencoder(FactorModel):
         return torch.zeros_like(pre).scatter(1, top.indices, torch.relu(top.values)), pre
 
     def _loss(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.train_dtype == "bfloat16"):
+            return self._loss_in(params, x, dead)
+
+    def _loss_in(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         z, pre = self._encode(params, x, training=True)
         recon = z @ params["W_dec"] + params["b_dec"]
         err = x - recon
@@ -155,9 +167,10 @@ class SparseAutoencoder(FactorModel):
             return loss + self.l1 * z.sum(1).mean(), z
         n_dead = int(dead.sum())
         if n_dead and self.aux_coef > 0:
-            k_aux = min(n_dead, 2 * self.k)
+            k_aux = min(n_dead, max(2 * self.k, x.shape[1] // 2))  # half the input width (Gao et al. use 512 of 768)
             masked = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=1)
-            z_aux = torch.zeros_like(pre).scatter(1, masked.indices, torch.relu(masked.values))
+            # the dead latents' raw pre-activations, not ReLU'd: a latent that never fires has negative ones and needs their gradient
+            z_aux = torch.zeros_like(pre).scatter(1, masked.indices, masked.values)
             aux = ((err.detach() - z_aux @ params["W_dec"]) ** 2).sum(1).mean() / (err.detach() ** 2).sum(1).mean().clamp_min(1e-8)
             loss = loss + self.aux_coef * aux
         return loss, z
@@ -203,7 +216,7 @@ class SparseAutoencoder(FactorModel):
     def _params(self) -> dict:
         return {"n_factors": self.n_factors, "activation": self.activation, "k": self.k, "l1": self.l1, "n_epochs": self.n_epochs,
                 "batch_size": self.batch_size, "lr": self.lr, "aux_coef": self.aux_coef, "groups": list(self.groups),
-                "apply_b_dec_to_input": self.apply_b_dec_to_input, "seed": self.seed}
+                "apply_b_dec_to_input": self.apply_b_dec_to_input, "train_dtype": self.train_dtype, "seed": self.seed}
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {"W_enc": self.W_enc_, "b_enc": self.b_enc_, "W_dec": self.components_, "b_dec": self.b_dec_}
