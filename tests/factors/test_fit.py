@@ -135,3 +135,42 @@ def test_variance_explained_by_hand():
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
     assert variance_explained(x, x) == 1.0
     assert variance_explained(x, np.tile(x.mean(0), (2, 1))) == 0.0
+
+
+@pytest.mark.parametrize("activation", ["batchtopk", "matryoshka"])
+def test_batchtopk_and_matryoshka_recover_the_planted_atoms(data, activation):
+    x, atoms = data
+    sae = SparseAutoencoder(n_factors=64, k=3, activation=activation, n_epochs=20, batch_size=256, lr=3e-3, seed=0).fit(x[:5000])
+    # flat planted atoms have no hierarchy: Matryoshka's first latents must mix some of them to reconstruct alone
+    assert recovered(atoms, sae.components_) >= (0.8 if activation == "batchtopk" else 0.75)
+    codes = sae.transform(x[:5000])
+    if activation == "batchtopk":
+        # the inference threshold keeps k latents per training vector on average, as training did per batch
+        assert sae.threshold_ is not None and abs((codes > 0).sum(1).mean() - 3) < 0.2
+        assert (codes > 0).sum(1).max() > 3  # a vector may use more than k
+    else:
+        assert (codes > 0).sum(1).max() <= 3 and sae.group_sizes == [4, 16, 64]
+
+
+def test_matryoshka_prefixes_reconstruct_alone_better_than_topk_prefixes(data):
+    x, _ = data
+    fits = {a: SparseAutoencoder(n_factors=64, k=3, activation=a, n_epochs=10, batch_size=256, lr=3e-3, seed=0).fit(x[:5000])
+            for a in ("topk", "matryoshka")}
+
+    def prefix_ve(sae, size):
+        codes = sae.transform(x[5000:])
+        codes[:, size:] = 0
+        return variance_explained(x[5000:], sae.inverse_transform(codes))
+
+    assert prefix_ve(fits["matryoshka"], 16) > prefix_ve(fits["topk"], 16) + 0.05
+
+
+def test_bfloat16_training_matches_float32_and_codes_stay_float32(data):
+    x, _ = data
+    fits = {dt: SparseAutoencoder(n_factors=64, k=3, n_epochs=2, batch_size=256, lr=3e-3, seed=0, train_dtype=dt).fit(x[:5000])
+            for dt in ("bfloat16", "float32")}
+    ve = {dt: evaluate(m, x[5000:], x[:5000]).variance_explained for dt, m in fits.items()}
+    assert abs(ve["bfloat16"] - ve["float32"]) < 0.02 and fits["bfloat16"].transform(x[:10]).dtype == np.float32
+    assert fits["bfloat16"]._bf16(torch.zeros(1024, 640)) and not SparseAutoencoder(n_factors=64)._bf16(torch.zeros(256, 32))  # auto
+    with pytest.raises(InputError, match="train_dtype must be one of auto, bfloat16, float32"):
+        SparseAutoencoder(train_dtype="float16")
