@@ -63,7 +63,7 @@ def fitted(store: Store, layer: int, activation: str, seed: int, tag: str) -> Fa
     if path.exists():
         return Factors.load(path)
     factors = fit_factors(store, layers=[layer], kind="sae", per_layer=True, n_factors=ARGS.width, k=ARGS.k, n_epochs=ARGS.epochs,
-                          max_tokens=ARGS.tokens, activation=activation, seed=seed, batch_size=ARGS.batch)
+                          max_tokens=ARGS.tokens, activation=activation, seed=seed, batch_size=ARGS.batch, lr=ARGS.lr)
     factors.save(path)
     return factors
 
@@ -109,7 +109,7 @@ def curve_of(train_steps: Callable[[int], None], encode_decode: Callable[[torch.
 def race_ours(train: np.ndarray, held: np.ndarray) -> list:
     from shatterbox.factors import SparseAutoencoder
 
-    sae = SparseAutoencoder(n_factors=ARGS.width, k=ARGS.k, n_epochs=1, batch_size=ARGS.batch, seed=0)
+    sae = SparseAutoencoder(n_factors=ARGS.width, k=ARGS.k, n_epochs=1, batch_size=ARGS.batch, lr=ARGS.lr, seed=0)
     data = torch.from_numpy(train)
     gen = torch.Generator().manual_seed(0)
     params = sae._init_params(data, gen)
@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--race-epochs", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=60_000)
     parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the SAEs (core fits, and shatterbox and SAELens in the race).")
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--texts", type=int, default=60)
     parser.add_argument("--skip", default="", help="Steps to skip, comma-separated: core, race, evals.")
@@ -284,7 +284,7 @@ def main() -> None:
 
     if "race" not in skip:
         train, held = race_data(trained)
-        curves = {name: step(f"race-{name}", lambda f=f: {"curve": f(train, held)})["curve"]
+        curves = {name: step(f"race-{name}-lr{ARGS.lr:g}", lambda f=f: {"curve": f(train, held)})["curve"]
                   for name, f in (("shatterbox", race_ours), ("SAELens", race_saelens), ("sparsify", race_sparsify))}
         print_race(curves)
 
