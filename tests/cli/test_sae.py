@@ -14,6 +14,7 @@ from shatterbox.sae import read_sae, sae_scores, sparse_probing
 from shatterbox.store import harvest
 
 SAE = dict(kind="sae", per_layer=True, n_factors=48, k=6, n_epochs=2)
+pytestmark = pytest.mark.slow  # two harvests and two fits: the full suite runs them, the fast tier does not
 
 
 def _run(*args):

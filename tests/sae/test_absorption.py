@@ -33,6 +33,7 @@ def test_a_token_latent_that_swallows_the_letter_gives_the_hand_computed_fractio
     assert again[0]["absorption_fraction"] == 0 and again[0]["words"] == 3
 
 
+@pytest.mark.slow
 def test_absorption_on_a_model_reads_first_letters(default_model, tmp_path):
     words = word_list(default_model, limit=600)
     assert len(set(w[0] for w in words)) > 15 and all(len(default_model.tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 for w in words[:50])

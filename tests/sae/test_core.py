@@ -22,6 +22,7 @@ def fitted(default_model, tmp_path_factory):
     return fit_factors(store, **settings), fit_factors(control_store, **settings), control_store, control_model
 
 
+@pytest.mark.slow
 def test_scores_are_the_fit_report_and_the_downstream_score_beside_the_control(fitted, default_model):
     factors, c_factors, c_store, c_model = fitted
     scores = sae_scores(factors, default_model, texts=12, control=(c_factors, c_store, c_model))
@@ -42,6 +43,7 @@ def test_a_score_that_does_not_beat_its_control_is_flagged():
     assert "does not beat the random-weight control" in flagged and "loss recovered does not beat" in flagged
 
 
+@pytest.mark.slow
 def test_a_control_that_is_not_one_is_refused(fitted, default_model):
     factors, c_factors, c_store, c_model = fitted
     with pytest.raises(InputError, match="cannot be the random-weight control"):

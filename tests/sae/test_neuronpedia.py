@@ -14,6 +14,7 @@ from shatterbox.sae import neuronpedia_feature
 from shatterbox.store import harvest
 
 SETTINGS = NeuronSettings(n_explain=4, n_top=4, n_random=4)
+pytestmark = pytest.mark.slow  # a harvest and a fit each
 
 
 def test_a_feature_has_its_activations_histogram_and_explanation(default_model, tmp_path):

@@ -48,6 +48,7 @@ def test_sentence_level_pools_codes_over_word_tokens(default_model, tmp_path):
     assert result.classes == ["neg"] and result.summary()[0]["dense"] == 1.0  # one binary task; the residual stream reads it
 
 
+@pytest.mark.slow
 def test_sparse_probing_bad_input_is_one_message(default_model, tmp_path):
     store = harvest(load_corpus("wordnet", limit=120), tmp_path / "w", layers="2")
     factors = fit_factors(store, kind="sae", n_factors=32, k=4, n_epochs=1)
