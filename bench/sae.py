@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from shatterbox.corpus import load_corpus
-from shatterbox.factors import Factors, ce_loss_recovered, fit_factors, heldout_sentences, layer_vectors, variance_explained
+from shatterbox.factors import Factors, ce_loss_recovered, fit_factors, heldout_texts, layer_vectors, variance_explained
 from shatterbox.models import load, random_weights
 from shatterbox.sae import absorption, sparse_probing
 from shatterbox.store import Store, harvest
@@ -68,15 +68,10 @@ def fitted(store: Store, layer: int, activation: str, seed: int, tag: str) -> Fa
     return factors
 
 
-def texts_of(store: Store) -> list[str]:
-    ids = heldout_sentences(store, limit=ARGS.texts)
-    return store.sentences(f"id in ({','.join(map(str, ids))})").column("text").to_pylist()
-
-
 def core(store: Store, model, layer: int, activation: str, seed: int, tag: str, reference: dict | None) -> dict:
     factors = fitted(store, layer, activation, seed, tag)
     report = factors.reports[layer]
-    ce = ce_loss_recovered(factors, model, texts_of(store), layer, reference=reference)
+    ce = ce_loss_recovered(factors, model, heldout_texts(store, limit=ARGS.texts), layer, reference=reference)
     return {"layer": layer, "activation": activation, "seed": seed, "store": tag, "variance_explained": report.variance_explained,
             "pca_variance_explained": report.pca_variance_explained, "mean_l0": report.mean_l0, "dead_fraction": report.dead_fraction,
             "dense_fraction": report.dense_fraction, "fit_seconds": report.fit_seconds} | {k: ce[k] for k in

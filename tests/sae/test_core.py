@@ -7,7 +7,7 @@ from shatterbox.errors import InputError
 from shatterbox.factors import ce_loss_recovered, embedding_recovered, fit_factors
 from shatterbox.models import random_weights
 from shatterbox.sae import SaeScores, sae_scores
-from shatterbox.sae._core import _texts
+from shatterbox.factors import heldout_texts
 from shatterbox.store import harvest
 
 
@@ -29,7 +29,7 @@ def test_scores_are_the_fit_report_and_the_downstream_score_beside_the_control(f
     row = scores.table()[0]
     report = factors.reports[2]
     assert scores.downstream == "embedding" and row["variance_explained"] == report.variance_explained and row["dense_fraction"] == report.dense_fraction
-    texts = _texts(factors.open_store(), 12)
+    texts = heldout_texts(factors.open_store(), limit=12)
     assert 0 < len(texts) <= 12
     assert row["recovered"] == pytest.approx(embedding_recovered(factors, default_model, texts, 2)["recovered"])
     assert row["control variance_explained"] == c_factors.reports[2].variance_explained
@@ -57,6 +57,6 @@ def test_decoder_scores_are_the_ce_loss_recovered(tiny_models, tmp_path):
     store = harvest(load_corpus("wordnet", limit=80), tmp_path / "s", model=model, layers="1")
     factors = fit_factors(store, kind="sae", n_factors=32, k=4, n_epochs=1)
     row = sae_scores(factors, model, texts=6).table()[0]
-    texts = _texts(store, 6)
+    texts = heldout_texts(store, limit=6)
     ce = ce_loss_recovered(factors, model, texts, 1)
     assert row["increase"] == pytest.approx(ce["increase"]) and row["clean_loss"] == pytest.approx(ce["clean_loss"])

@@ -14,9 +14,9 @@ Examples:
 """
 
 from shatterbox.factors._base import FactorModel, load_models, save_models
-from shatterbox.factors._data import LayerVectors, heldout_sentences, hidden_layers, layer_vectors
+from shatterbox.factors._data import LayerVectors, heldout_sentences, heldout_texts, hidden_layers, layer_vectors
 from shatterbox.factors._fista import SparseDictionary, fista_codes
-from shatterbox.factors._fit import LEVELS, Factors, fit_factors, importance, levels, make_model, seed_spread, spread
+from shatterbox.factors._fit import LEVELS, Factors, fit_factors, importance, levels, make_model, seed_spread, spread, store_info
 from shatterbox.factors._metrics import ADVICE, DENSE, FitReport, evaluate, variance_explained
 from shatterbox.factors._downstream import ce_loss_recovered, embedding_recovered, lm_loss, patched_layer
 from shatterbox.factors._polysemy import factor_groups, occurrences, polysemy, word_senses
@@ -25,4 +25,4 @@ from shatterbox.factors._sae import SparseAutoencoder
 
 MODELS = {"fista": SparseDictionary, "sae": SparseAutoencoder}
 
-__all__ = ["DENSE", "check_factors_control", "heldout_sentences", "load_models", "save_models", "ADVICE", "LEVELS", "FactorModel", "Factors", "FitReport", "LayerVectors", "MODELS", "fit_factors", "hidden_layers", "importance", "layer_vectors", "levels", "make_model", "seed_spread", "spread", "ce_loss_recovered", "embedding_recovered", "lm_loss", "patched_layer", "contexts", "factors_report", "factor_groups", "occurrences", "polysemy", "word_senses", "SparseAutoencoder", "SparseDictionary", "evaluate", "fista_codes", "variance_explained"]
+__all__ = ["DENSE", "check_factors_control", "heldout_sentences", "heldout_texts", "load_models", "save_models", "ADVICE", "LEVELS", "FactorModel", "Factors", "FitReport", "LayerVectors", "MODELS", "fit_factors", "hidden_layers", "importance", "layer_vectors", "levels", "make_model", "seed_spread", "spread", "store_info", "ce_loss_recovered", "embedding_recovered", "lm_loss", "patched_layer", "contexts", "factors_report", "factor_groups", "occurrences", "polysemy", "word_senses", "SparseAutoencoder", "SparseDictionary", "evaluate", "fista_codes", "variance_explained"]

@@ -112,6 +112,23 @@ def heldout_sentences(store: Store, *, heldout: float = 0.1, seed: int = 0, limi
     return chosen if limit is None else chosen[:limit]
 
 
+def heldout_texts(store: Store, *, heldout: float = 0.1, seed: int = 0, limit: int | None = None) -> list[str]:
+    """The texts of :func:`heldout_sentences` (blank ones left out), or one clear error when there are none.
+
+    Examples:
+        >>> import tempfile
+        >>> from shatterbox.corpus import load_corpus
+        >>> from shatterbox.store import harvest
+        >>> len(heldout_texts(harvest(load_corpus("wordnet", limit=200), tempfile.mkdtemp(), layers="1"), limit=3))
+        3
+    """
+    ids = heldout_sentences(store, heldout=heldout, seed=seed, limit=limit)
+    if not len(ids):
+        raise InputError("the store has no held-out sentences to score on: harvest more sentences")
+    table = store.sentences(f"id in ({', '.join(str(int(i)) for i in ids)})")
+    return [t for t in table.column("text").to_pylist() if t and t.strip()]
+
+
 def _heldout_mask(sentence_id: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Whether each row's sentence is held out (a seeded hash of its id)."""
     mixed = (sentence_id.astype(np.uint64) * np.uint64(2654435761) + np.uint64(seed * 97 + 13)) % np.uint64(2**32)

@@ -198,6 +198,11 @@ class Factors:
                    extra["store"])
 
 
+def store_info(store: Store) -> dict:
+    """What factors remember of the store they were fitted on (:meth:`Factors.open_store` checks its key)."""
+    return {"path": str(store.root), "key": store.manifest["key"], "model": store.model, "corpus": store.manifest["corpus"]["name"]}
+
+
 EPOCHS = {"fista": 3, "sae": 10}  # passes over the sampled tokens when none are given: at 3 a TopK SAE barely beats PCA
 
 
@@ -245,8 +250,7 @@ def fit_factors(store: Store | str | Path, *, layers: list[int] | None = None, k
         models = {l: model for l in vectors.layers}
         curves = importance({l: model.transform(vectors.train[l]) for l in vectors.layers})
     reports = {l: evaluate(models[l], vectors.heldout[l], vectors.train[l]) for l in vectors.layers}
-    info = {"path": str(store.root), "key": store.manifest["key"], "model": store.model, "corpus": store.manifest["corpus"]["name"]}
-    return Factors(models, vectors.layers, vectors.mean, vectors.scale, reports, curves, levels(curves, vectors.layers), info)
+    return Factors(models, vectors.layers, vectors.mean, vectors.scale, reports, curves, levels(curves, vectors.layers), store_info(store))
 
 
 CURVE_TOKENS = 5_000  # tokens per layer on which a per-layer dictionary's cross-layer importance is read

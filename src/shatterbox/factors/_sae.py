@@ -40,8 +40,8 @@ class SparseAutoencoder(FactorModel):
     - ``"relu"`` trains ``‖x − x̂‖² + l1 · Σ z``;
     - ``"jumprelu"`` (``z = pre · [pre > threshold]``) is read from Gemma Scope or SAELens files, not trained here.
 
-    TopK-style SAEs add the auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the ``2k`` largest dead latents
-    reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back. Adam, learning rate ``lr``;
+    TopK-style SAEs add the auxiliary loss ``aux_coef · ‖e − ê_dead‖² / ‖e‖²`` in which the largest dead latents (as many
+    as half the input width, at least ``2k``; their raw pre-activations) reconstruct the residual ``e``, so latents silent for ``DEAD_AFTER`` vectors come back. Adam, learning rate ``lr``;
     the decoder rows are renormalised after every step (and the gradient along them removed first).
     ``apply_b_dec_to_input=False`` encodes ``x`` instead of ``x − b_dec`` (Gemma Scope's convention).
     ``train_dtype="bfloat16"`` runs a training step's matrix products in bfloat16 (weights, Adam and every code

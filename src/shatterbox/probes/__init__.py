@@ -40,7 +40,7 @@ PROPERTIES = {"pos": "pos", "supersense": "supersense", "sense": "synset"}  # to
 KINDS = ("linear", "mlp")
 MIN_CLASS = 5  # a class needs this many examples (and at least one per fold) to be probed
 
-__all__ = ["KINDS", "PROPERTIES", "Examples", "LayerScore", "ProbeResult", "available", "control_labels", "examples", "features",
+__all__ = ["KINDS", "PROPERTIES", "Examples", "LayerScore", "ProbeResult", "available", "class_directions", "control_labels", "examples", "features",
            "make_probe", "probe", "probe_arrays"]
 
 
@@ -137,6 +137,25 @@ def make_probe(kind: str = "linear", *, seed: int = 0):
     else:
         raise InputError(f"unknown probe kind {kind!r}: use one of {', '.join(KINDS)}")
     return make_pipeline(StandardScaler(), head)
+
+
+def class_directions(probe) -> dict[str, np.ndarray]:
+    """Each class's direction in the raw feature space of a fitted linear probe (:func:`make_probe`): its logistic
+    regression weights divided by the scaler's scales; a binary probe's one row points to its second class, and its
+    negation to the first.
+
+    Examples:
+        >>> rng = np.random.default_rng(0); x = rng.normal(size=(200, 3)) * [1.0, 10.0, 1.0]; y = np.where(x[:, 1] > 0, "b", "a")
+        >>> d = class_directions(make_probe().fit(x, y))
+        >>> sorted(d), int(np.argmax(np.abs(d["b"]))), bool(np.allclose(d["a"], -d["b"]))
+        (['a', 'b'], 1, True)
+    """
+    scaler, head = probe[0], probe[-1]
+    weights = head.coef_ / scaler.scale_
+    classes = [str(c) for c in head.classes_]
+    if weights.shape[0] == 1:
+        return {classes[1]: weights[0], classes[0]: -weights[0]}
+    return dict(zip(classes, weights))
 
 
 def _interval(values: Sequence[float]) -> float:

@@ -29,7 +29,7 @@ from shatterbox.errors import InputError
 from shatterbox.factors import Factors
 from shatterbox.models import LoadedModel
 from shatterbox.options import SAE
-from shatterbox.probes import make_probe
+from shatterbox.probes import class_directions, make_probe
 from shatterbox.trace import encode
 
 ALIGNED = 0.025  # cosine with the probe above which a non-main latent counts as carrying the letter (Chanin et al.)
@@ -175,18 +175,15 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
     rng = np.random.default_rng(seed)
     test = rng.random(len(words)) < 0.2
     probe = make_probe("linear", seed=seed).fit(x[~test], letters[~test])
-    scaler, head = probe[0], probe[-1]
-    directions = {str(c): head.coef_[i] / scaler.scale_ for i, c in enumerate(head.classes_)} if len(head.classes_) > 2 else \
-        {str(head.classes_[1]): head.coef_[0] / scaler.scale_, str(head.classes_[0]): -head.coef_[0] / scaler.scale_}
+    directions = class_directions(probe)
     known = probe.predict(x[test]) == letters[test]
     decoder = factors.models[layer].components_ * factors.scale[layer]  # decoder rows in the raw space
     start = factors.block(layer)  # this layer's own factors
     codes = factors.codes(x, layer, units=[start])[:, start:start + len(decoder)]
-    main = {c: [start + i for i in _main_latents(codes[~test], letters[~test] == c, seed)] for c in directions}
-    local = {c: [i - start for i in m] for c, m in main.items()}
-    rows = absorption_arrays(codes[test], decoder, letters[test], directions, local, known=known)
+    main = {c: _main_latents(codes[~test], letters[~test] == c, seed) for c in directions}  # numbered within the layer's block
+    rows = absorption_arrays(codes[test], decoder, letters[test], directions, main, known=known)
     accuracy = {str(c): float(known[letters[test] == c].mean()) for c in directions if (letters[test] == c).any()}
     for row in rows:
         row["probe_accuracy"] = accuracy[row["letter"]]
-        row["main"] = main[row["letter"]]  # numbered as the factors file numbers them
+        row["main"] = [start + i for i in row["main"]]  # numbered as the factors file numbers them
     return Absorption(layer, rows, float(known.mean()), len(words), len(directions))

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from shatterbox.errors import InputError
-from shatterbox.factors import Factors, ce_loss_recovered, check_factors_control, embedding_recovered, heldout_sentences
-from shatterbox.models import LoadedModel, language_model_parts
+from shatterbox.factors import Factors, ce_loss_recovered, check_factors_control, embedding_recovered, heldout_texts
+from shatterbox.models import LoadedModel, has_language_model_head
 from shatterbox.options import SAE
-from shatterbox.store import Store
+from shatterbox.store import Store, harvested_model
 
 
 @dataclass
@@ -63,7 +62,7 @@ def layer_scores(factors: Factors, model: LoadedModel, texts: list[str]) -> list
     Examples:
         >>> # see tests/sae/test_core.py
     """
-    decoder = _is_decoder(model)
+    decoder = has_language_model_head(model)
     rows = []
     for layer in factors.layers:
         report = factors.reports[layer]
@@ -78,14 +77,6 @@ def layer_scores(factors: Factors, model: LoadedModel, texts: list[str]) -> list
     return rows
 
 
-def _is_decoder(model: LoadedModel) -> bool:
-    try:
-        language_model_parts(model)
-        return True
-    except InputError:
-        return False
-
-
 def sae_scores(factors: Factors, model: LoadedModel, *, texts: int = SAE.texts, control: tuple[Factors, Store, LoadedModel] | None = None,
                progress: Callable[[int, int], None] | None = None) -> SaeScores:
     """The core scores of ``factors`` (fitted on a store of ``model``) on ``texts`` held-out sentences of that store;
@@ -95,8 +86,8 @@ def sae_scores(factors: Factors, model: LoadedModel, *, texts: int = SAE.texts, 
         >>> # see tests/sae/test_core.py
     """
     store = factors.open_store()
-    _check_model(store, model)
-    chosen = _texts(store, texts)
+    harvested_model(store, model)  # refuses a model other than the store's
+    chosen = heldout_texts(store, limit=texts)
     steps = 1 + (control is not None)
     rows = layer_scores(factors, model, chosen)
     if progress:
@@ -105,30 +96,17 @@ def sae_scores(factors: Factors, model: LoadedModel, *, texts: int = SAE.texts, 
     if control is not None:
         c_factors, c_store, c_model = control
         check_factors_control(factors, store, c_factors, c_store)
-        _check_model(c_store, c_model)
+        harvested_model(c_store, c_model)
         control_rows = layer_scores(c_factors, c_model, chosen)
         if progress:
             progress(2, steps)
-    return SaeScores(rows, control_rows, "ce" if _is_decoder(model) else "embedding")
-
-
-def _check_model(store: Store, model: LoadedModel) -> None:
-    from shatterbox.store import model_hash
-
-    if model_hash(model) != store.manifest["model"]["hash"]:
-        raise InputError(f"the store {store.root.name} was harvested with {store.model!r}, not with {model.name!r}: give that model", parameter="model")
-
-
-def _texts(store: Store, limit: int) -> list[str]:
-    ids = heldout_sentences(store, limit=limit)
-    if not len(ids):
-        raise InputError("the store has no held-out sentences to score on: harvest more sentences")
-    table = store.sentences(f"id in ({', '.join(str(int(i)) for i in ids)})")
-    return [t for t in table.column("text").to_pylist() if t and t.strip()]
+    return SaeScores(rows, control_rows, "ce" if has_language_model_head(model) else "embedding")
 
 
 def control_note(rows: list[dict]) -> str:
     """One line naming the layers whose scores do not beat their control ("" when all do)."""
-    weak = [r["layer"] for r in rows if r.get("flag")]
-    return "" if not weak else f"weak: layer{'s' if len(weak) > 1 else ''} {', '.join(map(str, weak))} of {len(rows)}: " + rows[[r['layer'] for r in rows].index(weak[0])]["flag"]
+    weak = [r for r in rows if r.get("flag")]
+    if not weak:
+        return ""
+    return f"weak: layer{'s' if len(weak) > 1 else ''} {', '.join(str(r['layer']) for r in weak)} of {len(rows)}: {weak[0]['flag']}"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shatterbox.errors import InputError
-from shatterbox.factors import Factors, SparseAutoencoder, evaluate, importance, layer_vectors, levels, load_models
+from shatterbox.factors import Factors, SparseAutoencoder, evaluate, importance, layer_vectors, levels, load_models, store_info
 from shatterbox.store import Store, as_store
 
 FORMATS = ("saelens", "sparsify", "gemmascope", "shatterbox")
@@ -272,12 +272,9 @@ def hook_of_hidden(layer: int) -> str:
 
 def _one_model(sae: SparseAutoencoder | Factors, layer: int | None, model_name: str | None):
     if isinstance(sae, Factors):
-        if layer is None:
-            if len(sae.layers) != 1:
-                raise InputError(f"these factors code layers {sae.layers}: choose one with layer=", parameter="layer")
-            layer = sae.layers[0]
-        if layer not in sae.models:
-            raise InputError(f"these factors were fitted on layers {sae.layers}, not {layer}", parameter="layer")
+        if layer is None and len(sae.layers) != 1:
+            raise InputError(f"these factors code layers {sae.layers}: choose one with layer=", parameter="layer")
+        layer = sae.layer_of(layer)
         model = sae.models[layer]
         if not isinstance(model, SparseAutoencoder):
             raise InputError("these factors are a sparse dictionary (fista): only SAEs have an encoder SAELens can load; fit with kind=sae")
@@ -343,7 +340,6 @@ def sae_factors(sae: SaeFile | str | Path, store: Store | str | Path, *, layer: 
     mean, scale = vectors.mean[chosen], vectors.scale[chosen]
     train, held = vectors.train[chosen] * scale + mean, vectors.heldout[chosen] * scale + mean  # the SAE reads raw activations
     curves = importance({chosen: file.model.transform(train)})
-    info = {"path": str(store.root), "key": store.manifest["key"], "model": store.model, "corpus": store.manifest["corpus"]["name"],
-            "sae": file.to_dict()}
+    info = store_info(store) | {"sae": file.to_dict()}
     return Factors({chosen: file.model}, [chosen], {chosen: np.zeros(width, np.float32)}, {chosen: 1.0},
                    {chosen: evaluate(file.model, held, train)}, curves, levels(curves, [chosen]), info)

@@ -7,21 +7,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from shatterbox.errors import InputError
 from shatterbox.factors import Factors
 from shatterbox.models import LoadedModel, language_model_parts
 from shatterbox.neurons import NeuronSettings, Units, explain_unit
+from shatterbox.patching import factor_atom
 from shatterbox.sae._files import HUB_IDS
+from shatterbox.store import Store
 
 HISTOGRAM_TOKENS = 50_000  # tokens of the store read for the activation histogram and the share of tokens it fires on
 BINS = 20
 LOGITS = 10
 
 
-def _activations(factors: Factors, layer: int, factor: int, limit: int = HISTOGRAM_TOKENS) -> np.ndarray:
+def _activations(store: Store, factors: Factors, layer: int, factor: int, limit: int = HISTOGRAM_TOKENS) -> np.ndarray:
     """The latent's activation on the first ``limit`` word tokens of the store."""
-    store = factors.open_store()
     out, seen = [], 0
     for _, hidden in store.batches(f"hidden_{layer}", "not special"):
         out.append(factors.codes(hidden, layer, units=[factor])[:, factor])
@@ -36,11 +38,8 @@ def _logits(factors: Factors, layer: int, factor: int, model: LoadedModel | None
     if model is None:
         return {"pos_str": [], "pos_values": [], "neg_str": [], "neg_values": []}
     _, head, _ = language_model_parts(model)
-    direction = factors.models[layer].components_[factor - factors.block(layer)] * factors.scale[layer]
-    import torch
-
     with torch.inference_mode():
-        values = head.weight.float() @ torch.from_numpy(np.asarray(direction, np.float32))
+        values = head.weight.float() @ factor_atom(factors, factor, layer)
     top, bottom = values.topk(LOGITS), (-values).topk(LOGITS)
     decode = lambda ids: [model.tokenizer.decode([int(i)]) for i in ids]  # noqa: E731
     return {"pos_str": decode(top.indices), "pos_values": [round(float(v), 4) for v in top.values],
@@ -63,7 +62,7 @@ def neuronpedia_feature(factors: Factors, factor: int, *, layer: int | None = No
         raise InputError(f"factor {factor} is out of range: these factors are numbered 0-{factors.n_factors - 1}", parameter="factor")
     store = factors.open_store()
     explained = explain_unit(Units.factors(store, factors, layer), factor, settings=settings or NeuronSettings())
-    values = _activations(factors, layer, factor)
+    values = _activations(store, factors, layer, factor)
     active = values[values > 0]
     heights, edges = np.histogram(active, bins=BINS) if len(active) else (np.zeros(0), np.zeros(1))
     name = model_id or HUB_IDS.get(store.model, store.model).rsplit("/", 1)[-1]

@@ -79,16 +79,7 @@ def pooled_codes(store: Store, factors: Factors, layer: int, sentence_ids: np.nd
     Examples:
         >>> # see tests/sae/test_probing.py
     """
-    ids = np.asarray(sentence_ids, np.int64)
-    index = {int(s): i for i, s in enumerate(ids)}
-    sums = np.zeros((len(ids), factors.n_factors), np.float64)
-    counts = np.zeros(len(ids))
-    chosen = ", ".join(str(int(s)) for s in ids)
-    for meta, values in store.batches(f"hidden_{layer}", f"not special and sentence_id in ({chosen})"):
-        rows = np.array([index[int(s)] for s in meta.column("sentence_id").to_numpy()])
-        np.add.at(sums, rows, factors.codes(values, layer))
-        np.add.at(counts, rows, 1)
-    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+    return store.sentence_vectors(f"hidden_{layer}", sentence_ids, special=False, transform=lambda h: factors.codes(h, layer))
 
 
 def sparse_probe_arrays(codes: np.ndarray, dense: np.ndarray, labels: np.ndarray, *, ks: Sequence[int] = SPARSE_KS, seeds: int = 3,

@@ -184,7 +184,7 @@ def probe_direction(store: Any, property: str, layer: int, label: str, *, exampl
         >>> probe_direction.__name__
         'probe_direction'
     """
-    from shatterbox.probes import PROPERTIES, examples as probe_examples, features, make_probe
+    from shatterbox.probes import PROPERTIES, class_directions, examples as probe_examples, features, make_probe
 
     store = as_store(store)
     store.require_hidden([layer])
@@ -195,13 +195,7 @@ def probe_direction(store: Any, property: str, layer: int, label: str, *, exampl
         raise InputError(f"the probe for {property!r} has no class {label!r}: its classes include {classes[:8]}", parameter="label")
     x = features(store, found, layer)
     probe = make_probe("linear", seed=seed).fit(x, np.asarray([str(c) for c in found.labels]))
-    scaler, head = probe[0], probe[-1]
-    weights = head.coef_ / scaler.scale_
-    order = [str(c) for c in head.classes_]
-    if weights.shape[0] == 1:  # binary: one row pointing to the second class
-        vector = weights[0] if order.index(str(label)) == 1 else -weights[0]
-    else:
-        vector = weights[order.index(str(label))]
+    vector = class_directions(probe)[str(label)]
     return Direction(f"probe {property} = {label}", "probe", int(layer), torch.from_numpy(np.asarray(vector, np.float32)), store.model,
                      store.manifest["model"]["hash"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -192,11 +193,7 @@ def harvested_model(store: "Store", model: "LoadedModel | None" = None) -> "Load
         >>> harvested_model(harvest(Corpus.from_texts(["Hi there."]), tempfile.mkdtemp(), layers="1")).name
         'default'
     """
-    from shatterbox.models import load
-
-    import re
-
-    from shatterbox.models import random_weights
+    from shatterbox.models import load, random_weights
 
     name = store.manifest["model"]["name"]
     if model is None:
@@ -459,8 +456,9 @@ class _ShardArrays:
         if len(item["token"]) != count:
             raise StoreError(f"sentence {row} gave {len(item['token'])} tokens in the forward pass but {count} when planned: the tokenizer is not deterministic")
         for name, values in self.arrays.items():
-            if values.dtype == np.float16 and np.abs(item[name]).max(initial=0) > F16_MAX:
-                raise InputError(f"sentence {row} has {name} values of {np.abs(item[name]).max():.3g}, beyond float16's range "
+            peak = np.abs(item[name]).max(initial=0) if values.dtype == np.float16 else 0.0
+            if peak > F16_MAX:
+                raise InputError(f"sentence {row} has {name} values of {peak:.3g}, beyond float16's range "
                                  f"({F16_MAX:g}; a decoder's first-token states get there): harvest with dtype float32 into a new folder (or overwrite)", parameter="dtype")
             values[start : start + count] = item[name]
         for name, by_row in self.strings.items():

@@ -264,10 +264,12 @@ class Store:
         table = self._fetch(f"select {column} from tokens{_where(where)}", params)
         return _matrix(table.column(0), width)
 
-    def sentence_vectors(self, column: str, sentence_ids: Sequence[int], *, pool: str = "mean", special: bool = True) -> np.ndarray:
+    def sentence_vectors(self, column: str, sentence_ids: Sequence[int], *, pool: str = "mean", special: bool = True,
+                         transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """[len(sentence_ids), width] one vector per sentence: the mean of its tokens' ``column`` (``pool="mean"``;
         special tokens included unless ``special=False``: the default is how sentence-transformers embed) or its
-        first token's (``pool="first"``, e.g. [CLS]). Streams the store; memory stays bounded.
+        first token's (``pool="first"``, e.g. [CLS]). ``transform`` maps the chosen tokens' rows first (e.g. to their
+        factor codes: the mean of the codes, not the codes of the mean). Streams the store; memory stays bounded.
 
         Examples:
             >>> import tempfile
@@ -282,18 +284,25 @@ class Store:
         ids = np.asarray(sentence_ids, dtype=np.int64)
         index = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int64)
         index[ids] = np.arange(len(ids))
-        sums = np.zeros((len(ids), self.width(column)), dtype=np.float64)
+        sums = np.zeros((len(ids), self.width(column)), dtype=np.float64) if transform is None else None
         counts = np.zeros(len(ids))
         where = "position = 0" if pool == "first" else (None if special else "not special")
         for meta, values in self.batches(column, where):
             sid = meta.column("sentence_id").to_numpy()
             rows = np.where(sid < len(index), index[np.minimum(sid, max(len(index) - 1, 0))], -1) if len(index) else np.full(len(sid), -1)
             ok = rows >= 0
-            np.add.at(sums, rows[ok], values[ok])
+            if not ok.any():
+                continue
+            chosen = values[ok] if transform is None else transform(values[ok])
+            if sums is None:
+                sums = np.zeros((len(ids), chosen.shape[1]), dtype=np.float64)
+            np.add.at(sums, rows[ok], chosen)
             np.add.at(counts, rows[ok], 1)
         if (counts == 0).any():
             missing = int(ids[np.flatnonzero(counts == 0)[0]])
             raise InputError(f"sentence {missing} has no tokens in the store (a partial store, or an id the corpus lacks): finish the harvest first")
+        if sums is None:  # no sentence asked for, and a transform of unknown width
+            return np.zeros((0, 0), np.float32)
         return (sums / counts[:, None]).astype(np.float32)
 
     def batches(self, column: str, where: str | None = None, *, rows: int = READ_ROWS, params: Sequence | None = None,
