@@ -146,7 +146,7 @@ def test_batchtopk_and_matryoshka_recover_the_planted_atoms(data, activation):
     codes = sae.transform(x[:5000])
     if activation == "batchtopk":
         # the inference threshold keeps k latents per training vector on average, as training did per batch
-        assert sae.threshold_ is not None and abs((codes > 0).sum(1).mean() - 3) < 0.2
+        assert sae.threshold_ is not None and abs((codes > 0).sum(1).mean() - 3) < 0.01  # exact: all 5,000 rows set it
         assert (codes > 0).sum(1).max() > 3  # a vector may use more than k
     else:
         assert (codes > 0).sum(1).max() <= 3 and sae.group_sizes == [4, 16, 64]

@@ -198,11 +198,10 @@ class SparseAutoencoder(FactorModel):
     def _batch_threshold(self, params: dict[str, torch.Tensor], data: torch.Tensor, gen: torch.Generator) -> float:
         """The activation above which the training vectors keep ``k`` latents each on average (BatchTopK's inference rule)."""
         rows = data[torch.randperm(len(data), generator=gen)[:THRESHOLD_ROWS]]
-        keep = self.k * len(rows)
-        kept = torch.cat([torch.relu(self._pre(params, rows[part])).reshape(-1).topk(min(self.k * len(rows[part]), self.n_factors * len(rows[part]))).values
-                          for part in chunks(len(rows), 1024)])
-        value = float(kept.topk(min(keep, len(kept))).values[-1])
-        return max(value, 0.0)
+        keep = self.k * len(rows)  # the (k · rows)-th largest activation over all the rows; any chunk may hold up to all of them
+        candidates = torch.cat([flat.topk(min(keep, flat.numel())).values
+                                for flat in (torch.relu(self._pre(params, rows[part])).reshape(-1) for part in chunks(len(rows), 1024))])
+        return max(float(candidates.topk(keep).values[-1]), 0.0)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Latents [n, K] of rows of ``x`` (non-negative; at most ``k`` non-zero with TopK)."""
