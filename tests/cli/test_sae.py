@@ -65,9 +65,10 @@ def test_neuronpedia_and_absorption_write_and_print(fitted, tmp_path):
     assert r.exit_code == 0, r.stderr
     feature = json.loads((tmp_path / "f.json").read_text())
     assert feature["index"] == 3 and feature["activations"]
-    r = _run("sae", "absorption", fitted / "sae.safetensors", "--words", 300, "--seeds", 1, "--format", "json")
+    r = _run("sae", "absorption", fitted / "sae.safetensors", "--words", 300, "--seeds", 1, "--format", "json", "--control", fitted / "control.safetensors")
     assert r.exit_code == 0, r.stderr
-    assert 0 <= json.loads(r.stdout)["SAE"][0]["absorption_fraction"] <= 1
+    found = json.loads(r.stdout)["SAE"][0]
+    assert 0 <= found["absorption_fraction"] <= 1 and "does not know them" in found["random_weights"]["flag"]  # random weights know no letters
 
 
 def test_bad_input_is_one_line_naming_the_fix(fitted, tmp_path):

@@ -57,3 +57,18 @@ def test_sparse_probing_bad_input_is_one_message(default_model, tmp_path):
     with pytest.raises(InputError, match="ks must be between 1 and the 32 latents"):
         sparse_probing(factors, "pos", ks=(0, 64))
     assert sparse_probing(factors, "pos", ks=(1,), seeds=1).summary()[0]["dense"] > 0.6
+
+
+def test_a_k_that_does_not_beat_the_random_weight_sae_is_flagged():
+    rng = np.random.default_rng(2)
+    labels = rng.choice(["a", "b"], 400)
+    informative = np.abs(rng.normal(size=(400, 20)))
+    informative[:, 3] = labels == "a"
+    trained = sparse_probe_arrays(informative, rng.normal(size=(400, 4)), labels, ks=(1,), seeds=2)
+    assert trained.summary()[0]["flag"] == "" and "random_weights" not in trained.summary()[0]
+    trained.random_weights = sparse_probe_arrays(informative, rng.normal(size=(400, 4)), labels, ks=(1,), seeds=2)  # as good
+    row = trained.summary()[0]
+    assert row["random_weights"] == row["accuracy"] == 1.0 and "random-weight model" in row["flag"]
+    assert trained.to_dict()["random_weights"]["summary"][0]["accuracy"] == 1.0
+    trained.random_weights = sparse_probe_arrays(np.abs(rng.normal(size=(400, 20))), rng.normal(size=(400, 4)), labels, ks=(1,), seeds=2)
+    assert trained.summary()[0]["flag"] == ""  # beats a control that reads nothing

@@ -25,16 +25,14 @@ def _factors(path: str):
     return Factors.load(path)
 
 
-def _control(path: Optional[str], factors):
-    """(control factors, their store, their model) checked to be the control of ``factors``, or None."""
+def _control(path: Optional[str]):
+    """(control factors, their store, their model), or None; the library checks that they are the control."""
     if path is None:
         return None
-    from shatterbox.factors import check_factors_control
     from shatterbox.store import harvested_model
 
     control = _factors(path)
     store = control.open_store()
-    check_factors_control(factors, factors.open_store(), control, store)
     return control, store, harvested_model(store)
 
 
@@ -105,7 +103,7 @@ def sae_score(
     with _friendly_errors():
         factors = _factors(path)
         model = harvested_model(factors.open_store())
-        checked = _control(control, factors)
+        checked = _control(control)
         with progress_of("splice each layer with its reconstruction", "models") as tick:
             scores = sae_scores(factors, model, texts=texts, control=checked, progress=tick)
         if fmt is Format.json:
@@ -141,24 +139,17 @@ def sae_probe(
 
     with _friendly_errors():
         factors = _factors(path)
-        checked = _control(control, factors)
+        checked = _control(control)
         with progress_of(f"sparse probing of {prop}", "tasks") as tick:
-            result = sparse_probing(factors, prop, layer=layer, level=level, ks=ks, seeds=seeds, progress=tick)
-        other = sparse_probing(checked[0], prop, layer=layer, level=level, ks=ks, seeds=seeds) if checked else None
+            result = sparse_probing(factors, prop, layer=layer, level=level, ks=ks, seeds=seeds, progress=tick,
+                                    control=(checked[0], None) if checked else None)
         if fmt is Format.json:
-            typer.echo(json.dumps({"result": result.to_dict(), "control": other.to_dict() if other else None}))
+            typer.echo(json.dumps({"result": result.to_dict()}))
             return
-        rows = []
-        for i, row in enumerate(result.summary()):
-            flag = row["flag"]
-            if other is not None:
-                c = other.summary()[i]
-                row |= {"random weights": c["accuracy"]}
-                if row["accuracy"] <= c["accuracy"]:
-                    flag = "; ".join(x for x in (flag, "does not beat the random-weight SAE") if x)
-            rows.append({"k": row["k"], "accuracy": row["accuracy"], "± sd": row["accuracy_sd"], f"{row['k']} random latents": row["control"],
-                         "dense probe": row["dense"], "majority": row["majority"]}
-                        | ({"random-weight SAE": row["random weights"]} if other is not None else {}) | {"flag": flag})
+        rows = [{"k": row["k"], "accuracy": row["accuracy"], "± sd": row["accuracy_sd"], f"{row['k']} random latents": row["control"],
+                 "dense probe": row["dense"], "majority": row["majority"]}
+                | ({"random-weight SAE": row["random_weights"]} if "random_weights" in row else {}) | {"flag": row["flag"]}
+                for row in result.summary()]
         _say(f"{prop} at layer {result.layer}: {len(result.classes)} task{'s' if len(result.classes) > 1 else ''} (one class against the rest, "
              f"balanced), mean over tasks, ± sd over {seeds} seeds")
         _table(rows, fmt)
@@ -183,20 +174,21 @@ def sae_absorption(
     with _friendly_errors():
         factors = _factors(path)
         model = harvested_model(factors.open_store())
-        checked = _control(control, factors)
-        runs = {"SAE": (factors, model)} | ({"random-weight SAE": checked[0::2]} if checked else {})
-        found: dict[str, list] = {}
-        with progress_of("first-letter absorption", "runs") as tick:
-            for i, (name, (f, m)) in enumerate((n, r) for n in runs for r in [runs[n]] * seeds):
-                found.setdefault(name, []).append(absorption(f, m, layer=layer, words=words, seed=i % seeds))
-                tick(i + 1, len(runs) * seeds)
+        checked = _control(control)
+        results = []
+        with progress_of("first-letter absorption", "seeds") as tick:
+            for seed in range(seeds):
+                results.append(absorption(factors, model, layer=layer, words=words, seed=seed, control=checked[0::2] if checked else None))
+                tick(seed + 1, seeds)
         if fmt is Format.json:
-            typer.echo(json.dumps({name: [r.to_dict() for r in results] for name, results in found.items()}))
+            typer.echo(json.dumps({"SAE": [r.to_dict() for r in results]}))
             return
+        found = {"SAE": results} | ({"random-weight SAE": [r.random_weights for r in results]} if checked else {})
         rows = [{"SAE": name, "absorption fraction": float(np.mean([r.absorption_fraction for r in rs])),
                  "± sd": float(np.std([r.absorption_fraction for r in rs], ddof=1)) if len(rs) > 1 else 0.0,
                  "full absorption": float(np.mean([r.full_absorption for r in rs])), "main latents per letter": float(np.mean([r.splits for r in rs])),
-                 "letter probe accuracy": float(np.mean([r.probe_accuracy for r in rs])), "letters": rs[0].classes} for name, rs in found.items()]
+                 "letter probe accuracy": float(np.mean([r.probe_accuracy for r in rs])), "letters": rs[0].classes,
+                 "flag": "; ".join(dict.fromkeys(r.flag for r in rs if r.flag))} for name, rs in found.items()]
         _table(rows, fmt)
         _say("lower is better; the letter probe must read the letters (accuracy well above 1/letters) for the fractions to mean anything")
 

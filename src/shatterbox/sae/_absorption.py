@@ -26,7 +26,7 @@ import torch
 
 from shatterbox._batching import chunks
 from shatterbox.errors import InputError
-from shatterbox.factors import Factors
+from shatterbox.factors import Factors, check_factors_control
 from shatterbox.models import LoadedModel
 from shatterbox.options import SAE
 from shatterbox.probes import class_directions, make_probe
@@ -48,6 +48,7 @@ class Absorption:
     probe_accuracy: float = float("nan")
     words: int = 0
     classes: int = 0  # letters the probe tells apart (chance is about 1 / classes)
+    random_weights: "Absorption | None" = None  # the same SAE recipe on the random-weight model (absorption(control=...))
 
     @property
     def absorption_fraction(self) -> float:
@@ -64,9 +65,23 @@ class Absorption:
         """Mean number of main latents per letter (feature splitting)."""
         return float(np.mean([len(r["main"]) for r in self.letters])) if self.letters else float("nan")
 
+    @property
+    def flag(self) -> str:
+        """Why these fractions say little ("" when they stand): the letter probe reads the letters no better than twice
+        chance, or the SAE absorbs as much as the same recipe on the random-weight model."""
+        problems = []
+        if not self.probe_accuracy > 2 / max(self.classes, 1):
+            problems.append(f"the letter probe reads {self.probe_accuracy:.2f} of {self.classes} letters (chance {1 / max(self.classes, 1):.2f}): "
+                            "the model does not know them here, so the fractions mean little")
+        if self.random_weights is not None and not self.absorption_fraction < self.random_weights.absorption_fraction:
+            problems.append("absorbs as much as the same SAE on the random-weight model, or more")
+        return "; ".join(problems)
+
     def to_dict(self) -> dict:
-        """JSON-ready, with the means."""
-        return asdict(self) | {"absorption_fraction": self.absorption_fraction, "full_absorption": self.full_absorption, "splits": self.splits}
+        """JSON-ready, with the means and the flag."""
+        plain = {k: v for k, v in asdict(self).items() if k != "random_weights"}
+        return plain | {"absorption_fraction": self.absorption_fraction, "full_absorption": self.full_absorption, "splits": self.splits,
+                        "flag": self.flag, "random_weights": None if self.random_weights is None else self.random_weights.to_dict()}
 
 
 def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, letters: np.ndarray, probes: dict[str, np.ndarray],
@@ -156,14 +171,18 @@ def _main_latents(codes: np.ndarray, positive: np.ndarray, seed: int) -> list[in
 
 
 def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None, words: Sequence[str] | int = SAE.words,
-               seed: int = 0) -> Absorption:
+               seed: int = 0, control: tuple[Factors, LoadedModel] | None = None) -> Absorption:
     """First-letter absorption of ``factors`` at hidden state ``layer`` on ``model`` (default: a seeded sample of
     single-token WordNet lemmas, or the given words; 80 % train the probe and choose the main latents, 20 % are scored).
+    ``control`` = (factors fitted the same way on the random-weight store, checked to be that control, and the
+    random-weight model): measured alike on the same words, into :attr:`Absorption.random_weights`.
 
     Examples:
         >>> # see tests/sae/test_absorption.py
     """
     layer = factors.layer_of(layer)
+    if control is not None:  # refused before any work when it is not the control
+        check_factors_control(factors, factors.open_store(), control[0], control[0].open_store())
     words = word_list(model, limit=words, seed=seed) if isinstance(words, int) else list(words)
     letters = np.array([w[0] for w in words])
     classes, counts = np.unique(letters, return_counts=True)
@@ -186,4 +205,8 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
     for row in rows:
         row["probe_accuracy"] = accuracy[row["letter"]]
         row["main"] = [start + i for i in row["main"]]  # numbered as the factors file numbers them
-    return Absorption(layer, rows, float(known.mean()), len(words), len(directions))
+    result = Absorption(layer, rows, float(known.mean()), len(words), len(directions))
+    if control is not None:
+        c_factors, c_model = control
+        result.random_weights = absorption(c_factors, c_model, layer=layer, words=words, seed=seed)
+    return result

@@ -17,7 +17,7 @@ import numpy as np
 
 from shatterbox.errors import InputError
 from shatterbox.options import SAE
-from shatterbox.factors import Factors
+from shatterbox.factors import Factors, check_factors_control
 from shatterbox.probes import examples, features, make_probe
 from shatterbox.store import Store, as_store
 
@@ -34,6 +34,8 @@ class SparseProbing:
     ``rows``: one per class, k and seed (``accuracy`` of the k chosen latents, ``control`` of k random live latents,
     ``dense`` of the residual-stream probe, ``latents`` the chosen ones); :meth:`summary` averages over classes, then
     gives mean ± sd over seeds per k, flagged where the chosen latents do not beat the control or the majority class.
+    ``random_weights``: the same probing of the same SAE recipe on the random-weight store (``sparse_probing(control=...)``);
+    its accuracy joins the summary, and a k that does not beat it is flagged too.
     """
 
     property: str
@@ -43,6 +45,7 @@ class SparseProbing:
     classes: list[str]
     seeds: int
     rows: list[dict] = field(default_factory=list)
+    random_weights: "SparseProbing | None" = None
 
     def summary(self) -> list[dict]:
         """Per k: accuracy, control and dense (mean and sd over seeds of the class-mean), the majority class and a flag."""
@@ -52,13 +55,17 @@ class SparseProbing:
                         for name in ("accuracy", "control", "dense")}
             row = {"k": k} | {f"{n}{suffix}": float(f(v)) for n, v in per_seed.items() for suffix, f in (("", np.mean), ("_sd", _sd))}
             row["majority"] = 0.5
+            if self.random_weights is not None:
+                row["random_weights"] = next(r["accuracy"] for r in self.random_weights.summary() if r["k"] == k)
             row["flag"] = _flag(row)
             out.append(row)
         return out
 
     def to_dict(self) -> dict:
         """JSON-ready: the settings, the summary and every row."""
-        return {k: v for k, v in asdict(self).items() if k != "rows"} | {"summary": self.summary(), "rows": self.rows}
+        plain = {k: v for k, v in asdict(self).items() if k not in ("rows", "random_weights")}
+        return plain | {"summary": self.summary(), "rows": self.rows,
+                        "random_weights": None if self.random_weights is None else self.random_weights.to_dict()}
 
 
 def _sd(values: Sequence[float]) -> float:
@@ -66,11 +73,14 @@ def _sd(values: Sequence[float]) -> float:
 
 
 def _flag(row: dict) -> str:
+    problems = []
     if row["accuracy"] <= 0.5:
-        return "no better than the majority class"
-    if row["accuracy"] <= row["control"]:
-        return f"k={row['k']} chosen latents do not beat {row['k']} random latents (the control)"
-    return ""
+        problems.append("no better than the majority class")
+    elif row["accuracy"] <= row["control"]:
+        problems.append(f"k={row['k']} chosen latents do not beat {row['k']} random latents (the control)")
+    if "random_weights" in row and row["accuracy"] <= row["random_weights"]:
+        problems.append("does not beat the same SAE on the random-weight model")
+    return "; ".join(problems)
 
 
 def pooled_codes(store: Store, factors: Factors, layer: int, sentence_ids: np.ndarray) -> np.ndarray:
@@ -164,17 +174,27 @@ def parse_ks(ks: str | Sequence[int]) -> tuple[int, ...]:
 
 
 def sparse_probing(factors: Factors, property: str, *, layer: int | None = None, level: str = "token", store: Store | str | None = None,
-                   ks: str | Sequence[int] = SAE.ks, seeds: int = SAE.seeds, limit: int | None = 4000, progress: Callable[[int, int], None] | None = None) -> SparseProbing:
+                   ks: str | Sequence[int] = SAE.ks, seeds: int = SAE.seeds, limit: int | None = 4000, progress: Callable[[int, int], None] | None = None,
+                   control: tuple[Factors, Store | str | None] | None = None) -> SparseProbing:
     """Sparse probing of ``factors`` at ``layer`` on a property of their store (or ``store``): token level reads the
     WordNet headword (``pos``, ``supersense``), sentence level pools the codes over a sentence's word tokens (any label
-    column, e.g. the sentiment corpus's ``label``).
+    column, e.g. the sentiment corpus's ``label``). ``control`` = (factors fitted the same way on the random-weight
+    store, checked to be that control; with ``store``, the random-weight model's store of the same corpus, else None):
+    probed alike, into :attr:`SparseProbing.random_weights`.
 
     Examples:
         >>> # see tests/sae/test_probing.py
     """
     store = as_store(store) if store is not None else factors.open_store()
     layer = factors.layer_of(layer)
+    if control is not None:  # refused before any work when it is not the control
+        check_factors_control(factors, factors.open_store(), control[0], control[0].open_store())
     found = examples(store, property, level=level, limit=limit)
     dense = features(store, found, layer)
     codes = factors.codes(dense, layer) if level == "token" else pooled_codes(store, factors, layer, found.sentence_ids)
-    return sparse_probe_arrays(codes, dense, found.labels, ks=parse_ks(ks), seeds=seeds, name=property, level=level, layer=layer, progress=progress)
+    result = sparse_probe_arrays(codes, dense, found.labels, ks=parse_ks(ks), seeds=seeds, name=property, level=level, layer=layer, progress=progress)
+    if control is not None:
+        c_factors, c_store = control
+        result.random_weights = sparse_probing(c_factors, property, layer=layer, level=level, store=c_store if store is not None else None,
+                                               ks=ks, seeds=seeds, limit=limit)
+    return result
