@@ -119,15 +119,8 @@ def race_ours(train: np.ndarray, held: np.ndarray) -> list:
             if idx is None:
                 order = iter(torch.randperm(len(data), generator=gen).split(ARGS.batch))
                 idx = next(order)
-            loss, z = sae._loss(params, data[idx], silent >= 200_000)
-            opt.zero_grad()
-            loss.backward()
-            if params["W_dec"].grad is not None:
-                params["W_dec"].grad -= (params["W_dec"].grad * params["W_dec"]).sum(1, keepdim=True) * params["W_dec"]
-            opt.step()
-            with torch.no_grad():
-                params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-8)
-            silent = torch.where((z > 0).any(0), torch.zeros_like(silent), silent + len(idx))
+            _, fired = sae._step(params, data[idx], silent >= min(200_000, len(data)), opt)  # what fit() does each step
+            silent = torch.where(fired, torch.zeros_like(silent), silent + len(idx))
 
     def recon(x: torch.Tensor) -> torch.Tensor:
         z, _ = sae._encode(params, x)

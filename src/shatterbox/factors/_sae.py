@@ -12,6 +12,7 @@ import torch
 from shatterbox._batching import chunks
 from shatterbox.errors import InputError
 from shatterbox.factors._base import FactorModel, as_tensor, check_matrix
+from shatterbox.factors._sparse_step import batch_topk_code, step_grads, topk_code
 
 Progress = Callable[[int, int], None]
 DEAD_AFTER = 200_000  # a latent silent for this many training vectors (or a whole epoch, if shorter) is dead and feeds the aux loss
@@ -95,7 +96,7 @@ class SparseAutoencoder(FactorModel):
         gen = torch.Generator().manual_seed(self.seed)
         started = time.perf_counter()
         params = self._init_params(data, gen)
-        optimizer = torch.optim.Adam(params.values(), lr=self.lr)
+        optimizer = adam(params.values(), self.lr)
         silent = torch.zeros(self.n_factors)
         dead_after = min(DEAD_AFTER, len(data))  # silent for a whole pass over a small sample is dead too
         steps = self.n_epochs * -(-len(data) // self.batch_size)
@@ -104,15 +105,9 @@ class SparseAutoencoder(FactorModel):
             order = torch.randperm(len(data), generator=gen)
             for part in chunks(len(data), self.batch_size):
                 xb = data[order[part]]
-                loss, z = self._loss(params, xb, silent >= dead_after)
-                optimizer.zero_grad()
-                loss.backward()
-                _drop_parallel_grad(params["W_dec"])
-                optimizer.step()
-                with torch.no_grad():
-                    params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-8)
-                silent = torch.where((z > 0).any(0), torch.zeros_like(silent), silent + len(xb))
-                self.loss_curve_.append(float(loss.detach()))
+                loss, fired = self._step(params, xb, silent >= dead_after, optimizer)
+                silent = torch.where(fired, torch.zeros_like(silent), silent + len(xb))
+                self.loss_curve_.append(loss)
                 done += 1
                 if progress:
                     progress(done, steps)
@@ -124,13 +119,44 @@ class SparseAutoencoder(FactorModel):
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
+    def _step(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor, optimizer: torch.optim.Optimizer) -> tuple[float, torch.Tensor]:
+        """One optimiser step on batch ``x``; returns (loss, [width] bool of latents that fired).
+
+        TopK, BatchTopK and Matryoshka take the sparse step (``_sparse_step``: gradients through the active latents only,
+        the same as autograd's); ReLU, whose codes are dense, takes autograd's.
+        """
+        if self.activation == "relu":
+            loss, z = self._loss(params, x, dead)
+            optimizer.zero_grad()
+            loss.backward()
+            loss, fired = float(loss.detach()), (z > 0).any(0)
+        else:
+            loss, fired = self._sparse_grads(params, x, dead)
+        _drop_parallel_grad(params["W_dec"])
+        optimizer.step()
+        with torch.no_grad():
+            params["W_dec"] /= params["W_dec"].norm(dim=1, keepdim=True).clamp_min(1e-8)
+        return loss, fired
+
+    def _sparse_grads(self, params: dict[str, torch.Tensor], x: torch.Tensor, dead: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Set the gradients of ``_loss`` by the sparse step; returns (loss, fired latents)."""
+        k = self.k
+        code_of = (lambda pre: batch_topk_code(pre, k)) if self.activation == "batchtopk" else (lambda pre: topk_code(pre, k))
+        sizes = self.group_sizes if self.activation == "matryoshka" else [self.n_factors]
+        return step_grads(params, x, code_of, sizes=sizes, apply_b_dec=self.apply_b_dec_to_input, bf16=self._bf16(x), dead=dead,
+                          k_aux=self._k_aux(x, dead), aux_coef=self.aux_coef)
+
+    def _k_aux(self, x: torch.Tensor, dead: torch.Tensor) -> int:
+        """How many dead latents the aux loss uses: as many as half the input width, at least ``2k`` (Gao et al. use 512 of 768)."""
+        return min(int(dead.sum()), max(2 * self.k, x.shape[1] // 2))
+
     def _init_params(self, data: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
         d = data.shape[1]
         w_dec = torch.randn(self.n_factors, d, generator=gen)
         w_dec /= w_dec.norm(dim=1, keepdim=True)
         sample = data[torch.randperm(len(data), generator=gen)[:4096]]
         return {
-            "W_enc": w_dec.T.clone().requires_grad_(True),  # encoder starts as the decoder's transpose
+            "W_enc": w_dec.T.contiguous().requires_grad_(True),  # encoder starts as the decoder's transpose (contiguous: fused Adam needs it)
             "b_enc": torch.zeros(self.n_factors, requires_grad=True),
             "W_dec": w_dec.requires_grad_(True),
             "b_dec": sample.median(0).values.clone().requires_grad_(True),  # geometric-median stand-in
@@ -176,7 +202,7 @@ class SparseAutoencoder(FactorModel):
             return loss + self.l1 * z.sum(1).mean(), z
         n_dead = int(dead.sum())
         if n_dead and self.aux_coef > 0:
-            k_aux = min(n_dead, max(2 * self.k, x.shape[1] // 2))  # half the input width (Gao et al. use 512 of 768)
+            k_aux = self._k_aux(x, dead)
             masked = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=1)
             # the dead latents' raw pre-activations, not ReLU'd: a latent that never fires has negative ones and needs their gradient
             z_aux = torch.zeros_like(pre).scatter(1, masked.indices, masked.values)
@@ -239,8 +265,25 @@ class SparseAutoencoder(FactorModel):
         self.n_features_in_ = int(self.components_.shape[1])
 
 
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam, fused where this torch has the CPU kernel (8× faster steps on 5M parameters than the for-each one here).
+
+    Examples:
+        >>> adam([torch.zeros(2, requires_grad=True)], 1e-3).defaults["lr"]
+        0.001
+    """
+    params = list(params)
+    if all(p.is_contiguous() for p in params):  # torch 2.13's fused CPU Adam mis-steps strided (e.g. transposed) tensors
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, TypeError):  # older torch: no fused CPU Adam
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
 def _drop_parallel_grad(w_dec: torch.Tensor) -> None:
     """Remove the gradient component along each (unit) decoder row, so renormalising loses nothing."""
     if w_dec.grad is not None:
         with torch.no_grad():
-            w_dec.grad -= (w_dec.grad * w_dec).sum(1, keepdim=True) * w_dec
+            along = torch.bmm(w_dec.grad.unsqueeze(1), w_dec.unsqueeze(2)).reshape(-1, 1)  # row-wise dot products, no [K, d] temporary
+            w_dec.grad.addcmul_(along, w_dec, value=-1.0)
