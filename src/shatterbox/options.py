@@ -282,4 +282,5 @@ class SaeOptions:
 SAE = SaeOptions()
 
 ANALYSES = {"explain": ExplainOptions, "generate": GenerationOptions, "project": ProjectOptions, "probe": ProbeOptions,
-            "ranking": RankingOptions, "patch": PatchOptions, "lens": LensOptions, "steer": SteerOptions}  # what /api/options serves, by the page's group names
+            "ranking": RankingOptions, "patch": PatchOptions, "lens": LensOptions, "steer": SteerOptions,
+            "sae": SaeOptions}  # what /api/options serves, by the page's group names

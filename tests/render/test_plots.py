@@ -118,3 +118,24 @@ def test_the_web_app_draws_with_the_same_asset():
     assert all(f"plots.{name}(" in app_js for name in ("attribution", "comparison", "generation", "words"))
     # no second drawing: the page makes no word span, heat-map cell or curve of its own
     assert re.search(r'"ex-word|"gen-map|"ex-faith|diverging\(', app_js) is None
+
+
+@pytest.mark.browser
+def test_sae_tables_mark_the_rows_that_do_not_beat_their_control(browser, tmp_path):
+    from shatterbox.render.plots import page, plot_fragment
+    from shatterbox.sae import SaeScores
+
+    rows = [{"layer": 3, "variance_explained": 0.9, "pca_variance_explained": 0.5, "pca_components": 8, "mean_l0": 8.0, "dead_fraction": 0.01,
+             "dense_fraction": 0.0, "recovered": 0.95, "increase": 0.1, "downstream_flag": ""},
+            {"layer": 6, "variance_explained": 0.4, "pca_variance_explained": 0.5, "pca_components": 8, "mean_l0": 8.0, "dead_fraction": 0.2,
+             "dense_fraction": 0.0, "recovered": float("nan"), "increase": 0.3, "downstream_flag": ""}]
+    scores = SaeScores(rows, [{"layer": 3, "variance_explained": 0.5, "recovered": 0.2}, {"layer": 6, "variance_explained": 0.45, "recovered": 0.3}])
+    d = scores.to_dict() | {"factors": "sae.factors", "control_file": "control.factors", "note": ""}
+    shown, errors = _open(browser, tmp_path, page("SAE", plot_fragment([("saeScores", d)])))
+    cells = shown.eval_on_selector_all(".sae-scores tr[data-layer]", "rs => rs.map(r => [r.className, Array.from(r.children).map(c => c.textContent)])")
+    table = scores.table()
+    assert [c[0] for c in cells] == ["", "flagged"] and table[0]["flag"] == "" and "does not beat PCA" in table[1]["flag"]
+    assert cells[1][1][-1] == table[1]["flag"] and cells[1][1][6] == "–"  # NaN is sent as null and shown as missing
+    assert cells[0][1][1] == "0.900" and cells[0][1][8] == "0.500"  # variance explained, and the control's beside it
+    shown.close()
+    assert errors == []

@@ -23,14 +23,35 @@ def test_a_token_latent_that_swallows_the_letter_gives_the_hand_computed_fractio
     codes[[5, 7], 1] = 1.0
     codes[6, 1], codes[6, 3] = 0.5, 1.0            # "tea": the T latent at half strength, and its own latent
     probes = {"s": e[0] * 3.0, "t": e[1]}          # probe directions (their length does not matter)
-    rows = {r["letter"]: r for r in absorption_arrays(codes, decoder, np.array([w[0] for w in words]), probes, {"s": [0], "t": [1]})}
+    x = codes @ decoder  # residuals the SAE reconstructs exactly
+    rows = {r["letter"]: r for r in absorption_arrays(codes, decoder, x, np.array([w[0] for w in words]), probes, {"s": [0], "t": [1]})}
     assert rows["s"]["absorption_fraction"] == pytest.approx(2 / 5)  # 2 of 5 S words: all of S carried by the "sun" latent
     assert rows["s"]["full_absorption"] == pytest.approx(2 / 5)
     tea = (1 / np.sqrt(2)) / (0.5 + 1 / np.sqrt(2))  # "tea": its latent carries 0.707 of the T direction, the T latent 0.5
     assert rows["t"]["absorption_fraction"] == pytest.approx(tea / 3) and rows["t"]["full_absorption"] == 0
     known = np.array([True, True, False, False, True, True, True, True])  # words the probe gets wrong are not scored
-    again = absorption_arrays(codes, decoder, np.array([w[0] for w in words]), probes, {"s": [0], "t": [1]}, known=known)
+    again = absorption_arrays(codes, decoder, x, np.array([w[0] for w in words]), probes, {"s": [0], "t": [1]}, known=known)
     assert again[0]["absorption_fraction"] == 0 and again[0]["words"] == 3
+
+
+def test_saebenchs_thresholds_decide_what_counts_as_absorbed():
+    # e0 = the letter; latent 0 the main latent; latents 1-4 word latents aligned with the letter (cosine 0.6);
+    # latent 5 barely aligned (cosine 0.05): too little for the fraction (0.1), enough for full absorption (0.025)
+    d = 8
+    e = np.eye(d)
+    aligned = [(0.6 * e[0] + 0.8 * e[j]) for j in (1, 2, 3, 4)]
+    decoder = np.stack([e[0], *aligned, 0.05 * e[0] + np.sqrt(1 - 0.05**2) * e[5]])
+    codes = np.zeros((3, 6))
+    x = np.zeros((3, d))
+    codes[0, 0], codes[0, 1], x[0, 0] = 0.2, 0.3 / 0.6, 1.0   # absorber carries 0.3 < 0.4 of P = 1: not absorption
+    codes[1, 0], codes[1, 1:5], x[1, 0] = 0.1, 0.2 / 0.6, 1.0  # four absorbers of 0.2 each: only the top three count
+    codes[2, 5], x[2, 0] = 10.0, 0.5                          # main silent; the largest share is a barely aligned latent
+    rows = absorption_arrays(codes, decoder, x, np.array(["s"] * 3), {"s": e[0]}, {"s": [0]})
+    fractions = [absorption_arrays(codes[[i]], decoder, x[[i]], np.array(["s"]), {"s": e[0]}, {"s": [0]})[0] for i in range(3)]
+    assert fractions[0]["absorption_fraction"] == 0
+    assert fractions[1]["absorption_fraction"] == pytest.approx(0.6 / 0.7)  # a = min(0.6, P - M = 0.9); 0.6 / (0.6 + 0.1)
+    assert fractions[2]["absorption_fraction"] == 0 and fractions[2]["full_absorption"] == 1  # 10 x 0.05 = 0.5 >= 0.4 x 0.5
+    assert rows[0]["absorption_fraction"] == pytest.approx(0.6 / 0.7 / 3) and rows[0]["full_absorption"] == pytest.approx(1 / 3)
 
 
 @pytest.mark.slow

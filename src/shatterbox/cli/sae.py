@@ -166,9 +166,7 @@ def sae_absorption(
 ) -> None:
     """Feature absorption on the first-letter task (SAEBench): how much of "starts with L" token-specific latents carry
     when the letter's own latents stay silent."""
-    import numpy as np
-
-    from shatterbox.sae import absorption
+    from shatterbox.sae import absorption, absorption_summary
     from shatterbox.store import harvested_model
 
     with _friendly_errors():
@@ -183,12 +181,9 @@ def sae_absorption(
         if fmt is Format.json:
             typer.echo(json.dumps({"SAE": [r.to_dict() for r in results]}))
             return
-        found = {"SAE": results} | ({"random-weight SAE": [r.random_weights for r in results]} if checked else {})
-        rows = [{"SAE": name, "absorption fraction": float(np.mean([r.absorption_fraction for r in rs])),
-                 "± sd": float(np.std([r.absorption_fraction for r in rs], ddof=1)) if len(rs) > 1 else 0.0,
-                 "full absorption": float(np.mean([r.full_absorption for r in rs])), "main latents per letter": float(np.mean([r.splits for r in rs])),
-                 "letter probe accuracy": float(np.mean([r.probe_accuracy for r in rs])), "letters": rs[0].classes,
-                 "flag": "; ".join(dict.fromkeys(r.flag for r in rs if r.flag))} for name, rs in found.items()]
+        rows = [{"SAE": r["sae"], "absorption fraction": r["absorption_fraction"], "± sd": r["absorption_fraction_sd"],
+                 "full absorption": r["full_absorption"], "main latents per letter": r["splits"], "letter probe accuracy": r["probe_accuracy"],
+                 "letters": r["classes"], "flag": r["flag"]} for r in absorption_summary(results)]
         _table(rows, fmt)
         _say("lower is better; the letter probe must read the letters (accuracy well above 1/letters) for the fractions to mean anything")
 

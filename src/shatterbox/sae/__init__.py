@@ -13,8 +13,8 @@ Examples:
 
 from shatterbox.sae._files import FORMATS, HUB_IDS, SaeFile, hidden_of_hook, hook_of_hidden, read_sae, sae_factors, same_model, save_saelens
 from shatterbox.sae._probing import SPARSE_KS, SparseProbing, parse_ks, pooled_codes, sparse_probe_arrays, sparse_probing
-from shatterbox.sae._absorption import Absorption, absorption, absorption_arrays, word_list, word_vectors
+from shatterbox.sae._absorption import Absorption, absorption, absorption_arrays, absorption_summary, word_list, word_vectors
 from shatterbox.sae._core import SaeScores, control_note, layer_scores, sae_scores
 from shatterbox.sae._neuronpedia import neuronpedia_feature
 
-__all__ = ["neuronpedia_feature", "SaeScores", "control_note", "layer_scores", "sae_scores", "Absorption", "absorption", "absorption_arrays", "word_list", "word_vectors", "SPARSE_KS", "SparseProbing", "parse_ks", "pooled_codes", "sparse_probe_arrays", "sparse_probing", "FORMATS", "HUB_IDS", "SaeFile", "hidden_of_hook", "hook_of_hidden", "read_sae", "sae_factors", "same_model", "save_saelens"]
+__all__ = ["neuronpedia_feature", "SaeScores", "control_note", "layer_scores", "sae_scores", "Absorption", "absorption", "absorption_arrays", "absorption_summary", "word_list", "word_vectors", "SPARSE_KS", "SparseProbing", "parse_ks", "pooled_codes", "sparse_probe_arrays", "sparse_probing", "FORMATS", "HUB_IDS", "SaeFile", "hidden_of_hook", "hook_of_hidden", "read_sae", "sae_factors", "same_model", "save_saelens"]

@@ -4,16 +4,21 @@ A model knows which letter a word starts with: a linear probe on the residual st
 "starts with S" latent that fires on every S word. Absorption is when it stays silent on some S words because a
 token-specific latent ("sun") has swallowed the letter direction: the information is there, the general latent lies.
 
-Per letter: a probe direction ``p`` (multinomial logistic regression on single-token words, mapped to the raw space);
-the letter's *main* latents, chosen as sparse probing chooses (by class-mean difference, adding latents while the F1
-of a probe on them rises by ``SPLIT_GAIN``, at most ``MAX_SPLITS``). On each held-out word the probe reads right, each
-active latent's share of the letter is ``z_i · ⟨d_i, p⟩`` (``d_i`` its decoder row in the raw space):
+Per letter: a unit probe direction ``p`` (multinomial logistic regression on single-token words, mapped to the raw
+space); the letter's *main* latents, chosen as sparse probing chooses (by class-mean difference, adding latents while
+the F1 of a probe on them rises by ``SPLIT_GAIN``, at most ``MAX_SPLITS``). On each held-out word of the letter that the
+probe reads right, the residual's own projection ``P = ⟨x, p⟩`` is shared out: latent ``i`` carries
+``z_i · ⟨d_i, p⟩`` (``d_i`` its decoder row in the raw space); the main latents together carry ``M``; the absorbers are
+the (at most ``MAX_ABSORBERS``) non-main latents with the largest positive share among those aligned with the probe
+(cosine ≥ ``ABSORBER_COS``), carrying ``A``. SAEBench's rule (Chanin et al.), its thresholds:
 
-- **absorption fraction**: the share carried by non-main latents aligned with the probe (cosine ≥ ``ALIGNED``) over
-  the share of main and aligned latents together (0 when the main latents carry it all);
-- **full absorption**: the main latents are silent while aligned latents carry the letter.
+- **absorption fraction**: 0 when ``M ≥ P`` or ``A < PROPORTION · P`` (the main latents carry the letter, or no
+  absorber carries enough of it); 1 when ``M ≤ 0``; else ``a / (a + M)`` with ``a = min(A, P − M)``;
+- **full absorption**: the main latents are silent, and the latent with the largest share is aligned (cosine ≥
+  ``FULL_COS``) and carries at least ``PROPORTION · P`` (with ``P ≥ 0``).
 
-Both are averaged over the words of a letter, then over letters.
+Both are averaged over the words of a letter, then over letters: the scale SAEBench publishes
+(``mean_absorption_fraction_score``, ``mean_full_absorption_score``).
 """
 
 from __future__ import annotations
@@ -30,9 +35,14 @@ from shatterbox.factors import Factors, check_factors_control
 from shatterbox.models import LoadedModel
 from shatterbox.options import SAE
 from shatterbox.probes import class_directions, make_probe
+from shatterbox.sae._core import finite
 from shatterbox.trace import encode
 
-ALIGNED = 0.025  # cosine with the probe above which a non-main latent counts as carrying the letter (Chanin et al.)
+ABSORBER_COS = 0.1  # cosine with the probe a non-main latent needs to count towards the absorption fraction (SAEBench)
+FULL_COS = 0.025  # cosine with the probe the largest-share latent needs for full absorption (SAEBench)
+PROPORTION = 0.4  # share of the residual's probe projection the absorbers must carry (SAEBench)
+MAX_ABSORBERS = 3  # latents that may together make up for a silent main latent (SAEBench)
+EPS = 1e-8  # an activation below this is silent
 SPLIT_GAIN = 0.03  # F1 a further main latent must add (SAEBench's feature-splitting threshold)
 MAX_SPLITS = 3
 MIN_WORDS = 10  # a letter needs this many words to be probed
@@ -80,20 +90,21 @@ class Absorption:
     def to_dict(self) -> dict:
         """JSON-ready, with the means and the flag."""
         plain = {k: v for k, v in asdict(self).items() if k != "random_weights"}
-        return plain | {"absorption_fraction": self.absorption_fraction, "full_absorption": self.full_absorption, "splits": self.splits,
-                        "flag": self.flag, "random_weights": None if self.random_weights is None else self.random_weights.to_dict()}
+        return finite(plain | {"absorption_fraction": self.absorption_fraction, "full_absorption": self.full_absorption, "splits": self.splits,
+                               "flag": self.flag, "random_weights": None if self.random_weights is None else self.random_weights.to_dict()})
 
 
-def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, letters: np.ndarray, probes: dict[str, np.ndarray],
+def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, x: np.ndarray, letters: np.ndarray, probes: dict[str, np.ndarray],
                       main: dict[str, Sequence[int]], *, known: np.ndarray | None = None) -> list[dict]:
     """Absorption per letter from given arrays: ``codes`` [words, latents], ``decoder`` [latents, d] (raw space),
-    ``letters`` [words], ``probes`` letter -> probe direction [d], ``main`` letter -> main latents, ``known`` [words]
-    whether the probe reads the word's letter right (default all).
+    ``x`` [words, d] the residual the codes encode, ``letters`` [words], ``probes`` letter -> probe direction [d],
+    ``main`` letter -> main latents, ``known`` [words] whether the probe reads the word's letter right (default all).
 
     Examples:
         >>> dec = np.array([[1.0, 0.0], [0.7071, 0.7071]])  # latent 0: the letter; latent 1: a word that swallowed it
         >>> codes = np.array([[1.0, 0.0], [0.0, 1.0]])  # "sea" fires latent 0, "sun" fires latent 1 only
-        >>> rows = absorption_arrays(codes, dec, np.array(["s", "s"]), {"s": np.array([1.0, 0.0])}, {"s": [0]})
+        >>> x = codes @ dec
+        >>> rows = absorption_arrays(codes, dec, x, np.array(["s", "s"]), {"s": np.array([1.0, 0.0])}, {"s": [0]})
         >>> rows[0]["absorption_fraction"], rows[0]["full_absorption"]
         (0.5, 0.5)
     """
@@ -101,23 +112,37 @@ def absorption_arrays(codes: np.ndarray, decoder: np.ndarray, letters: np.ndarra
     norms = np.linalg.norm(decoder, axis=1).clip(1e-12)
     out = []
     for letter in sorted(probes):
-        p = probes[letter] / max(np.linalg.norm(probes[letter]), 1e-12)
         rows = np.flatnonzero((letters == letter) & known)
         if not len(rows):
             continue
-        along = decoder @ p  # each latent's projection on the letter direction, per unit of activation
-        aligned = (along / norms >= ALIGNED)
-        is_main = np.zeros(len(decoder), bool)
-        is_main[list(main[letter])] = True
-        share = codes[rows] * along  # [words, latents]
-        main_share = np.clip(share[:, is_main], 0, None).sum(1)
-        absorbed = np.clip(share[:, aligned & ~is_main & (along > 0)], 0, None).sum(1)
-        both = main_share + absorbed
-        fraction = np.divide(absorbed, both, out=np.zeros_like(both), where=both > 0)
-        full = (codes[rows][:, is_main] <= 0).all(1) & (absorbed > 0)
+        fraction, full = _word_absorption(codes[rows], decoder, norms, x[rows], probes[letter], list(main[letter]))
         out.append({"letter": letter, "words": int(len(rows)), "main": [int(i) for i in main[letter]],
                     "absorption_fraction": float(fraction.mean()), "full_absorption": float(full.mean())})
     return out
+
+
+def _word_absorption(codes: np.ndarray, decoder: np.ndarray, norms: np.ndarray, x: np.ndarray, probe: np.ndarray,
+                     main: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(absorption fraction, full absorption) of each word of one letter, by SAEBench's rule (module docstring)."""
+    p = probe / max(np.linalg.norm(probe), 1e-12)
+    along = decoder @ p  # each latent's share of the letter per unit of activation
+    cos = along / norms
+    share = codes * along  # [words, latents]
+    total = x @ p  # the residual's own projection
+    is_main = np.zeros(len(decoder), bool)
+    is_main[main] = True
+    main_share = share[:, is_main].sum(1)
+    candidates = np.where((~is_main & (cos >= ABSORBER_COS))[None] & (share > 0), share, 0.0)
+    top = -np.sort(-candidates, axis=1)[:, :MAX_ABSORBERS].sum(1) if candidates.shape[1] else np.zeros(len(codes))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        enough = top >= PROPORTION * total
+        absorbed = np.minimum(top, total - main_share)
+        partial = np.clip(absorbed / (absorbed + main_share), 0.0, 1.0)
+    fraction = np.where((main_share >= total) | ~enough, 0.0, np.where(main_share <= 0, 1.0, partial))
+    largest = share.argmax(1)
+    full = ((codes[:, is_main] < EPS).all(1) & (cos[largest] >= FULL_COS) & (total >= 0)
+            & (share[np.arange(len(codes)), largest] >= PROPORTION * total))
+    return np.nan_to_num(fraction), full
 
 
 def word_list(model: LoadedModel, *, limit: int = SAE.words, seed: int = 0) -> list[str]:
@@ -200,7 +225,7 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
     start = factors.block(layer)  # this layer's own factors
     codes = factors.codes(x, layer, units=[start])[:, start:start + len(decoder)]
     main = {c: _main_latents(codes[~test], letters[~test] == c, seed) for c in directions}  # numbered within the layer's block
-    rows = absorption_arrays(codes[test], decoder, letters[test], directions, main, known=known)
+    rows = absorption_arrays(codes[test], decoder, x[test], letters[test], directions, main, known=known)
     accuracy = {str(c): float(known[letters[test] == c].mean()) for c in directions if (letters[test] == c).any()}
     for row in rows:
         row["probe_accuracy"] = accuracy[row["letter"]]
@@ -210,3 +235,28 @@ def absorption(factors: Factors, model: LoadedModel, *, layer: int | None = None
         c_factors, c_model = control
         result.random_weights = absorption(c_factors, c_model, layer=layer, words=words, seed=seed)
     return result
+
+
+def absorption_summary(results: Sequence[Absorption]) -> list[dict]:
+    """Mean ± sd over seeds (one :class:`Absorption` per seed) of the SAE's absorption and, when measured, its
+    random-weight control's: the rows every front end shows, each with its flag.
+
+    Examples:
+        >>> rows = [{"letter": "s", "words": 4, "main": [0], "absorption_fraction": f, "full_absorption": 0.0} for f in (0.2, 0.4)]
+        >>> summary = absorption_summary([Absorption(9, [r], 0.8, 40, 20) for r in rows])
+        >>> summary[0]["sae"], round(summary[0]["absorption_fraction"], 3), round(summary[0]["absorption_fraction_sd"], 3)
+        ('SAE', 0.3, 0.141)
+    """
+    found = {"SAE": list(results)}
+    if results and all(r.random_weights is not None for r in results):
+        found["random-weight SAE"] = [r.random_weights for r in results]
+    out = []
+    for name, runs in found.items():
+        fractions = [r.absorption_fraction for r in runs]
+        out.append({"sae": name, "absorption_fraction": float(np.mean(fractions)),
+                    "absorption_fraction_sd": float(np.std(fractions, ddof=1)) if len(runs) > 1 else 0.0,
+                    "full_absorption": float(np.mean([r.full_absorption for r in runs])), "splits": float(np.mean([r.splits for r in runs])),
+                    "probe_accuracy": float(np.mean([r.probe_accuracy for r in runs])), "classes": runs[0].classes,
+                    "seeds": len(runs), "flag": "; ".join(dict.fromkeys(r.flag for r in runs if r.flag))})
+    return finite(out)
+

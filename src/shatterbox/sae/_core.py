@@ -9,13 +9,31 @@ store of the same corpus, checked to be that), each score has the control's besi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from shatterbox.factors import Factors, ce_loss_recovered, check_factors_control, embedding_recovered, heldout_texts
 from shatterbox.models import LoadedModel, has_language_model_head
 from shatterbox.options import SAE
 from shatterbox.store import Store, harvested_model
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (in dicts, lists and tuples) replaced by None: strict JSON, as every
+    front end reads it (a score that cannot be computed is shown as missing, never as NaN).
+
+    Examples:
+        >>> finite({"a": [1.5, float("nan")], "b": float("inf")})
+        {'a': [1.5, None], 'b': None}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 @dataclass
@@ -39,7 +57,7 @@ class SaeScores:
 
     def to_dict(self) -> dict:
         """JSON-ready."""
-        return {"downstream": self.downstream, "layers": self.table(), "control": self.control_rows}
+        return finite({"downstream": self.downstream, "layers": self.table(), "control": self.control_rows})
 
 
 def _flag(row: dict, control: dict | None) -> str:

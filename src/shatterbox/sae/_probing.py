@@ -19,6 +19,7 @@ from shatterbox.errors import InputError
 from shatterbox.options import SAE
 from shatterbox.factors import Factors, check_factors_control
 from shatterbox.probes import examples, features, make_probe
+from shatterbox.sae._core import finite
 from shatterbox.store import Store, as_store
 
 SPARSE_KS = tuple(int(k) for k in SAE.ks.split(","))
@@ -64,8 +65,8 @@ class SparseProbing:
     def to_dict(self) -> dict:
         """JSON-ready: the settings, the summary and every row."""
         plain = {k: v for k, v in asdict(self).items() if k not in ("rows", "random_weights")}
-        return plain | {"summary": self.summary(), "rows": self.rows,
-                        "random_weights": None if self.random_weights is None else self.random_weights.to_dict()}
+        return finite(plain | {"summary": self.summary(), "rows": self.rows,
+                               "random_weights": None if self.random_weights is None else self.random_weights.to_dict()})
 
 
 def _sd(values: Sequence[float]) -> float:

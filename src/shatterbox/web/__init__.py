@@ -26,13 +26,13 @@ from typing import Callable, Sequence
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from shatterbox.web import corpus, explain, factors, generate, help, jobs, lens, neurons, patching, probes, sentence
+from shatterbox.web import corpus, explain, factors, generate, help, jobs, lens, neurons, patching, probes, sae, sentence
 from shatterbox.web.served import Served
 from shatterbox.web.server import LOCAL_HOSTS, Guard, Limits, add_error_handlers, running
 
 __all__ = ["Limits", "create_app", "running", "serve"]
 
-TABS = (sentence, help, explain, generate, patching, lens, corpus, factors, probes, neurons)  # each module's router(served) serves one tab (help: every tab's text)
+TABS = (sentence, help, explain, generate, patching, lens, corpus, factors, sae, probes, neurons)  # each module's router(served) serves one tab (help: every tab's text)
 
 
 def create_app(model: str = "default", *, limits: Limits | None = None, stores: str | Path | None = None,

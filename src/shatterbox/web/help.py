@@ -51,6 +51,15 @@ HELP = {
         "layer gives the model's final prediction (red = 1); bold: it is already on top. Mean KL is how far the layer's whole "
         "distribution is from the final one (nats). The classifier lens applies the served classifier's head to every layer."
     ),
+    "sae": (
+        "Core scores, per layer, on held-out tokens: variance explained (beside PCA with as many components as the mean "
+        "L0), mean L0 (latents active per token), dead latents (never active) and dense ones (active on more than a tenth "
+        "of tokens), and the loss recovered when the layer is replaced by its reconstruction: 1 = nothing lost, 0 = as bad "
+        "as zeroing the layer (a decoder's LM loss; an encoder's sentence embedding). Sparse probing: how well k latents "
+        "read a property, against k random latents, a dense probe and the majority class. Absorption: how much of the "
+        "first-letter direction token-specific latents carry when the letter's own latents stay silent (lower is better). "
+        "A row that does not beat its control is highlighted and says why."
+    ),
     "steering": (
         "Each strength adds that multiple of the layer's median residual norm, along the direction, at every position while the "
         "decoder generates. Concept: the shipped sentiment classifier's probability of the target for the continuation (or the "

@@ -1,5 +1,5 @@
-// The attribution text plot, the method comparison table, the generation heat map, the patching maps, the lens table and
-// the steering slider, drawn once for every page:
+// The attribution text plot, the method comparison table, the generation heat map, the patching maps, the lens table,
+// the steering slider and the SAE score tables, drawn once for every page:
 // the notebook and saved HTML pages (render/plots.py embeds this file and the result's to_dict() JSON) and the web app's
 // Explain and Generate tabs (served as /static/plots.js) call the same functions. Colours come from palette.js.
 // tests/render/test_plots.py draws Python results in Chromium and compares every number and colour with the library's.
@@ -291,12 +291,67 @@
     var notes = el("ul", { "class": "gen-notes" }); d.notes.forEach(function (n) { notes.appendChild(el("li", {}, n)); }); box.appendChild(notes);
     return box;
   }
-  var DRAW = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering };
+  // SAE scores (shatterbox.sae): one row per layer (or k, or SAE) with data attributes holding the library's numbers;
+  // a row whose result does not beat its control is marked "flagged" and says why in its flag cell.
+  function fixed(v, digits) { return v === null || v === undefined ? "–" : v.toFixed(digits); }
+  function flaggedTable(head, rows, cls) {
+    var t = el("table", { "class": "ex-table " + cls }), h = el("tr");
+    head.forEach(function (c) { h.appendChild(el("th", {}, c)); }); t.appendChild(h);
+    rows.forEach(function (r) {
+      var tr = el("tr", r.attrs);
+      if (r.flag) tr.classList.add("flagged");
+      r.cells.concat([r.flag || ""]).forEach(function (c) { tr.appendChild(el("td", {}, c)); });
+      t.appendChild(tr);
+    });
+    return t;
+  }
+  function saeScores(d) {
+    var box = el("div", { "class": "sb-plot sae-plot" }), ce = d.downstream === "ce", control = d.control.length > 0;
+    box.appendChild(el("p", { "class": "patch-summary" }, (d.factors || "SAE") + " — held out; " + (ce ? "CE loss recovered: the LM loss with the layer spliced with its reconstruction, between the clean (1) and the zero-ablated (0) loss"
+      : "embedding recovered: the sentence embedding with the layer spliced with its reconstruction, against zeroing it") + (control ? "; beside the random-weight control (" + d.control_file + ")" : "; no control given")));
+    var head = ["layer", "variance explained", "PCA, as many components", "mean L0", "dead %", "dense %", ce ? "CE loss recovered" : "embedding recovered"]
+      .concat(ce ? ["loss increase (nats)"] : []).concat(control ? ["control: variance explained", "control: recovered"] : []).concat(["flag"]);
+    box.appendChild(flaggedTable(head, d.layers.map(function (r) {
+      var cells = [String(r.layer), fixed(r.variance_explained, 3), fixed(r.pca_variance_explained, 3), fixed(r.mean_l0, 1), fixed(100 * r.dead_fraction, 1),
+        fixed(100 * r.dense_fraction, 1), fixed(r.recovered, 3)].concat(ce ? [fixed(r.increase, 3)] : [])
+        .concat(control ? [fixed(r["control variance_explained"], 3), fixed(r["control recovered"], 3)] : []);
+      return { cells: cells, flag: r.flag, attrs: { "data-layer": String(r.layer), "data-ve": String(r.variance_explained), "data-recovered": String(r.recovered) } };
+    }), "sae-scores"));
+    if (d.note) box.appendChild(el("p", { "class": "steer-verdict" }, d.note));
+    return box;
+  }
+  function sparseProbing(d) {
+    var box = el("div", { "class": "sb-plot sae-plot" }), rw = d.summary.length && d.summary[0].random_weights !== undefined;
+    box.appendChild(el("p", { "class": "patch-summary" }, d.property + " at layer " + d.layer + ": " + d.classes.length + " task" + (d.classes.length > 1 ? "s" : "") +
+      " (one class against the rest, balanced); accuracy, mean over tasks ± sd over " + d.seeds + " seeds; control: k random live latents"));
+    var head = ["k", "accuracy", "± sd", "k random latents", "dense probe", "majority"].concat(rw ? ["random-weight SAE"] : []).concat(["flag"]);
+    box.appendChild(flaggedTable(head, d.summary.map(function (r) {
+      return { cells: [String(r.k), fixed(r.accuracy, 3), fixed(r.accuracy_sd, 3), fixed(r.control, 3), fixed(r.dense, 3), fixed(r.majority, 3)].concat(rw ? [fixed(r.random_weights, 3)] : []),
+               flag: r.flag, attrs: { "data-k": String(r.k), "data-accuracy": String(r.accuracy) } };
+    }), "sae-probing"));
+    return box;
+  }
+  function absorption(d) {
+    var box = el("div", { "class": "sb-plot sae-plot" });
+    box.appendChild(el("p", { "class": "patch-summary" }, "First-letter absorption at layer " + d.layer + " (SAEBench's rule; lower is better), mean ± sd over seeds"));
+    box.appendChild(flaggedTable(["SAE", "absorption fraction", "± sd", "full absorption", "main latents per letter", "letter probe accuracy", "letters", "flag"], d.summary.map(function (r) {
+      return { cells: [r.sae, fixed(r.absorption_fraction, 3), fixed(r.absorption_fraction_sd, 3), fixed(r.full_absorption, 3), fixed(r.splits, 2), fixed(r.probe_accuracy, 3), String(r.classes)],
+               flag: r.flag, attrs: { "data-sae": r.sae, "data-fraction": String(r.absorption_fraction) } };
+    }), "sae-absorption"));
+    box.appendChild(el("h4", {}, "Per letter (first seed)"));
+    box.appendChild(table(["letter", "words", "main latents", "absorption fraction", "full absorption", "probe accuracy"], d.letters.map(function (r) {
+      return [r.letter, String(r.words), r.main.join(", "), fixed(r.absorption_fraction, 3), fixed(r.full_absorption, 3), fixed(r.probe_accuracy, 3)];
+    }), { "class": "ex-table sae-letters" }));
+    return box;
+  }
+  var DRAW = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering,
+               saeScores: saeScores, sparseProbing: sparseProbing, absorption: absorption };
   // Replace every JSON script element with a data-sb-plot kind under root by its drawing.
   function mountAll(root) {
     root.querySelectorAll('script[type="application/json"][data-sb-plot]').forEach(function (s) {
       s.replaceWith(DRAW[s.getAttribute("data-sb-plot")](JSON.parse(s.textContent)));
     });
   }
-  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering, words: words, largest: largest, mountAll: mountAll };
+  window.shatterboxPlots = { attribution: attribution, comparison: comparison, generation: generation, patching: patching, lens: lens, steering: steering,
+                             saeScores: saeScores, sparseProbing: sparseProbing, absorption: absorption, words: words, largest: largest, mountAll: mountAll };
 })();

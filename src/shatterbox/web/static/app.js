@@ -723,6 +723,42 @@
     });
   });
 
+  // ---- SAEs: core scores, sparse probing and absorption of a factors file, drawn by plots.js; a latent as Neuronpedia JSON ----
+  function saeLink() {
+    var name = $("sae-factors").value, link = $("sae-np-link");
+    link.href = name ? "/api/sae/" + encodeURIComponent(name) + "/neuronpedia/" + Math.max(0, +$("sae-latent").value || 0) +
+      ($("sae-layer").value !== "" ? "?layer=" + (+$("sae-layer").value) : "") : "#";
+  }
+  document.querySelector('nav button[data-tab="sae"]').addEventListener("click", function () {
+    api("/api/factors").then(function (d) {
+      ["sae-factors", "sae-control"].forEach(function (id) {
+        var pick = $(id), keep = pick.value; pick.textContent = "";
+        if (id === "sae-control") pick.appendChild(el("option", { value: "" }, "—"));
+        d.factors.filter(function (f) { return !f.error; }).forEach(function (f) {
+          pick.appendChild(el("option", { value: f.name }, f.name + " · " + f.store + " · layers " + f.layers.join(",")));
+        });
+        if (keep) pick.value = keep;
+      });
+      saeLink();
+    }).catch(function (err) { showError("sae-error", err); });
+  });
+  ["sae-factors", "sae-latent", "sae-layer"].forEach(function (id) { $(id).addEventListener("change", saeLink); $(id).addEventListener("input", saeLink); });
+  $("sae-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var kind = $("sae-eval").value, body = { factors: $("sae-factors").value };
+    if ($("sae-control").value) body.control = $("sae-control").value;
+    if (kind !== "score" && $("sae-layer").value !== "") body.layer = +$("sae-layer").value;
+    if (kind === "score") body.texts = +$("sae-texts").value;
+    if (kind === "probe") { body.property = $("sae-property").value; body.ks = $("sae-ks").value; body.seeds = +$("sae-seeds").value; }
+    if (kind === "absorption") { body.words = +$("sae-words").value; body.seeds = +$("sae-seeds").value; }
+    var draw = { score: plots.saeScores, probe: plots.sparseProbing, absorption: plots.absorption }[kind];
+    run($("sae-form"), "sae-error", function () {
+      return job("/api/sae/" + kind, body, "sae-progress", { score: "SAE scores (models)", probe: "sparse probing (tasks)", absorption: "absorption (seeds)" }[kind]).then(function (d) {
+        var box = $("sae-result"); box.textContent = ""; box.appendChild(draw(d));
+      });
+    });
+  });
+
   // ---- explain: the Dataset section (corpus-level attributions) ----
   function loadDatasets() {
     return api("/api/datasets").then(function (d) {
