@@ -70,3 +70,20 @@ def test_batch_topk_takes_the_batchs_largest_entries_exactly(skew):
     dense = torch.zeros(64 * 50).scatter(0, expected.indices, expected.values).reshape(64, 50)
     assert torch.equal(code.decode(torch.eye(50)), dense)
     assert (code.rows == 3).sum() == (50 if skew else (dense[3] > 0).sum())
+
+
+def test_adam_is_fused_only_where_torchs_fused_kernel_steps_right():
+    from shatterbox.factors._sae import adam
+
+    contiguous = torch.zeros(4, 3, requires_grad=True)
+    strided = torch.zeros(3, 4).t().clone().requires_grad_(True)  # a transposed layout: fused CPU Adam mis-steps it
+    assert not strided.is_contiguous()
+    assert adam([contiguous], 1e-3).defaults["fused"] is True and not adam([contiguous, strided], 1e-3).defaults["fused"]
+    fused, plain = contiguous.detach().clone().requires_grad_(True), contiguous.detach().clone().requires_grad_(True)
+    steps = [adam([fused], 1e-2), torch.optim.Adam([plain], lr=1e-2)]
+    for _ in range(3):
+        grad = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+        fused.grad, plain.grad = grad.clone(), grad.clone()
+        for opt in steps:
+            opt.step()
+    torch.testing.assert_close(fused, plain)

@@ -139,3 +139,26 @@ def test_sae_tables_mark_the_rows_that_do_not_beat_their_control(browser, tmp_pa
     assert cells[0][1][1] == "0.900" and cells[0][1][8] == "0.500"  # variance explained, and the control's beside it
     shown.close()
     assert errors == []
+
+
+@pytest.mark.browser
+def test_sparse_probing_and_absorption_tables_show_the_librarys_numbers(browser, tmp_path):
+    from shatterbox.render.plots import page, plot_fragment
+    from shatterbox.sae import Absorption, absorption_summary, sparse_probe_arrays
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 60)
+    codes = rng.random((120, 16)) * (rng.random((120, 16)) < 0.3)
+    codes[:, 3] = labels == "a"  # a planted latent: k = 1 reads the label
+    probing = sparse_probe_arrays(codes, rng.normal(size=(120, 4)), labels, ks=[1, 2], seeds=2, name="pos")
+    rows = [{"letter": "s", "words": 5, "main": [0], "absorption_fraction": 0.4, "full_absorption": 0.2, "probe_accuracy": 0.9}]
+    found = Absorption(9, rows, 0.9, 100, 20)
+    found.random_weights = Absorption(9, [dict(rows[0], absorption_fraction=0.3)], 0.05, 100, 20)
+    absorbed = {"layer": 9, "summary": absorption_summary([found]), "letters": rows}
+    shown, errors = _open(browser, tmp_path, page("SAE", plot_fragment([("sparseProbing", probing.to_dict()), ("absorption", absorbed)])))
+    accuracies = shown.eval_on_selector_all(".sae-probing tr[data-k]", "rs => rs.map(r => +r.dataset.accuracy)")
+    assert accuracies == pytest.approx([r["accuracy"] for r in probing.summary()]) and accuracies[0] == 1.0
+    saes = shown.eval_on_selector_all(".sae-absorption tr[data-sae]", "rs => rs.map(r => [r.dataset.sae, r.className, +r.dataset.fraction])")
+    assert saes == [["SAE", "flagged", 0.4], ["random-weight SAE", "flagged", 0.3]]  # absorbs more than its control; the control's letters unknown
+    shown.close()
+    assert errors == []
