@@ -314,9 +314,11 @@ def print_race(curves: dict) -> None:
     times = {name: time_to(c, target) for name, c in curves.items()}
     print(f"\nspeed: the same TopK SAE (width {ARGS.width}, k {ARGS.k}, batch {ARGS.batch}), time to held-out VE {target:.3f} "
           "(the lowest final value of the three)")
+    steps = {name: next(i + 1 for i, (_, v) in enumerate(c) if v >= target) * ARGS.every for name, c in curves.items()}
     for name, c in curves.items():
-        print(f"  {name:<10} final VE {c[-1][1]:.3f} after {c[-1][0]:.0f} s; reaches {target:.3f} at {times[name]:.0f} s; "
-              f"{times[name] / times['shatterbox']:.2f}x shatterbox's time")
+        per_step = 1000 * c[-1][0] / (len(c) * ARGS.every)  # the last point may hold fewer steps: close enough for a rate
+        print(f"  {name:<10} final VE {c[-1][1]:.3f} after {c[-1][0]:.0f} s; reaches {target:.3f} at {times[name]:.1f} s "
+              f"({times[name] / times['shatterbox']:.2f}x shatterbox's time) after ~{steps[name]} steps of {per_step:.0f} ms")
 
 
 def print_evals() -> None:
