@@ -81,6 +81,8 @@ def test_absorption_is_flagged_beside_its_control_and_when_the_letters_are_not_k
     assert trained.flag == "" and trained.to_dict()["flag"] == ""
     trained.random_weights = Absorption(9, [dict(rows[0], absorption_fraction=0.9)], probe_accuracy=0.06, words=100, classes=20)
     assert trained.flag == "" and "does not know them" in trained.random_weights.flag  # 0.06 is about chance for 20 letters
+    trained.random_weights = Absorption(9, [dict(rows[0], absorption_fraction=0.0)], probe_accuracy=0.06, words=100, classes=20)
+    assert trained.flag == ""  # a model that does not know the letters has nothing to absorb: its 0 is no bar
     trained.random_weights = Absorption(9, [dict(rows[0], absorption_fraction=0.3)], probe_accuracy=0.8, words=100, classes=20)
     assert "as much as the same SAE on the random-weight model" in trained.flag
     assert trained.to_dict()["random_weights"]["absorption_fraction"] == 0.3

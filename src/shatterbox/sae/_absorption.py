@@ -76,14 +76,22 @@ class Absorption:
         return float(np.mean([len(r["main"]) for r in self.letters])) if self.letters else float("nan")
 
     @property
+    def knows_letters(self) -> bool:
+        """Whether the letter probe reads the letters better than twice chance (else there is no letter feature to absorb)."""
+        return self.probe_accuracy > 2 / max(self.classes, 1)
+
+    @property
     def flag(self) -> str:
         """Why these fractions say little ("" when they stand): the letter probe reads the letters no better than twice
-        chance, or the SAE absorbs as much as the same recipe on the random-weight model."""
+        chance, or the SAE absorbs as much as the same recipe on a random-weight model that knows the letters too.
+        (A random-weight model that does not know them has no letter feature to absorb: its fraction of about 0 is the
+        control of the probe, not a bar the trained SAE must pass.)"""
         problems = []
-        if not self.probe_accuracy > 2 / max(self.classes, 1):
+        if not self.knows_letters:
             problems.append(f"the letter probe reads {self.probe_accuracy:.2f} of {self.classes} letters (chance {1 / max(self.classes, 1):.2f}): "
                             "the model does not know them here, so the fractions mean little")
-        if self.random_weights is not None and not self.absorption_fraction < self.random_weights.absorption_fraction:
+        control = self.random_weights
+        if control is not None and control.knows_letters and not self.absorption_fraction < control.absorption_fraction:
             problems.append("absorbs as much as the same SAE on the random-weight model, or more")
         return "; ".join(problems)
 
