@@ -50,10 +50,12 @@ def step(name: str, compute: Callable[[], dict]) -> dict:
     return result
 
 
-def stores(model, control_model) -> tuple[Store, Store]:
+def stores(model, control_model) -> tuple[Store, Store | None]:
     corpus = load_corpus("wordnet", limit=ARGS.sentences)
     layers = ",".join(map(str, ARGS.layers))
     trained = harvest(corpus, Path(ARGS.out) / "store", model=model, layers=layers)
+    if "control" in ARGS.skip.split(","):  # no random-weight store: the core table then has no control row (say so)
+        return trained, None
     control = harvest(corpus, Path(ARGS.out) / "random-store", model=control_model, layers=str(ARGS.probe_layer))
     return trained, control
 
@@ -247,7 +249,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the SAEs (core fits, and shatterbox and SAELens in the race).")
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--texts", type=int, default=60)
-    parser.add_argument("--skip", default="", help="Steps to skip, comma-separated: core, race, evals.")
+    parser.add_argument("--skip", default="", help="Steps to skip, comma-separated: core, race, evals, control (the random-weight store).")
     parser.add_argument("--out", default="bench-out/sae")
     ARGS = parser.parse_args()
     Path(ARGS.out).mkdir(parents=True, exist_ok=True)
@@ -261,7 +263,7 @@ def main() -> None:
     if "core" not in skip:
         rows, reference = [], {}
         plan = [(l, "topk", 0, "trained") for l in ARGS.layers] + [(layer, "topk", s, "trained") for s in (1, 2)] + \
-               [(layer, a, 0, "trained") for a in ("batchtopk", "matryoshka")] + [(layer, "topk", 0, "random")]
+               [(layer, a, 0, "trained") for a in ("batchtopk", "matryoshka")] + ([(layer, "topk", 0, "random")] if control else [])
         for l, activation, seed, tag in plan:
             store, m = (trained, model) if tag == "trained" else (control, control_model)
             row = step(f"core-{tag}-{activation}-L{l}-s{seed}", lambda: core(store, m, l, activation, seed, tag, reference.get((tag, l))))
@@ -278,7 +280,7 @@ def main() -> None:
 
     if "evals" not in skip:
         sentiment = harvest("sentiment", Path(ARGS.out) / "sentiment-store", model=model, layers=str(layer))
-        for activation, tag in (("topk", "trained"), ("batchtopk", "trained"), ("matryoshka", "trained"), ("topk", "random")):
+        for activation, tag in (("topk", "trained"), ("batchtopk", "trained"), ("matryoshka", "trained")) + ((("topk", "random"),) if control else ()):
             store, m = (trained, model) if tag == "trained" else (control, control_model)
             f = fitted(store, layer, activation, 0, tag)
             senti = sentiment if tag == "trained" else harvest("sentiment", Path(ARGS.out) / "sentiment-random", model=control_model, layers=str(layer))
@@ -289,11 +291,11 @@ def main() -> None:
     print(f"total {time.perf_counter() - started:.0f} s")
 
 
-def step_stores(model, control_model) -> tuple[Store, Store]:
+def step_stores(model, control_model) -> tuple[Store, Store | None]:
     t = time.perf_counter()
     trained, control = stores(model, control_model)
-    print(f"stores: {trained.n_tokens} tokens ({trained.n_sentences} sentences), layers {ARGS.layers}; control at layer {ARGS.probe_layer} "
-          f"({time.perf_counter() - t:.0f} s)", flush=True)
+    print(f"stores: {trained.n_tokens} tokens ({trained.n_sentences} sentences), layers {ARGS.layers}; "
+          + (f"control at layer {ARGS.probe_layer}" if control else "no control (--skip control)") + f" ({time.perf_counter() - t:.0f} s)", flush=True)
     return trained, control
 
 
