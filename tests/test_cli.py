@@ -79,6 +79,7 @@ def test_help_states_the_numbering():
     assert "numbered from 1" in " ".join(r.stdout.split())
 
 
+@pytest.mark.slow  # 1 s: every command's help
 def test_flags_show_no_value_in_any_help():
     """A flag takes no value, so no help shows one (typer prints ``--flag <bool>`` unless told otherwise)."""
     import typer

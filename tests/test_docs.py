@@ -43,6 +43,7 @@ def parse(args: list[str]) -> None:
     command.make_context(name, rest)
 
 
+@pytest.mark.slow  # 2 s: every command of the manual parsed
 def test_every_documented_command_parses():
     lines = [(page.name, args) for page in PAGES for args in commands(page)]
     assert len(lines) > 60

@@ -99,6 +99,7 @@ def test_exact_equals_shap_exact_explainer_on_random_games():
         assert np.abs(ours - _shap_exact(game, 6)).max() <= 1e-4
 
 
+@pytest.mark.slow  # 7 s: the real classifier's 2^n coalitions, in shap and here
 def test_exact_on_the_real_classifier_matches_shap_and_is_efficient(sentiment):
     game = TokenGame(sentiment, "I love playing chess with my friends.")
     r = shapley_exact(game, game.n)

@@ -115,6 +115,7 @@ def test_dead_units_are_marked_never_averaged_and_nan_is_never_printed(tmp_path,
     assert "3 units + 1 dead (never fire; left out of the means)" in r.stderr and "dead:" in r.stdout  # the reason wraps at 80 columns
 
 
+@pytest.mark.slow  # 1.6 s: waits for the dead endpoint
 def test_a_dead_llm_endpoint_is_named_by_its_flag(example_store):
     r = run("neurons", "explain", example_store.root, "--layers", "1", "--units", "0", "--llm", "http://127.0.0.1:9/v1")
     lines = r.stderr.strip().splitlines()

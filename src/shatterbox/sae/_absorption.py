@@ -159,8 +159,8 @@ def word_list(model: LoadedModel, *, limit: int = SAE.words, seed: int = 0) -> l
 
     Examples:
         >>> from shatterbox.models import load
-        >>> words = word_list(load(), limit=50)
-        >>> len(words), all(w.isalpha() and w.islower() for w in words)
+        >>> words = word_list(load(), limit=50)  # doctest: +SKIP
+        >>> len(words), all(w.isalpha() and w.islower() for w in words)  # doctest: +SKIP
         (50, True)
     """
     from shatterbox.corpus import load_corpus
