@@ -118,7 +118,7 @@ def step_grads(params: Params, x: torch.Tensor, code_of, *, sizes: list[int], ap
     # prefix g's error; an entry of a latent in group j is pulled by the errors of every prefix that holds it (g >= j)
     errors, recon = [], b_dec.expand_as(x)
     groups = [code] if len(sizes) == 1 else [code.subset((code.cols >= a) & (code.cols < b)) for a, b in zip([0] + sizes[:-1], sizes)]
-    for group, end in zip(groups, sizes):
+    for group in groups:
         recon = recon + group.decode(w_dec)
         errors.append(recon - x)
     loss = sum(float((e**2).sum(1).mean()) for e in errors) / len(sizes)

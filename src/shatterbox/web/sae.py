@@ -41,15 +41,12 @@ AbsorptionRequest = create_model(
 
 
 def model_of(store, served: Served):
-    """The model ``store`` was harvested with: the served one when it is that model, else loaded by the store's name."""
-    from shatterbox.errors import InputError
+    """The model ``store`` was harvested with: the served one when its weights hash (computed once per app) is the
+    store's, else loaded by the store's name and checked."""
     from shatterbox.store import harvested_model
 
-    if store.manifest["model"]["name"] == served.model.name:
-        try:
-            return harvested_model(store, served.model)
-        except InputError:
-            pass
+    if store.manifest["model"]["hash"] == served.model_hash():
+        return served.model
     return harvested_model(store)
 
 
